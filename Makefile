@@ -1,0 +1,32 @@
+# VelumOS: the habits of the original (make clean && make), on top of CMake + Ninja.
+# make: build everything, programs at the root · make test · make demo · make bench
+BUILD ?= build
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+PROGRAMS = velum
+
+.PHONY: all deps configure test demo bench clean format
+
+all: configure
+	cmake --build $(BUILD)
+	@for p in $(PROGRAMS); do cp -f $(BUILD)/$$p ./$$p; done
+
+configure:
+	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+deps:
+	./scripts/install-deps
+
+test: deps all
+	cd $(BUILD) && ctest --output-on-failure -j2 --timeout 900
+
+demo: deps all
+	./scripts/demo
+
+bench: deps all
+	./scripts/bench
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h' '*.c')
+
+clean:
+	rm -rf $(BUILD) $(PROGRAMS)

@@ -1,0 +1,111 @@
+// velum: run one export of a module in the sandbox, or inspect a module.
+// Results go to stdout one per line; any error is one line on stderr and a non-zero exit.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "runtime/executor_pool.h"
+#include "runtime/module.h"
+
+namespace {
+
+int Fail(const velum::Error& error) {
+  std::fprintf(stderr, "velum: %s\n", error.ToString().c_str());
+  return 1;
+}
+
+int Inspect(const std::string& file) {
+  auto module = velum::Module::FromFile(file);
+  if (!module.ok()) return Fail(module.error());
+  const auto& m = **module;
+  std::printf("file    %s\nhash    %s\nsize    %zu bytes\n", file.c_str(), m.hash_hex().c_str(),
+              m.bytes().size());
+  std::printf("exports\n");
+  for (const auto& e : m.exports()) {
+    if (e.kind == velum::ExternKind::kFunc)
+      std::printf("  func    %s%s\n", e.name.c_str(), e.sig.ToString().c_str());
+    else
+      std::printf("  %-7s %s\n", velum::ExternKindName(e.kind), e.name.c_str());
+  }
+  if (!m.imports().empty()) {
+    std::printf("imports\n");
+    for (const auto& i : m.imports())
+      std::printf("  %-7s %s.%s\n", velum::ExternKindName(i.kind), i.module.c_str(), i.field.c_str());
+  }
+  return 0;
+}
+
+struct RunOptions {
+  std::string file, func, engine = "auto";
+  std::vector<std::string> args;
+  double timeout_s = 60;
+  uint32_t max_memory_mib = 256;
+  bool time = false;
+};
+
+int Run(const RunOptions& o) {
+  auto engine = velum::ParseEngineKind(o.engine);
+  if (!engine.ok()) return Fail(engine.error());
+  auto module = velum::Module::FromFile(o.file);
+  if (!module.ok()) return Fail(module.error());
+  auto exported = (*module)->FindFunction(o.func);
+  if (!exported.ok()) return Fail(exported.error());
+  auto args = velum::ParseArgs(o.args, (*exported)->sig);
+  if (!args.ok()) return Fail(args.error());
+  if (o.max_memory_mib == 0 || o.max_memory_mib > 4096)
+    return Fail(velum::MakeError(velum::ErrorKind::kBadArguments, "--max-memory must be 1..4096 MiB"));
+
+  velum::PoolOptions pool_options;
+  pool_options.slots = 2;
+  velum::ExecutorPool pool(pool_options);
+  velum::CallSpec spec;
+  spec.module = *module;
+  spec.func = o.func;
+  spec.args = *args;
+  spec.engine = *engine;
+  spec.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
+  spec.max_memory_pages = o.max_memory_mib * 16;
+  auto outcome = pool.Call(spec);
+  if (!outcome.ok()) return Fail(outcome.error());
+  for (const auto& v : outcome->values) std::printf("%s\n", velum::FormatValue(v).c_str());
+  if (o.time)
+    std::fprintf(stderr, "velum: %s in %.3f ms on the %s engine%s%s\n", o.func.c_str(),
+                 outcome->elapsed.count() / 1e6, velum::EngineKindName(outcome->engine),
+                 outcome->note.empty() ? "" : "; ", outcome->note.c_str());
+  else if (!outcome->note.empty())
+    std::fprintf(stderr, "velum: note: %s\n", outcome->note.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"velum: run WebAssembly exports in the VelumOS sandbox"};
+  app.require_subcommand(1);
+  RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Run FUNC of FILE with ARGS; print the results");
+  run_cmd->add_option("file", run.file, "the .wasm module")->required();
+  run_cmd->add_option("func", run.func, "the exported function")->required();
+  run_cmd->add_option("args", run.args, "arguments, typed by the export's signature");
+  run_cmd->add_option("--engine", run.engine, "auto (default), interp or aot");
+  run_cmd->add_option("--timeout", run.timeout_s, "wall-clock deadline in seconds (default 60)");
+  run_cmd->add_option("--max-memory", run.max_memory_mib, "linear memory limit in MiB (default 256)");
+  run_cmd->add_flag("--time", run.time, "print the engine used and the time taken on stderr");
+  // Negative numbers are arguments, not options.
+  run_cmd->allow_extras(false);
+  run_cmd->positionals_at_end(false);
+  std::string inspect_file;
+  auto* inspect_cmd = app.add_subcommand("inspect", "Print a module's hash, size and exports");
+  inspect_cmd->add_option("file", inspect_file, "the .wasm module")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "velum: %s (see --help)\n", e.what());
+    return 2;
+  }
+  if (*inspect_cmd) return Inspect(inspect_file);
+  return Run(run);
+}

@@ -1,0 +1,21 @@
+// Generates the C glue that binds a wasm2c-translated module to the AOT ABI (aot_abi.h).
+// Exports become uniform thunks; imports become calls through slots filled at instantiation.
+#ifndef VELUM_RUNTIME_AOT_CODEGEN_H_
+#define VELUM_RUNTIME_AOT_CODEGEN_H_
+
+#include <string>
+
+#include "runtime/error.h"
+#include "runtime/module.h"
+
+namespace velum {
+
+// `prefix` is the -n name given to wasm2c; `header` the text of the header it wrote;
+// `source_file` the name of the C file it wrote (included by the glue). The result is one
+// translation unit defining `velum_module_<prefix>` (a velum_module_desc).
+Result<std::string> GenerateAotGlue(const Module& module, const std::string& prefix,
+                                    const std::string& header, const std::string& source_file);
+
+}  // namespace velum
+
+#endif  // VELUM_RUNTIME_AOT_CODEGEN_H_

@@ -1,0 +1,161 @@
+// Compiling modules ahead of time: wasm2c to C, glue, then cc -shared, each step a child
+// process with a time limit. The shared object is written atomically into the cache.
+#include "runtime/aot_compiler.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "runtime/aot_abi.h"
+#include "runtime/aot_codegen.h"
+#include "runtime/home.h"
+#include "runtime/process.h"
+
+#ifndef VELUM_WASM_RT_INCLUDE
+#define VELUM_WASM_RT_INCLUDE "/usr/include"
+#endif
+
+namespace velum {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Where a program found on PATH lives, with its size and mtime: changes when it is upgraded.
+std::string ProgramIdentity(const std::string& program) {
+  std::string path = program;
+  if (program.find('/') == std::string::npos) {
+    const char* env = std::getenv("PATH");
+    std::stringstream dirs(env ? env : "/usr/bin:/bin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+      if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0) {
+        path = dir + "/" + program;
+        break;
+      }
+    }
+  }
+  std::error_code ec;
+  fs::path real = fs::canonical(path, ec);
+  struct stat st {};
+  if (ec || stat(real.c_str(), &st) != 0) return program;
+  return real.string() + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtime);
+}
+
+bool WriteFile(const fs::path& path, const void* data, size_t size) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+  return static_cast<bool>(out);
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Tail(const std::string& output) {
+  std::string text = output.size() > 600 ? "..." + output.substr(output.size() - 600) : output;
+  for (auto& c : text)
+    if (c == '\n') c = ' ';
+  return text;
+}
+
+}  // namespace
+
+AotCompiler::AotCompiler(AotOptions options) : options_(std::move(options)) {
+  if (options_.cc.empty()) {
+    const char* cc = std::getenv("CC");
+    options_.cc = cc && *cc ? cc : "cc";
+  }
+  if (options_.cache_dir.empty()) options_.cache_dir = DefaultHome() / "aot";
+  identity_ = "abi" + std::to_string(VELUM_AOT_ABI_VERSION) + ";" + ProgramIdentity(options_.cc) +
+              ";" + ProgramIdentity(options_.wasm2c);
+  for (const auto& f : options_.cflags) identity_ += ";" + f;
+}
+
+Status AotCompiler::Available() const {
+  if (!ProgramExists(options_.wasm2c))
+    return MakeError(ErrorKind::kCompilerUnavailable, options_.wasm2c + " not found");
+  if (!ProgramExists(options_.cc))
+    return MakeError(ErrorKind::kCompilerUnavailable, "C compiler '" + options_.cc + "' not found");
+  return {};
+}
+
+fs::path AotCompiler::CachePath(const std::vector<ModulePtr>& modules) const {
+  std::string key = identity_;
+  for (const auto& m : modules) key += ";" + m->hash_hex();
+  ModuleHash digest = HashBytes(reinterpret_cast<const uint8_t*>(key.data()), key.size());
+  return options_.cache_dir / (HashToHex(digest) + ".so");
+}
+
+std::optional<fs::path> AotCompiler::Cached(const std::vector<ModulePtr>& modules) const {
+  fs::path path = CachePath(modules);
+  std::error_code ec;
+  if (fs::exists(path, ec)) return path;
+  return std::nullopt;
+}
+
+Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
+  if (auto cached = Cached(modules)) return *cached;
+  if (auto available = Available(); !available.ok()) return available.error();
+  if (!EnsureDirectory(options_.cache_dir))
+    return MakeError(ErrorKind::kIo, "cannot create " + options_.cache_dir.string());
+
+  fs::path target = CachePath(modules);
+  std::string tmpl = (options_.cache_dir / "build-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) return MakeError(ErrorKind::kIo, "cannot create a build directory");
+  fs::path dir = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+
+  std::vector<std::string> cc = {options_.cc, "-shared", "-fPIC", "-w", "-I", VELUM_WASM_RT_INCLUDE,
+                                 // Memory growth goes through the host, which enforces limits.
+                                 "-Dwasm_rt_grow_memory=velum_rt_grow_memory",
+                                 "-Dwasm_rt_allocate_memory=velum_rt_allocate_memory"};
+  cc.insert(cc.end(), options_.cflags.begin(), options_.cflags.end());
+  for (size_t i = 0; i < modules.size(); i++) {
+    std::string prefix = "m" + std::to_string(i);
+    fs::path wasm = dir / (prefix + ".wasm"), csrc = dir / (prefix + ".c");
+    const auto& bytes = modules[i]->bytes();
+    if (!WriteFile(wasm, bytes.data(), bytes.size()))
+      return MakeError(ErrorKind::kIo, "cannot write " + wasm.string());
+    ProcessResult w2c = RunProcess(
+        {options_.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()}, options_.timeout);
+    if (!w2c.ok()) {
+      std::string why = w2c.timed_out ? "timed out"
+                        : w2c.signal  ? "crashed (signal " + std::to_string(w2c.signal) + ")"
+                                      : "failed";
+      return MakeError(ErrorKind::kCompilerFailed, "wasm2c " + why + ": " + Tail(w2c.output));
+    }
+    auto glue = GenerateAotGlue(*modules[i], prefix, ReadFile(dir / (prefix + ".h")), prefix + ".c");
+    if (!glue.ok()) return glue.error();
+    fs::path glue_path = dir / (prefix + "_glue.c");
+    if (!WriteFile(glue_path, glue->data(), glue->size()))
+      return MakeError(ErrorKind::kIo, "cannot write " + glue_path.string());
+    cc.push_back(glue_path.string());
+  }
+  fs::path out = dir / "out.so";
+  cc.push_back("-o");
+  cc.push_back(out.string());
+  ProcessResult build = RunProcess(cc, options_.timeout);
+  if (!build.ok()) {
+    std::string why = build.timed_out ? "timed out" : "failed";
+    return MakeError(ErrorKind::kCompilerFailed, options_.cc + " " + why + ": " + Tail(build.output));
+  }
+  // rename() is atomic: concurrent compilers of the same module both succeed, one wins.
+  std::error_code ec;
+  fs::rename(out, target, ec);
+  if (ec) return MakeError(ErrorKind::kIo, "cannot store " + target.string() + ": " + ec.message());
+  return target;
+}
+
+}  // namespace velum

@@ -1,0 +1,51 @@
+// The AOT compiler: wasm2c plus the system C compiler turn modules into a shared object.
+// Results are cached on disk by module hash, compiler and flags: compiled once per machine.
+#ifndef VELUM_RUNTIME_AOT_COMPILER_H_
+#define VELUM_RUNTIME_AOT_COMPILER_H_
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/module.h"
+
+namespace velum {
+
+struct AotOptions {
+  std::string cc;                  // empty: $CC, else "cc"
+  std::string wasm2c = "wasm2c";
+  std::vector<std::string> cflags = {"-O2"};
+  std::chrono::milliseconds timeout{120000};  // per tool invocation
+  std::filesystem::path cache_dir;            // empty: <home>/aot
+};
+
+class AotCompiler {
+ public:
+  explicit AotCompiler(AotOptions options = {});
+
+  // Whether wasm2c and the C compiler can be run at all.
+  Status Available() const;
+
+  // A shared object defining velum_module_m0 .. velum_module_m<N-1> for `modules`, in order.
+  // Cached: a second call with the same modules compiles nothing.
+  Result<std::filesystem::path> Compile(const std::vector<ModulePtr>& modules);
+
+  // The cached shared object for `modules`, if it was compiled before.
+  std::optional<std::filesystem::path> Cached(const std::vector<ModulePtr>& modules) const;
+
+  static std::string SymbolFor(size_t index) { return "velum_module_m" + std::to_string(index); }
+  const AotOptions& options() const { return options_; }
+
+ private:
+  std::filesystem::path CachePath(const std::vector<ModulePtr>& modules) const;
+
+  AotOptions options_;
+  std::string identity_;  // compiler path, size and mtime; wabt version; flags; ABI version
+};
+
+}  // namespace velum
+
+#endif  // VELUM_RUNTIME_AOT_COMPILER_H_

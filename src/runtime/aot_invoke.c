@@ -1,0 +1,83 @@
+/* Entering compiled Wasm code from the host: trap recovery (setjmp) and memory limits.
+   In C because setjmp/longjmp must not skip C++ destructors. One call at a time per process. */
+#include "runtime/aot_invoke.h"
+
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasm-rt-impl.h"
+
+uint32_t velum_aot_max_pages = 65536;
+int velum_aot_limit_hit = 0;
+
+void velum_aot_init(void) {
+  if (!wasm_rt_is_initialized()) wasm_rt_init();
+}
+
+int velum_aot_invoke(velum_thunk fn, void* instance, const velum_val* args, velum_val* results) {
+  velum_aot_limit_hit = 0;
+  int code = wasm_rt_impl_try();
+  if (code != 0) return code;
+  fn(instance, args, results);
+  return 0;
+}
+
+int velum_aot_instantiate(const velum_module_desc* desc, void* instance, velum_import_slot* slots) {
+  velum_aot_limit_hit = 0;
+  int code = wasm_rt_impl_try();
+  if (code != 0) return code;
+  desc->instantiate(instance, slots);
+  return 0;
+}
+
+/* Generated code calls these instead of the wasm2c runtime's (see the -D flags in
+   aot_compiler.cc). A limit of 65536 pages (4 GiB) means none: spec behaviour unchanged. */
+void velum_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial, uint32_t max) {
+  if (velum_aot_max_pages < 65536 && initial > velum_aot_max_pages) {
+    velum_aot_limit_hit = 1;
+    wasm_rt_trap(WASM_RT_TRAP_OOB);
+  }
+  wasm_rt_allocate_memory(memory, initial, max);
+}
+
+uint32_t velum_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
+  if (velum_aot_max_pages < 65536 && (uint64_t)memory->pages + delta > velum_aot_max_pages) {
+    velum_aot_limit_hit = 1;
+    return (uint32_t)-1;
+  }
+  return wasm_rt_grow_memory(memory, delta);
+}
+
+/* The spec tests' "spectest" host module. */
+static wasm_rt_memory_t spectest_memory;
+static wasm_rt_funcref_table_t spectest_table;
+static uint32_t spectest_global_i32 = 666;
+static uint64_t spectest_global_i64 = 666;
+static float spectest_global_f32 = 666.6f;
+static double spectest_global_f64 = 666.6;
+
+static void spectest_print(void* instance, const velum_val* args, velum_val* results) {
+  (void)instance, (void)args, (void)results;
+}
+
+void* velum_aot_spectest(const char* name, velum_thunk* thunk) {
+  static int made = 0;
+  if (!made) {
+    made = 1;
+    wasm_rt_allocate_memory(&spectest_memory, 1, 2);
+    wasm_rt_allocate_funcref_table(&spectest_table, 10, 20);
+  }
+  *thunk = 0;
+  if (strncmp(name, "print", 5) == 0) {
+    *thunk = spectest_print;
+    return 0;
+  }
+  if (strcmp(name, "memory") == 0) return &spectest_memory;
+  if (strcmp(name, "table") == 0) return &spectest_table;
+  if (strcmp(name, "global_i32") == 0) return &spectest_global_i32;
+  if (strcmp(name, "global_i64") == 0) return &spectest_global_i64;
+  if (strcmp(name, "global_f32") == 0) return &spectest_global_f32;
+  if (strcmp(name, "global_f64") == 0) return &spectest_global_f64;
+  return 0;
+}

@@ -1,0 +1,54 @@
+// Names and one-line renderings of runtime errors.
+// Kept in one place so the CLI, the executor protocol and the tests agree on wording.
+#include "runtime/error.h"
+
+namespace velum {
+
+const char* ErrorKindName(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidModule: return "invalid module";
+    case ErrorKind::kExportNotFound: return "export not found";
+    case ErrorKind::kBadArguments: return "bad arguments";
+    case ErrorKind::kTrap: return "trap";
+    case ErrorKind::kDeadlineExceeded: return "deadline exceeded";
+    case ErrorKind::kMemoryLimitExceeded: return "memory limit exceeded";
+    case ErrorKind::kExecutorCrashed: return "executor crashed";
+    case ErrorKind::kCompilerUnavailable: return "compiler unavailable";
+    case ErrorKind::kCompilerFailed: return "compiler failed";
+    case ErrorKind::kUnlinkable: return "unlinkable";
+    case ErrorKind::kIo: return "i/o error";
+    case ErrorKind::kInternal: return "internal error";
+  }
+  return "unknown error";
+}
+
+const char* TrapKindName(TrapKind kind) {
+  switch (kind) {
+    case TrapKind::kNone: return "none";
+    case TrapKind::kUnreachable: return "unreachable";
+    case TrapKind::kIntegerDivideByZero: return "integer divide by zero";
+    case TrapKind::kIntegerOverflow: return "integer overflow";
+    case TrapKind::kOutOfBoundsMemory: return "out of bounds memory access";
+    case TrapKind::kOutOfBoundsTable: return "out of bounds table access";
+    case TrapKind::kIndirectCallMismatch: return "indirect call signature mismatch";
+    case TrapKind::kUninitializedElement: return "uninitialized table element";
+    case TrapKind::kStackExhausted: return "call stack exhausted";
+    case TrapKind::kInvalidConversion: return "invalid conversion to integer";
+    case TrapKind::kNullReference: return "null reference";
+    case TrapKind::kOther: return "other";
+  }
+  return "unknown";
+}
+
+std::string Error::ToString() const {
+  std::string out = ErrorKindName(kind);
+  if (kind == ErrorKind::kTrap && trap != TrapKind::kNone) {
+    out += ": ";
+    out += TrapKindName(trap);
+    return message.empty() || trap != TrapKind::kOther ? out : out + " (" + message + ")";
+  }
+  if (!message.empty()) out += ": " + message;
+  return out;
+}
+
+}  // namespace velum

@@ -1,0 +1,325 @@
+// Executor processes: spawning, request/response with deadlines, replacement after a death,
+// and the auto engine policy (interpreter while compiling, a native copy races it when ready).
+#include "runtime/executor_pool.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "runtime/channel.h"
+#include "runtime/executor.h"
+#include "runtime/home.h"
+
+extern char** environ;
+
+#ifndef VELUM_EXECUTOR_BUILD_PATH
+#define VELUM_EXECUTOR_BUILD_PATH "velum-executor"
+#endif
+
+namespace velum {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct ExecutorPool::Slot {
+  int pid = -1;
+  int fd = -1;
+  int exit_status = 0;  // of the last process that died in this slot
+};
+
+namespace {
+
+std::string FindExecutor(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* env = std::getenv("VELUM_EXECUTOR"); env && *env) return env;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path beside = self.parent_path() / "velum-executor";
+    if (fs::exists(beside, ec)) return beside.string();
+    fs::path in_build = self.parent_path() / "build" / "velum-executor";
+    if (fs::exists(in_build, ec)) return in_build.string();
+  }
+  return VELUM_EXECUTOR_BUILD_PATH;
+}
+
+Error DeathError(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    return MakeError(ErrorKind::kExecutorCrashed, "executor killed by signal " +
+                                                      std::to_string(sig) + " (" + strsignal(sig) +
+                                                      ")");
+  }
+  return MakeError(ErrorKind::kExecutorCrashed,
+                   "executor exited with status " + std::to_string(WEXITSTATUS(status)));
+}
+
+}  // namespace
+
+ExecutorPool::ExecutorPool(PoolOptions options) : options_(std::move(options)) {
+  if (options_.home.empty()) options_.home = DefaultHome();
+  if (options_.aot.cache_dir.empty()) options_.aot.cache_dir = options_.home / "aot";
+  options_.executor_path = FindExecutor(options_.executor_path);
+  if (options_.slots == 0) options_.slots = 1;
+  compiler_ = AotCompiler(options_.aot);
+}
+
+ExecutorPool::~ExecutorPool() {
+  std::map<ModuleHash, std::shared_future<Result<fs::path>>> compiles;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    compiles = compiles_;
+  }
+  for (auto& [hash, future] : compiles) future.wait();
+  for (auto& slot : slots_) {
+    if (slot->fd >= 0) close(slot->fd);  // the executor sees EOF and exits
+    if (slot->pid > 0) {
+      kill(slot->pid, SIGKILL);
+      waitpid(slot->pid, nullptr, 0);
+    }
+  }
+}
+
+Status ExecutorPool::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!slots_.empty()) return {};
+  if (!EnsureDirectory(options_.home / "modules"))
+    return MakeError(ErrorKind::kIo, "cannot create " + (options_.home / "modules").string());
+  for (size_t i = 0; i < options_.slots; i++) {
+    auto slot = std::make_unique<Slot>();
+    if (!Spawn(slot.get()))
+      return MakeError(ErrorKind::kInternal, "cannot start executor " + options_.executor_path);
+    free_.push_back(slot.get());
+    slots_.push_back(std::move(slot));
+  }
+  return {};
+}
+
+bool ExecutorPool::Spawn(Slot* slot) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, sv[1], 3);  // dup2 clears close-on-exec
+  std::string path = options_.executor_path, fd = "3", data = std::to_string(options_.max_data_bytes);
+  char* argv[] = {path.data(), fd.data(), data.data(), nullptr};
+  pid_t pid;
+  int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    return false;
+  }
+  slot->pid = pid;
+  slot->fd = sv[0];
+  stats_.executors_started++;
+  return true;
+}
+
+void ExecutorPool::Replace(Slot* slot) {
+  if (slot->pid > 0) {
+    kill(slot->pid, SIGKILL);
+    int status = 0;
+    waitpid(slot->pid, &status, 0);
+    slot->exit_status = status;
+  }
+  if (slot->fd >= 0) close(slot->fd);
+  slot->pid = slot->fd = -1;
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.executors_replaced++;
+  Spawn(slot);
+}
+
+ExecutorPool::Slot* ExecutorPool::Acquire(bool wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (wait) free_cv_.wait(lock, [&] { return !free_.empty(); });
+  if (free_.empty()) return nullptr;
+  Slot* slot = free_.back();
+  free_.pop_back();
+  return slot;
+}
+
+void ExecutorPool::Release(Slot* slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(slot);
+  }
+  free_cv_.notify_one();
+}
+
+Result<std::string> ExecutorPool::StoreModule(const ModulePtr& module) {
+  fs::path path = options_.home / "modules" / (module->hash_hex() + ".wasm");
+  std::error_code ec;
+  if (fs::exists(path, ec)) return path.string();
+  fs::path tmp = path;
+  tmp += ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(module->bytes().data()),
+              static_cast<std::streamsize>(module->bytes().size()));
+    if (!out) return MakeError(ErrorKind::kIo, "cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) return MakeError(ErrorKind::kIo, "cannot store module: " + ec.message());
+  return path.string();
+}
+
+bool ExecutorPool::AotReady(const ModulePtr& module) const {
+  return compiler_.Cached({module}).has_value();
+}
+
+void ExecutorPool::PrepareAot(const ModulePtr& module) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (compiles_.count(module->hash()) || compiler_.Cached({module})) return;
+  stats_.compiles++;
+  compiles_[module->hash()] =
+      std::async(std::launch::async, [this, module] { return compiler_.Compile({module}); }).share();
+}
+
+Result<fs::path> ExecutorPool::CompileNow(const ModulePtr& module) {
+  PrepareAot(module);
+  std::shared_future<Result<fs::path>> future;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = compiles_.find(module->hash());
+    if (it == compiles_.end()) return compiler_.Compile({module});  // cached
+    future = it->second;
+  }
+  return future.get();
+}
+
+PoolStats ExecutorPool::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+std::vector<int> ExecutorPool::pids() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int> out;
+  for (const auto& s : slots_) out.push_back(s->pid);
+  return out;
+}
+
+namespace {
+
+// Reads one response from a slot's executor; on failure the executor died.
+bool ReadResponse(int fd, ExecResponse* out) {
+  std::vector<uint8_t> frame;
+  return ReadFrame(fd, &frame) && ExecResponse::Decode(frame, out);
+}
+
+}  // namespace
+
+Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
+  auto start = Clock::now();
+  auto deadline = start + spec.timeout;
+  // Reject what can be rejected without running anything.
+  auto exported = spec.module->FindFunction(spec.func);
+  if (!exported.ok()) return exported.error();
+  if (spec.args.size() != (*exported)->sig.params.size())
+    return MakeError(ErrorKind::kBadArguments, "expected " +
+                                                   std::to_string((*exported)->sig.params.size()) +
+                                                   " arguments " + (*exported)->sig.ToString());
+  if (Status s = Start(); !s.ok()) return s.error();
+  auto stored = StoreModule(spec.module);
+  if (!stored.ok()) return stored.error();
+
+  ExecRequest req;
+  req.module_path = *stored;
+  req.module_hash = spec.module->hash_hex();
+  req.func = spec.func;
+  req.args = spec.args;
+  req.max_memory_pages = spec.max_memory_pages;
+  req.timeout_ms = static_cast<uint64_t>(spec.timeout.count());
+
+  CallOutcome outcome;
+  bool race = false;  // auto, not compiled yet: a native copy may overtake the interpreter
+  req.engine = EngineKind::kInterp;
+  if (spec.engine == EngineKind::kAot) {
+    auto so = CompileNow(spec.module);
+    if (so.ok()) {
+      req.engine = EngineKind::kAot;
+      req.shared_object = so->string();
+    } else {
+      outcome.note = so.error().ToString() + "; using the interpreter";
+    }
+  } else if (spec.engine == EngineKind::kAuto) {
+    if (auto so = compiler_.Cached({spec.module})) {
+      req.engine = EngineKind::kAot;
+      req.shared_object = so->string();
+    } else {
+      PrepareAot(spec.module);
+      race = true;
+    }
+  }
+
+  Slot* a = Acquire(true);
+  Slot* b = nullptr;  // the native copy, once started
+  std::shared_future<Result<fs::path>> compile;
+  if (race) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = compiles_.find(spec.module->hash()); it != compiles_.end()) compile = it->second;
+  }
+  if (!WriteFrame(a->fd, req.Encode())) {
+    Replace(a);
+    Release(a);
+    return MakeError(ErrorKind::kExecutorCrashed, "executor unavailable");
+  }
+
+  ExecResponse resp;
+  Slot* winner = nullptr;
+  while (!winner) {
+    // Poll in short steps while a race may still begin; otherwise wait for the deadline.
+    auto step = race && !b ? std::min(deadline, Clock::now() + std::chrono::milliseconds(20)) : deadline;
+    pollfd fds[2] = {{a->fd, POLLIN, 0}, {b ? b->fd : -1, POLLIN, 0}};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(step - Clock::now()).count();
+    int n = poll(fds, b ? 2 : 1, static_cast<int>(std::clamp<int64_t>(left, 0, 1000)));
+    if (n > 0) {
+      winner = (b && (fds[1].revents & (POLLIN | POLLHUP))) ? b : a;
+      if (!(fds[winner == a ? 0 : 1].revents & (POLLIN | POLLHUP | POLLERR))) winner = nullptr;
+      if (winner) break;
+    }
+    if (Clock::now() >= deadline) {
+      Replace(a);
+      Release(a);
+      if (b) Replace(b), Release(b);
+      return MakeError(ErrorKind::kDeadlineExceeded,
+                       "no answer within " + std::to_string(spec.timeout.count()) + " ms; executor killed");
+    }
+    if (race && !b && compile.valid() &&
+        compile.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      race = false;
+      if (compile.get().ok() && (b = Acquire(false))) {
+        ExecRequest native = req;
+        native.engine = EngineKind::kAot;
+        native.shared_object = compile.get()->string();
+        if (!WriteFrame(b->fd, native.Encode())) Replace(b), Release(b), b = nullptr;
+      }
+    }
+  }
+  Slot* loser = winner == a ? b : a;
+  if (winner == b) loser = a;
+  if (loser) Replace(loser), Release(loser);  // mid-call: the only safe stop is a kill
+  outcome.engine = winner == b ? EngineKind::kAot : req.engine;
+  if (!ReadResponse(winner->fd, &resp)) {
+    Replace(winner);
+    Error e = DeathError(winner->exit_status);
+    Release(winner);
+    return e;
+  }
+  Release(winner);
+  outcome.elapsed = Clock::now() - start;
+  if (!resp.ok) return resp.error;
+  outcome.values = std::move(resp.values);
+  return outcome;
+}
+
+}  // namespace velum

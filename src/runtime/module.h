@@ -1,0 +1,76 @@
+// A validated WebAssembly module: its bytes, content hash and typed exports and imports.
+// Modules are immutable and shared; the hash (BLAKE2b-256 of the bytes) is their identity.
+#ifndef VELUM_RUNTIME_MODULE_H_
+#define VELUM_RUNTIME_MODULE_H_
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/value.h"
+
+namespace velum {
+
+enum class ExternKind : uint8_t { kFunc, kTable, kMemory, kGlobal, kTag };
+const char* ExternKindName(ExternKind kind);
+
+// The declared type of an extern, enough to check that an import can be satisfied.
+struct ExternType {
+  FuncSig sig;                          // functions
+  ValType value_type = ValType::kI32;   // globals: value type; tables: element type
+  bool is_mutable = false;              // globals
+  uint64_t initial = 0, max = 0;        // memories (pages) and tables (elements)
+  bool has_max = false;
+};
+
+struct ExportInfo {
+  std::string name;
+  ExternKind kind = ExternKind::kFunc;
+  FuncSig sig;  // functions only
+  ExternType type;
+};
+
+struct ImportInfo {
+  std::string module;
+  std::string field;
+  ExternKind kind = ExternKind::kFunc;
+  FuncSig sig;  // functions only
+  ExternType type;
+};
+
+using ModuleHash = std::array<uint8_t, 32>;
+std::string HashToHex(const ModuleHash& hash);
+ModuleHash HashBytes(const uint8_t* data, size_t size);
+
+class Module {
+ public:
+  // Reads, validates (wabt, WebAssembly 2.0 features) and hashes a module.
+  static Result<std::shared_ptr<const Module>> FromBytes(std::vector<uint8_t> bytes);
+  static Result<std::shared_ptr<const Module>> FromFile(const std::filesystem::path& path);
+
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  const ModuleHash& hash() const { return hash_; }
+  std::string hash_hex() const { return HashToHex(hash_); }
+  const std::vector<ExportInfo>& exports() const { return exports_; }
+  const std::vector<ImportInfo>& imports() const { return imports_; }
+
+  // The exported function `name`, or kExportNotFound listing the function exports.
+  Result<const ExportInfo*> FindFunction(const std::string& name) const;
+
+ private:
+  Module() = default;
+  std::vector<uint8_t> bytes_;
+  ModuleHash hash_{};
+  std::vector<ExportInfo> exports_;
+  std::vector<ImportInfo> imports_;
+};
+
+using ModulePtr = std::shared_ptr<const Module>;
+
+}  // namespace velum
+
+#endif  // VELUM_RUNTIME_MODULE_H_

@@ -1,0 +1,28 @@
+// Running a helper program (wasm2c, the C compiler) as a child with a time limit.
+// Output is captured so a failure can be reported with the tool's own message.
+#ifndef VELUM_RUNTIME_PROCESS_H_
+#define VELUM_RUNTIME_PROCESS_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace velum {
+
+struct ProcessResult {
+  bool started = false;    // false: the program could not be executed at all
+  bool timed_out = false;  // killed at the deadline
+  int exit_code = -1;      // valid when exited normally
+  int signal = 0;          // non-zero when killed by a signal
+  std::string output;      // stdout and stderr, merged, truncated to 64 KiB
+  bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
+};
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// Whether `program` can be found on PATH (or is an executable path).
+bool ProgramExists(const std::string& program);
+
+}  // namespace velum
+
+#endif  // VELUM_RUNTIME_PROCESS_H_
