@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VELUM_AOT_ABI_VERSION 1
+#define VELUM_AOT_ABI_VERSION 3
 
 /* Every Wasm value crosses the boundary in one 32-byte cell (a v128 or a funcref fits). */
 typedef struct velum_val {
@@ -23,6 +23,12 @@ typedef struct velum_import_slot {
   velum_thunk thunk;
 } velum_import_slot;
 
+/* Slot 0 of an instance's import array is a header holding this marker; import i is slot
+   i + 1. wasm2c 1.0.32 passes imported functions stored in tables the address of the
+   instance field that points to the array instead of the array itself (a bug fixed in later
+   versions); the marker tells the two apart. */
+#define VELUM_SLOTS_MAGIC ((void*)0x56454c554d534c54ull)
+
 enum { VELUM_EXTERN_FUNC = 0, VELUM_EXTERN_TABLE, VELUM_EXTERN_MEMORY, VELUM_EXTERN_GLOBAL };
 
 typedef struct velum_export_desc {
@@ -37,7 +43,7 @@ typedef struct velum_module_desc {
   uint32_t num_imports;
   size_t instance_size;
   void (*init_module)(void);
-  /* imports: one slot per import of the module, in module order */
+  /* imports: a header slot, then one slot per import of the module, in module order */
   void (*instantiate)(void* instance, velum_import_slot* imports);
   void (*free_instance)(void* instance);
   const velum_export_desc* exports; /* in module export order */

@@ -132,16 +132,25 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
   std::vector<std::pair<std::string, std::string>> export_decls;  // (name, return type)
   for (size_t i = 0; i + 1 < lines.size(); i++) {
     std::string mod, field;
-    const std::string& next = lines[i + 1];
-    if (ParseImportComment(lines[i], &mod, &field)) {
+    // A name may contain newlines: the comment then spans lines up to its closing "*/".
+    std::string comment = lines[i];
+    size_t last = i;
+    if (StartsWith(comment, "/* export: ") || comment.find("/* import: ") != std::string::npos) {
+      while (comment.find("*/") == std::string::npos && last + 1 < lines.size())
+        comment += "\n" + lines[++last];
+    }
+    if (last + 1 >= lines.size()) break;
+    const std::string& next = lines[last + 1];
+    if (ParseImportComment(comment, &mod, &field)) {
       std::string name = DeclaredName(next);
       if (name.empty()) return fail("cannot read the import after: " + lines[i]);
       import_decl[{mod, field}] = {name, ReturnType(next, name)};
-    } else if (StartsWith(lines[i], "/* export: ")) {
+    } else if (StartsWith(comment, "/* export: ")) {
       std::string name = DeclaredName(next);
-      if (name.empty()) return fail("cannot read the export after: " + lines[i]);
+      if (name.empty()) return fail("cannot read the export after: " + comment);
       export_decls.push_back({name, ReturnType(next, name)});
     }
+    i = last;
     if (StartsWith(lines[i], "void Z_" + prefix + "_instantiate(")) instantiate_proto = lines[i];
   }
   if (export_decls.size() != module.exports().size())
@@ -164,12 +173,15 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
     pre += "#define " + it->second.first + " velum_" + prefix + "_import_" + std::to_string(i) + "\n";
   }
   pre += "#include \"" + source_file + "\"\n\n";
+  pre += "static velum_import_slot* velum_slots(void* ctx) {\n"
+         "  velum_import_slot* s = (velum_import_slot*)ctx;\n"
+         "  return s[0].target == VELUM_SLOTS_MAGIC ? s : *(velum_import_slot**)ctx;\n}\n";
 
   for (size_t i = 0; i < imports.size(); i++) {
     const ImportInfo& imp = imports[i];
     const auto& decl = import_decl[{imp.module, imp.field}];
     std::string fn = "velum_" + prefix + "_import_" + std::to_string(i);
-    std::string slot = "((velum_import_slot*)ctx)[" + std::to_string(i) + "]";
+    std::string slot = "velum_slots(ctx)[" + std::to_string(i + 1) + "]";
     std::string ctx_type = FirstParamType(lines, decl.first);
     if (ctx_type.empty()) return fail("no prototype for " + decl.first);
     if (imp.kind != ExternKind::kFunc) {

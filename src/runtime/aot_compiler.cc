@@ -64,6 +64,21 @@ std::string Tail(const std::string& output) {
   return text;
 }
 
+// Flags every compile needs for correctness; part of the cache key like the user's flags.
+const char* const kRequiredFlags[] = {"-shared", "-fPIC", "-w", "-I" VELUM_WASM_RT_INCLUDE,
+                                 // Memory growth goes through the host, which enforces limits.
+                                 "-Dwasm_rt_grow_memory=velum_rt_grow_memory",
+                                 "-Dwasm_rt_allocate_memory=velum_rt_allocate_memory",
+                                 "-Dwasm_rt_free_memory=velum_rt_free_memory",
+                                 // Stack exhaustion is detected by the native stack overflowing:
+                                 // turning (indirect) self-recursion into a loop would make an
+                                 // unbounded recursion spin forever instead of trapping.
+                                 "-fno-optimize-sibling-calls",
+                                 // x - 0.0, x * 1.0 and x / 1.0 must quiet a signaling NaN as
+                                 // Wasm requires; without this GCC folds them to x.
+                                 "-fsignaling-nans"
+};
+
 }  // namespace
 
 AotCompiler::AotCompiler(AotOptions options) : options_(std::move(options)) {
@@ -74,6 +89,7 @@ AotCompiler::AotCompiler(AotOptions options) : options_(std::move(options)) {
   if (options_.cache_dir.empty()) options_.cache_dir = DefaultHome() / "aot";
   identity_ = "abi" + std::to_string(VELUM_AOT_ABI_VERSION) + ";" + ProgramIdentity(options_.cc) +
               ";" + ProgramIdentity(options_.wasm2c);
+  for (const char* f : kRequiredFlags) identity_ += std::string(";") + f;
   for (const auto& f : options_.cflags) identity_ += ";" + f;
 }
 
@@ -99,6 +115,48 @@ std::optional<fs::path> AotCompiler::Cached(const std::vector<ModulePtr>& module
   return std::nullopt;
 }
 
+namespace {
+// A private scratch folder in the cache, removed with everything in it on scope exit.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const fs::path& parent) {
+    std::string tmpl = (parent / "build-XXXXXX").string();
+    if (mkdtemp(tmpl.data())) path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+Status RunWasm2c(const AotOptions& options, const Module& module, const fs::path& dir,
+                 const std::string& prefix) {
+  fs::path wasm = dir / (prefix + ".wasm"), csrc = dir / (prefix + ".c");
+  if (!WriteFile(wasm, module.bytes().data(), module.bytes().size()))
+    return MakeError(ErrorKind::kIo, "cannot write " + wasm.string());
+  ProcessResult w2c =
+      RunProcess({options.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()}, options.timeout);
+  if (w2c.ok()) return {};
+  std::string why = w2c.timed_out ? "timed out"
+                    : w2c.signal  ? "crashed (signal " + std::to_string(w2c.signal) + ")"
+                                  : "failed";
+  return MakeError(ErrorKind::kCompilerFailed, "wasm2c " + why + ": " + Tail(w2c.output));
+}
+}  // namespace
+
+Status AotCompiler::Translatable(const ModulePtr& module) {
+  if (auto available = Available(); !available.ok()) return available.error();
+  if (!EnsureDirectory(options_.cache_dir))
+    return MakeError(ErrorKind::kIo, "cannot create " + options_.cache_dir.string());
+  ScratchDir dir(options_.cache_dir);
+  if (dir.path().empty()) return MakeError(ErrorKind::kIo, "cannot create a build directory");
+  return RunWasm2c(options_, *module, dir.path(), "m0");
+}
+
 Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
   if (auto cached = Cached(modules)) return *cached;
   if (auto available = Available(); !available.ok()) return available.error();
@@ -106,36 +164,16 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
     return MakeError(ErrorKind::kIo, "cannot create " + options_.cache_dir.string());
 
   fs::path target = CachePath(modules);
-  std::string tmpl = (options_.cache_dir / "build-XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) return MakeError(ErrorKind::kIo, "cannot create a build directory");
-  fs::path dir = tmpl;
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  ScratchDir scratch(options_.cache_dir);
+  const fs::path& dir = scratch.path();
+  if (dir.empty()) return MakeError(ErrorKind::kIo, "cannot create a build directory");
 
-  std::vector<std::string> cc = {options_.cc, "-shared", "-fPIC", "-w", "-I", VELUM_WASM_RT_INCLUDE,
-                                 // Memory growth goes through the host, which enforces limits.
-                                 "-Dwasm_rt_grow_memory=velum_rt_grow_memory",
-                                 "-Dwasm_rt_allocate_memory=velum_rt_allocate_memory"};
+  std::vector<std::string> cc = {options_.cc};
+  cc.insert(cc.end(), std::begin(kRequiredFlags), std::end(kRequiredFlags));
   cc.insert(cc.end(), options_.cflags.begin(), options_.cflags.end());
   for (size_t i = 0; i < modules.size(); i++) {
     std::string prefix = "m" + std::to_string(i);
-    fs::path wasm = dir / (prefix + ".wasm"), csrc = dir / (prefix + ".c");
-    const auto& bytes = modules[i]->bytes();
-    if (!WriteFile(wasm, bytes.data(), bytes.size()))
-      return MakeError(ErrorKind::kIo, "cannot write " + wasm.string());
-    ProcessResult w2c = RunProcess(
-        {options_.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()}, options_.timeout);
-    if (!w2c.ok()) {
-      std::string why = w2c.timed_out ? "timed out"
-                        : w2c.signal  ? "crashed (signal " + std::to_string(w2c.signal) + ")"
-                                      : "failed";
-      return MakeError(ErrorKind::kCompilerFailed, "wasm2c " + why + ": " + Tail(w2c.output));
-    }
+    if (Status s = RunWasm2c(options_, *modules[i], dir, prefix); !s.ok()) return s.error();
     auto glue = GenerateAotGlue(*modules[i], prefix, ReadFile(dir / (prefix + ".h")), prefix + ".c");
     if (!glue.ok()) return glue.error();
     fs::path glue_path = dir / (prefix + "_glue.c");

@@ -33,6 +33,9 @@ class AotCompiler {
   // Cached: a second call with the same modules compiles nothing.
   Result<std::filesystem::path> Compile(const std::vector<ModulePtr>& modules);
 
+  // Whether wasm2c can translate `module` (it cannot translate SIMD in wabt 1.0.32).
+  Status Translatable(const ModulePtr& module);
+
   // The cached shared object for `modules`, if it was compiled before.
   std::optional<std::filesystem::path> Cached(const std::vector<ModulePtr>& modules) const;
 

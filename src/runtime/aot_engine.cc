@@ -163,6 +163,7 @@ struct AotEngine::State {
   std::map<ModuleHash, Loaded> loaded;
   std::vector<void*> handles;  // never closed: code may be referenced by tables of instances
   std::map<std::string, AotInstance*> registered;
+  std::map<ModuleHash, Error> failed;  // modules that cannot be compiled, and why
 };
 
 namespace {
@@ -221,6 +222,7 @@ class AotInstance : public Instance {
 };
 
 Status AotInstance::Link(AotEngine::State& state) {
+  slots_.push_back({VELUM_SLOTS_MAGIC, nullptr});
   for (const ImportInfo& imp : module_->imports()) {
     velum_import_slot slot{};
     ExternType have;
@@ -315,16 +317,34 @@ Status AotEngine::Load(const std::filesystem::path& shared_object, const std::ve
 }
 
 Status AotEngine::Preload(const std::vector<ModulePtr>& modules) {
+  if (modules.empty()) return {};
   auto path = state_->compiler->Compile(modules);
-  if (!path.ok()) return path.error();
-  return Load(*path, modules);
+  if (path.ok()) return Load(*path, modules);
+  if (path.error().kind != ErrorKind::kCompilerFailed) return path.error();
+  // Leave out what wasm2c cannot translate (remembered, reported at instantiation) and
+  // compile the rest together.
+  std::vector<ModulePtr> translatable;
+  for (const auto& m : modules) {
+    Status t = state_->compiler->Translatable(m);
+    if (t.ok()) translatable.push_back(m);
+    else state_->failed.emplace(m->hash(), t.error());
+  }
+  if (translatable.size() == modules.size()) return path.error();  // the C compiler failed
+  if (translatable.empty()) return {};
+  auto rest = state_->compiler->Compile(translatable);
+  if (!rest.ok()) return rest.error();
+  return Load(*rest, translatable);
 }
 
 Result<std::unique_ptr<Instance>> AotEngine::Instantiate(const ModulePtr& module,
                                                          const InstanceLimits& limits) {
+  if (auto failed = state_->failed.find(module->hash()); failed != state_->failed.end())
+    return failed->second;
   auto it = state_->loaded.find(module->hash());
   if (it == state_->loaded.end()) {
     if (Status s = Preload({module}); !s.ok()) return s.error();
+    if (auto failed = state_->failed.find(module->hash()); failed != state_->failed.end())
+      return failed->second;
     it = state_->loaded.find(module->hash());
   }
   Loaded& loaded = it->second;

@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "wasm-rt-impl.h"
+
+/* What wasm_rt_allocate_memory reserves per memory (wasm-rt-impl.c, signal handler mode). */
+#define VELUM_WASM_RT_RESERVATION 0x200000000ul
 
 uint32_t velum_aot_max_pages = 65536;
 int velum_aot_limit_hit = 0;
@@ -47,6 +52,14 @@ uint32_t velum_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
     return (uint32_t)-1;
   }
   return wasm_rt_grow_memory(memory, delta);
+}
+
+/* wasm2c 1.0.32 reserves 8 GiB of address space per memory (guard regions) but unmaps only
+   the used part when freeing it, so each instance would leak 8 GiB of address space and an
+   executor would abort after about 16000 calls. Free the whole reservation. */
+void velum_rt_free_memory(wasm_rt_memory_t* memory) {
+  if (memory->data) munmap(memory->data, VELUM_WASM_RT_RESERVATION);
+  memory->data = NULL;
 }
 
 /* The spec tests' "spectest" host module. */

@@ -139,11 +139,18 @@ void ExecutorPool::Replace(Slot* slot) {
 }
 
 ExecutorPool::Slot* ExecutorPool::Acquire(bool wait) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (wait) free_cv_.wait(lock, [&] { return !free_.empty(); });
-  if (free_.empty()) return nullptr;
-  Slot* slot = free_.back();
-  free_.pop_back();
+  Slot* slot = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wait) free_cv_.wait(lock, [&] { return !free_.empty(); });
+    if (free_.empty()) return nullptr;
+    slot = free_.back();
+    free_.pop_back();
+  }
+  // An idle executor never writes: a readable channel means it died (EOF) while idle, e.g.
+  // killed from outside. Replace it before handing it out, so no call pays for that.
+  pollfd p{slot->fd, POLLIN, 0};
+  if (slot->fd < 0 || poll(&p, 1, 0) != 0) Replace(slot);
   return slot;
 }
 
@@ -159,16 +166,29 @@ Result<std::string> ExecutorPool::StoreModule(const ModulePtr& module) {
   fs::path path = options_.home / "modules" / (module->hash_hex() + ".wasm");
   std::error_code ec;
   if (fs::exists(path, ec)) return path.string();
-  fs::path tmp = path;
-  tmp += ".tmp" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(module->bytes().data()),
-              static_cast<std::streamsize>(module->bytes().size()));
-    if (!out) return MakeError(ErrorKind::kIo, "cannot write " + tmp.string());
+  // A private temporary per writer, then an atomic rename: concurrent first calls of one
+  // module each write a whole copy, and readers only ever see a complete file.
+  std::string tmp = path.string() + ".XXXXXX";
+  int fd = mkstemp(tmp.data());
+  if (fd < 0) return MakeError(ErrorKind::kIo, "cannot create " + tmp);
+  const auto& bytes = module->bytes();
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (done != bytes.size()) {
+    unlink(tmp.c_str());
+    return MakeError(ErrorKind::kIo, "cannot write " + tmp);
   }
   fs::rename(tmp, path, ec);
-  if (ec) return MakeError(ErrorKind::kIo, "cannot store module: " + ec.message());
+  if (ec) {
+    unlink(tmp.c_str());
+    return MakeError(ErrorKind::kIo, "cannot store module: " + ec.message());
+  }
   return path.string();
 }
 
@@ -220,7 +240,6 @@ bool ReadResponse(int fd, ExecResponse* out) {
 
 Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   auto start = Clock::now();
-  auto deadline = start + spec.timeout;
   // Reject what can be rejected without running anything.
   auto exported = spec.module->FindFunction(spec.func);
   if (!exported.ok()) return exported.error();
@@ -261,6 +280,8 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     }
   }
 
+  // The deadline covers running the code, not compiling it (which has its own time limit).
+  auto deadline = Clock::now() + spec.timeout;
   Slot* a = Acquire(true);
   Slot* b = nullptr;  // the native copy, once started
   std::shared_future<Result<fs::path>> compile;

@@ -72,12 +72,32 @@ ValType FromWabt(interp::ValueType t) {
   }
 }
 
-// Extern references made by the caller carry their payload as a host-side index; the
-// interpreter represents them as Refs whose index is payload + this offset, which no
-// Store object will reach in a test run.
-constexpr size_t kExternRefBase = size_t{1} << 40;
+// Extern references made by the caller are host objects of the store (wabt checks a
+// stored reference's type by looking its object up), one per payload, made on first use.
+class ExternRefs {
+ public:
+  explicit ExternRefs(interp::Store& store) : store_(store) {}
+  interp::Ref ToRef(uint64_t payload) {
+    auto it = objects_.find(payload);
+    if (it != objects_.end()) return it->second.ref();
+    auto object = interp::Foreign::New(store_, nullptr);
+    interp::Ref ref = object.ref();
+    payloads_[ref.index] = payload;
+    objects_.emplace(payload, std::move(object));
+    return ref;
+  }
+  uint64_t ToPayload(interp::Ref ref) const {
+    auto it = payloads_.find(ref.index);
+    return it != payloads_.end() ? it->second : ref.index;
+  }
 
-interp::Value ToWabtValue(const Value& v) {
+ private:
+  interp::Store& store_;
+  std::map<uint64_t, interp::Foreign::Ptr> objects_;
+  std::map<size_t, uint64_t> payloads_;
+};
+
+interp::Value ToWabtValue(const Value& v, ExternRefs& externs) {
   switch (v.type) {
     case ValType::kI32: return interp::Value::Make(static_cast<uint32_t>(v.lo));
     case ValType::kI64: return interp::Value::Make(static_cast<uint64_t>(v.lo));
@@ -90,13 +110,14 @@ interp::Value ToWabtValue(const Value& v) {
       return interp::Value::Make(x);
     }
     case ValType::kFuncRef:
+      return interp::Value::Make(v.hi ? interp::Ref(v.lo) : interp::Ref::Null);
     case ValType::kExternRef:
-      return interp::Value::Make(v.hi ? interp::Ref(v.lo + kExternRefBase) : interp::Ref::Null);
+      return interp::Value::Make(v.hi ? externs.ToRef(v.lo) : interp::Ref::Null);
   }
   return {};
 }
 
-Value FromWabtValue(interp::ValueType type, const interp::Value& v) {
+Value FromWabtValue(interp::ValueType type, const interp::Value& v, const ExternRefs& externs) {
   switch (FromWabt(type)) {
     case ValType::kI32: return Value{ValType::kI32, v.Get<uint32_t>(), 0};
     case ValType::kI64: return Value{ValType::kI64, v.Get<uint64_t>(), 0};
@@ -114,8 +135,7 @@ Value FromWabtValue(interp::ValueType type, const interp::Value& v) {
       interp::Ref r = v.Get<interp::Ref>();
       ValType t = FromWabt(type);
       if (r == interp::Ref::Null) return Value{t, 0, 0};
-      size_t payload = r.index >= kExternRefBase ? r.index - kExternRefBase : r.index;
-      return Value{t, payload, 1};
+      return Value{t, t == ValType::kExternRef ? externs.ToPayload(r) : r.index, 1};
     }
   }
   return {};
@@ -134,6 +154,7 @@ TrapKind ClassifyTrap(const std::string& message) {
       {"out of bounds table", TrapKind::kOutOfBoundsTable},
       {"indirect call signature mismatch", TrapKind::kIndirectCallMismatch},
       {"uninitialized table element", TrapKind::kUninitializedElement},
+      {"undefined table index", TrapKind::kOutOfBoundsTable},
       {"call stack exhausted", TrapKind::kStackExhausted},
       {"null", TrapKind::kNullReference},
   };
@@ -194,12 +215,14 @@ class InterpEngine : public Engine {
     registered_[name] = static_cast<InterpInstance*>(instance);
   }
   interp::Store& store() { return store_; }
+  ExternRefs& externs() { return externs_; }
 
  private:
   void MakeSpectest();
   bool Resolve(const interp::ImportType& import, interp::Ref* out);
 
   interp::Store store_;
+  ExternRefs externs_{store_};
   std::map<std::pair<std::string, std::string>, interp::Ref> spectest_;
   std::vector<interp::Object::Ptr> keep_alive_;
   std::map<std::string, InterpInstance*> registered_;
@@ -346,7 +369,7 @@ Result<std::vector<Value>> InterpInstance::RunMetered(interp::Func::Ptr func,
   interp::Store& store = engine_->store();
   const interp::FuncType& type = func->type();
   interp::Values params;
-  for (const auto& a : args) params.push_back(ToWabtValue(a));
+  for (const auto& a : args) params.push_back(ToWabtValue(a, engine_->externs()));
   interp::Values results;
   interp::Trap::Ptr trap;
   interp::Thread thread(store);
@@ -361,6 +384,7 @@ Result<std::vector<Value>> InterpInstance::RunMetered(interp::Func::Ptr func,
     interp::RunResult run = (thread.*Stolen<PushCallTag>::ptr)(*defined, &trap);
     while (run == interp::RunResult::Ok) {
       run = thread.Run(kInstructionBatch, &trap);
+      if (trap) run = interp::RunResult::Trap;  // wabt's DoCall can report Ok with a trap set
       if (run != interp::RunResult::Ok) break;
       if (limits_.cancel && limits_.cancel->load(std::memory_order_relaxed))
         return MakeError(ErrorKind::kDeadlineExceeded, "cancelled");
@@ -374,7 +398,7 @@ Result<std::vector<Value>> InterpInstance::RunMetered(interp::Func::Ptr func,
     (thread.*Stolen<PopValuesTag>::ptr)(type.results, &results);
   }
   std::vector<Value> out;
-  for (size_t i = 0; i < results.size(); i++) out.push_back(FromWabtValue(type.results[i], results[i]));
+  for (size_t i = 0; i < results.size(); i++) out.push_back(FromWabtValue(type.results[i], results[i], engine_->externs()));
   return out;
 }
 
@@ -383,7 +407,7 @@ Result<Value> InterpInstance::GetGlobal(const std::string& name) {
   if (!FindExport(name, &ref) || !engine_->store().Is<interp::Global>(ref))
     return MakeError(ErrorKind::kExportNotFound, "no global '" + name + "'");
   auto global = engine_->store().UnsafeGet<interp::Global>(ref);
-  return FromWabtValue(global->type().type, global->Get());
+  return FromWabtValue(global->type().type, global->Get(), engine_->externs());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "wabt/cast.h"
 #include "wabt/binary-reader.h"
 #include "wabt/error-formatter.h"
+#include "wabt/interp/binary-reader-interp.h"
 #include "wabt/ir.h"
 #include "wabt/validator.h"
 
@@ -136,12 +137,15 @@ Result<ModulePtr> Module::FromBytes(std::vector<uint8_t> bytes) {
   wabt::Features features;  // defaults: the WebAssembly 2.0 feature set
   wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/false,
                                   /*stop_on_first_error=*/true,
-                                  /*fail_on_custom_section_error=*/false);
+                                  /*fail_on_custom_section_error=*/true);
   wabt::Errors errors;
   wabt::Module ir;
+  wabt::interp::ModuleDesc desc;  // the interpreter's reader validates constant expressions fully
   if (wabt::Failed(
           wabt::ReadBinaryIr("module", bytes.data(), bytes.size(), options, &errors, &ir)) ||
-      wabt::Failed(wabt::ValidateModule(&ir, &errors, wabt::ValidateOptions(features)))) {
+      wabt::Failed(wabt::ValidateModule(&ir, &errors, wabt::ValidateOptions(features))) ||
+      wabt::Failed(wabt::interp::ReadBinaryInterp("module", bytes.data(), bytes.size(), options,
+                                                  &errors, &desc))) {
     return MakeError(ErrorKind::kInvalidModule,
                      FirstLine(wabt::FormatErrorsToString(errors, wabt::Location::Type::Binary)));
   }

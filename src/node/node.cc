@@ -1,0 +1,419 @@
+// The node kernel's event loop: datagrams in, membership outputs out, beacons and timers,
+// and one TCP link per live peer pair (the lower id dials), whose reset signals a crash.
+#include "node/node.h"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <asio.hpp>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "core/membership.h"
+#include "net/cluster_key.h"
+#include "net/transport.h"
+#include "runtime/aot_compiler.h"
+#include "runtime/home.h"
+#include "wire/codec.h"
+
+namespace velum {
+
+namespace fs = std::filesystem;
+using asio::ip::tcp;
+using asio::ip::udp;
+
+namespace {
+
+constexpr char kBeaconTag = 'B';
+constexpr char kMessageTag = 'M';
+constexpr const char* kVersion = "0.1.0";
+
+// "host:port" -> (host, port); false when malformed.
+bool SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= text.size()) return false;
+  *host = text.substr(0, colon);
+  try {
+    int p = std::stoi(text.substr(colon + 1));
+    if (p <= 0 || p > 65535) return false;
+    *port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+bool ParseEndpoint(const std::string& text, udp::endpoint* out) {
+  std::string host;
+  uint16_t port;
+  if (!SplitHostPort(text, &host, &port)) return false;
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  *out = udp::endpoint(addr, port);
+  return true;
+}
+
+// The first IPv4 address of an interface that is up and not loopback, else 127.0.0.1.
+std::string DefaultAdvertiseHost() {
+  ifaddrs* list = nullptr;
+  std::string found = "127.0.0.1";
+  if (getifaddrs(&list) != 0) return found;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    if (!(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+    found = buf;
+    break;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+// Broadcast addresses of the interfaces that are up, plus the limited broadcast address.
+std::vector<asio::ip::address> BroadcastAddresses() {
+  std::vector<asio::ip::address> out = {asio::ip::address_v4::broadcast()};
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_broadaddr || !i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    if (!(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_BROADCAST)) continue;
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr, buf, sizeof buf);
+    out.push_back(asio::ip::make_address(buf));
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+uint64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct Node::Impl : net::Transport::Handler {
+  NodeOptions options;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::unique_ptr<net::Transport> transport;
+  std::unique_ptr<core::Membership> membership;
+  asio::steady_timer tick_timer{io};
+  asio::steady_timer beacon_timer{io};
+  std::thread loop;
+  uint64_t started_ms = SteadyMs();
+  core::NodeMeta meta;
+  std::vector<udp::endpoint> beacon_targets;
+  fs::path registry;  // <home>/nodes/<id>: lets nodes sharing a home find each other
+  uint64_t undecodable = 0;
+  bool left = false;
+
+  // Runs `fn` on the loop thread and returns its result.
+  template <typename F>
+  auto OnLoop(F fn) -> decltype(fn()) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto future = task.get_future();
+    asio::post(io, [&task] { task(); });
+    return future.get();
+  }
+
+  void Dispatch(core::Output out) {
+    for (auto& envelope : out.messages) {
+      udp::endpoint to;
+      if (!ParseEndpoint(envelope.to_addr, &to)) continue;
+      std::string payload(1, kMessageTag);
+      payload += wire::Encode(envelope.msg);
+      transport->SendDatagram(to, payload);
+    }
+    for (const auto& event : out.events) {
+      spdlog::info("member {} {} (incarnation {})", event.id, core::EventName(event.kind),
+                   event.incarnation);
+      auto it = membership->members().find(event.id);
+      if (it == membership->members().end()) continue;
+      const core::Member& m = it->second;
+      if (core::IsLive(m.state)) {
+        // One link per pair: the lower id dials, the higher one accepts.
+        std::string host;
+        uint16_t port;
+        asio::error_code ec;
+        if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
+          auto addr = asio::ip::make_address(host, ec);
+          if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
+        }
+      } else {
+        transport->Forget(m.id);
+      }
+    }
+  }
+
+  void OnDatagram(uint32_t sender, std::string_view payload, const udp::endpoint& from,
+                  bool /*beacon*/) override {
+    if (left || payload.empty()) return;
+    uint64_t now = SteadyMs();
+    if (payload[0] == kBeaconTag) {
+      wire::Beacon beacon;
+      if (!wire::DecodeBeacon(payload.substr(1), &beacon) || beacon.id != sender) {
+        undecodable++;
+        return;
+      }
+      Dispatch(membership->OnBeacon(beacon.id, beacon.meta, beacon.incarnation, now));
+    } else if (payload[0] == kMessageTag) {
+      core::Message msg;
+      // The MAC proved the sender holds the key; the message must also speak for itself.
+      if (!wire::Decode(payload.substr(1), &msg) || msg.from.id != sender) {
+        undecodable++;
+        return;
+      }
+      Dispatch(membership->OnMessage(msg, now));
+    } else {
+      undecodable++;
+    }
+    (void)from;
+  }
+
+  void OnLinkUp(uint32_t peer) override { spdlog::info("link to {} up", peer); }
+  void OnLinkDown(uint32_t peer) override {
+    spdlog::info("link to {} down", peer);
+    if (!left) Dispatch(membership->OnLinkDown(peer, SteadyMs()));
+  }
+  void OnLinkMessage(uint32_t, std::string) override {}
+
+  void ScheduleTick() {
+    uint64_t now = SteadyMs();
+    uint64_t deadline = membership->NextDeadlineMs();
+    uint64_t wait = deadline <= now ? 1 : std::min<uint64_t>(deadline - now, 100);
+    tick_timer.expires_after(std::chrono::milliseconds(wait));
+    tick_timer.async_wait([this](asio::error_code ec) {
+      if (ec || left) return;
+      Dispatch(membership->Tick(SteadyMs()));
+      ScheduleTick();
+    });
+  }
+
+  void SendBeacon() {
+    wire::Beacon beacon{options.id, membership->self().incarnation, meta};
+    std::string payload(1, kBeaconTag);
+    payload += wire::EncodeBeacon(beacon);
+    for (const auto& target : beacon_targets) transport->SendDatagram(target, payload);
+    // Nodes sharing this home (the same machine, the same key) register their address.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(registry.parent_path(), ec)) {
+      if (entry.path() == registry) continue;
+      std::ifstream in(entry.path());
+      std::string addr;
+      udp::endpoint ep;
+      if (std::getline(in, addr) && ParseEndpoint(addr, &ep)) transport->SendDatagram(ep, payload);
+    }
+  }
+
+  void ScheduleBeacon() {
+    // Fast while the mesh forms, then slow: beacons only matter to newcomers.
+    uint64_t age = SteadyMs() - started_ms;
+    beacon_timer.expires_after(std::chrono::milliseconds(age < 3000 ? 250 : 1000));
+    beacon_timer.async_wait([this](asio::error_code ec) {
+      if (ec || left) return;
+      SendBeacon();
+      ScheduleBeacon();
+    });
+  }
+
+  void DoLeave() {
+    if (left) return;
+    Dispatch(membership->Leave(SteadyMs()));
+    left = true;
+    tick_timer.cancel();
+    beacon_timer.cancel();
+    std::error_code ec;
+    fs::remove(registry, ec);
+  }
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  if (options.id == 0) return MakeError(ErrorKind::kBadArguments, "node ids start at 1");
+  if (options.port == 0) {
+    if (options.id > 57535) return MakeError(ErrorKind::kBadArguments, "id too large for port 8000+id; give --port");
+    options.port = static_cast<uint16_t>(8000 + options.id);
+  }
+  if (options.home.empty()) options.home = DefaultHome();
+  if (!EnsureDirectory(options.home / "nodes"))
+    return MakeError(ErrorKind::kIo, "cannot create " + options.home.string());
+  auto key = options.cluster_key.empty()
+                 ? net::LoadOrCreateClusterKey(options.home / "cluster.key")
+                 : net::LoadClusterKey(options.cluster_key);
+  if (!key.ok()) return key.error();
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  std::string host = !options.advertise.empty() ? options.advertise
+                     : options.bind != "0.0.0.0" ? options.bind
+                                                 : DefaultAdvertiseHost();
+  net::TransportConfig tc;
+  tc.self_id = options.id;
+  tc.bind_host = options.bind;
+  tc.port = options.port;
+  tc.discovery_port = options.discovery_port;
+  tc.key = *key;
+  impl->transport = std::make_unique<net::Transport>(impl->io, tc, impl.get());
+  if (velum::Status s = impl->transport->Open(); !s.ok()) return s.error();
+
+  core::NodeMeta& meta = impl->meta;
+  meta.addr = host + ":" + std::to_string(options.port);
+  meta.gossip_addr = meta.addr;
+  meta.slots = options.slots;
+  meta.engines = core::kEngineInterp;
+  if (options.engine != EngineKind::kInterp && AotCompiler().Available().ok())
+    meta.engines |= core::kEngineAot;
+  meta.version = kVersion;
+  core::Config config;
+  config.initial_incarnation = WallMs();  // a restarted process is recognised as newer
+  uint64_t seed;
+  randombytes_buf(&seed, sizeof seed);
+  impl->membership = std::make_unique<core::Membership>(options.id, meta, config, seed);
+
+  if (options.discovery_port && options.broadcast) {
+    for (const auto& addr : BroadcastAddresses())
+      impl->beacon_targets.emplace_back(addr, options.discovery_port);
+  }
+  for (const auto& target : options.beacon_to) {
+    udp::endpoint ep;
+    if (!ParseEndpoint(target, &ep))
+      return MakeError(ErrorKind::kBadArguments, "bad beacon address '" + target + "' (HOST:PORT)");
+    impl->beacon_targets.push_back(ep);
+  }
+  std::vector<std::string> seeds;
+  for (const auto& join : options.joins) {
+    std::string h;
+    uint16_t p;
+    if (!SplitHostPort(join, &h, &p))
+      return MakeError(ErrorKind::kBadArguments, "bad --join '" + join + "' (HOST:PORT)");
+    asio::error_code ec;
+    udp::resolver resolver(impl->io);
+    auto results = resolver.resolve(udp::v4(), h, std::to_string(p), ec);
+    if (ec || results.empty())
+      return MakeError(ErrorKind::kBadArguments, "cannot resolve --join " + join + ": " + ec.message());
+    seeds.push_back(results.begin()->endpoint().address().to_string() + ":" + std::to_string(p));
+  }
+  impl->registry = options.home / "nodes" / std::to_string(options.id);
+  {
+    std::ofstream out(impl->registry);
+    out << meta.gossip_addr << "\n";
+  }
+
+  Impl* raw = impl.get();
+  asio::post(raw->io, [raw, seeds] {
+    uint64_t now = SteadyMs();
+    raw->Dispatch(raw->membership->Tick(now));
+    for (const auto& seed : seeds) raw->Dispatch(raw->membership->Join(seed, now));
+    raw->SendBeacon();
+    raw->ScheduleBeacon();
+    raw->ScheduleTick();
+  });
+  raw->loop = std::thread([raw] { raw->io.run(); });
+  spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::~Node() {
+  Leave();
+  impl_->OnLoop([this] {
+    impl_->transport->Close();
+    return 0;
+  });
+  impl_->work.reset();
+  impl_->io.stop();
+  if (impl_->loop.joinable()) impl_->loop.join();
+}
+
+void Node::Leave() {
+  impl_->OnLoop([this] {
+    impl_->DoLeave();
+    return 0;
+  });
+  // The goodbye datagrams were handed to the socket on the loop thread above; one more
+  // round trip through the loop lets their completions run before anything closes.
+  impl_->OnLoop([] { return 0; });
+}
+
+uint32_t Node::id() const { return impl_->options.id; }
+
+std::vector<PeerInfo> Node::Peers() {
+  return impl_->OnLoop([this] {
+    std::vector<PeerInfo> peers;
+    uint64_t now = SteadyMs();
+    for (const auto& [id, m] : impl_->membership->members()) {
+      if (id == impl_->options.id) continue;
+      PeerInfo p;
+      p.id = id;
+      p.addr = m.meta.addr;
+      p.state = core::StateName(m.state);
+      p.incarnation = m.incarnation;
+      p.slots = m.meta.slots;
+      if (m.meta.engines & core::kEngineInterp) p.engines.push_back("interp");
+      if (m.meta.engines & core::kEngineAot) p.engines.push_back("aot");
+      p.load = m.meta.load;
+      p.version = m.meta.version;
+      p.last_heard_ms_ago = m.last_heard_ms ? static_cast<int64_t>(now - m.last_heard_ms) : -1;
+      p.link_up = impl_->transport->LinkUp(id);
+      peers.push_back(std::move(p));
+    }
+    std::sort(peers.begin(), peers.end(), [](auto& a, auto& b) { return a.id < b.id; });
+    return peers;
+  });
+}
+
+size_t Node::AlivePeers() {
+  return impl_->OnLoop([this] {
+    size_t n = 0;
+    for (const auto& [id, m] : impl_->membership->members())
+      if (id != impl_->options.id && core::IsLive(m.state)) n++;
+    return n;
+  });
+}
+
+NodeStatus Node::Status() {
+  return impl_->OnLoop([this] {
+    NodeStatus s;
+    const auto& ms = *impl_->membership;
+    s.id = impl_->options.id;
+    s.addr = impl_->meta.addr;
+    s.incarnation = ms.self().incarnation;
+    s.uptime_ms = SteadyMs() - impl_->started_ms;
+    s.known_members = ms.members().size() - 1;
+    s.alive_peers = ms.live_count() - 1;
+    const auto& ts = impl_->transport->stats();
+    s.datagrams_accepted = ts.datagrams.accepted;
+    s.datagrams_dropped = ts.datagrams.dropped();
+    s.dropped_bad_mac = ts.datagrams.bad_mac;
+    s.dropped_malformed = ts.datagrams.malformed;
+    s.dropped_stale = ts.datagrams.stale;
+    s.dropped_replayed = ts.datagrams.replayed;
+    s.undecodable = impl_->undecodable;
+    s.links_up = ts.links_up - ts.links_down;
+    s.links_refused = ts.links_refused;
+    s.probes = ms.stats().probes;
+    s.suspicions = ms.stats().suspicions;
+    s.declared_dead = ms.stats().declared_dead;
+    s.refutations = ms.stats().refutations;
+    s.home = impl_->options.home.string();
+    return s;
+  });
+}
+
+}  // namespace velum

@@ -1,0 +1,184 @@
+// node: a member of the VelumOS mesh. `./node 1`, `./node 2`, ... find each other and keep a
+// membership; a shell (interactive, piped or -c COMMAND) shows peers and status.
+#include <editline/readline.h>
+#include <signal.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "node/node.h"
+#include "runtime/home.h"
+#include "shell/commands.h"
+
+namespace {
+
+struct Args {
+  uint32_t id = 0;
+  velum::NodeOptions node;
+  std::string engine = "auto";
+  std::string command;
+  size_t wait_peers = 0;
+  double wait_timeout_s = 10;
+  bool json = false;
+  bool verbose = false;
+};
+
+void SetUpLogging(const Args& args, const std::filesystem::path& home) {
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_level(args.verbose ? spdlog::level::info : spdlog::level::warn);
+  std::vector<spdlog::sink_ptr> sinks = {console};
+  if (velum::EnsureDirectory(home / "logs")) {
+    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
+        (home / "logs" / ("node-" + std::to_string(args.id) + ".log")).string());
+    file->set_level(spdlog::level::info);
+    sinks.push_back(file);
+  }
+  auto logger = std::make_shared<spdlog::logger>("node", sinks.begin(), sinks.end());
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+void Print(const velum::shell::CommandResult& r, bool json) {
+  if (json) {
+    std::printf("%s\n", r.json.dump().c_str());
+  } else if (!r.text.empty()) {
+    std::FILE* out = r.ok ? stdout : stderr;
+    std::fprintf(out, "%s\n", r.text.c_str());
+  }
+  std::fflush(stdout);
+}
+
+int RunOneCommand(velum::Node& node, const Args& args) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(args.wait_timeout_s * 1000));
+  while (node.AlivePeers() < args.wait_peers) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      velum::shell::CommandResult r;
+      r.ok = false;
+      std::string msg = "only " + std::to_string(node.AlivePeers()) + " of " +
+                        std::to_string(args.wait_peers) + " peers alive after " +
+                        std::to_string(args.wait_timeout_s) + " s";
+      r.text = "error: " + msg;
+      r.json = {{"error", msg}};
+      Print(r, args.json);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling with a deadline
+  }
+  auto r = velum::shell::RunCommand(node, args.command);
+  Print(r, args.json);
+  return r.ok ? 0 : 1;
+}
+
+int RunShell(velum::Node& node, const Args& args) {
+  bool interactive = isatty(STDIN_FILENO) && !args.json;
+  std::string history = (args.node.home / "history").string();
+  if (interactive) {
+    using_history();
+    read_history(history.c_str());
+    std::printf("VelumOS node %u at port %u. Type help.\n", node.id(), args.node.port);
+  }
+  std::string prompt = "velum[" + std::to_string(node.id()) + "]> ";
+  int failures = 0;
+  for (;;) {
+    std::string line;
+    if (interactive) {
+      char* raw = readline(prompt.c_str());
+      if (!raw) break;
+      line = raw;
+      std::free(raw);
+      if (!line.empty()) {
+        add_history(line.c_str());
+        write_history(history.c_str());
+      }
+    } else if (!std::getline(std::cin, line)) {
+      break;
+    }
+    auto r = velum::shell::RunCommand(node, line);
+    Print(r, args.json);
+    if (!r.ok) failures++;
+    if (r.quit) return 0;
+  }
+  node.Leave();
+  return failures && !interactive ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"node: a member of the VelumOS mesh"};
+  Args args;
+  app.add_option("id", args.id, "this node's id (1, 2, ...); TCP and gossip port 8000+ID")->required();
+  app.add_option("--port", args.node.port, "TCP and gossip (UDP) port");
+  app.add_option("--discovery-port", args.node.discovery_port, "UDP beacon port (0: none)")
+      ->capture_default_str();
+  app.add_option("--join", args.node.joins, "seed HOST:PORT for networks without broadcast");
+  app.add_option("--beacon", args.node.beacon_to, "extra unicast beacon target HOST:PORT");
+  app.add_flag("!--no-broadcast", args.node.broadcast, "do not broadcast beacons on the LAN");
+  app.add_option("--bind", args.node.bind, "address to listen on")->capture_default_str();
+  app.add_option("--advertise", args.node.advertise, "address peers reach this node at");
+  app.add_option("--home", args.node.home, "home directory (default $VELUM_HOME or ~/.velum)");
+  app.add_option("--cluster-key", args.node.cluster_key, "cluster key file (default HOME/cluster.key)");
+  app.add_option("--slots", args.node.slots, "executor slots offered")->capture_default_str();
+  app.add_option("--engine", args.engine, "auto, interp or aot")->capture_default_str();
+  app.add_option("-c", args.command, "run one command, print the result and exit");
+  app.add_option("--wait-peers", args.wait_peers, "with -c: wait until this many peers are alive");
+  app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
+      ->capture_default_str();
+  app.add_flag("--json", args.json, "one JSON object per result");
+  app.add_flag("-v,--verbose", args.verbose, "log to stderr at info level");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "node: %s (see --help)\n", e.what());
+    return 2;
+  }
+  auto engine = velum::ParseEngineKind(args.engine);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "node: %s\n", engine.error().ToString().c_str());
+    return 2;
+  }
+  args.node.id = args.id;
+  args.node.engine = *engine;
+  if (args.node.home.empty()) args.node.home = velum::DefaultHome();
+  if (args.node.port == 0 && args.id > 0 && args.id <= 57535)
+    args.node.port = static_cast<uint16_t>(8000 + args.id);
+  SetUpLogging(args, args.node.home);
+
+  // SIGINT and SIGTERM leave the mesh gracefully: a thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto node = velum::Node::Start(args.node);
+  if (!node.ok()) {
+    if (args.json)
+      std::printf("%s\n", nlohmann::json({{"error", node.error().ToString()}}).dump().c_str());
+    std::fprintf(stderr, "node: %s\n", node.error().ToString().c_str());
+    return 1;
+  }
+  velum::Node* raw = node->get();
+  std::thread([raw, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: leaving the mesh", sig);
+    raw->Leave();
+    std::_Exit(0);
+  }).detach();
+
+  int rc = args.command.empty() ? RunShell(**node, args) : RunOneCommand(**node, args);
+  node->reset();
+  return rc;
+}

@@ -1,0 +1,143 @@
+// Command parsing and rendering for the node shell. Each command builds its JSON first and
+// renders text from it, so the two forms never disagree.
+#include "shell/commands.h"
+
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+namespace velum::shell {
+
+namespace {
+
+using nlohmann::json;
+
+const char* const kNames[] = {"help", "peers", "status", "quit", "exit", nullptr};
+
+std::vector<std::string> Words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
+CommandResult Error(const std::string& message) {
+  CommandResult r;
+  r.ok = false;
+  r.text = "error: " + message;
+  r.json = {{"error", message}};
+  return r;
+}
+
+CommandResult Help() {
+  CommandResult r;
+  r.text =
+      "commands:\n"
+      "  peers    the members of the mesh: id, address, state, slots, engines, load, last heard\n"
+      "  status   this node: id, address, incarnation, uptime, counters of refused traffic\n"
+      "  help     this text\n"
+      "  quit     leave the mesh gracefully and exit";
+  r.json = {{"commands", {"peers", "status", "help", "quit"}}};
+  return r;
+}
+
+CommandResult Peers(Node& node) {
+  CommandResult r;
+  json list = json::array();
+  for (const auto& p : node.Peers()) {
+    list.push_back({{"id", p.id},
+                    {"addr", p.addr},
+                    {"state", p.state},
+                    {"incarnation", p.incarnation},
+                    {"slots", p.slots},
+                    {"engines", p.engines},
+                    {"load", p.load},
+                    {"version", p.version},
+                    {"last_heard_ms", p.last_heard_ms_ago},
+                    {"link", p.link_up}});
+  }
+  r.json = {{"peers", list}};
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-5s %-22s %-8s %-5s %-11s %-5s %s", "id", "address", "state",
+                "slots", "engines", "load", "last heard");
+  out << line;
+  for (const auto& p : list) {
+    std::string engines;
+    for (const auto& e : p["engines"]) engines += (engines.empty() ? "" : ",") + e.get<std::string>();
+    int64_t heard = p["last_heard_ms"];
+    std::string ago = heard < 0 ? "never" : std::to_string(heard) + " ms ago";
+    std::snprintf(line, sizeof line, "\n%-5u %-22s %-8s %-5u %-11s %-5u %s",
+                  p["id"].get<unsigned>(), p["addr"].get<std::string>().c_str(),
+                  p["state"].get<std::string>().c_str(), p["slots"].get<unsigned>(),
+                  engines.c_str(), p["load"].get<unsigned>(), ago.c_str());
+    out << line;
+  }
+  if (list.empty()) out << "\n(no peers yet)";
+  r.text = out.str();
+  return r;
+}
+
+CommandResult Status(Node& node) {
+  NodeStatus s = node.Status();
+  CommandResult r;
+  r.json = {{"id", s.id},
+            {"addr", s.addr},
+            {"incarnation", s.incarnation},
+            {"uptime_ms", s.uptime_ms},
+            {"alive_peers", s.alive_peers},
+            {"known_members", s.known_members},
+            {"links", s.links_up},
+            {"datagrams_accepted", s.datagrams_accepted},
+            {"datagrams_dropped", s.datagrams_dropped},
+            {"dropped_bad_mac", s.dropped_bad_mac},
+            {"dropped_malformed", s.dropped_malformed},
+            {"dropped_stale", s.dropped_stale},
+            {"dropped_replayed", s.dropped_replayed},
+            {"undecodable", s.undecodable},
+            {"connections_refused", s.links_refused},
+            {"probes", s.probes},
+            {"suspicions", s.suspicions},
+            {"declared_dead", s.declared_dead},
+            {"refutations", s.refutations},
+            {"home", s.home}};
+  std::ostringstream out;
+  out << "node " << s.id << " at " << s.addr << ", incarnation " << s.incarnation << ", up "
+      << s.uptime_ms / 1000.0 << " s\n"
+      << "peers: " << s.alive_peers << " alive of " << s.known_members << " known; " << s.links_up
+      << " links\n"
+      << "datagrams: " << s.datagrams_accepted << " accepted, " << s.datagrams_dropped
+      << " dropped (bad mac " << s.dropped_bad_mac << ", malformed " << s.dropped_malformed
+      << ", stale " << s.dropped_stale << ", replayed " << s.dropped_replayed << "), "
+      << s.undecodable << " undecodable\n"
+      << "connections refused: " << s.links_refused << "\n"
+      << "failure detector: " << s.probes << " probes, " << s.suspicions << " suspicions, "
+      << s.declared_dead << " declared dead, " << s.refutations << " refutations\n"
+      << "home: " << s.home;
+  r.text = out.str();
+  return r;
+}
+
+}  // namespace
+
+const char* const* CommandNames() { return kNames; }
+
+CommandResult RunCommand(Node& node, const std::string& line) {
+  auto words = Words(line);
+  if (words.empty()) return CommandResult{true, false, "", json::object()};
+  const std::string& cmd = words[0];
+  if (cmd == "help" || cmd == "?") return Help();
+  if (cmd == "peers") return Peers(node);
+  if (cmd == "status") return Status(node);
+  if (cmd == "quit" || cmd == "exit") {
+    node.Leave();
+    CommandResult r;
+    r.quit = true;
+    r.text = "left the mesh";
+    r.json = {{"left", true}};
+    return r;
+  }
+  return Error("unknown command '" + cmd + "' (try help)");
+}
+
+}  // namespace velum::shell

@@ -1,0 +1,37 @@
+// Bytes <-> membership messages (Protocol Buffers, wire/velum.proto). Decoding is total:
+// any input yields false or a message within the core's limits; it never crashes.
+#ifndef VELUM_WIRE_CODEC_H_
+#define VELUM_WIRE_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/message.h"
+#include "core/types.h"
+
+namespace velum::wire {
+
+// One UDP datagram's worth; a valid encoding of a core message is far smaller (~3.5 KB).
+constexpr size_t kMaxMessageBytes = 65000;
+
+std::string Encode(const core::Message& msg);
+// False (and *msg unspecified) on malformed input or input beyond the limits of
+// core/message.h: ids of 0, unknown states, too many updates, oversized strings.
+bool Decode(std::string_view bytes, core::Message* msg);
+
+struct Beacon {
+  core::NodeId id = core::kNoNode;
+  uint64_t incarnation = 0;
+  core::NodeMeta meta;
+
+  bool operator==(const Beacon&) const = default;
+};
+
+std::string EncodeBeacon(const Beacon& beacon);
+bool DecodeBeacon(std::string_view bytes, Beacon* beacon);
+
+}  // namespace velum::wire
+
+#endif  // VELUM_WIRE_CODEC_H_

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End-to-end test of the velum command line: results on stdout, one "velum: " line on stderr
+# for every error, exit codes. Usage: cli_test.sh VELUM_BINARY WASM_DIR
+set -u
+
+VELUM=${1:?usage: cli_test.sh VELUM_BINARY WASM_DIR}
+WASM=${2:?usage: cli_test.sh VELUM_BINARY WASM_DIR}
+VELUM_HOME=$(mktemp -d "${TMPDIR:-/tmp}/velum-e2e-XXXXXX")
+export VELUM_HOME
+trap 'rm -rf "$VELUM_HOME"' EXIT
+OUT=$VELUM_HOME/out
+ERR=$VELUM_HOME/err
+
+failures=0
+checks=0
+fail() {
+  echo "FAIL: $*" >&2
+  echo "  stdout: $(cat "$OUT")" >&2
+  echo "  stderr: $(cat "$ERR")" >&2
+  failures=$((failures + 1))
+}
+
+# run ARGS...: runs velum, keeps stdout, stderr and the exit code.
+run() {
+  "$VELUM" "$@" >"$OUT" 2>"$ERR"
+  code=$?
+  checks=$((checks + 1))
+}
+
+# expect_ok STDOUT ARGS...: exit 0, stdout exactly STDOUT, stderr empty.
+expect_ok() {
+  local want=$1
+  shift
+  run "$@"
+  if [[ $code -ne 0 ]]; then fail "velum $* exited $code"; return; fi
+  if [[ "$(cat "$OUT")" != "$want" ]]; then fail "velum $*: stdout is not '$want'"; return; fi
+  if [[ -s "$ERR" ]]; then fail "velum $*: unexpected stderr"; fi
+}
+
+# expect_error SUBSTRING ARGS...: non-zero exit, nothing on stdout, exactly one stderr line
+# that starts with "velum: " and contains SUBSTRING.
+expect_error() {
+  local want=$1
+  shift
+  run "$@"
+  if [[ $code -eq 0 ]]; then fail "velum $* succeeded"; return; fi
+  if [[ -s "$OUT" ]]; then fail "velum $*: output on stdout"; fi
+  if [[ $(wc -l <"$ERR") -ne 1 ]]; then fail "velum $*: stderr is not one line"; return; fi
+  if [[ "$(cat "$ERR")" != "velum: "* ]]; then fail "velum $*: stderr does not start with 'velum: '"; fi
+  if [[ "$(cat "$ERR")" != *"$want"* ]]; then fail "velum $*: stderr lacks '$want'"; fi
+}
+
+[[ -x "$VELUM" ]] || { echo "no velum binary at $VELUM" >&2; exit 1; }
+for m in sum primes traps; do
+  [[ -f "$WASM/$m.wasm" ]] || { echo "missing $WASM/$m.wasm (build velum_wasm first)" >&2; exit 1; }
+done
+
+# Results.
+expect_ok 60 run "$WASM/sum.wasm" sum 10 20 30
+expect_ok 0 run "$WASM/sum.wasm" sum -5 2 3
+expect_ok -1 run "$WASM/sum.wasm" sum 4294967295 0 0
+expect_ok 16 run "$WASM/sum.wasm" sum 0x10 0 0
+expect_ok 2.5 run "$WASM/sum.wasm" mean3 1.5 2.5 3.5
+expect_ok 9592 run "$WASM/primes.wasm" count_primes 0 100000 --engine interp
+expect_ok 9592 run "$WASM/primes.wasm" count_primes 0 100000 --engine aot
+expect_ok 9592 run "$WASM/primes.wasm" count_primes 0 100000 --engine auto
+expect_ok $'5\n2.5\n2.5' run "$WASM/traps.wasm" multi 5 2.5
+expect_ok 256 run "$WASM/traps.wasm" grow_all --max-memory 16
+
+# The AOT run above left its compiled module in the fresh home's cache.
+if ! ls "$VELUM_HOME"/aot/*.so >/dev/null 2>&1; then
+  echo "FAIL: no compiled module in $VELUM_HOME/aot" >&2
+  failures=$((failures + 1))
+fi
+
+# inspect: hash (BLAKE2b-256 of the file) and typed exports.
+run inspect "$WASM/sum.wasm"
+if [[ $code -ne 0 ]]; then
+  fail "inspect exited $code"
+else
+  grep -Eq '^hash +[0-9a-f]{64}$' "$OUT" || fail "inspect: no hash line"
+  if command -v b2sum >/dev/null; then
+    want=$(b2sum -l 256 "$WASM/sum.wasm" | cut -d' ' -f1)
+    grep -q "^hash *$want\$" "$OUT" || fail "inspect: hash is not BLAKE2b-256 $want"
+  fi
+  grep -qF 'sum(i32, i32, i32) -> i32' "$OUT" || fail "inspect: no 'sum(i32, i32, i32) -> i32'"
+  grep -qF 'sum64(i64, i64) -> i64' "$OUT" || fail "inspect: no 'sum64(i64, i64) -> i64'"
+  [[ -s "$ERR" ]] && fail "inspect: unexpected stderr"
+fi
+
+# Errors: one line on stderr, non-zero exit.
+echo 'not a module' >"$VELUM_HOME/notes.wasm"
+head -c 20 "$WASM/sum.wasm" >"$VELUM_HOME/truncated.wasm"
+expect_error "export not found: no function 'nope'" run "$WASM/sum.wasm" nope 1 2 3
+expect_error "argument 2: 'abc' is not a valid i32" run "$WASM/sum.wasm" sum 1 abc 3
+expect_error "expected 3 arguments (i32, i32, i32) -> i32, got 2" run "$WASM/sum.wasm" sum 1 2
+expect_error "invalid module: notes.wasm: not a wasm module" run "$VELUM_HOME/notes.wasm" sum 1 2 3
+expect_error "invalid module: truncated.wasm" run "$VELUM_HOME/truncated.wasm" sum 1 2 3
+expect_error "invalid module: notes.wasm" inspect "$VELUM_HOME/notes.wasm"
+expect_error "cannot open" run "$VELUM_HOME/missing.wasm" sum 1 2 3
+expect_error "unknown engine 'bogus'" run "$WASM/sum.wasm" sum 1 2 3 --engine bogus
+expect_error "trap: integer divide by zero" run "$WASM/traps.wasm" div 1 0
+expect_error "trap: unreachable" run "$WASM/traps.wasm" unreachable
+expect_error "memory limit exceeded" run "$WASM/traps.wasm" grow_bomb --max-memory 16
+expect_error "deadline exceeded" run "$WASM/traps.wasm" spin --timeout 0.5
+expect_error "deadline exceeded" run "$WASM/traps.wasm" spin --timeout 0.5 --engine aot
+expect_error "velum: " run            # no file: a usage error
+expect_error "velum: " frobnicate     # no such subcommand
+
+# --help.
+run --help
+[[ $code -eq 0 ]] || fail "--help exited $code"
+grep -q 'run' "$OUT" || fail "--help does not mention run"
+run run --help
+[[ $code -eq 0 ]] || fail "run --help exited $code"
+grep -q -- '--engine' "$OUT" || fail "run --help does not mention --engine"
+
+# The same answer from both engines.
+interp=$("$VELUM" run "$WASM/primes.wasm" count_primes 0 100000 --engine interp 2>/dev/null)
+aot=$("$VELUM" run "$WASM/primes.wasm" count_primes 0 100000 --engine aot 2>/dev/null)
+if [[ "$interp" != 9592 || "$aot" != "$interp" ]]; then
+  echo "FAIL: interp gave '$interp', aot gave '$aot'" >&2
+  failures=$((failures + 1))
+fi
+
+echo "cli_test: $checks runs, $failures failures"
+[[ $failures -eq 0 ]]

@@ -1,0 +1,211 @@
+// velum-sim: runs the membership protocol in the simulator and prints its figures as JSON:
+// convergence, detection times, gossip load and dissemination rounds by size, false positives.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tests/sim/scenario.h"
+#include "tests/sim/sim_network.h"
+
+namespace velum::sim {
+namespace {
+
+struct Args {
+  uint64_t seed = 1;
+  std::vector<size_t> sizes = {10, 100, 1000};
+  size_t fp_nodes = 1000;
+  uint64_t fp_seconds = 60;
+  double fp_loss = 0.05;
+  int rounds_samples = 5;
+};
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: velum-sim [--seed N] [--sizes 10,100,1000] [--fp-nodes N] "
+               "[--fp-seconds S] [--fp-loss P] [--samples K]\n"
+               "Prints one JSON object with the membership protocol's figures.\n");
+}
+
+bool Parse(int argc, char** argv, Args* a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--help" || k == "-h") return false;
+    if (i + 1 >= argc) return false;
+    const char* v = argv[++i];
+    if (k == "--seed") {
+      a->seed = std::strtoull(v, nullptr, 10);
+    } else if (k == "--sizes") {
+      a->sizes.clear();
+      for (const char* p = v; *p;) {
+        a->sizes.push_back(std::strtoul(p, const_cast<char**>(&p), 10));
+        if (*p == ',') ++p;
+        if (a->sizes.back() < 4 || a->sizes.back() > SimNetwork::kMaxId) return false;
+      }
+    } else if (k == "--fp-nodes") {
+      a->fp_nodes = std::strtoul(v, nullptr, 10);
+    } else if (k == "--fp-seconds") {
+      a->fp_seconds = std::strtoull(v, nullptr, 10);
+    } else if (k == "--fp-loss") {
+      a->fp_loss = std::strtod(v, nullptr);
+    } else if (k == "--samples") {
+      a->rounds_samples = std::atoi(v);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Ms(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : "null"; }
+
+// Everything for one mesh size, as a JSON object.
+std::string MeasureSize(const Args& args, size_t n) {
+  const NodeId last = static_cast<NodeId>(n);
+  SimOptions o;
+  o.seed = args.seed;
+  const uint64_t interval = o.config.probe_interval_ms;
+
+  // Convergence through seeds alone (no broadcast): all start at once, join through node 1.
+  std::optional<uint64_t> seeds_ms;
+  {
+    SimOptions so = o;
+    so.beacons = false;
+    SimNetwork sim(so);
+    StartNodes(&sim, 1, last, JoinMode::kSeeds);
+    seeds_ms = WaitConverged(&sim, 120000);
+  }
+
+  // The rest on a mesh formed by beacons (all start at once, the LAN case).
+  SimNetwork sim(o);
+  StartNodes(&sim, 1, last, JoinMode::kBeacons);
+  const std::optional<uint64_t> beacons_ms = WaitConverged(&sim, 60000);
+  // Steady state: beacons off (their cost is per broadcast, reported apart), join gossip
+  // drained (older than Config::gossip_max_age_ms), then a quiet 10 s window.
+  sim.set_beacons(false);
+  sim.RunFor(o.config.gossip_max_age_ms + 2000);
+  const uint64_t b0 = sim.bytes_sent(), m0 = sim.messages_sent(), t0 = sim.now();
+  sim.RunFor(10000);
+  const double secs = (sim.now() - t0) / 1000.0;
+  const double bytes_per_node_s = (sim.bytes_sent() - b0) / secs / n;
+  const double msgs_per_node_s = (sim.messages_sent() - m0) / secs / n;
+
+  // Dissemination of a membership change (a metadata change: a new incarnation), in rounds.
+  double rounds_sum = 0, rounds_max = 0;
+  int rounds_n = 0;
+  for (int k = 0; k < args.rounds_samples; ++k) {
+    const NodeId who = static_cast<NodeId>(1 + (k * 7919) % n);
+    auto ms = DisseminationMs(&sim, who, 30000);
+    if (!ms) continue;
+    const double r = static_cast<double>(*ms) / interval;
+    rounds_sum += r;
+    rounds_max = std::max(rounds_max, r);
+    rounds_n++;
+    sim.RunFor(2000);
+  }
+
+  // Failures, one at a time, each after the mesh settled again.
+  const Detection crash = FailAndDetect(&sim, 2, Failure::kCrash, 60000);
+  sim.RunFor(3000);
+  const Detection pause = FailAndDetect(&sim, 3, Failure::kPause, 60000);
+  sim.Resume(3);
+  const uint64_t resumed = sim.now();
+  auto back = sim.RunUntilTrue([&] { return sim.AllSee(3, MemberState::kAlive); }, 60000, 10);
+  const std::optional<uint64_t> rejoin_ms =
+      back ? std::optional<uint64_t>(*back - resumed) : std::nullopt;
+  sim.RunFor(3000);
+  const Detection reset = FailAndDetect(&sim, 4, Failure::kLinkReset, 60000);
+  sim.RunFor(3000);
+  const uint64_t leave_t0 = sim.now();
+  sim.Leave(5);
+  auto left = sim.RunUntilTrue([&] { return sim.AllSee(5, MemberState::kLeft); }, 60000, 10);
+
+  char buf[1400];
+  std::snprintf(
+      buf, sizeof(buf),
+      "{\"nodes\":%zu,\"convergence_ms\":{\"beacons\":%s,\"seeds\":%s},"
+      "\"gossip_bytes_per_node_per_s\":%.0f,\"messages_per_node_per_s\":%.1f,"
+      "\"beacon_bytes\":%llu,\"resumed_seen_alive_ms\":%s,"
+      "\"dissemination_rounds\":{\"mean\":%.2f,\"max\":%.2f,\"samples\":%d},"
+      "\"crash_detection_ms\":{\"first\":%s,\"all\":%s},"
+      "\"silent_detection_ms\":{\"first\":%s,\"all\":%s},"
+      "\"link_reset_detection_ms\":{\"first\":%s,\"all\":%s},"
+      "\"leave_seen_by_all_ms\":%s,\"false_deaths\":%llu,\"max_message_bytes\":%llu}",
+      n, Ms(beacons_ms).c_str(), Ms(seeds_ms).c_str(), bytes_per_node_s, msgs_per_node_s,
+      static_cast<unsigned long long>(sim.beacons_sent() ? sim.beacon_bytes() / sim.beacons_sent() : 0),
+      Ms(rejoin_ms).c_str(),
+      rounds_n ? rounds_sum / rounds_n : 0.0, rounds_max, rounds_n, Ms(crash.first_ms).c_str(),
+      Ms(crash.all_ms).c_str(), Ms(pause.first_ms).c_str(), Ms(pause.all_ms).c_str(),
+      Ms(reset.first_ms).c_str(), Ms(reset.all_ms).c_str(),
+      Ms(left ? std::optional<uint64_t>(*left - leave_t0) : std::nullopt).c_str(),
+      static_cast<unsigned long long>(sim.false_deaths()),
+      static_cast<unsigned long long>(sim.max_message_bytes()));
+  return buf;
+}
+
+std::string MeasureFalsePositives(const Args& args) {
+  SimOptions o;
+  o.seed = args.seed;
+  SimNetwork sim(o);
+  StartNodes(&sim, 1, static_cast<NodeId>(args.fp_nodes), JoinMode::kBeacons);
+  const auto conv = WaitConverged(&sim, 60000);
+  sim.set_beacons(false);
+  sim.link().loss = args.fp_loss;
+  const uint64_t s0 = SumStat(sim, &core::Stats::suspicions);
+  const uint64_t r0 = SumStat(sim, &core::Stats::refutations);
+  const uint64_t d0 = sim.false_deaths();
+  sim.RunFor(args.fp_seconds * 1000);
+  char buf[400];
+  std::snprintf(buf, sizeof(buf),
+                "{\"nodes\":%zu,\"loss\":%.3f,\"seconds\":%llu,\"converged\":%s,"
+                "\"false_deaths\":%llu,\"suspicions\":%llu,\"refutations\":%llu}",
+                args.fp_nodes, args.fp_loss, static_cast<unsigned long long>(args.fp_seconds),
+                conv ? "true" : "false",
+                static_cast<unsigned long long>(sim.false_deaths() - d0),
+                static_cast<unsigned long long>(SumStat(sim, &core::Stats::suspicions) - s0),
+                static_cast<unsigned long long>(SumStat(sim, &core::Stats::refutations) - r0));
+  return buf;
+}
+
+}  // namespace
+}  // namespace velum::sim
+
+int main(int argc, char** argv) {
+  using namespace velum::sim;
+  Args args;
+  if (!Parse(argc, argv, &args)) {
+    Usage();
+    return 2;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const velum::core::Config c;
+  const LinkModel l;
+  std::printf(
+      "{\"seed\":%llu,\"config\":{\"probe_interval_ms\":%u,\"probe_timeout_ms\":%u,"
+      "\"indirect_probes\":%u,\"suspicion_mult\":%u,\"suspicion_max_mult\":%u,"
+      "\"link_down_timeout_ms\":%u,\"retransmit_mult\":%u,\"gossip_interval_ms\":%u,"
+      "\"gossip_fanout\":%u,\"sync_interval_ms\":%u},"
+      "\"link\":{\"latency_ms\":[%u,%u],\"tail\":%.2f,\"tail_max_ms\":%u},\"sizes\":[",
+      static_cast<unsigned long long>(args.seed), c.probe_interval_ms, c.probe_timeout_ms,
+      c.indirect_probes, c.suspicion_mult, c.suspicion_max_mult, c.link_down_timeout_ms,
+      c.retransmit_mult, c.gossip_interval_ms, c.gossip_fanout, c.sync_interval_ms,
+      l.latency_min_ms, l.latency_max_ms, l.tail, l.tail_max_ms);
+  std::fflush(stdout);
+  for (size_t i = 0; i < args.sizes.size(); ++i) {
+    std::printf("%s%s", i ? "," : "", MeasureSize(args, args.sizes[i]).c_str());
+    std::fflush(stdout);
+  }
+  std::printf("],\"false_positives\":");
+  if (args.fp_nodes >= 4 && args.fp_seconds > 0) {
+    std::printf("%s", MeasureFalsePositives(args).c_str());
+  } else {
+    std::printf("null");
+  }
+  const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  std::printf(",\"wall_ms\":%lld}\n", static_cast<long long>(wall));
+  return 0;
+}
