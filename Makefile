@@ -2,7 +2,7 @@
 # make: build everything, programs at the root · make test · make demo · make bench
 BUILD ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
-PROGRAMS = velum
+PROGRAMS = velum node
 
 .PHONY: all deps configure test demo bench clean format
 

@@ -73,7 +73,7 @@ Output Membership::OnMessage(const Message& msg, uint64_t now_ms) {
   Apply(msg.from, Source::kDirect);
   if (auto it = members_.find(from); it != members_.end()) it->second.last_heard_ms = now_ms;
   const size_t gossip = std::min(msg.gossip.size(), kMaxGossipPerMessage);
-  for (size_t i = 0; i < gossip; ++i) Apply(msg.gossip[i], Source::kGossip);
+  for (size_t i = 0; i < gossip; ++i) Apply(msg.gossip[i], Source::kGossip, from);
 
   const std::string& reply_addr = msg.from.meta.gossip_addr;
   if (const Ping* ping = std::get_if<Ping>(&msg.body)) {
@@ -300,7 +300,7 @@ uint64_t Membership::ProbeTimeoutMs() const {
 // equally new but more severe (alive < suspect < dead/left). Only the member itself raises its
 // incarnation, so "alive" can only win with a higher number: that is a refutation.
 
-void Membership::Apply(const Update& u, Source src) {
+void Membership::Apply(const Update& u, Source src, NodeId via) {
   if (u.id == kNoNode) return;
   if (u.id == self_) {
     ApplyAboutSelf(u);
@@ -404,6 +404,27 @@ void Membership::Apply(const Update& u, Source src) {
     }
     case MemberState::kDead:
     case MemberState::kLeft: {
+      // A relayed death verdict at the incarnation we hold alive may be stale: after a
+      // partition heals, the far side still gossips verdicts about our side. Hearsay alone
+      // does not kill a member we believed alive: we suspect it (so it hears and can refute)
+      // and let our own timer decide; further verdicts only confirm. When we suspected it
+      // already, the verdict is the expected end of that suspicion and is accepted.
+      if (u.state == MemberState::kDead && src == Source::kGossip &&
+          u.incarnation == m.incarnation) {
+        const NodeId who = via != kNoNode ? via : self_;
+        if (prev == MemberState::kAlive) {
+          Transition(&m, MemberState::kSuspect, u.incarnation);
+          StartSuspicion(m, who, /*contested=*/true);
+          Emit(EventKind::kSuspected, m);
+          Enqueue(m);
+          return;
+        }
+        auto s = suspicions_.find(m.id);
+        if (prev == MemberState::kSuspect && s != suspicions_.end() && s->second.contested()) {
+          if (s->second.Confirm(who)) Reschedule(m.id, s->second);
+          return;
+        }
+      }
       const bool accept = IsLive(prev) ? u.incarnation >= m.incarnation
                                        : u.incarnation > m.incarnation;
       if (!accept) return;
@@ -503,13 +524,14 @@ void Membership::Suspect(Member* m, NodeId suspecter, Source src) {
 // ---------------------------------------------------------------------------------------------
 // Suspicion timers.
 
-void Membership::StartSuspicion(const Member& m, NodeId suspecter) {
+void Membership::StartSuspicion(const Member& m, NodeId suspecter, bool contested) {
   StopSuspicion(m.id);
   const uint64_t n = live_count_;
   const uint32_t k = n > 2 ? static_cast<uint32_t>(std::min<uint64_t>(
                                  config_.suspicion_confirmations, n - 2))
                            : 0;
   Suspicion s(suspecter, now_ms_, SuspicionMinMs(config_, n), SuspicionMaxMs(config_, n), k);
+  if (contested) s.set_contested();
   // We count as a confirmer too when our own probes fail later.
   auto [it, inserted] = suspicions_.emplace(m.id, s);
   VELUM_ASSERT(inserted);

@@ -165,7 +165,9 @@ class Membership {
   void OnTimeJump(uint64_t gap_ms);
 
   // The rules: whether a claim overrides what we know, and what follows from it.
-  void Apply(const Update& u, Source src);
+  // via: the member that relayed a gossiped claim (it counts as a suspecter when a death
+  // verdict about a member we hold alive is contested).
+  void Apply(const Update& u, Source src, NodeId via = kNoNode);
   void ApplyAboutSelf(const Update& u);
   void Transition(Member* m, MemberState state, uint64_t incarnation);
   bool MakeRoom();
@@ -174,7 +176,7 @@ class Membership {
   Update RecordOf(const Member& m, bool with_meta) const;
   void Suspect(Member* m, NodeId suspecter, Source src);
 
-  void StartSuspicion(const Member& m, NodeId suspecter);
+  void StartSuspicion(const Member& m, NodeId suspecter, bool contested = false);
   void StopSuspicion(NodeId id);
   void Reschedule(NodeId id, const Suspicion& s);
 

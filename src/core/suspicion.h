@@ -25,6 +25,10 @@ class Suspicion {
 
   uint64_t Deadline() const;
   NodeId first() const { return suspecters_[0]; }
+  // Started by a second-hand death verdict about a member we held alive: only our own timer
+  // may declare the death (see Membership::Apply).
+  bool contested() const { return contested_; }
+  void set_contested() { contested_ = true; }
   uint32_t confirmations() const { return count_ - 1; }
 
  private:
@@ -33,7 +37,8 @@ class Suspicion {
   uint64_t max_ms_;
   uint64_t cap_ms_ = UINT64_MAX;
   uint32_t k_;
-  uint32_t count_ = 1;  // suspecters_[0] is the first; the rest confirm
+  uint32_t count_ = 1;
+  bool contested_ = false;  // suspecters_[0] is the first; the rest confirm
   NodeId suspecters_[kMaxConfirmations + 1] = {};
 };
 

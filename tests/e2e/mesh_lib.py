@@ -1,0 +1,293 @@
+"""Helpers shared by the mesh end-to-end tests (tests/e2e/mesh_test.py) and the network
+namespace test (tests/netns/netns_test.py): node processes driven through their stdin/stdout
+with --json, polling with deadlines, free ports, and FIGURE lines. Python 3 standard library.
+
+A Node is started with stdin a pipe kept open and stdout a pipe read by a thread; a query
+writes one command line and reads the one JSON line that answers it. Every process dies with
+the test: the harness kills them by PID at the end, and PR_SET_PDEATHSIG kills them if the
+test itself is killed (even a node stopped by SIGSTOP)."""
+
+import ctypes
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+SKIP = 77  # ctest SKIP_RETURN_CODE
+
+
+class TestFailure(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def figure(name, value, unit=""):
+    """One parseable line per measured figure: FIGURE name=value."""
+    if isinstance(value, float):
+        value = f"{value:.0f}" if unit == "ms" else f"{value:.3f}"
+    print(f"FIGURE {name}={value}", flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def free_port(host="127.0.0.1"):
+    """A port free for both TCP and UDP on `host` (bound to port 0, then released)."""
+    for _ in range(100):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            u.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise TestFailure("no free port found")
+
+
+def free_udp_port(host="127.0.0.1"):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind((host, 0))
+        return u.getsockname()[1]
+    finally:
+        u.close()
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.setpgid(0, 0)  # own group: a ^C on the test's terminal reaches the test, not the nodes
+
+
+class Node:
+    """One node process. `argv_prefix` runs it inside something (e.g. ip netns exec NS)."""
+
+    def __init__(self, binary, node_id, args, log_dir, argv_prefix=(), name=None):
+        self.binary = binary
+        self.id = node_id
+        self.args = list(args)
+        self.log_dir = log_dir
+        self.argv_prefix = list(argv_prefix)
+        self.name = name or f"node{node_id}"
+        self.proc = None
+        self.lines = None
+        self.stopped = False
+        self.starts = 0
+        self.lock = threading.Lock()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def argv(self):
+        return self.argv_prefix + [self.binary, str(self.id)] + self.args + ["--json"]
+
+    def start(self):
+        self.starts += 1
+        self.stderr_path = os.path.join(self.log_dir, f"{self.name}.stderr.{self.starts}")
+        err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=err, preexec_fn=_die_with_parent, bufsize=0)
+        err.close()
+        self.stopped = False
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
+        return self
+
+    @staticmethod
+    def _read(proc, lines):
+        for raw in proc.stdout:
+            lines.put(raw.decode(errors="replace").rstrip("\n"))
+        lines.put(None)  # EOF
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cmd(self, line, timeout=5.0):
+        """Writes one command, returns the JSON object of the one line that answers it."""
+        with self.lock:
+            if not self.running():
+                raise TestFailure(f"{self.name} is not running (exit code "
+                                  f"{self.proc.returncode if self.proc else None}); "
+                                  f"stderr: {self.stderr_tail()}")
+            while True:  # answers to earlier queries that timed out are stale: drop them
+                try:
+                    if self.lines.get_nowait() is None:
+                        self.lines.put(None)
+                        break
+                except queue.Empty:
+                    break
+            try:
+                self.proc.stdin.write((line + "\n").encode())
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError) as e:
+                raise TestFailure(f"{self.name}: cannot write '{line}': {e}")
+            try:
+                out = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise TestFailure(f"{self.name} did not answer '{line}' within {timeout} s")
+            if out is None:
+                self.lines.put(None)
+                raise TestFailure(f"{self.name} closed stdout instead of answering '{line}'; "
+                                  f"stderr: {self.stderr_tail()}")
+            try:
+                return json.loads(out)
+            except ValueError:
+                raise TestFailure(f"{self.name} answered '{line}' with non-JSON: {out!r}")
+
+    def peers(self):
+        """{id: peer object} from the `peers` command."""
+        r = self.cmd("peers")
+        check("peers" in r, f"{self.name}: peers answered {r}")
+        return {p["id"]: p for p in r["peers"]}
+
+    def status(self):
+        r = self.cmd("status")
+        check("id" in r and "datagrams_dropped" in r, f"{self.name}: status answered {r}")
+        return r
+
+    def signal(self, sig):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+        if sig == signal.SIGSTOP:
+            self.stopped = True
+        elif sig == signal.SIGCONT:
+            self.stopped = False
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        """SIGKILL by PID (also works on a stopped process), then reap."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def stderr_tail(self, n=2000):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                data = f.read()
+            return data[-n:].decode(errors="replace").strip() or "(empty)"
+        except (OSError, AttributeError):
+            return "(none)"
+
+
+class Harness:
+    """Owns the node processes of one test; cleanup() kills them all by PID."""
+
+    def __init__(self, binary, log_dir):
+        self.binary = binary
+        self.log_dir = log_dir
+        self.nodes = []
+
+    def node(self, node_id, args, **kw):
+        n = Node(self.binary, node_id, args, self.log_dir, **kw)
+        self.nodes.append(n)
+        return n
+
+    def cleanup(self):
+        for n in self.nodes:
+            n.kill()
+
+    def dump_logs(self, homes=()):
+        for n in self.nodes:
+            print(f"--- {n.name} (pid {n.pid}) stderr: {n.stderr_tail()}", file=sys.stderr)
+        for home in homes:
+            logs = os.path.join(home, "logs")
+            if not os.path.isdir(logs):
+                continue
+            for name in sorted(os.listdir(logs)):
+                with open(os.path.join(logs, name), "rb") as f:
+                    tail = f.read()[-3000:].decode(errors="replace")
+                print(f"--- {home}/logs/{name} (tail):\n{tail}", file=sys.stderr)
+
+
+def wait_for(what, pred, timeout, interval=0.02):
+    """Polls pred() -> (ok, detail) until ok or the deadline; returns seconds waited. On
+    timeout raises TestFailure with the last detail, so a failure says what was observed."""
+    start = time.monotonic()
+    detail = None
+    while True:
+        ok, detail = pred()
+        if ok:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise TestFailure(f"timed out after {timeout} s waiting for {what}; last seen: {detail}")
+        time.sleep(interval)
+
+
+def views(observers, subject_ids):
+    """{observer id: {subject id: state or 'absent'}} from each observer's peers list."""
+    out = {}
+    for o in observers:
+        p = o.peers()
+        out[o.id] = {s: p[s]["state"] if s in p else "absent" for s in subject_ids}
+    return out
+
+
+def states_are(observers, subject_ids, wanted):
+    """A predicate: every observer sees every subject in a state in `wanted` (a set)."""
+    def pred():
+        v = views(observers, subject_ids)
+        ok = all(st in wanted for row in v.values() for st in row.values())
+        return ok, v
+    return pred
+
+
+def full_mesh(nodes, links=False):
+    """A predicate: every node sees every other node alive (and with links=True, its TCP link
+    up), and knows no other live member."""
+    ids = {n.id for n in nodes}
+
+    def pred():
+        detail = {}
+        ok = True
+        for n in nodes:
+            peers = n.peers()
+            row = {}
+            for other in ids - {n.id}:
+                p = peers.get(other)
+                row[other] = "absent" if p is None else p["state"] + ("+link" if p["link"] else "")
+                if p is None or p["state"] != "alive" or (links and not p["link"]):
+                    ok = False
+            extra = [i for i, p in peers.items() if i not in ids and p["state"] in ("alive", "suspect")]
+            if extra:
+                row["unexpected"] = extra
+                ok = False
+            detail[n.id] = row
+        return ok, detail
+    return pred
