@@ -10,9 +10,9 @@ namespace velum::core {
 }  // namespace velum::core
 
 // Only for local invariants. Remote input is validated and dropped, never asserted on.
-#define VELUM_ASSERT(cond)                                                 \
-  do {                                                                     \
-    if (!(cond)) ::velum::core::AssertFail(#cond, __FILE__, __LINE__);     \
+#define VELUM_ASSERT(cond)                                             \
+  do {                                                                 \
+    if (!(cond)) ::velum::core::AssertFail(#cond, __FILE__, __LINE__); \
   } while (0)
 
 #endif  // VELUM_CORE_ASSERT_H_

@@ -41,7 +41,8 @@ uint64_t SuspicionMaxMs(const Config& c, uint64_t n) {
 }
 
 uint32_t RetransmitLimit(const Config& c, uint64_t n) {
-  return c.retransmit_mult * static_cast<uint32_t>(std::ceil(std::log10(static_cast<double>(n + 1))));
+  return c.retransmit_mult *
+         static_cast<uint32_t>(std::ceil(std::log10(static_cast<double>(n + 1))));
 }
 
 }  // namespace velum::core

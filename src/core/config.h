@@ -37,17 +37,17 @@ struct Config {
   uint32_t gossip_max_age_ms = 30000;  // older queued news is dropped (< dead_reap_ms)
 
   // Joining and anti-entropy: page requests of the member table.
-  uint32_t join_retry_ms = 300;         // a page request unanswered this long is resent
-  uint32_t join_interval_ms = 1000;     // retry seeds while not joined or alone
+  uint32_t join_retry_ms = 300;      // a page request unanswered this long is resent
+  uint32_t join_interval_ms = 1000;  // retry seeds while not joined or alone
   // Anti-entropy after joining: each interval, a summary of page digests from a random member,
   // then the pages that differ from ours, at most sync_pages_per_round of them.
   uint32_t sync_interval_ms = 1000;
   uint32_t sync_pages_per_round = 4;
-  uint32_t housekeeping_ms = 1000;      // reap tombstones, ping one dead member (heals splits)
-  uint32_t dead_reap_ms = 120000;       // tombstones are forgotten after this
-  uint32_t load_gossip_ms = 1000;       // load-only changes: one bump per this * max(1, n/10)
-  uint32_t leave_fanout = 32;           // Leave goes straight to this many members
-  uint32_t max_members = 4096;          // bound of every table and queue
+  uint32_t housekeeping_ms = 1000;  // reap tombstones, ping one dead member (heals splits)
+  uint32_t dead_reap_ms = 120000;   // tombstones are forgotten after this
+  uint32_t load_gossip_ms = 1000;   // load-only changes: one bump per this * max(1, n/10)
+  uint32_t leave_fanout = 32;       // Leave goes straight to this many members
+  uint32_t max_members = 4096;      // bound of every table and queue
   // A call this much later than NextDeadlineMs() means the process was paused (SIGSTOP,
   // swap): timers are shifted instead of declaring everybody dead on wake-up.
   uint32_t pause_guard_ms = 1000;

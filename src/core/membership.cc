@@ -22,12 +22,18 @@ uint64_t SatAdd(uint64_t a, uint64_t b) { return a > kNever - b ? kNever : a + b
 
 const char* EventName(EventKind kind) {
   switch (kind) {
-    case EventKind::kJoined: return "joined";
-    case EventKind::kSuspected: return "suspected";
-    case EventKind::kAlive: return "alive";
-    case EventKind::kDead: return "dead";
-    case EventKind::kLeft: return "left";
-    case EventKind::kMetaChanged: return "meta_changed";
+    case EventKind::kJoined:
+      return "joined";
+    case EventKind::kSuspected:
+      return "suspected";
+    case EventKind::kAlive:
+      return "alive";
+    case EventKind::kDead:
+      return "dead";
+    case EventKind::kLeft:
+      return "left";
+    case EventKind::kMetaChanged:
+      return "meta_changed";
   }
   return "?";
 }
@@ -126,7 +132,7 @@ Output Membership::OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnat
   u.state = MemberState::kAlive;
   u.meta = meta;
   // A beacon is authenticated and comes from the node itself: as good as a sender record.
-  Apply(u, Source::kDirect);
+  Apply(u, Source::kBeacon);
   auto it = members_.find(from);
   if (it == members_.end()) return Finish();
   Member& m = it->second;
@@ -258,6 +264,8 @@ void Membership::Begin(uint64_t now_ms) {
 
 Output Membership::Finish() {
   VELUM_ASSERT(out_.messages.size() <= kMaxEnvelopesPerCall);
+  // At most a joined and a suspected event per member touched: the table, or one message.
+  VELUM_ASSERT(out_.events.size() <= 2 * members_.size() + 4 * kMaxJoinAckMembers);
   VELUM_ASSERT(live_count_ >= (left_ ? 0u : 1u) && live_count_ <= members_.size());
   VELUM_ASSERT(members_.size() <= config_.max_members);
   VELUM_ASSERT(live_count_ + tombstones_.size() + (left_ ? 1 : 0) == members_.size());
@@ -300,6 +308,10 @@ uint64_t Membership::ProbeTimeoutMs() const {
 // equally new but more severe (alive < suspect < dead/left). Only the member itself raises its
 // incarnation, so "alive" can only win with a higher number: that is a refutation.
 
+// What is worth gossiping: a page holds old news to the mesh, and a beacon was heard by the
+// whole segment (the rest learns it from the member's own messages and anti-entropy).
+bool Membership::IsNews(Source src) { return src != Source::kSync && src != Source::kBeacon; }
+
 void Membership::Apply(const Update& u, Source src, NodeId via) {
   if (u.id == kNoNode) return;
   if (u.id == self_) {
@@ -334,8 +346,7 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
       StartSuspicion(m, u.suspecter != kNoNode ? u.suspecter : self_);
       Emit(EventKind::kSuspected, m);
     }
-    // Facts from a page are old news to the mesh; anything else we learn first-hand is news.
-    if (src != Source::kSync) Enqueue(m);
+    if (IsNews(src)) Enqueue(m);
     return;
   }
 
@@ -360,8 +371,9 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
         } else if (meta_changed) {
           Emit(EventKind::kMetaChanged, m);
         }
-        if (src != Source::kSync) Enqueue(m);
-      } else if (u.incarnation == m.incarnation && src == Source::kDirect &&
+        if (IsNews(src)) Enqueue(m);
+      } else if (u.incarnation == m.incarnation &&
+                 (src == Source::kDirect || src == Source::kBeacon) &&
                  prev == MemberState::kAlive && !(m.meta == u.meta)) {
         // Load changes ride in sender records without a new incarnation; only the member
         // itself is trusted with them.
@@ -385,7 +397,7 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
         Transition(&m, MemberState::kSuspect, u.incarnation);
         StartSuspicion(m, u.suspecter != kNoNode ? u.suspecter : self_);
         Emit(EventKind::kSuspected, m);
-        if (src != Source::kSync) Enqueue(m);
+        if (IsNews(src)) Enqueue(m);
       } else if (prev == MemberState::kSuspect && u.incarnation == m.incarnation) {
         // An independent confirmation shortens our timer; passing it on shortens others'.
         auto s = suspicions_.find(m.id);
@@ -393,7 +405,7 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
         const NodeId who = u.suspecter != kNoNode ? u.suspecter : self_;
         if (s->second.Confirm(who)) {
           Reschedule(m.id, s->second);
-          if (src != Source::kSync) {
+          if (IsNews(src)) {
             Update c = RecordOf(m, false);
             c.suspecter = who;
             gossip_.Enqueue(c, now_ms_);
@@ -425,8 +437,8 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
           return;
         }
       }
-      const bool accept = IsLive(prev) ? u.incarnation >= m.incarnation
-                                       : u.incarnation > m.incarnation;
+      const bool accept =
+          IsLive(prev) ? u.incarnation >= m.incarnation : u.incarnation > m.incarnation;
       if (!accept) return;
       if (prev == MemberState::kSuspect) StopSuspicion(m.id);
       if (IsLive(prev)) {
@@ -435,8 +447,9 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
         probe_order_.Remove(m.id);
       }
       Transition(&m, u.state, u.incarnation);
-      if (prev != u.state) Emit(u.state == MemberState::kDead ? EventKind::kDead : EventKind::kLeft, m);
-      if (src != Source::kSync) Enqueue(m);
+      if (prev != u.state)
+        Emit(u.state == MemberState::kDead ? EventKind::kDead : EventKind::kLeft, m);
+      if (IsNews(src)) Enqueue(m);
       return;
     }
   }
@@ -447,7 +460,7 @@ void Membership::ApplyAboutSelf(const Update& u) {
   // "Alive" with a higher number than ours: an earlier run of this id, which we must outbid.
   // Anything worse at our own number or above: a suspicion to refute. Older claims are stale.
   const bool refute = u.state == MemberState::kAlive ? u.incarnation > me_->incarnation
-                                                      : u.incarnation >= me_->incarnation;
+                                                     : u.incarnation >= me_->incarnation;
   if (!refute) return;
   VELUM_ASSERT(u.incarnation < UINT64_MAX - 1);
   Transition(me_, MemberState::kAlive, u.incarnation + 1);
@@ -465,7 +478,7 @@ void Membership::Transition(Member* m, MemberState state, uint64_t incarnation) 
   // a suspicion renews only at a newer number (confirmations do not go through here).
   VELUM_ASSERT(incarnation >= m->incarnation);
   if (!IsLive(from)) VELUM_ASSERT(incarnation > m->incarnation);
-  if (from == state && state != MemberState::kLeft) VELUM_ASSERT(incarnation > m->incarnation);
+  if (from == state) VELUM_ASSERT(incarnation > m->incarnation);
   if (m->id == self_) {
     VELUM_ASSERT(state == MemberState::kAlive || state == MemberState::kLeft);
     VELUM_ASSERT(incarnation > m->incarnation);
@@ -527,9 +540,8 @@ void Membership::Suspect(Member* m, NodeId suspecter, Source src) {
 void Membership::StartSuspicion(const Member& m, NodeId suspecter, bool contested) {
   StopSuspicion(m.id);
   const uint64_t n = live_count_;
-  const uint32_t k = n > 2 ? static_cast<uint32_t>(std::min<uint64_t>(
-                                 config_.suspicion_confirmations, n - 2))
-                           : 0;
+  const uint32_t k =
+      n > 2 ? static_cast<uint32_t>(std::min<uint64_t>(config_.suspicion_confirmations, n - 2)) : 0;
   Suspicion s(suspecter, now_ms_, SuspicionMinMs(config_, n), SuspicionMaxMs(config_, n), k);
   if (contested) s.set_contested();
   // We count as a confirmer too when our own probes fail later.
@@ -635,7 +647,8 @@ void Membership::HandlePingReq(const Message& msg, const PingReq& req) {
   const uint64_t deadline = now_ms_ + config_.probe_timeout_ms * 4 / 5;
   VELUM_ASSERT(relays_.empty() || relays_.back().deadline_ms <= deadline);
   const uint64_t seq = ++seq_;
-  relays_.push_back(Relay{seq, msg.from.id, msg.from.meta.gossip_addr, req.seq, req.target, deadline});
+  relays_.push_back(
+      Relay{seq, msg.from.id, msg.from.meta.gossip_addr, req.seq, req.target, deadline});
   SendTo(it->second, Ping{seq});
 }
 
@@ -745,7 +758,8 @@ void Membership::TickGossip() {
   next_gossip_ms_ = now_ms_ + config_.gossip_interval_ms;
   if (gossip_.empty()) return;
   std::vector<NodeId> picked;
-  for (uint32_t i = 0; i < config_.gossip_fanout * 2 && picked.size() < config_.gossip_fanout; ++i) {
+  for (uint32_t i = 0; i < config_.gossip_fanout * 2 && picked.size() < config_.gossip_fanout;
+       ++i) {
     const NodeId id = probe_order_.Random(&rng_, self_, kNoNode);
     if (id == kNoNode) break;
     if (std::find(picked.begin(), picked.end(), id) == picked.end()) picked.push_back(id);

@@ -53,18 +53,18 @@ struct Output {
 struct Stats {
   uint64_t sent[kMessageTypes] = {};
   uint64_t received[kMessageTypes] = {};
-  uint64_t dropped = 0;            // misrouted, from ourselves, or after we left
+  uint64_t dropped = 0;  // misrouted, from ourselves, or after we left
   uint64_t probes = 0;
-  uint64_t probe_failures = 0;     // no direct nor indirect ack in a probe period
-  uint64_t indirect_probes = 0;    // probes that needed PingReq
-  uint64_t suspicions = 0;         // members we suspected ourselves
-  uint64_t declared_dead = 0;      // suspicion timers that expired here
-  uint64_t refutations = 0;        // our own incarnation bumps against claims about us
+  uint64_t probe_failures = 0;   // no direct nor indirect ack in a probe period
+  uint64_t indirect_probes = 0;  // probes that needed PingReq
+  uint64_t suspicions = 0;       // members we suspected ourselves
+  uint64_t declared_dead = 0;    // suspicion timers that expired here
+  uint64_t refutations = 0;      // our own incarnation bumps against claims about us
   uint64_t gossip_updates_sent = 0;
-  uint64_t relay_overflow = 0;     // PingReq refused: too many relays in flight
-  uint64_t member_overflow = 0;    // a new member refused: the table is full of live members
-  uint64_t joins_completed = 0;    // full page syncs finished
-  uint64_t time_jumps = 0;         // pauses detected (see Config::pause_guard_ms)
+  uint64_t relay_overflow = 0;   // PingReq refused: too many relays in flight
+  uint64_t member_overflow = 0;  // a new member refused: the table is full of live members
+  uint64_t joins_completed = 0;  // full page syncs finished
+  uint64_t time_jumps = 0;       // pauses detected (see Config::pause_guard_ms)
 };
 
 class Membership {
@@ -113,7 +113,9 @@ class Membership {
   const Config& config() const { return config_; }
 
  private:
-  enum class Source { kDirect, kGossip, kSync, kLocal };
+  // Where a claim comes from: the member itself (a message's sender record), its beacon,
+  // relayed gossip, a page of another member's table, or our own verdict.
+  enum class Source { kDirect, kBeacon, kGossip, kSync, kLocal };
 
   struct Probe {
     bool active = false;
@@ -150,8 +152,8 @@ class Membership {
     std::string addr;
     uint64_t seq = 0;
     NodeId cursor = 0;
-    bool summary = false;          // the request in flight asks for digests
-    std::vector<NodeId> fetch;     // anti-entropy: starts of differing pages still to fetch
+    bool summary = false;       // the request in flight asks for digests
+    std::vector<NodeId> fetch;  // anti-entropy: starts of differing pages still to fetch
     uint64_t deadline_ms = 0;
     uint32_t attempts = 0;
   };
@@ -169,6 +171,7 @@ class Membership {
   // verdict about a member we hold alive is contested).
   void Apply(const Update& u, Source src, NodeId via = kNoNode);
   void ApplyAboutSelf(const Update& u);
+  static bool IsNews(Source src);
   void Transition(Member* m, MemberState state, uint64_t incarnation);
   bool MakeRoom();
   void Emit(EventKind kind, const Member& m);
@@ -226,7 +229,7 @@ class Membership {
   GossipQueue gossip_;
   std::map<NodeId, Suspicion> suspicions_;
   std::set<std::pair<uint64_t, NodeId>> deadlines_;  // suspicion deadlines, earliest first
-  std::map<NodeId, uint64_t> scheduled_;               // id -> its entry in deadlines_
+  std::map<NodeId, uint64_t> scheduled_;             // id -> its entry in deadlines_
   Probe probe_;
   std::deque<Relay> relays_;
   std::vector<FastProbe> fast_probes_;

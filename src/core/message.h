@@ -96,7 +96,7 @@ struct Message {
   // The sender's own record (from.id is the sender): every message refreshes the receiver's
   // view of its sender, which lets anyone answer an unknown sender and carries fresh load.
   Update from;
-  NodeId to = kNoNode;          // kNoNode only for a Join sent to an address
+  NodeId to = kNoNode;         // kNoNode only for a Join sent to an address
   std::vector<Update> gossip;  // <= kMaxGossipPerMessage
   Body body;
 

@@ -9,8 +9,7 @@
 
 namespace velum::core {
 
-Suspicion::Suspicion(NodeId first, uint64_t start_ms, uint64_t min_ms, uint64_t max_ms,
-                     uint32_t k)
+Suspicion::Suspicion(NodeId first, uint64_t start_ms, uint64_t min_ms, uint64_t max_ms, uint32_t k)
     : start_ms_(start_ms), min_ms_(min_ms), max_ms_(max_ms), k_(std::min(k, kMaxConfirmations)) {
   VELUM_ASSERT(min_ms <= max_ms);
   suspecters_[0] = first;
@@ -36,7 +35,8 @@ void Suspicion::Shift(uint64_t gap_ms) {
 uint64_t Suspicion::Deadline() const {
   uint64_t timeout = min_ms_;
   if (k_ > 0) {
-    const double frac = std::log(static_cast<double>(count_)) / std::log(static_cast<double>(k_ + 1));
+    const double frac =
+        std::log(static_cast<double>(count_)) / std::log(static_cast<double>(k_ + 1));
     const double t = static_cast<double>(max_ms_) - static_cast<double>(max_ms_ - min_ms_) * frac;
     timeout = std::max(min_ms_, static_cast<uint64_t>(std::floor(t)));
   }

@@ -1,5 +1,5 @@
-// Lifeguard's dynamic suspicion timer: it starts long and shrinks with each independent
-// confirmation, so a real failure is declared fast and a lone false suspicion has time to be refuted.
+// Lifeguard's dynamic suspicion timer: long at first, shorter with each independent confirmation,
+// so a real failure is declared fast and a lone false suspicion has time to be refuted.
 #ifndef VELUM_CORE_SUSPICION_H_
 #define VELUM_CORE_SUSPICION_H_
 

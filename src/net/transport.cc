@@ -14,12 +14,18 @@ using asio::ip::udp;
 namespace {
 constexpr size_t kMaxQueuedFrames = 4096;
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
+// Unauthenticated connections cost a descriptor each: they get a deadline and a cap.
+constexpr std::chrono::milliseconds kHandshakeDeadline{5000};
+constexpr size_t kMaxPendingHandshakes = 64;
+constexpr size_t kHandshakeBuffer = 256;   // hello and proof records are < 64 bytes
+constexpr size_t kLinkBuffer = 65536;
 }  // namespace
 
 struct Transport::Link {
   Link(asio::io_context& io, const ClusterKey& key, uint32_t self, bool outbound)
-      : socket(io), session(key, self, outbound), outbound(outbound) {}
+      : socket(io), deadline(io), session(key, self, outbound), outbound(outbound) {}
   tcp::socket socket;
+  asio::steady_timer deadline;  // the handshake must finish before it fires
   SecureSession session;
   bool outbound;
   uint32_t expected_peer = 0;  // outbound: the peer we dialled
@@ -27,7 +33,8 @@ struct Transport::Link {
   bool dead = false;
   bool writing = false;
   std::deque<std::string> queue;
-  std::array<char, 65536> buf{};
+  bool pending = false;          // counted in pending_handshakes_
+  std::vector<char> buf = std::vector<char>(kHandshakeBuffer);  // grows once established
 };
 
 Transport::Transport(asio::io_context& io, TransportConfig config, Handler* handler)
@@ -37,7 +44,8 @@ Transport::Transport(asio::io_context& io, TransportConfig config, Handler* hand
       auth_(config_.key),
       gossip_(io),
       discovery_(io),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_timer_(io) {}
 
 Transport::~Transport() { Close(); }
 
@@ -78,6 +86,7 @@ void Transport::Close() {
   closed_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  accept_timer_.cancel();
   gossip_.close(ec);
   discovery_.close(ec);
   for (auto& [peer, w] : wanted_)
@@ -138,7 +147,24 @@ void Transport::Accept() {
   auto link = std::make_shared<Link>(io_, config_.key, config_.self_id, false);
   acceptor_.async_accept(link->socket, [this, link](asio::error_code ec) {
     if (closed_ || ec == asio::error::operation_aborted) return;
-    if (!ec) StartLink(link);
+    if (ec) {
+      // EMFILE and friends: retrying at once would spin. Back off, then accept again.
+      accept_backoff_ = std::min(accept_backoff_ * 2, std::chrono::milliseconds(1000));
+      accept_timer_.expires_after(accept_backoff_);
+      accept_timer_.async_wait([this](asio::error_code e) {
+        if (!e && !closed_) Accept();
+      });
+      return;
+    }
+    accept_backoff_ = std::chrono::milliseconds(50);
+    if (pending_handshakes_ >= kMaxPendingHandshakes) {
+      // Too many strangers mid-handshake: refuse this one rather than run out of descriptors.
+      stats_.links_refused++;
+      asio::error_code ignored;
+      link->socket.close(ignored);
+    } else {
+      StartLink(link);
+    }
     Accept();
   });
 }
@@ -189,6 +215,14 @@ bool Transport::LinkUp(uint32_t peer) const { return links_.count(peer) > 0; }
 void Transport::StartLink(std::shared_ptr<Link> link) {
   asio::error_code ec;
   link->socket.set_option(tcp::no_delay(true), ec);
+  link->pending = true;
+  pending_handshakes_++;
+  link->deadline.expires_after(kHandshakeDeadline);
+  link->deadline.async_wait([this, link](asio::error_code e) {
+    if (e || closed_ || link->dead || link->session.established()) return;
+    stats_.links_refused++;
+    DropLink(link, "handshake not completed in time");
+  });
   link->queue.push_back(link->session.Start());
   WriteLink(link);
   ReadLink(link);
@@ -215,6 +249,9 @@ void Transport::ReadLink(std::shared_ptr<Link> link) {
       WriteLink(link);
     }
     if (!was_established && link->session.established()) {
+      link->deadline.cancel();
+      if (link->pending) link->pending = false, pending_handshakes_--;
+      link->buf.resize(kLinkBuffer);
       uint32_t peer = link->session.peer_id();
       if (peer == config_.self_id || (link->outbound && peer != link->expected_peer)) {
         DropLink(link, "unexpected peer id");
@@ -273,6 +310,8 @@ void Transport::WriteLink(std::shared_ptr<Link> link) {
 void Transport::DropLink(std::shared_ptr<Link> link, const std::string& /*why*/) {
   if (link->dead) return;
   link->dead = true;
+  if (link->pending) link->pending = false, pending_handshakes_--;
+  link->deadline.cancel();
   asio::error_code ec;
   link->socket.close(ec);
   uint32_t peer = link->session.peer_id();

@@ -27,7 +27,7 @@ struct TransportConfig {
 
 struct TransportStats {
   DatagramStats datagrams;        // gossip and beacons: accepted and dropped by reason
-  uint64_t links_refused = 0;     // TCP peers that failed the handshake or sent bad frames
+  uint64_t links_refused = 0;     // failed or too slow handshakes, bad frames, over the cap
   uint64_t links_up = 0, links_down = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
 };
@@ -93,6 +93,9 @@ class Transport {
   };
   std::map<uint32_t, Wanted> wanted_;                 // links this node keeps up
   std::map<uint32_t, std::shared_ptr<Link>> links_;   // established links by peer id
+  asio::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_backoff_{50};
+  size_t pending_handshakes_ = 0;  // accepted or dialled links not yet authenticated
   mutable TransportStats stats_;
   bool closed_ = false;
 };

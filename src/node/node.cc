@@ -77,17 +77,20 @@ std::string DefaultAdvertiseHost() {
   return found;
 }
 
-// Broadcast addresses of the interfaces that are up, plus the limited broadcast address.
+// Broadcast addresses of the interfaces that are up, computed from address and netmask
+// (getifaddrs reports the interface's own address when no broadcast address was set), plus
+// the limited broadcast address.
 std::vector<asio::ip::address> BroadcastAddresses() {
   std::vector<asio::ip::address> out = {asio::ip::address_v4::broadcast()};
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return out;
   for (ifaddrs* i = list; i; i = i->ifa_next) {
-    if (!i->ifa_broadaddr || !i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-    if (!(i->ifa_flags & IFF_UP) || !(i->ifa_flags & IFF_BROADCAST)) continue;
-    char buf[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr, buf, sizeof buf);
-    out.push_back(asio::ip::make_address(buf));
+    if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET) continue;
+    if (!(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    uint32_t addr = ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    uint32_t mask = ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr);
+    if (mask == 0xffffffffu || mask == 0xfffffffeu) continue;  // /32 and /31 have none
+    out.push_back(asio::ip::address_v4(addr | ~mask));
   }
   freeifaddrs(list);
   return out;
@@ -206,7 +209,7 @@ struct Node::Impl : net::Transport::Handler {
   }
 
   void SendBeacon() {
-    wire::Beacon beacon{options.id, membership->self().incarnation, meta};
+    wire::Beacon beacon{options.id, membership->self().incarnation, membership->self().meta};
     std::string payload(1, kBeaconTag);
     payload += wire::EncodeBeacon(beacon);
     for (const auto& target : beacon_targets) transport->SendDatagram(target, payload);

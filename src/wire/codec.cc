@@ -14,21 +14,34 @@ using core::MemberState;
 
 pb::MemberState StateToPb(MemberState s) {
   switch (s) {
-    case MemberState::kAlive: return pb::MEMBER_STATE_ALIVE;
-    case MemberState::kSuspect: return pb::MEMBER_STATE_SUSPECT;
-    case MemberState::kDead: return pb::MEMBER_STATE_DEAD;
-    case MemberState::kLeft: return pb::MEMBER_STATE_LEFT;
+    case MemberState::kAlive:
+      return pb::MEMBER_STATE_ALIVE;
+    case MemberState::kSuspect:
+      return pb::MEMBER_STATE_SUSPECT;
+    case MemberState::kDead:
+      return pb::MEMBER_STATE_DEAD;
+    case MemberState::kLeft:
+      return pb::MEMBER_STATE_LEFT;
   }
   return pb::MEMBER_STATE_UNSPECIFIED;
 }
 
 bool StateFromPb(int s, MemberState* out) {
   switch (s) {
-    case pb::MEMBER_STATE_ALIVE: *out = MemberState::kAlive; return true;
-    case pb::MEMBER_STATE_SUSPECT: *out = MemberState::kSuspect; return true;
-    case pb::MEMBER_STATE_DEAD: *out = MemberState::kDead; return true;
-    case pb::MEMBER_STATE_LEFT: *out = MemberState::kLeft; return true;
-    default: return false;  // unspecified, or a value from a newer schema
+    case pb::MEMBER_STATE_ALIVE:
+      *out = MemberState::kAlive;
+      return true;
+    case pb::MEMBER_STATE_SUSPECT:
+      *out = MemberState::kSuspect;
+      return true;
+    case pb::MEMBER_STATE_DEAD:
+      *out = MemberState::kDead;
+      return true;
+    case pb::MEMBER_STATE_LEFT:
+      *out = MemberState::kLeft;
+      return true;
+    default:
+      return false;  // unspecified, or a value from a newer schema
   }
 }
 
@@ -154,12 +167,18 @@ bool Decode(std::string_view bytes, core::Message* msg) {
   msg->to = p.to();
   if (!UpdatesFromPb(p.gossip(), core::kMaxGossipPerMessage, &msg->gossip)) return false;
   switch (p.body_case()) {
-    case pb::Membership::kPing: msg->body = core::Ping{p.ping().seq()}; return true;
-    case pb::Membership::kAck: msg->body = core::Ack{p.ack().seq()}; return true;
-    case pb::Membership::kPingReq: return TargetFromPb<core::PingReq>(p.ping_req(), &msg->body);
+    case pb::Membership::kPing:
+      msg->body = core::Ping{p.ping().seq()};
+      return true;
+    case pb::Membership::kAck:
+      msg->body = core::Ack{p.ack().seq()};
+      return true;
+    case pb::Membership::kPingReq:
+      return TargetFromPb<core::PingReq>(p.ping_req(), &msg->body);
     case pb::Membership::kIndirectAck:
       return TargetFromPb<core::IndirectAck>(p.indirect_ack(), &msg->body);
-    case pb::Membership::kNack: return TargetFromPb<core::Nack>(p.nack(), &msg->body);
+    case pb::Membership::kNack:
+      return TargetFromPb<core::Nack>(p.nack(), &msg->body);
     case pb::Membership::kJoin:
       msg->body = core::Join{p.join().seq(), p.join().cursor(), p.join().summary()};
       return true;
@@ -178,9 +197,14 @@ bool Decode(std::string_view bytes, core::Message* msg) {
       msg->body = std::move(a);
       return true;
     }
-    case pb::Membership::kLeave: msg->body = core::Leave{}; return true;
-    case pb::Membership::kGossipOnly: msg->body = core::Gossip{}; return true;
-    case pb::Membership::BODY_NOT_SET: return false;
+    case pb::Membership::kLeave:
+      msg->body = core::Leave{};
+      return true;
+    case pb::Membership::kGossipOnly:
+      msg->body = core::Gossip{};
+      return true;
+    case pb::Membership::BODY_NOT_SET:
+      return false;
   }
   return false;
 }

@@ -72,21 +72,25 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def _die_with_parent(nofile=None):
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.setpgid(0, 0)  # own group: a ^C on the test's terminal reaches the test, not the nodes
+    if nofile:
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
 
 class Node:
     """One node process. `argv_prefix` runs it inside something (e.g. ip netns exec NS)."""
 
-    def __init__(self, binary, node_id, args, log_dir, argv_prefix=(), name=None):
+    def __init__(self, binary, node_id, args, log_dir, argv_prefix=(), name=None, nofile=None):
         self.binary = binary
         self.id = node_id
         self.args = list(args)
         self.log_dir = log_dir
         self.argv_prefix = list(argv_prefix)
         self.name = name or f"node{node_id}"
+        self.nofile = nofile  # RLIMIT_NOFILE of the process, if given
         self.proc = None
         self.lines = None
         self.stopped = False
@@ -101,11 +105,14 @@ class Node:
         return self.argv_prefix + [self.binary, str(self.id)] + self.args + ["--json"]
 
     def start(self):
+        if self.proc is not None:
+            self.kill()  # a restart: reap the old process, close its pipes
         self.starts += 1
         self.stderr_path = os.path.join(self.log_dir, f"{self.name}.stderr.{self.starts}")
         err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=err, preexec_fn=_die_with_parent, bufsize=0)
+                                     stderr=err, bufsize=0,
+                                     preexec_fn=lambda: _die_with_parent(self.nofile))
         err.close()
         self.stopped = False
         self.lines = queue.Queue()
@@ -197,6 +204,19 @@ class Node:
             except OSError:
                 pass
 
+    def cpu_seconds(self):
+        """User + system CPU time used so far (from /proc)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
     def stderr_tail(self, n=2000):
         try:
             with open(self.stderr_path, "rb") as f:
@@ -236,6 +256,28 @@ class Harness:
                 print(f"--- {home}/logs/{name} (tail):\n{tail}", file=sys.stderr)
 
 
+class KnownBugs:
+    """Checks that fail because of a known, reported bug in src/. Such a check prints XFAIL and
+    does not fail the test; once the bug is fixed it prints XPASS and the test FAILS, so that
+    the mark is removed and the check guards against regressions from then on."""
+
+    def __init__(self, bugs, where):
+        self.bugs = bugs  # name -> description (file, cause)
+        self.where = where
+        self.xpassed = []
+
+    def check(self, name, ok, detail):
+        if name not in self.bugs:
+            check(ok, detail)
+            return
+        if ok:
+            log(f"XPASS {name}: the known bug seems fixed; remove '{name}' from KNOWN_BUGS in "
+                f"{self.where} so that this check guards it")
+            self.xpassed.append(name)
+        else:
+            log(f"XFAIL {name} (known bug: {self.bugs[name]}): {detail}")
+
+
 def wait_for(what, pred, timeout, interval=0.02):
     """Polls pred() -> (ok, detail) until ok or the deadline; returns seconds waited. On
     timeout raises TestFailure with the last detail, so a failure says what was observed."""
@@ -268,10 +310,10 @@ def states_are(observers, subject_ids, wanted):
     return pred
 
 
-def full_mesh(nodes, links=False):
+def full_mesh(nodes, links=False, ids=None):
     """A predicate: every node sees every other node alive (and with links=True, its TCP link
-    up), and knows no other live member."""
-    ids = {n.id for n in nodes}
+    up), and knows no other live member. `ids`: the members expected (default: the nodes')."""
+    ids = set(ids) if ids is not None else {n.id for n in nodes}
 
     def pred():
         detail = {}

@@ -1,12 +1,13 @@
 // Tests of wire/codec: every message type survives a round trip, and no input (random bytes,
 // mutated or truncated encodings, over-limit messages) crashes the decoder or passes its limits.
+#include "wire/codec.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "core/random.h"
 #include "tests/sim/scenario.h"
-#include "wire/codec.h"
 #include "wire/velum.pb.h"
 
 namespace velum::wire {
@@ -127,8 +128,8 @@ void ExpectWithinLimits(const core::Message& m) {
 
 TEST(Codec, SurvivesRandomBytes) {
   const uint64_t seed = sim::SeedFromEnv(11);
-  SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: VELUM_SIM_SEED=" +
-               std::to_string(seed) + ")");
+  SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: VELUM_SIM_SEED=" + std::to_string(seed) +
+               ")");
   core::Rng rng(seed);
   int accepted = 0;
   for (int i = 0; i < 50000; ++i) {
@@ -147,8 +148,8 @@ TEST(Codec, SurvivesRandomBytes) {
 
 TEST(Codec, SurvivesMutationsAndTruncations) {
   const uint64_t seed = sim::SeedFromEnv(12);
-  SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: VELUM_SIM_SEED=" +
-               std::to_string(seed) + ")");
+  SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: VELUM_SIM_SEED=" + std::to_string(seed) +
+               ")");
   core::Rng rng(seed);
   for (const core::Message& m : Samples()) {
     const std::string good = Encode(m);

@@ -1,12 +1,13 @@
 // Tests of the membership core driven by hand: the incarnation rules, refutation, joins by
 // address, leave, link-down, pauses, bounds and deadlines, on a tiny instant-delivery network.
+#include "core/membership.h"
+
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <map>
 #include <memory>
 
-#include "core/membership.h"
 #include "core/random.h"
 #include "tests/sim/scenario.h"
 #include "tests/sim/sim_network.h"
@@ -40,8 +41,9 @@ class Net {
       ASSERT_LT(steps, 100000) << "message storm";
       Envelope e = std::move(inflight_.front());
       inflight_.pop_front();
-      const NodeId to = static_cast<NodeId>(std::stoul(e.to_addr.substr(e.to_addr.rfind(':') + 1))) -
-                        (e.to_addr.find(":2") != std::string::npos ? 20000 : 8000);
+      const NodeId to =
+          static_cast<NodeId>(std::stoul(e.to_addr.substr(e.to_addr.rfind(':') + 1))) -
+          (e.to_addr.find(":2") != std::string::npos ? 20000 : 8000);
       auto it = nodes_.find(to);
       if (it == nodes_.end() || cut_[to] || cut_[e.msg.from.id]) continue;
       Message m;
@@ -136,7 +138,8 @@ TEST(Membership, IncarnationRules) {
   EXPECT_TRUE(net.Saw(1, EventKind::kAlive, 2));
   send(Claim(2, 5, MemberState::kDead));  // stale verdict
   EXPECT_EQ(net.StateAt(1, 2), MemberState::kAlive);
-  send(Claim(2, 6, MemberState::kDead));
+  send(Claim(2, 6, MemberState::kSuspect));
+  send(Claim(2, 6, MemberState::kDead));  // the end of a suspicion we share
   EXPECT_EQ(net.StateAt(1, 2), MemberState::kDead);
   EXPECT_TRUE(net.Saw(1, EventKind::kDead, 2));
   send(Claim(2, 6, MemberState::kAlive));  // no resurrection at the same number
@@ -150,6 +153,28 @@ TEST(Membership, IncarnationRules) {
   send(Claim(2, 9, MemberState::kLeft));
   EXPECT_EQ(net.StateAt(1, 2), MemberState::kLeft);
   EXPECT_TRUE(net.Saw(1, EventKind::kLeft, 2));
+}
+
+TEST(Membership, HearsayDeathOfAnAliveMemberIsOnlyASuspicion) {
+  Net net;
+  Membership& a = net.Add(1);
+  auto send = [&](const Update& u) {
+    net.Take(1, a.OnMessage(Carrying(u), net.now()));
+    net.Flush();
+  };
+  send(Claim(2, 5, MemberState::kAlive));
+  send(Claim(2, 5, MemberState::kDead));  // e.g. from the far side of a healed partition
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kSuspect);
+  EXPECT_TRUE(net.Saw(1, EventKind::kSuspected, 2));
+  send(Claim(2, 5, MemberState::kDead));  // more hearsay only confirms the suspicion
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kSuspect);
+  EXPECT_FALSE(net.Saw(1, EventKind::kDead, 2));
+  send(Claim(2, 6, MemberState::kAlive));  // it refuted in time
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kAlive);
+  // Without a refutation our own timer decides.
+  send(Claim(2, 6, MemberState::kDead));
+  net.Advance(SuspicionMaxMs(a.config(), 2) + 1);
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kDead);
 }
 
 TEST(Membership, BadNewsAboutStrangersIsIgnored) {
@@ -306,6 +331,7 @@ TEST(Membership, TablesAreBounded) {
   EXPECT_LE(a.members().size(), 8u);
   EXPECT_GT(a.stats().member_overflow, 0u);
   // Tombstones make room for newcomers; live members are never evicted.
+  net.Take(1, a.OnMessage(Carrying(Claim(10, 1, MemberState::kSuspect)), net.now()));
   net.Take(1, a.OnMessage(Carrying(Claim(10, 1, MemberState::kDead)), net.now()));
   net.Take(1, a.OnMessage(Carrying(Claim(50, 1, MemberState::kAlive)), net.now()));
   EXPECT_EQ(a.members().count(50), 1u);
@@ -352,8 +378,8 @@ TEST(Membership, MetadataChangesTravel) {
 // (legal transitions, monotonic incarnation, bounded tables) must hold throughout.
 TEST(Membership, RandomInputKeepsInvariants) {
   const uint64_t seed = sim::SeedFromEnv(99);
-  SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: VELUM_SIM_SEED=" +
-               std::to_string(seed) + ")");
+  SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: VELUM_SIM_SEED=" + std::to_string(seed) +
+               ")");
   Rng rng(seed);
   Config config;
   config.max_members = 16;
@@ -365,17 +391,26 @@ TEST(Membership, RandomInputKeepsInvariants) {
     Output out;
     if (what < 6) {
       Message msg;
-      msg.from = Claim(2 + static_cast<NodeId>(rng.Uniform(20)), rng.Uniform(6), MemberState::kAlive);
+      msg.from =
+          Claim(2 + static_cast<NodeId>(rng.Uniform(20)), rng.Uniform(6), MemberState::kAlive);
       msg.to = rng.Chance(0.9) ? 1 : 5;
       for (uint64_t g = rng.Uniform(kMaxGossipPerMessage + 1); g > 0; --g) {
         msg.gossip.push_back(Claim(1 + static_cast<NodeId>(rng.Uniform(24)), rng.Uniform(8),
                                    static_cast<MemberState>(rng.Uniform(4))));
       }
       switch (rng.Uniform(5)) {
-        case 0: msg.body = Ping{rng.Uniform(100)}; break;
-        case 1: msg.body = Ack{rng.Uniform(100)}; break;
-        case 2: msg.body = PingReq{rng.Uniform(100), 1 + static_cast<NodeId>(rng.Uniform(24))}; break;
-        case 3: msg.body = Join{rng.Uniform(100), static_cast<NodeId>(rng.Uniform(24)), rng.Chance(0.5)}; break;
+        case 0:
+          msg.body = Ping{rng.Uniform(100)};
+          break;
+        case 1:
+          msg.body = Ack{rng.Uniform(100)};
+          break;
+        case 2:
+          msg.body = PingReq{rng.Uniform(100), 1 + static_cast<NodeId>(rng.Uniform(24))};
+          break;
+        case 3:
+          msg.body = Join{rng.Uniform(100), static_cast<NodeId>(rng.Uniform(24)), rng.Chance(0.5)};
+          break;
         default: {
           JoinAck a;
           a.seq = rng.Uniform(100);

@@ -39,9 +39,15 @@ std::optional<uint64_t> WaitConverged(SimNetwork* sim, uint64_t limit_ms) {
 Detection FailAndDetect(SimNetwork* sim, NodeId victim, Failure failure, uint64_t limit_ms) {
   const uint64_t t0 = sim->now();
   switch (failure) {
-    case Failure::kCrash: sim->Crash(victim, false); break;
-    case Failure::kLinkReset: sim->Crash(victim, true); break;
-    case Failure::kPause: sim->Pause(victim); break;
+    case Failure::kCrash:
+      sim->Crash(victim, false);
+      break;
+    case Failure::kLinkReset:
+      sim->Crash(victim, true);
+      break;
+    case Failure::kPause:
+      sim->Pause(victim);
+      break;
   }
   Detection d;
   const size_t seen = sim->events().size();

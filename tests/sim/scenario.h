@@ -19,8 +19,7 @@ uint64_t SeedFromEnv(uint64_t fallback);
 
 // Starts nodes first..last. Seeds: every node joins through `first` (no broadcast).
 // stagger_ms: virtual time between two starts.
-void StartNodes(SimNetwork* sim, NodeId first, NodeId last, JoinMode mode,
-                uint64_t stagger_ms = 0);
+void StartNodes(SimNetwork* sim, NodeId first, NodeId last, JoinMode mode, uint64_t stagger_ms = 0);
 
 // How often to check a global predicate: often for small meshes, less for large ones.
 uint64_t CheckEveryMs(size_t nodes);

@@ -55,9 +55,7 @@ NodeId SimNetwork::IdOfAddr(const std::string& addr) {
   return port - kTcpBase;
 }
 
-SimNetwork::Node* SimNetwork::Find(NodeId id) {
-  return id < nodes_.size() ? &nodes_[id] : nullptr;
-}
+SimNetwork::Node* SimNetwork::Find(NodeId id) { return id < nodes_.size() ? &nodes_[id] : nullptr; }
 
 const SimNetwork::Node* SimNetwork::Find(NodeId id) const {
   return id < nodes_.size() ? &nodes_[id] : nullptr;
@@ -385,17 +383,16 @@ std::optional<uint64_t> SimNetwork::TimeAllReported(NodeId subject, core::EventK
 
 std::string SimNetwork::Summary() const {
   char buf[320];
-  std::snprintf(buf, sizeof(buf),
-                "seed=%llu (replay: VELUM_SIM_SEED=%llu) t=%llums live=%zu sent=%llu "
-                "delivered=%llu bytes=%llu false_deaths=%llu false_suspicions=%llu",
-                static_cast<unsigned long long>(options_.seed),
-                static_cast<unsigned long long>(options_.seed),
-                static_cast<unsigned long long>(now_), LiveIds().size(),
-                static_cast<unsigned long long>(messages_sent_),
-                static_cast<unsigned long long>(messages_delivered_),
-                static_cast<unsigned long long>(bytes_sent_),
-                static_cast<unsigned long long>(false_deaths_),
-                static_cast<unsigned long long>(false_suspicions_));
+  std::snprintf(
+      buf, sizeof(buf),
+      "seed=%llu (replay: VELUM_SIM_SEED=%llu) t=%llums live=%zu sent=%llu "
+      "delivered=%llu bytes=%llu false_deaths=%llu false_suspicions=%llu",
+      static_cast<unsigned long long>(options_.seed),
+      static_cast<unsigned long long>(options_.seed), static_cast<unsigned long long>(now_),
+      LiveIds().size(), static_cast<unsigned long long>(messages_sent_),
+      static_cast<unsigned long long>(messages_delivered_),
+      static_cast<unsigned long long>(bytes_sent_), static_cast<unsigned long long>(false_deaths_),
+      static_cast<unsigned long long>(false_suspicions_));
   return buf;
 }
 

@@ -1,6 +1,5 @@
-// A deterministic network of membership cores in one process: virtual time, a seeded RNG,
-// latency, loss, duplication, partitions, crashes, pauses and restarts. Every datagram is
-// encoded and decoded through wire/codec on its way, so bytes are real and the codec is exercised.
+// A deterministic network of membership cores in one process: virtual time, seeded loss, delay,
+// duplication, partitions, crashes, pauses, restarts; every datagram goes through wire/codec.
 #ifndef VELUM_TESTS_SIM_SIM_NETWORK_H_
 #define VELUM_TESTS_SIM_SIM_NETWORK_H_
 

@@ -123,25 +123,24 @@ std::string MeasureSize(const Args& args, size_t n) {
   auto left = sim.RunUntilTrue([&] { return sim.AllSee(5, MemberState::kLeft); }, 60000, 10);
 
   char buf[1400];
-  std::snprintf(
-      buf, sizeof(buf),
-      "{\"nodes\":%zu,\"convergence_ms\":{\"beacons\":%s,\"seeds\":%s},"
-      "\"gossip_bytes_per_node_per_s\":%.0f,\"messages_per_node_per_s\":%.1f,"
-      "\"beacon_bytes\":%llu,\"resumed_seen_alive_ms\":%s,"
-      "\"dissemination_rounds\":{\"mean\":%.2f,\"max\":%.2f,\"samples\":%d},"
-      "\"crash_detection_ms\":{\"first\":%s,\"all\":%s},"
-      "\"silent_detection_ms\":{\"first\":%s,\"all\":%s},"
-      "\"link_reset_detection_ms\":{\"first\":%s,\"all\":%s},"
-      "\"leave_seen_by_all_ms\":%s,\"false_deaths\":%llu,\"max_message_bytes\":%llu}",
-      n, Ms(beacons_ms).c_str(), Ms(seeds_ms).c_str(), bytes_per_node_s, msgs_per_node_s,
-      static_cast<unsigned long long>(sim.beacons_sent() ? sim.beacon_bytes() / sim.beacons_sent() : 0),
-      Ms(rejoin_ms).c_str(),
-      rounds_n ? rounds_sum / rounds_n : 0.0, rounds_max, rounds_n, Ms(crash.first_ms).c_str(),
-      Ms(crash.all_ms).c_str(), Ms(pause.first_ms).c_str(), Ms(pause.all_ms).c_str(),
-      Ms(reset.first_ms).c_str(), Ms(reset.all_ms).c_str(),
-      Ms(left ? std::optional<uint64_t>(*left - leave_t0) : std::nullopt).c_str(),
-      static_cast<unsigned long long>(sim.false_deaths()),
-      static_cast<unsigned long long>(sim.max_message_bytes()));
+  std::snprintf(buf, sizeof(buf),
+                "{\"nodes\":%zu,\"convergence_ms\":{\"beacons\":%s,\"seeds\":%s},"
+                "\"gossip_bytes_per_node_per_s\":%.0f,\"messages_per_node_per_s\":%.1f,"
+                "\"beacon_bytes\":%llu,\"resumed_seen_alive_ms\":%s,"
+                "\"dissemination_rounds\":{\"mean\":%.2f,\"max\":%.2f,\"samples\":%d},"
+                "\"crash_detection_ms\":{\"first\":%s,\"all\":%s},"
+                "\"silent_detection_ms\":{\"first\":%s,\"all\":%s},"
+                "\"link_reset_detection_ms\":{\"first\":%s,\"all\":%s},"
+                "\"leave_seen_by_all_ms\":%s,\"false_deaths\":%llu,\"max_message_bytes\":%llu}",
+                n, Ms(beacons_ms).c_str(), Ms(seeds_ms).c_str(), bytes_per_node_s, msgs_per_node_s,
+                static_cast<unsigned long long>(
+                    sim.beacons_sent() ? sim.beacon_bytes() / sim.beacons_sent() : 0),
+                Ms(rejoin_ms).c_str(), rounds_n ? rounds_sum / rounds_n : 0.0, rounds_max, rounds_n,
+                Ms(crash.first_ms).c_str(), Ms(crash.all_ms).c_str(), Ms(pause.first_ms).c_str(),
+                Ms(pause.all_ms).c_str(), Ms(reset.first_ms).c_str(), Ms(reset.all_ms).c_str(),
+                Ms(left ? std::optional<uint64_t>(*left - leave_t0) : std::nullopt).c_str(),
+                static_cast<unsigned long long>(sim.false_deaths()),
+                static_cast<unsigned long long>(sim.max_message_bytes()));
   return buf;
 }
 
@@ -162,8 +161,7 @@ std::string MeasureFalsePositives(const Args& args) {
                 "{\"nodes\":%zu,\"loss\":%.3f,\"seconds\":%llu,\"converged\":%s,"
                 "\"false_deaths\":%llu,\"suspicions\":%llu,\"refutations\":%llu}",
                 args.fp_nodes, args.fp_loss, static_cast<unsigned long long>(args.fp_seconds),
-                conv ? "true" : "false",
-                static_cast<unsigned long long>(sim.false_deaths() - d0),
+                conv ? "true" : "false", static_cast<unsigned long long>(sim.false_deaths() - d0),
                 static_cast<unsigned long long>(SumStat(sim, &core::Stats::suspicions) - s0),
                 static_cast<unsigned long long>(SumStat(sim, &core::Stats::refutations) - r0));
   return buf;

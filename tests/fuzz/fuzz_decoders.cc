@@ -1,0 +1,501 @@
+// velum-fuzz-decoders: one libFuzzer entry for every decoder of untrusted mesh bytes (datagram
+// MACs, the TCP session's records, the protobuf codec); input[0] picks one (fuzz_inputs.h).
+#include <google/protobuf/stubs/logging.h>
+#include <sodium.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/message.h"
+#include "core/types.h"
+#include "net/datagram_auth.h"
+#include "net/secure_session.h"
+#include "tests/fuzz/fuzz_inputs.h"
+#include "wire/codec.h"
+#include "wire/velum.pb.h"
+
+// Beyond crashes the harness checks what the decoders promise; a broken promise aborts, so
+// libFuzzer saves the input like any crash.
+#define FUZZ_STR2(x) #x
+#define FUZZ_STR(x) FUZZ_STR2(x)
+#define FUZZ_CHECK(cond)                                                                         \
+  do {                                                                                           \
+    if (!(cond)) {                                                                               \
+      std::fprintf(stderr,                                                                       \
+                   "velum-fuzz: invariant violated: %s (" __FILE__ ":" FUZZ_STR(__LINE__) ")\n", \
+                   #cond);                                                                       \
+      std::abort();                                                                              \
+    }                                                                                            \
+  } while (0)
+
+namespace {
+
+using namespace velum;
+using fuzz::kKey;
+using fuzz::kNowMs;
+using fuzz::Reader;
+
+// --- Deterministic randomness: nonces come from a counter reset before every input, so a
+// run of one input takes the same path every time.
+uint64_t g_random_counter = 0;
+
+void DeterministicBuf(void* buf, size_t size) {
+  uint8_t seed[randombytes_SEEDBYTES] = {};
+  uint64_t counter = g_random_counter++;
+  std::memcpy(seed, &counter, sizeof counter);
+  randombytes_buf_deterministic(buf, size, seed);
+}
+uint32_t DeterministicRandom() {
+  uint32_t v;
+  DeterministicBuf(&v, sizeof v);
+  return v;
+}
+const char* DeterministicName() { return "velum-fuzz-deterministic"; }
+
+randombytes_implementation g_deterministic = {DeterministicName, DeterministicRandom, nullptr,
+                                              nullptr,           DeterministicBuf,    nullptr};
+
+// --- The codec: accepted input stays within core/message.h's limits and round-trips.
+void CheckMeta(const core::NodeMeta& m) {
+  FUZZ_CHECK(m.addr.size() <= core::kMaxMetaString);
+  FUZZ_CHECK(m.gossip_addr.size() <= core::kMaxMetaString);
+  FUZZ_CHECK(m.version.size() <= core::kMaxMetaString);
+}
+
+void CheckUpdate(const core::Update& u) {
+  FUZZ_CHECK(u.id != core::kNoNode);
+  FUZZ_CHECK(u.state <= core::MemberState::kLeft);
+  CheckMeta(u.meta);
+}
+
+void CheckMessage(const core::Message& m) {
+  CheckUpdate(m.from);
+  FUZZ_CHECK(m.from.state == core::MemberState::kAlive || m.from.state == core::MemberState::kLeft);
+  FUZZ_CHECK(m.gossip.size() <= core::kMaxGossipPerMessage);
+  for (const core::Update& u : m.gossip) CheckUpdate(u);
+  if (const auto* b = std::get_if<core::PingReq>(&m.body)) FUZZ_CHECK(b->target != core::kNoNode);
+  if (const auto* b = std::get_if<core::IndirectAck>(&m.body)) {
+    FUZZ_CHECK(b->target != core::kNoNode);
+  }
+  if (const auto* b = std::get_if<core::Nack>(&m.body)) FUZZ_CHECK(b->target != core::kNoNode);
+  if (const auto* b = std::get_if<core::JoinAck>(&m.body)) {
+    FUZZ_CHECK(b->members.size() <= core::kMaxJoinAckMembers);
+    FUZZ_CHECK(b->ranges.size() <= core::kMaxSummaryRanges);
+    for (const core::Update& u : b->members) CheckUpdate(u);
+  }
+}
+
+// Returns whether `bytes` decoded; a decoded message must encode and decode to itself.
+bool FuzzMessage(std::string_view bytes, core::Message* msg) {
+  if (!wire::Decode(bytes, msg)) return false;
+  CheckMessage(*msg);
+  std::string encoded = wire::Encode(*msg);
+  FUZZ_CHECK(encoded.size() <= wire::kMaxMessageBytes);
+  core::Message back;
+  FUZZ_CHECK(wire::Decode(encoded, &back));
+  FUZZ_CHECK(back == *msg);
+  FUZZ_CHECK(wire::Encode(back) == encoded);
+  return true;
+}
+
+bool FuzzBeacon(std::string_view bytes, wire::Beacon* beacon) {
+  if (!wire::DecodeBeacon(bytes, beacon)) return false;
+  FUZZ_CHECK(beacon->id != core::kNoNode);
+  CheckMeta(beacon->meta);
+  std::string encoded = wire::EncodeBeacon(*beacon);
+  wire::Beacon back;
+  FUZZ_CHECK(wire::DecodeBeacon(encoded, &back));
+  FUZZ_CHECK(back == *beacon);
+  return true;
+}
+
+// What src/node/node.cc does with an opened datagram's payload.
+void DecodeAsNode(uint32_t sender, std::string_view payload) {
+  if (payload.empty()) return;
+  if (payload[0] == 'B') {
+    wire::Beacon beacon;
+    if (FuzzBeacon(payload.substr(1), &beacon) && beacon.id != sender) return;  // refused
+  } else if (payload[0] == 'M') {
+    core::Message msg;
+    if (FuzzMessage(payload.substr(1), &msg) && msg.from.id != sender) return;  // refused
+  }
+}
+
+// --- Structured: messages built with the generated classes, so counts and field values
+// beyond the limits are one op away; the decoder's verdict is compared with the rules.
+void BuildUpdate(Reader& in, wire::pb::Update* u) {
+  u->set_id(in.U16());
+  u->set_incarnation(in.U8());
+  u->set_state(static_cast<wire::pb::MemberState>(in.U8() % 6));
+  u->set_suspecter(in.U8());
+  if (in.U8() & 1) {
+    wire::pb::NodeMeta* m = u->mutable_meta();
+    m->set_slots(in.U8());
+    m->set_addr(std::string(in.U8() * 2u, 'a'));
+    m->set_gossip_addr(std::string(in.U8() * 2u, 'g'));
+    m->set_version(std::string(in.U8() * 2u, 'v'));
+  }
+}
+
+bool MetaObeysRules(const wire::pb::NodeMeta& m) {
+  return m.addr().size() <= core::kMaxMetaString &&
+         m.gossip_addr().size() <= core::kMaxMetaString &&
+         m.version().size() <= core::kMaxMetaString;
+}
+
+bool UpdateObeysRules(const wire::pb::Update& u) {
+  return u.id() != 0 && u.state() >= wire::pb::MEMBER_STATE_ALIVE &&
+         u.state() <= wire::pb::MEMBER_STATE_LEFT && (!u.has_meta() || MetaObeysRules(u.meta()));
+}
+
+bool MessageObeysRules(const wire::pb::Membership& p) {
+  if (!p.has_from() || !UpdateObeysRules(p.from())) return false;
+  if (p.from().state() != wire::pb::MEMBER_STATE_ALIVE &&
+      p.from().state() != wire::pb::MEMBER_STATE_LEFT) {
+    return false;
+  }
+  if (static_cast<size_t>(p.gossip_size()) > core::kMaxGossipPerMessage) return false;
+  for (const auto& u : p.gossip()) {
+    if (!UpdateObeysRules(u)) return false;
+  }
+  switch (p.body_case()) {
+    case wire::pb::Membership::BODY_NOT_SET:
+      return false;
+    case wire::pb::Membership::kPingReq:
+      return p.ping_req().target() != 0;
+    case wire::pb::Membership::kIndirectAck:
+      return p.indirect_ack().target() != 0;
+    case wire::pb::Membership::kNack:
+      return p.nack().target() != 0;
+    case wire::pb::Membership::kJoinAck: {
+      const auto& a = p.join_ack();
+      if (static_cast<size_t>(a.members_size()) > core::kMaxJoinAckMembers) return false;
+      if (static_cast<size_t>(a.ranges_size()) > core::kMaxSummaryRanges) return false;
+      for (const auto& u : a.members()) {
+        if (!UpdateObeysRules(u)) return false;
+      }
+      return true;
+    }
+    default:
+      return true;
+  }
+}
+
+void SetBody(wire::pb::Membership* p, uint8_t body, uint64_t seq, uint32_t target) {
+  switch (body % 10) {
+    case 0:
+      p->mutable_ping()->set_seq(seq);
+      break;
+    case 1:
+      p->mutable_ack()->set_seq(seq);
+      break;
+    case 2: {
+      p->mutable_ping_req()->set_seq(seq);
+      p->mutable_ping_req()->set_target(target);
+      break;
+    }
+    case 3: {
+      p->mutable_indirect_ack()->set_seq(seq);
+      p->mutable_indirect_ack()->set_target(target);
+      break;
+    }
+    case 4: {
+      p->mutable_nack()->set_seq(seq);
+      p->mutable_nack()->set_target(target);
+      break;
+    }
+    case 5: {
+      p->mutable_join()->set_seq(seq);
+      p->mutable_join()->set_cursor(target);
+      p->mutable_join()->set_summary(seq & 1);
+      break;
+    }
+    case 6: {
+      p->mutable_join_ack()->set_seq(seq);
+      p->mutable_join_ack()->set_next_cursor(target);
+      p->mutable_join_ack()->set_done(seq & 1);
+      break;
+    }
+    case 7:
+      p->mutable_leave();
+      break;
+    case 8:
+      p->mutable_gossip_only();
+      break;
+    default:
+      p->clear_body();
+      break;
+  }
+}
+
+void FuzzStructured(Reader in) {
+  bool beacon = in.U8() & 1;
+  wire::pb::Membership p;
+  for (int ops = 0; !in.empty() && ops < 256; ops++) {
+    switch (in.U8() % fuzz::kBuildOps) {
+      case fuzz::kBuildFrom:
+        BuildUpdate(in, p.mutable_from());
+        break;
+      case fuzz::kBuildGossip:
+        BuildUpdate(in, p.add_gossip());
+        break;
+      case fuzz::kBuildMember:
+        BuildUpdate(in, p.mutable_join_ack()->add_members());
+        break;
+      case fuzz::kBuildRange: {
+        wire::pb::RangeDigest* r = p.mutable_join_ack()->add_ranges();
+        r->set_start(in.U16());
+        r->set_digest(in.U32());
+        break;
+      }
+      case fuzz::kBuildBody: {
+        uint8_t body = in.U8();
+        uint8_t seq = in.U8();
+        SetBody(&p, body, seq, in.U8());
+        break;
+      }
+      case fuzz::kBuildTo:
+        p.set_to(in.U16());
+        break;
+    }
+  }
+  if (beacon) {
+    wire::pb::Beacon b;
+    b.set_id(p.from().id());
+    b.set_incarnation(p.from().incarnation());
+    if (p.from().has_meta()) *b.mutable_meta() = p.from().meta();
+    bool obeys = b.id() != 0 && b.has_meta() && MetaObeysRules(b.meta());
+    wire::Beacon decoded;
+    FUZZ_CHECK(FuzzBeacon(b.SerializeAsString(), &decoded) == obeys);
+    if (obeys) FUZZ_CHECK(decoded.id == b.id() && decoded.meta.addr == b.meta().addr());
+    return;
+  }
+  core::Message decoded;
+  FUZZ_CHECK(FuzzMessage(p.SerializeAsString(), &decoded) == MessageObeysRules(p));
+}
+
+// --- Datagrams.
+void FuzzRawDatagram(std::string_view datagram) {
+  net::DatagramAuth auth(kKey);
+  uint32_t sender = 0;
+  std::string_view payload;
+  net::DatagramVerdict verdict = auth.Open(datagram, kNowMs, &sender, &payload);
+  if (verdict != net::DatagramVerdict::kOk) {
+    FUZZ_CHECK(auth.stats().dropped() == 1 && auth.stats().accepted == 0);
+    return;
+  }
+  FUZZ_CHECK(payload.data() == datagram.data() + net::DatagramAuth::kHeaderSize);
+  FUZZ_CHECK(payload.size() + net::DatagramAuth::kHeaderSize + net::DatagramAuth::kTagSize ==
+             datagram.size());
+  uint32_t again_sender = 0;
+  std::string_view again_payload;
+  FUZZ_CHECK(auth.Open(datagram, kNowMs, &again_sender, &again_payload) ==
+             net::DatagramVerdict::kReplay);
+  DecodeAsNode(sender, payload);
+}
+
+void FuzzSealedDatagram(Reader in) {
+  uint8_t flags = in.U8();
+  int64_t skew_ms = static_cast<int64_t>(static_cast<int8_t>(in.U8())) * 1000;
+  uint16_t position = in.U16();
+  uint32_t sender = in.U32();
+  std::string_view payload = in.Rest();
+
+  net::DatagramAuth sealer(kKey), opener(kKey);
+  std::string datagram = sealer.Seal(sender, payload, kNowMs + skew_ms);
+  bool tampered = flags & 1;
+  if (tampered) datagram[position % datagram.size()] ^= static_cast<char>(1 << (flags >> 1 & 7));
+
+  uint32_t got_sender = 0;
+  std::string_view got_payload;
+  net::DatagramVerdict verdict = opener.Open(datagram, kNowMs, &got_sender, &got_payload);
+  if (tampered) {
+    FUZZ_CHECK(verdict == net::DatagramVerdict::kMalformed ||
+               verdict == net::DatagramVerdict::kBadMac);
+    return;
+  }
+  net::DatagramVerdict expected = net::DatagramVerdict::kOk;
+  if (datagram.size() > net::DatagramAuth::kMaxDatagram) {
+    expected = net::DatagramVerdict::kMalformed;
+  } else if (skew_ms > static_cast<int64_t>(net::DatagramAuth::kDefaultWindowMs) ||
+             -skew_ms > static_cast<int64_t>(net::DatagramAuth::kDefaultWindowMs)) {
+    expected = net::DatagramVerdict::kStale;
+  }
+  FUZZ_CHECK(verdict == expected);
+  if (verdict != net::DatagramVerdict::kOk) return;
+  FUZZ_CHECK(got_sender == sender && got_payload == payload);
+  DecodeAsNode(got_sender, got_payload);
+}
+
+// --- The TCP session.
+constexpr size_t kProofRecord = 4 + 32;
+
+// Arbitrary bytes from a stranger: never established, never a message, at most one proof sent.
+void FuzzSessionHandshake(Reader in) {
+  uint8_t flags = in.U8();
+  bool initiator = flags & 1;
+  net::SecureSession session(kKey, 2, initiator);
+  if (flags & 2) (void)session.Start();
+  std::vector<std::string> messages;
+  std::string reply;
+  if (flags & 4) {
+    net::SecureSession peer(kKey, 1, !initiator);
+    FUZZ_CHECK(session.Feed(peer.Start(), &messages, &reply));
+    FUZZ_CHECK(session.state() == net::SecureSession::State::kProof);
+    FUZZ_CHECK(reply.size() == kProofRecord);
+  }
+  while (!in.empty()) {
+    uint8_t length = in.U8();
+    std::string_view chunk = in.Bytes(length);
+    bool ok = session.Feed(chunk, &messages, &reply);
+    FUZZ_CHECK(ok == (session.state() != net::SecureSession::State::kFailed));
+    if (!ok) {
+      FUZZ_CHECK(!session.failure().empty());
+      FUZZ_CHECK(!session.Feed(chunk, &messages, &reply));
+      break;
+    }
+  }
+  FUZZ_CHECK(!session.established());
+  FUZZ_CHECK(messages.empty());
+  FUZZ_CHECK(reply.empty() || reply.size() == kProofRecord);
+}
+
+// A genuine sender `a` and the receiver `b` under test, the bytes from a to b cut, tampered
+// with and extended by the input. Untouched, every message arrives once, in order; with only
+// bit flips, what arrives is a prefix of what was sent; after a failure nothing arrives.
+void FuzzSessionEstablished(Reader in) {
+  uint8_t flags = in.U8();
+  bool b_initiator = flags & 1;
+  net::SecureSession a(kKey, 1, !b_initiator);
+  net::SecureSession b(kKey, 2, b_initiator);
+  std::vector<std::string> got, a_messages;
+  std::string a_reply, b_reply;
+  FUZZ_CHECK(a.Feed(b.Start(), &a_messages, &a_reply));  // a's proof is in a_reply
+  std::string stream = a.Start() + a_reply;
+  a_reply.clear();
+  size_t delivered = 0;
+  bool tampered = false, injected = false, b_failed = false;
+  size_t got_at_failure = 0;
+  std::vector<std::string> sent;
+
+  // Delivers up to `count` pending bytes to b; b's replies (its proof) go straight to a.
+  auto deliver = [&](size_t count) {
+    count = std::min(count, stream.size() - delivered);
+    bool ok = b.Feed(std::string_view(stream).substr(delivered, count), &got, &b_reply);
+    delivered += count;
+    FUZZ_CHECK(ok == (b.state() != net::SecureSession::State::kFailed));
+    if (!ok) {
+      if (!b_failed) got_at_failure = got.size();
+      b_failed = true;
+      FUZZ_CHECK(tampered);  // a genuine stream never fails
+    }
+    if (!b_reply.empty()) {
+      bool a_ok = a.Feed(b_reply, &a_messages, &a_reply);
+      FUZZ_CHECK(a_ok || tampered);  // b's proof can be wrong only if a's hello was altered
+      FUZZ_CHECK(a_reply.empty() && a_messages.empty());
+      b_reply.clear();
+    }
+  };
+
+  if (!(flags & 2)) {
+    deliver(stream.size());
+    FUZZ_CHECK(a.established() && b.established());
+    FUZZ_CHECK(a.peer_id() == 2 && b.peer_id() == 1);
+  }
+  for (int ops = 0; !in.empty() && ops < 512; ops++) {
+    switch (in.U8() % fuzz::kOps) {
+      case fuzz::kOpSeal: {
+        std::string_view message = in.Bytes(in.U16());
+        if (a.established()) {
+          stream += a.Seal(message);
+          sent.emplace_back(message);
+        }
+        break;
+      }
+      case fuzz::kOpRaw: {
+        std::string_view raw = in.Bytes(in.U8());
+        if (!raw.empty()) tampered = injected = true;
+        stream += raw;
+        break;
+      }
+      case fuzz::kOpFlip: {
+        uint16_t position = in.U16();
+        uint8_t bit = in.U8();
+        if (delivered < stream.size()) {
+          stream[delivered + position % (stream.size() - delivered)] ^=
+              static_cast<char>(1 << (bit & 7));
+          tampered = true;
+        }
+        break;
+      }
+      case fuzz::kOpDeliver:
+        deliver(in.U16());
+        break;
+    }
+  }
+  deliver(stream.size());
+
+  if (b_failed) {
+    FUZZ_CHECK(got.size() == got_at_failure);
+    FUZZ_CHECK(!b.failure().empty());
+  }
+  if (!injected) {
+    // Only a's frames were ever on the wire: b cannot have accepted anything a did not send.
+    FUZZ_CHECK(got.size() <= sent.size());
+    for (size_t i = 0; i < got.size(); i++) FUZZ_CHECK(got[i] == sent[i]);
+  }
+  if (!tampered) {
+    FUZZ_CHECK(a.established() && b.established());
+    FUZZ_CHECK(got == sent);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  randombytes_set_implementation(&g_deterministic);
+  if (sodium_init() < 0) std::abort();
+  // Invalid UTF-8 in a string field is an expected rejection, not worth a line per input.
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  g_random_counter = 0;
+  std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  switch (data[0] % fuzz::kTargets) {
+    case fuzz::kRawDatagram:
+      FuzzRawDatagram(rest);
+      break;
+    case fuzz::kSealedDatagram:
+      FuzzSealedDatagram(Reader(rest));
+      break;
+    case fuzz::kMessage: {
+      core::Message msg;
+      FuzzMessage(rest, &msg);
+      break;
+    }
+    case fuzz::kBeacon: {
+      wire::Beacon beacon;
+      FuzzBeacon(rest, &beacon);
+      break;
+    }
+    case fuzz::kSessionHandshake:
+      FuzzSessionHandshake(Reader(rest));
+      break;
+    case fuzz::kSessionEstablished:
+      FuzzSessionEstablished(Reader(rest));
+      break;
+    case fuzz::kStructured:
+      FuzzStructured(Reader(rest));
+      break;
+  }
+  return 0;
+}
