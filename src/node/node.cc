@@ -22,6 +22,8 @@
 #include "runtime/home.h"
 #include "wire/codec.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 namespace velum {
 
 namespace fs = std::filesystem;
@@ -262,6 +264,9 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                  : net::LoadClusterKey(options.cluster_key);
   if (!key.ok()) return key.error();
 
+  // protobuf-lite logs every malformed string field to stderr before the codec rejects the
+  // message: a key holder could flood the log. The codec's verdict is what counts.
+  google::protobuf::SetLogHandler(nullptr);
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   std::string host = !options.advertise.empty() ? options.advertise

@@ -128,7 +128,8 @@ void DecodeAsNode(uint32_t sender, std::string_view payload) {
 }
 
 // --- Structured: messages built with the generated classes, so counts and field values
-// beyond the limits are one op away; the decoder's verdict is compared with the rules.
+// beyond the limits are one op away; the decoder's verdict is compared with the rules below,
+// an independent statement of wire/codec.h's (a rule added there must be added here too).
 void BuildUpdate(Reader& in, wire::pb::Update* u) {
   u->set_id(in.U16());
   u->set_incarnation(in.U8());
@@ -331,6 +332,16 @@ void FuzzSealedDatagram(Reader in) {
   if (verdict != net::DatagramVerdict::kOk) return;
   FUZZ_CHECK(got_sender == sender && got_payload == payload);
   DecodeAsNode(got_sender, got_payload);
+  if (flags & 0x10) {
+    // A minute later another datagram pushes the first one's entry out of the replay memory:
+    // the first one, sent again, must now be refused as stale.
+    uint64_t later = kNowMs + 2 * net::DatagramAuth::kDefaultWindowMs + 1000;
+    std::string next = sealer.Seal(sender, payload, later);
+    FUZZ_CHECK(opener.Open(next, later, &got_sender, &got_payload) == net::DatagramVerdict::kOk);
+    FUZZ_CHECK(opener.Open(datagram, later, &got_sender, &got_payload) ==
+               net::DatagramVerdict::kStale);
+    FUZZ_CHECK(opener.stats().accepted == 2 && opener.stats().stale == 1);
+  }
 }
 
 // --- The TCP session.

@@ -23,9 +23,10 @@ enum Target : uint8_t {
   // rest: a datagram given as is to DatagramAuth::Open; if it opens (a sealed seed), the
   // payload is decoded as the node does ('B' beacon, 'M' membership message).
   kRawDatagram = 0,
-  // rest: flags u8 (bit 0: flip one bit after sealing; bits 1-3: which bit), skew s8 (seconds
-  // from the opener's clock), position u16 (of the flipped byte), sender u32, payload. The
-  // payload is sealed with the right key, opened, and decoded as the node does.
+  // rest: flags u8 (bit 0: flip one bit after sealing; bits 1-3: which bit; bit 4: a minute
+  // later, send it again), skew s8 (seconds from the opener's clock), position u16 (of the
+  // flipped byte), sender u32, payload. The payload is sealed with the right key, opened, and
+  // decoded as the node does.
   kSealedDatagram = 1,
   // rest: bytes for wire::Decode.
   kMessage = 2,

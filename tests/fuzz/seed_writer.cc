@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
   add("raw-garbage", Writer(fuzz::kRawDatagram).Bytes(std::string("VLMD") + std::string(60, 'x')));
   add("sealed-beacon",
       Writer(fuzz::kSealedDatagram).U8(0).U8(0).U16(0).U32(1).Bytes(beacon_payload));
+  add("sealed-beacon-later",
+      Writer(fuzz::kSealedDatagram).U8(0x10).U8(0).U16(0).U32(1).Bytes(beacon_payload));
   add("sealed-stale",
       Writer(fuzz::kSealedDatagram).U8(0).U8(31).U16(0).U32(1).Bytes(beacon_payload));
   add("sealed-tampered",
