@@ -1,5 +1,6 @@
 // velum-bench-runtime: the runtime's engines measured side by side with native code, in one run.
-// Kernels natively / AOT / interpreted (items/s), AOT compile cold and warm, pool latency, start-up, RSS.
+// Kernels natively / AOT / interpreted (items/s), AOT compile cold and warm, pool latency,
+// start-up, RSS.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -76,7 +77,8 @@ velum::ModulePtr LoadModule(const std::string& name) {
   fs::path path = fs::path(VELUM_BENCH_WASM_DIR) / (name + ".wasm");
   auto module = velum::Module::FromFile(path);
   if (!module.ok()) {
-    std::fprintf(stderr, "velum-bench-runtime: %s: %s\n", path.c_str(), module.error().ToString().c_str());
+    std::fprintf(stderr, "velum-bench-runtime: %s: %s\n", path.c_str(),
+                 module.error().ToString().c_str());
     std::exit(1);
   }
   return *module;
@@ -118,13 +120,14 @@ Shared& S() {
 enum class Tier { kNative, kNativeClang, kAot, kInterp };
 
 struct Kernel {
-  const char* name;  // the wasm export
+  const char* name;               // the wasm export
   int (*native)(int, int);        // this file's compiler, -O3
   int (*native_clang)(int, int);  // clang -O3
   velum::ModulePtr Shared::*module;
 };
 
-const Kernel kPrimes{"count_primes", velum_count_primes, velum_bench_clang_count_primes, &Shared::primes};
+const Kernel kPrimes{"count_primes", velum_count_primes, velum_bench_clang_count_primes,
+                     &Shared::primes};
 const Kernel kPi{"pi_hits", velum_pi_hits, velum_bench_clang_pi_hits, &Shared::pi};
 
 // One iteration = one call over [0, end). items/s is a rate counter, so ratios of tiers on
@@ -158,12 +161,13 @@ void BM_Kernel(benchmark::State& state, const Kernel& kernel, Tier tier, int end
     }
   }
   if (result != expected)
-    return state.SkipWithError(("wrong answer " + std::to_string(result) + ", expected " +
-                                std::to_string(expected)).c_str());
+    return state.SkipWithError(
+        ("wrong answer " + std::to_string(result) + ", expected " + std::to_string(expected))
+            .c_str());
   state.counters["items_per_second"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * end, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(kernel.name) + "(0, " + std::to_string(end) + ") = " +
-                 std::to_string(result));
+  state.SetLabel(std::string(kernel.name) + "(0, " + std::to_string(end) +
+                 ") = " + std::to_string(result));
 }
 
 // A "Key:   N kB" line of a /proc file, in KiB (0 if absent).
@@ -184,7 +188,8 @@ void BM_InstanceSum(benchmark::State& state, Tier tier) {
   if (tier == Tier::kAot) {
     if (!s.error.empty()) return state.SkipWithError(s.error.c_str());
     if (!s.aot->IsLoaded(*s.sum)) {
-      if (auto st = s.aot->Preload({s.sum}); !st.ok()) return state.SkipWithError(st.error().ToString().c_str());
+      if (auto st = s.aot->Preload({s.sum}); !st.ok())
+        return state.SkipWithError(st.error().ToString().c_str());
     }
   }
   const std::vector<Value> args = {Value::I32(10), Value::I32(20), Value::I32(30)};
@@ -250,7 +255,8 @@ void BM_AotCompileWarm(benchmark::State& state, bool new_compiler) {
   for (auto _ : state) {
     std::unique_ptr<velum::AotCompiler> fresh;
     velum::AotCompiler* compiler = s.compiler.get();
-    if (new_compiler) compiler = (fresh = std::make_unique<velum::AotCompiler>(s.compiler->options())).get();
+    if (new_compiler)
+      compiler = (fresh = std::make_unique<velum::AotCompiler>(s.compiler->options())).get();
     auto so = compiler->Compile({s.primes});
     if (!so.ok() || *so != *first) return state.SkipWithError("the cache was missed");
   }
@@ -343,7 +349,8 @@ void BM_PoolStartup(benchmark::State& state) {
     state.SetIterationTime(std::chrono::duration<double>(t2 - t0).count());
   }
   state.counters["start_us"] = benchmark::Counter(start_us, benchmark::Counter::kAvgIterations);
-  state.counters["first_call_us"] = benchmark::Counter(first_us, benchmark::Counter::kAvgIterations);
+  state.counters["first_call_us"] =
+      benchmark::Counter(first_us, benchmark::Counter::kAvgIterations);
   state.SetLabel("Start() + first sum (interp), 2 slots");
 }
 
@@ -359,7 +366,8 @@ void BM_PoolIdleRss(benchmark::State& state) {
     std::vector<std::string> errors(kSlots);
     std::vector<std::thread> threads;
     for (size_t i = 0; i < kSlots; i++)
-      threads.emplace_back([&, i] { errors[i] = CallSum(pool, SumSpec(velum::EngineKind::kInterp)); });
+      threads.emplace_back(
+          [&, i] { errors[i] = CallSum(pool, SumSpec(velum::EngineKind::kInterp)); });
     for (auto& t : threads) t.join();
     auto t1 = Clock::now();
     for (const auto& e : errors)
@@ -372,7 +380,8 @@ void BM_PoolIdleRss(benchmark::State& state) {
       n++;
     }
     // The same executors after an AOT call (the shared object loaded): the largest of them.
-    if (auto so = pool.CompileNow(S().sum); !so.ok()) return state.SkipWithError(so.error().ToString().c_str());
+    if (auto so = pool.CompileNow(S().sum); !so.ok())
+      return state.SkipWithError(so.error().ToString().c_str());
     if (auto e = CallSum(pool, SumSpec(velum::EngineKind::kAot)); !e.empty())
       return state.SkipWithError(e.c_str());
     double most = 0;
@@ -411,14 +420,17 @@ void Register() {
       {"pi_small/interp", &kPi, Tier::kInterp, kPiSmallEnd},
   };
   for (const K& k : kernels) {
-    benchmark::RegisterBenchmark(k.name, [k](benchmark::State& st) { BM_Kernel(st, *k.kernel, k.tier, k.end); })
-        ->Unit(kMillisecond);
+    benchmark::RegisterBenchmark(k.name, [k](benchmark::State& st) {
+      BM_Kernel(st, *k.kernel, k.tier, k.end);
+    })->Unit(kMillisecond);
   }
-  benchmark::RegisterBenchmark("instance_sum/interp", [](benchmark::State& st) { BM_InstanceSum(st, Tier::kInterp); })
+  benchmark::RegisterBenchmark("instance_sum/interp",
+                               [](benchmark::State& st) { BM_InstanceSum(st, Tier::kInterp); })
       ->UseRealTime()
       ->Iterations(1000)
       ->Unit(kMicrosecond);
-  benchmark::RegisterBenchmark("instance_sum/aot", [](benchmark::State& st) { BM_InstanceSum(st, Tier::kAot); })
+  benchmark::RegisterBenchmark("instance_sum/aot",
+                               [](benchmark::State& st) { BM_InstanceSum(st, Tier::kAot); })
       ->UseRealTime()
       ->Iterations(1000)
       ->Unit(kMicrosecond);
@@ -426,23 +438,32 @@ void Register() {
       ->UseRealTime()  // the work is done by child processes (wasm2c, cc)
       ->Iterations(3)
       ->Unit(kMillisecond);
-  benchmark::RegisterBenchmark("aot_compile/warm", [](benchmark::State& st) { BM_AotCompileWarm(st, false); })
+  benchmark::RegisterBenchmark("aot_compile/warm",
+                               [](benchmark::State& st) { BM_AotCompileWarm(st, false); })
       ->UseRealTime()
       ->Unit(kMicrosecond);
   benchmark::RegisterBenchmark("aot_compile/warm_new_compiler",
                                [](benchmark::State& st) { BM_AotCompileWarm(st, true); })
       ->UseRealTime()
       ->Unit(kMicrosecond);
-  benchmark::RegisterBenchmark("pool_sum/interp", [](benchmark::State& st) { BM_PoolSum(st, velum::EngineKind::kInterp); })
+  benchmark::RegisterBenchmark(
+      "pool_sum/interp", [](benchmark::State& st) { BM_PoolSum(st, velum::EngineKind::kInterp); })
       ->UseRealTime()
       ->Iterations(2000)
       ->Unit(kMicrosecond);
-  benchmark::RegisterBenchmark("pool_sum/aot", [](benchmark::State& st) { BM_PoolSum(st, velum::EngineKind::kAot); })
+  benchmark::RegisterBenchmark(
+      "pool_sum/aot", [](benchmark::State& st) { BM_PoolSum(st, velum::EngineKind::kAot); })
       ->UseRealTime()
       ->Iterations(2000)
       ->Unit(kMicrosecond);
-  benchmark::RegisterBenchmark("pool_startup", BM_PoolStartup)->UseManualTime()->Iterations(10)->Unit(kMillisecond);
-  benchmark::RegisterBenchmark("pool_idle_rss", BM_PoolIdleRss)->UseManualTime()->Iterations(3)->Unit(kMillisecond);
+  benchmark::RegisterBenchmark("pool_startup", BM_PoolStartup)
+      ->UseManualTime()
+      ->Iterations(10)
+      ->Unit(kMillisecond);
+  benchmark::RegisterBenchmark("pool_idle_rss", BM_PoolIdleRss)
+      ->UseManualTime()
+      ->Iterations(3)
+      ->Unit(kMillisecond);
 }
 
 }  // namespace
@@ -453,7 +474,8 @@ int main(int argc, char** argv) {
   Register();
   benchmark::AddCustomContext("wasm_dir", VELUM_BENCH_WASM_DIR);
   benchmark::AddCustomContext("aot_cflags", velum::AotOptions{}.cflags.front());
-  benchmark::AddCustomContext("native_cflags", "-O3 (as clang --target=wasm32 -O3); native_clang: clang -O3");
+  benchmark::AddCustomContext("native_cflags",
+                              "-O3 (as clang --target=wasm32 -O3); native_clang: clang -O3");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   g_shared.reset();  // removes the temporary caches and pool home

@@ -28,8 +28,8 @@ Result<ClusterKey> LoadClusterKey(const fs::path& path) {
   if (n != static_cast<ssize_t>(key.size()) || more != 0)
     return MakeError(ErrorKind::kIo, "cluster key " + path.string() + " must be exactly 32 bytes");
   if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return MakeError(ErrorKind::kIo, "cluster key " + path.string() +
-                                         " is readable by others; chmod 600 it");
+    return MakeError(ErrorKind::kIo,
+                     "cluster key " + path.string() + " is readable by others; chmod 600 it");
   return key;
 }
 

@@ -16,11 +16,16 @@ static_assert(DatagramAuth::kTagSize == crypto_auth_hmacsha512256_BYTES);
 
 const char* DatagramVerdictName(DatagramVerdict verdict) {
   switch (verdict) {
-    case DatagramVerdict::kOk: return "ok";
-    case DatagramVerdict::kMalformed: return "malformed";
-    case DatagramVerdict::kBadMac: return "bad mac";
-    case DatagramVerdict::kStale: return "stale";
-    case DatagramVerdict::kReplay: return "replay";
+    case DatagramVerdict::kOk:
+      return "ok";
+    case DatagramVerdict::kMalformed:
+      return "malformed";
+    case DatagramVerdict::kBadMac:
+      return "bad mac";
+    case DatagramVerdict::kStale:
+      return "stale";
+    case DatagramVerdict::kReplay:
+      return "replay";
   }
   return "?";
 }
@@ -40,7 +45,8 @@ std::string DatagramAuth::Seal(uint32_t sender, std::string_view payload, uint64
   std::memcpy(p + 8, &now_ms, 8);
   randombytes_buf(p + 16, 16);
   std::memcpy(p + kHeaderSize, payload.data(), payload.size());
-  crypto_auth_hmacsha512256(p + kHeaderSize + payload.size(), p, kHeaderSize + payload.size(), key_);
+  crypto_auth_hmacsha512256(p + kHeaderSize + payload.size(), p, kHeaderSize + payload.size(),
+                            key_);
   return out;
 }
 

@@ -145,7 +145,8 @@ bool SecureSession::OnRecord(std::string_view record, std::vector<std::string>* 
       messages->push_back(std::move(plain));
       return true;
     }
-    case State::kFailed: return false;
+    case State::kFailed:
+      return false;
   }
   return false;
 }
@@ -159,10 +160,10 @@ std::string SecureSession::Seal(std::string_view message) {
   uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
   CounterNonce(send_counter_++, nonce);
   unsigned long long len = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(
-      reinterpret_cast<uint8_t*>(out.data() + 4), &len,
-      reinterpret_cast<const uint8_t*>(message.data()), message.size(),
-      reinterpret_cast<const uint8_t*>(&n), 4, nullptr, nonce, send_key_);
+  crypto_aead_chacha20poly1305_ietf_encrypt(reinterpret_cast<uint8_t*>(out.data() + 4), &len,
+                                            reinterpret_cast<const uint8_t*>(message.data()),
+                                            message.size(), reinterpret_cast<const uint8_t*>(&n), 4,
+                                            nullptr, nonce, send_key_);
   return out;
 }
 

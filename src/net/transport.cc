@@ -17,7 +17,7 @@ constexpr std::chrono::milliseconds kMaxBackoff{2000};
 // Unauthenticated connections cost a descriptor each: they get a deadline and a cap.
 constexpr std::chrono::milliseconds kHandshakeDeadline{5000};
 constexpr size_t kMaxPendingHandshakes = 64;
-constexpr size_t kHandshakeBuffer = 256;   // hello and proof records are < 64 bytes
+constexpr size_t kHandshakeBuffer = 256;  // hello and proof records are < 64 bytes
 constexpr size_t kLinkBuffer = 65536;
 }  // namespace
 
@@ -33,7 +33,7 @@ struct Transport::Link {
   bool dead = false;
   bool writing = false;
   std::deque<std::string> queue;
-  bool pending = false;          // counted in pending_handshakes_
+  bool pending = false;                                         // counted in pending_handshakes_
   std::vector<char> buf = std::vector<char>(kHandshakeBuffer);  // grows once established
 };
 
@@ -58,19 +58,24 @@ Status Transport::Open() {
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(tcp_ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return MakeError(ErrorKind::kIo, "TCP port " + std::to_string(config_.port) + ": " + ec.message());
+  if (ec)
+    return MakeError(ErrorKind::kIo,
+                     "TCP port " + std::to_string(config_.port) + ": " + ec.message());
   config_.port = acceptor_.local_endpoint().port();
   gossip_.open(udp::v4(), ec);
   if (!ec) gossip_.set_option(asio::socket_base::broadcast(true), ec);
   if (!ec) gossip_.bind(udp::endpoint(addr, config_.port), ec);
-  if (ec) return MakeError(ErrorKind::kIo, "UDP port " + std::to_string(config_.port) + ": " + ec.message());
+  if (ec)
+    return MakeError(ErrorKind::kIo,
+                     "UDP port " + std::to_string(config_.port) + ": " + ec.message());
   if (config_.discovery_port) {
     // Several nodes on one machine all listen for beacons: reuse_address lets each socket
     // bind the port, and the kernel delivers every broadcast datagram to all of them.
     discovery_.open(udp::v4(), ec);
     if (!ec) discovery_.set_option(udp::socket::reuse_address(true), ec);
     if (!ec) discovery_.set_option(asio::socket_base::broadcast(true), ec);
-    if (!ec) discovery_.bind(udp::endpoint(asio::ip::address_v4::any(), config_.discovery_port), ec);
+    if (!ec)
+      discovery_.bind(udp::endpoint(asio::ip::address_v4::any(), config_.discovery_port), ec);
     if (ec)
       return MakeError(ErrorKind::kIo, "discovery port " + std::to_string(config_.discovery_port) +
                                            ": " + ec.message());
@@ -120,7 +125,8 @@ void Transport::ReceiveGossip() {
   gossip_.async_receive_from(asio::buffer(gossip_buf_), gossip_from_,
                              [this](asio::error_code ec, size_t n) {
                                if (closed_ || ec == asio::error::operation_aborted) return;
-                               if (!ec) OnDatagramBytes({gossip_buf_.data(), n}, gossip_from_, false);
+                               if (!ec)
+                                 OnDatagramBytes({gossip_buf_.data(), n}, gossip_from_, false);
                                ReceiveGossip();
                              });
 }
@@ -129,7 +135,8 @@ void Transport::ReceiveBeacon() {
   discovery_.async_receive_from(asio::buffer(beacon_buf_), beacon_from_,
                                 [this](asio::error_code ec, size_t n) {
                                   if (closed_ || ec == asio::error::operation_aborted) return;
-                                  if (!ec) OnDatagramBytes({beacon_buf_.data(), n}, beacon_from_, true);
+                                  if (!ec)
+                                    OnDatagramBytes({beacon_buf_.data(), n}, beacon_from_, true);
                                   ReceiveBeacon();
                                 });
 }
@@ -229,52 +236,54 @@ void Transport::StartLink(std::shared_ptr<Link> link) {
 }
 
 void Transport::ReadLink(std::shared_ptr<Link> link) {
-  link->socket.async_read_some(asio::buffer(link->buf), [this, link](asio::error_code ec, size_t n) {
-    if (closed_ || link->dead) return;
-    if (ec) {
-      DropLink(link, ec.message());
-      return;
-    }
-    stats_.bytes_received += n;
-    std::vector<std::string> messages;
-    std::string reply;
-    bool was_established = link->session.established();
-    if (!link->session.Feed({link->buf.data(), n}, &messages, &reply)) {
-      stats_.links_refused++;
-      DropLink(link, link->session.failure());
-      return;
-    }
-    if (!reply.empty()) {
-      link->queue.push_back(std::move(reply));
-      WriteLink(link);
-    }
-    if (!was_established && link->session.established()) {
-      link->deadline.cancel();
-      if (link->pending) link->pending = false, pending_handshakes_--;
-      link->buf.resize(kLinkBuffer);
-      uint32_t peer = link->session.peer_id();
-      if (peer == config_.self_id || (link->outbound && peer != link->expected_peer)) {
-        DropLink(link, "unexpected peer id");
-        return;
-      }
-      // One link per pair: a newer link replaces an older one (the peer may have restarted).
-      auto old = links_.find(peer);
-      if (old != links_.end() && old->second != link) {
-        old->second->registered = false;
-        DropLink(old->second, "replaced");
-      }
-      links_[peer] = link;
-      link->registered = true;
-      stats_.links_up++;
-      if (auto w = wanted_.find(peer); w != wanted_.end()) w->second.backoff = std::chrono::milliseconds(100);
-      handler_->OnLinkUp(peer);
-    }
-    for (auto& m : messages) {
-      if (link->dead) return;
-      handler_->OnLinkMessage(link->session.peer_id(), std::move(m));
-    }
-    if (!link->dead) ReadLink(link);
-  });
+  link->socket.async_read_some(
+      asio::buffer(link->buf), [this, link](asio::error_code ec, size_t n) {
+        if (closed_ || link->dead) return;
+        if (ec) {
+          DropLink(link, ec.message());
+          return;
+        }
+        stats_.bytes_received += n;
+        std::vector<std::string> messages;
+        std::string reply;
+        bool was_established = link->session.established();
+        if (!link->session.Feed({link->buf.data(), n}, &messages, &reply)) {
+          stats_.links_refused++;
+          DropLink(link, link->session.failure());
+          return;
+        }
+        if (!reply.empty()) {
+          link->queue.push_back(std::move(reply));
+          WriteLink(link);
+        }
+        if (!was_established && link->session.established()) {
+          link->deadline.cancel();
+          if (link->pending) link->pending = false, pending_handshakes_--;
+          link->buf.resize(kLinkBuffer);
+          uint32_t peer = link->session.peer_id();
+          if (peer == config_.self_id || (link->outbound && peer != link->expected_peer)) {
+            DropLink(link, "unexpected peer id");
+            return;
+          }
+          // One link per pair: a newer link replaces an older one (the peer may have restarted).
+          auto old = links_.find(peer);
+          if (old != links_.end() && old->second != link) {
+            old->second->registered = false;
+            DropLink(old->second, "replaced");
+          }
+          links_[peer] = link;
+          link->registered = true;
+          stats_.links_up++;
+          if (auto w = wanted_.find(peer); w != wanted_.end())
+            w->second.backoff = std::chrono::milliseconds(100);
+          handler_->OnLinkUp(peer);
+        }
+        for (auto& m : messages) {
+          if (link->dead) return;
+          handler_->OnLinkMessage(link->session.peer_id(), std::move(m));
+        }
+        if (!link->dead) ReadLink(link);
+      });
 }
 
 bool Transport::Send(uint32_t peer, std::string_view message) {

@@ -26,8 +26,8 @@ struct TransportConfig {
 };
 
 struct TransportStats {
-  DatagramStats datagrams;        // gossip and beacons: accepted and dropped by reason
-  uint64_t links_refused = 0;     // failed or too slow handshakes, bad frames, over the cap
+  DatagramStats datagrams;     // gossip and beacons: accepted and dropped by reason
+  uint64_t links_refused = 0;  // failed or too slow handshakes, bad frames, over the cap
   uint64_t links_up = 0, links_down = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
 };
@@ -91,8 +91,8 @@ class Transport {
     std::chrono::milliseconds backoff{100};
     std::unique_ptr<asio::steady_timer> timer;
   };
-  std::map<uint32_t, Wanted> wanted_;                 // links this node keeps up
-  std::map<uint32_t, std::shared_ptr<Link>> links_;   // established links by peer id
+  std::map<uint32_t, Wanted> wanted_;                // links this node keeps up
+  std::map<uint32_t, std::shared_ptr<Link>> links_;  // established links by peer id
   asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_{50};
   size_t pending_handshakes_ = 0;  // accepted or dialled links not yet authenticated

@@ -2,6 +2,7 @@
 // and one TCP link per live peer pair (the lower id dials), whose reset signals a crash.
 #include "node/node.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -21,8 +22,6 @@
 #include "runtime/aot_compiler.h"
 #include "runtime/home.h"
 #include "wire/codec.h"
-
-#include <google/protobuf/stubs/logging.h>
 
 namespace velum {
 
@@ -253,15 +252,15 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (options.id == 0) return MakeError(ErrorKind::kBadArguments, "node ids start at 1");
   if (options.port == 0) {
-    if (options.id > 57535) return MakeError(ErrorKind::kBadArguments, "id too large for port 8000+id; give --port");
+    if (options.id > 57535)
+      return MakeError(ErrorKind::kBadArguments, "id too large for port 8000+id; give --port");
     options.port = static_cast<uint16_t>(8000 + options.id);
   }
   if (options.home.empty()) options.home = DefaultHome();
   if (!EnsureDirectory(options.home / "nodes"))
     return MakeError(ErrorKind::kIo, "cannot create " + options.home.string());
-  auto key = options.cluster_key.empty()
-                 ? net::LoadOrCreateClusterKey(options.home / "cluster.key")
-                 : net::LoadClusterKey(options.cluster_key);
+  auto key = options.cluster_key.empty() ? net::LoadOrCreateClusterKey(options.home / "cluster.key")
+                                         : net::LoadClusterKey(options.cluster_key);
   if (!key.ok()) return key.error();
 
   // protobuf-lite logs every malformed string field to stderr before the codec rejects the
@@ -269,7 +268,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   google::protobuf::SetLogHandler(nullptr);
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  std::string host = !options.advertise.empty() ? options.advertise
+  std::string host = !options.advertise.empty()  ? options.advertise
                      : options.bind != "0.0.0.0" ? options.bind
                                                  : DefaultAdvertiseHost();
   net::TransportConfig tc;
@@ -315,7 +314,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     udp::resolver resolver(impl->io);
     auto results = resolver.resolve(udp::v4(), h, std::to_string(p), ec);
     if (ec || results.empty())
-      return MakeError(ErrorKind::kBadArguments, "cannot resolve --join " + join + ": " + ec.message());
+      return MakeError(ErrorKind::kBadArguments,
+                       "cannot resolve --join " + join + ": " + ec.message());
     seeds.push_back(results.begin()->endpoint().address().to_string() + ":" + std::to_string(p));
   }
   impl->registry = options.home / "nodes" / std::to_string(options.id);

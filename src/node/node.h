@@ -17,14 +17,14 @@ namespace velum {
 
 struct NodeOptions {
   uint32_t id = 0;
-  uint16_t port = 0;             // 0: 8000 + id
-  uint16_t discovery_port = 8888;  // 0: no beacons at all
-  bool broadcast = true;         // beacons to the LAN broadcast addresses (off in tests)
-  std::vector<std::string> joins;  // seeds HOST:PORT (gossip port = TCP port)
+  uint16_t port = 0;                   // 0: 8000 + id
+  uint16_t discovery_port = 8888;      // 0: no beacons at all
+  bool broadcast = true;               // beacons to the LAN broadcast addresses (off in tests)
+  std::vector<std::string> joins;      // seeds HOST:PORT (gossip port = TCP port)
   std::vector<std::string> beacon_to;  // extra unicast beacon targets HOST:PORT (discovery port)
   std::string bind = "0.0.0.0";
-  std::string advertise;         // host others reach us at; empty: first non-loopback IPv4
-  std::filesystem::path home;    // empty: $VELUM_HOME or ~/.velum
+  std::string advertise;              // host others reach us at; empty: first non-loopback IPv4
+  std::filesystem::path home;         // empty: $VELUM_HOME or ~/.velum
   std::filesystem::path cluster_key;  // empty: <home>/cluster.key, created if missing
   uint32_t slots = 2;
   EngineKind engine = EngineKind::kAuto;
@@ -53,9 +53,9 @@ struct NodeStatus {
   uint64_t datagrams_accepted = 0;
   uint64_t datagrams_dropped = 0;  // bad MAC, malformed, stale or replayed
   uint64_t dropped_bad_mac = 0, dropped_malformed = 0, dropped_stale = 0, dropped_replayed = 0;
-  uint64_t undecodable = 0;        // authenticated but not a valid message
+  uint64_t undecodable = 0;  // authenticated but not a valid message
   uint64_t links_up = 0;
-  uint64_t links_refused = 0;      // TCP peers that failed the handshake
+  uint64_t links_refused = 0;  // TCP peers that failed the handshake
   uint64_t probes = 0, suspicions = 0, declared_dead = 0, refutations = 0;
   std::string home;
 };

@@ -116,7 +116,8 @@ int RunShell(velum::Node& node, const Args& args) {
 int main(int argc, char** argv) {
   CLI::App app{"node: a member of the VelumOS mesh"};
   Args args;
-  app.add_option("id", args.id, "this node's id (1, 2, ...); TCP and gossip port 8000+ID")->required();
+  app.add_option("id", args.id, "this node's id (1, 2, ...); TCP and gossip port 8000+ID")
+      ->required();
   app.add_option("--port", args.node.port, "TCP and gossip (UDP) port");
   app.add_option("--discovery-port", args.node.discovery_port, "UDP beacon port (0: none)")
       ->capture_default_str();
@@ -126,7 +127,8 @@ int main(int argc, char** argv) {
   app.add_option("--bind", args.node.bind, "address to listen on")->capture_default_str();
   app.add_option("--advertise", args.node.advertise, "address peers reach this node at");
   app.add_option("--home", args.node.home, "home directory (default $VELUM_HOME or ~/.velum)");
-  app.add_option("--cluster-key", args.node.cluster_key, "cluster key file (default HOME/cluster.key)");
+  app.add_option("--cluster-key", args.node.cluster_key,
+                 "cluster key file (default HOME/cluster.key)");
   app.add_option("--slots", args.node.slots, "executor slots offered")->capture_default_str();
   app.add_option("--engine", args.engine, "auto, interp or aot")->capture_default_str();
   app.add_option("-c", args.command, "run one command, print the result and exit");

@@ -32,7 +32,8 @@ int Inspect(const std::string& file) {
   if (!m.imports().empty()) {
     std::printf("imports\n");
     for (const auto& i : m.imports())
-      std::printf("  %-7s %s.%s\n", velum::ExternKindName(i.kind), i.module.c_str(), i.field.c_str());
+      std::printf("  %-7s %s.%s\n", velum::ExternKindName(i.kind), i.module.c_str(),
+                  i.field.c_str());
   }
   return 0;
 }
@@ -55,7 +56,8 @@ int Run(const RunOptions& o) {
   auto args = velum::ParseArgs(o.args, (*exported)->sig);
   if (!args.ok()) return Fail(args.error());
   if (o.max_memory_mib == 0 || o.max_memory_mib > 4096)
-    return Fail(velum::MakeError(velum::ErrorKind::kBadArguments, "--max-memory must be 1..4096 MiB"));
+    return Fail(
+        velum::MakeError(velum::ErrorKind::kBadArguments, "--max-memory must be 1..4096 MiB"));
 
   velum::PoolOptions pool_options;
   pool_options.slots = 2;
@@ -91,7 +93,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("args", run.args, "arguments, typed by the export's signature");
   run_cmd->add_option("--engine", run.engine, "auto (default), interp or aot");
   run_cmd->add_option("--timeout", run.timeout_s, "wall-clock deadline in seconds (default 60)");
-  run_cmd->add_option("--max-memory", run.max_memory_mib, "linear memory limit in MiB (default 256)");
+  run_cmd->add_option("--max-memory", run.max_memory_mib,
+                      "linear memory limit in MiB (default 256)");
   run_cmd->add_flag("--time", run.time, "print the engine used and the time taken on stderr");
   // Negative numbers are arguments, not options.
   run_cmd->allow_extras(false);

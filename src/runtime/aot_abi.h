@@ -33,7 +33,7 @@ enum { VELUM_EXTERN_FUNC = 0, VELUM_EXTERN_TABLE, VELUM_EXTERN_MEMORY, VELUM_EXT
 
 typedef struct velum_export_desc {
   int kind;
-  velum_thunk call;            /* functions */
+  velum_thunk call;             /* functions */
   void* (*get)(void* instance); /* memories, tables, globals: pointer to the object */
 } velum_export_desc;
 

@@ -14,13 +14,20 @@ namespace {
 
 const char* CType(ValType t) {
   switch (t) {
-    case ValType::kI32: return "u32";
-    case ValType::kI64: return "u64";
-    case ValType::kF32: return "f32";
-    case ValType::kF64: return "f64";
-    case ValType::kV128: return "v128";
-    case ValType::kFuncRef: return "wasm_rt_funcref_t";
-    case ValType::kExternRef: return "wasm_rt_externref_t";
+    case ValType::kI32:
+      return "u32";
+    case ValType::kI64:
+      return "u64";
+    case ValType::kF32:
+      return "f32";
+    case ValType::kF64:
+      return "f64";
+    case ValType::kV128:
+      return "v128";
+    case ValType::kFuncRef:
+      return "wasm_rt_funcref_t";
+    case ValType::kExternRef:
+      return "wasm_rt_externref_t";
   }
   return "u32";
 }
@@ -81,7 +88,8 @@ std::string FirstParamType(const std::vector<std::string>& lines, const std::str
 }
 
 // Field names of "struct wasm_multi_X { T a0; T b1; };" in declaration order.
-std::vector<std::string> MultiFields(const std::vector<std::string>& lines, const std::string& type) {
+std::vector<std::string> MultiFields(const std::vector<std::string>& lines,
+                                     const std::string& type) {
   std::vector<std::string> fields;
   for (size_t i = 0; i < lines.size(); i++) {
     if (lines[i] != type + " {") continue;
@@ -170,12 +178,14 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
     auto it = import_decl.find({imports[i].module, imports[i].field});
     if (it == import_decl.end())
       return fail("import " + imports[i].module + "." + imports[i].field + " not in the header");
-    pre += "#define " + it->second.first + " velum_" + prefix + "_import_" + std::to_string(i) + "\n";
+    pre +=
+        "#define " + it->second.first + " velum_" + prefix + "_import_" + std::to_string(i) + "\n";
   }
   pre += "#include \"" + source_file + "\"\n\n";
-  pre += "static velum_import_slot* velum_slots(void* ctx) {\n"
-         "  velum_import_slot* s = (velum_import_slot*)ctx;\n"
-         "  return s[0].target == VELUM_SLOTS_MAGIC ? s : *(velum_import_slot**)ctx;\n}\n";
+  pre +=
+      "static velum_import_slot* velum_slots(void* ctx) {\n"
+      "  velum_import_slot* s = (velum_import_slot*)ctx;\n"
+      "  return s[0].target == VELUM_SLOTS_MAGIC ? s : *(velum_import_slot**)ctx;\n}\n";
 
   for (size_t i = 0; i < imports.size(); i++) {
     const ImportInfo& imp = imports[i];

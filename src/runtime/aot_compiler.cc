@@ -65,19 +65,19 @@ std::string Tail(const std::string& output) {
 }
 
 // Flags every compile needs for correctness; part of the cache key like the user's flags.
-const char* const kRequiredFlags[] = {"-shared", "-fPIC", "-w", "-I" VELUM_WASM_RT_INCLUDE,
-                                 // Memory growth goes through the host, which enforces limits.
-                                 "-Dwasm_rt_grow_memory=velum_rt_grow_memory",
-                                 "-Dwasm_rt_allocate_memory=velum_rt_allocate_memory",
-                                 "-Dwasm_rt_free_memory=velum_rt_free_memory",
-                                 // Stack exhaustion is detected by the native stack overflowing:
-                                 // turning (indirect) self-recursion into a loop would make an
-                                 // unbounded recursion spin forever instead of trapping.
-                                 "-fno-optimize-sibling-calls",
-                                 // x - 0.0, x * 1.0 and x / 1.0 must quiet a signaling NaN as
-                                 // Wasm requires; without this GCC folds them to x.
-                                 "-fsignaling-nans"
-};
+const char* const kRequiredFlags[] = {
+    "-shared", "-fPIC", "-w", "-I" VELUM_WASM_RT_INCLUDE,
+    // Memory growth goes through the host, which enforces limits.
+    "-Dwasm_rt_grow_memory=velum_rt_grow_memory",
+    "-Dwasm_rt_allocate_memory=velum_rt_allocate_memory",
+    "-Dwasm_rt_free_memory=velum_rt_free_memory",
+    // Stack exhaustion is detected by the native stack overflowing:
+    // turning (indirect) self-recursion into a loop would make an
+    // unbounded recursion spin forever instead of trapping.
+    "-fno-optimize-sibling-calls",
+    // x - 0.0, x * 1.0 and x / 1.0 must quiet a signaling NaN as
+    // Wasm requires; without this GCC folds them to x.
+    "-fsignaling-nans"};
 
 }  // namespace
 
@@ -138,8 +138,8 @@ Status RunWasm2c(const AotOptions& options, const Module& module, const fs::path
   fs::path wasm = dir / (prefix + ".wasm"), csrc = dir / (prefix + ".c");
   if (!WriteFile(wasm, module.bytes().data(), module.bytes().size()))
     return MakeError(ErrorKind::kIo, "cannot write " + wasm.string());
-  ProcessResult w2c =
-      RunProcess({options.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()}, options.timeout);
+  ProcessResult w2c = RunProcess({options.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()},
+                                 options.timeout);
   if (w2c.ok()) return {};
   std::string why = w2c.timed_out ? "timed out"
                     : w2c.signal  ? "crashed (signal " + std::to_string(w2c.signal) + ")"
@@ -174,7 +174,8 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
   for (size_t i = 0; i < modules.size(); i++) {
     std::string prefix = "m" + std::to_string(i);
     if (Status s = RunWasm2c(options_, *modules[i], dir, prefix); !s.ok()) return s.error();
-    auto glue = GenerateAotGlue(*modules[i], prefix, ReadFile(dir / (prefix + ".h")), prefix + ".c");
+    auto glue =
+        GenerateAotGlue(*modules[i], prefix, ReadFile(dir / (prefix + ".h")), prefix + ".c");
     if (!glue.ok()) return glue.error();
     fs::path glue_path = dir / (prefix + "_glue.c");
     if (!WriteFile(glue_path, glue->data(), glue->size()))
@@ -187,7 +188,8 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
   ProcessResult build = RunProcess(cc, options_.timeout);
   if (!build.ok()) {
     std::string why = build.timed_out ? "timed out" : "failed";
-    return MakeError(ErrorKind::kCompilerFailed, options_.cc + " " + why + ": " + Tail(build.output));
+    return MakeError(ErrorKind::kCompilerFailed,
+                     options_.cc + " " + why + ": " + Tail(build.output));
   }
   // rename() is atomic: concurrent compilers of the same module both succeed, one wins.
   std::error_code ec;

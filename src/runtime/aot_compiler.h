@@ -15,7 +15,7 @@
 namespace velum {
 
 struct AotOptions {
-  std::string cc;                  // empty: $CC, else "cc"
+  std::string cc;  // empty: $CC, else "cc"
   std::string wasm2c = "wasm2c";
   std::vector<std::string> cflags = {"-O2"};
   std::chrono::milliseconds timeout{120000};  // per tool invocation

@@ -22,12 +22,18 @@ ExternType SpectestType(const std::string& field, ExternKind* kind) {
   ExternType t;
   *kind = ExternKind::kFunc;
   if (field == "print") return t;
-  if (field == "print_i32") t.sig.params = {ValType::kI32};
-  else if (field == "print_i64") t.sig.params = {ValType::kI64};
-  else if (field == "print_f32") t.sig.params = {ValType::kF32};
-  else if (field == "print_f64") t.sig.params = {ValType::kF64};
-  else if (field == "print_i32_f32") t.sig.params = {ValType::kI32, ValType::kF32};
-  else if (field == "print_f64_f64") t.sig.params = {ValType::kF64, ValType::kF64};
+  if (field == "print_i32")
+    t.sig.params = {ValType::kI32};
+  else if (field == "print_i64")
+    t.sig.params = {ValType::kI64};
+  else if (field == "print_f32")
+    t.sig.params = {ValType::kF32};
+  else if (field == "print_f64")
+    t.sig.params = {ValType::kF64};
+  else if (field == "print_i32_f32")
+    t.sig.params = {ValType::kI32, ValType::kF32};
+  else if (field == "print_f64_f64")
+    t.sig.params = {ValType::kF64, ValType::kF64};
   else if (field.rfind("global_", 0) == 0) {
     *kind = ExternKind::kGlobal;
     std::string type = field.substr(7);
@@ -55,12 +61,16 @@ bool LimitsMatch(const ExternType& want, const ExternType& have) {
 // Spec "import matching": exact function types and global types, sub-range limits.
 bool Matches(ExternKind kind, const ExternType& want, const ExternType& have) {
   switch (kind) {
-    case ExternKind::kFunc: return want.sig == have.sig;
+    case ExternKind::kFunc:
+      return want.sig == have.sig;
     case ExternKind::kGlobal:
       return want.value_type == have.value_type && want.is_mutable == have.is_mutable;
-    case ExternKind::kMemory: return LimitsMatch(want, have);
-    case ExternKind::kTable: return want.value_type == have.value_type && LimitsMatch(want, have);
-    default: return false;
+    case ExternKind::kMemory:
+      return LimitsMatch(want, have);
+    case ExternKind::kTable:
+      return want.value_type == have.value_type && LimitsMatch(want, have);
+    default:
+      return false;
   }
 }
 
@@ -82,14 +92,22 @@ ExternType LiveLimits(ExternKind kind, void* object, ExternType declared) {
 
 TrapKind TrapFromCode(int code) {
   switch (code) {
-    case WASM_RT_TRAP_OOB: return TrapKind::kOutOfBoundsMemory;
-    case WASM_RT_TRAP_INT_OVERFLOW: return TrapKind::kIntegerOverflow;
-    case WASM_RT_TRAP_DIV_BY_ZERO: return TrapKind::kIntegerDivideByZero;
-    case WASM_RT_TRAP_INVALID_CONVERSION: return TrapKind::kInvalidConversion;
-    case WASM_RT_TRAP_UNREACHABLE: return TrapKind::kUnreachable;
-    case WASM_RT_TRAP_CALL_INDIRECT: return TrapKind::kIndirectCallMismatch;
-    case WASM_RT_TRAP_EXHAUSTION: return TrapKind::kStackExhausted;
-    default: return TrapKind::kOther;
+    case WASM_RT_TRAP_OOB:
+      return TrapKind::kOutOfBoundsMemory;
+    case WASM_RT_TRAP_INT_OVERFLOW:
+      return TrapKind::kIntegerOverflow;
+    case WASM_RT_TRAP_DIV_BY_ZERO:
+      return TrapKind::kIntegerDivideByZero;
+    case WASM_RT_TRAP_INVALID_CONVERSION:
+      return TrapKind::kInvalidConversion;
+    case WASM_RT_TRAP_UNREACHABLE:
+      return TrapKind::kUnreachable;
+    case WASM_RT_TRAP_CALL_INDIRECT:
+      return TrapKind::kIndirectCallMismatch;
+    case WASM_RT_TRAP_EXHAUSTION:
+      return TrapKind::kStackExhausted;
+    default:
+      return TrapKind::kOther;
   }
 }
 
@@ -103,7 +121,9 @@ velum_val ToCell(const Value& v) {
       break;
     }
     case ValType::kI64:
-    case ValType::kF64: std::memcpy(&cell, &v.lo, 8); break;
+    case ValType::kF64:
+      std::memcpy(&cell, &v.lo, 8);
+      break;
     case ValType::kV128:
       cell.w[0] = v.lo;
       cell.w[1] = v.hi;
@@ -114,7 +134,8 @@ velum_val ToCell(const Value& v) {
       std::memcpy(&cell, &p, sizeof p);
       break;
     }
-    case ValType::kFuncRef: break;  // only null funcrefs can be made by the host
+    case ValType::kFuncRef:
+      break;  // only null funcrefs can be made by the host
   }
   return cell;
 }
@@ -130,7 +151,9 @@ Value FromCell(ValType type, const velum_val& cell) {
       break;
     }
     case ValType::kI64:
-    case ValType::kF64: std::memcpy(&v.lo, &cell, 8); break;
+    case ValType::kF64:
+      std::memcpy(&v.lo, &cell, 8);
+      break;
     case ValType::kV128:
       v.lo = cell.w[0];
       v.hi = cell.w[1];
@@ -230,7 +253,8 @@ Status AotInstance::Link(AotEngine::State& state) {
     std::string where = imp.module + "." + imp.field;
     if (imp.module == "spectest") {
       slot.target = velum_aot_spectest(imp.field.c_str(), &slot.thunk);
-      if (!slot.target && !slot.thunk) return MakeError(ErrorKind::kUnlinkable, "unknown import " + where);
+      if (!slot.target && !slot.thunk)
+        return MakeError(ErrorKind::kUnlinkable, "unknown import " + where);
       have = SpectestType(imp.field, &have_kind);
     } else {
       auto it = state.registered.find(imp.module);
@@ -254,25 +278,28 @@ Status AotInstance::Start() {
   return {};
 }
 
-Result<std::vector<Value>> AotInstance::Call(const std::string& name, const std::vector<Value>& args) {
+Result<std::vector<Value>> AotInstance::Call(const std::string& name,
+                                             const std::vector<Value>& args) {
   int index = FindExport(name, ExternKind::kFunc);
   if (index < 0) return module_->FindFunction(name).error();
   const FuncSig& sig = module_->exports()[index].sig;
   if (args.size() != sig.params.size())
     return MakeError(ErrorKind::kBadArguments, "expected " + std::to_string(sig.params.size()) +
-                                                   " arguments, got " + std::to_string(args.size()));
+                                                   " arguments, got " +
+                                                   std::to_string(args.size()));
   std::vector<velum_val> in(args.size() + 1), out(sig.results.size() + 1);
   for (size_t i = 0; i < args.size(); i++) {
     if (args[i].type != sig.params[i])
-      return MakeError(ErrorKind::kBadArguments, "argument " + std::to_string(i + 1) + " has type " +
-                                                     ValTypeName(args[i].type));
+      return MakeError(ErrorKind::kBadArguments, "argument " + std::to_string(i + 1) +
+                                                     " has type " + ValTypeName(args[i].type));
     in[i] = ToCell(args[i]);
   }
   velum_aot_max_pages = limits_.max_memory_pages;
   int code = velum_aot_invoke(desc_->exports[index].call, memory_, in.data(), out.data());
   if (code != 0) return TrapError(code);
   std::vector<Value> results;
-  for (size_t i = 0; i < sig.results.size(); i++) results.push_back(FromCell(sig.results[i], out[i]));
+  for (size_t i = 0; i < sig.results.size(); i++)
+    results.push_back(FromCell(sig.results[i], out[i]));
   return results;
 }
 
@@ -302,15 +329,17 @@ AotEngine::~AotEngine() = default;
 
 bool AotEngine::IsLoaded(const Module& module) const { return state_->loaded.count(module.hash()); }
 
-Status AotEngine::Load(const std::filesystem::path& shared_object, const std::vector<ModulePtr>& modules) {
+Status AotEngine::Load(const std::filesystem::path& shared_object,
+                       const std::vector<ModulePtr>& modules) {
   void* handle = dlopen(shared_object.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) return MakeError(ErrorKind::kCompilerFailed, std::string("dlopen: ") + dlerror());
   state_->handles.push_back(handle);
   for (size_t i = 0; i < modules.size(); i++) {
-    auto* desc = static_cast<const velum_module_desc*>(dlsym(handle, AotCompiler::SymbolFor(i).c_str()));
+    auto* desc =
+        static_cast<const velum_module_desc*>(dlsym(handle, AotCompiler::SymbolFor(i).c_str()));
     if (!desc || desc->abi_version != VELUM_AOT_ABI_VERSION)
-      return MakeError(ErrorKind::kCompilerFailed, shared_object.string() + ": bad or missing " +
-                                                       AotCompiler::SymbolFor(i));
+      return MakeError(ErrorKind::kCompilerFailed,
+                       shared_object.string() + ": bad or missing " + AotCompiler::SymbolFor(i));
     state_->loaded.emplace(modules[i]->hash(), Loaded{desc, false});
   }
   return {};
@@ -326,8 +355,10 @@ Status AotEngine::Preload(const std::vector<ModulePtr>& modules) {
   std::vector<ModulePtr> translatable;
   for (const auto& m : modules) {
     Status t = state_->compiler->Translatable(m);
-    if (t.ok()) translatable.push_back(m);
-    else state_->failed.emplace(m->hash(), t.error());
+    if (t.ok())
+      translatable.push_back(m);
+    else
+      state_->failed.emplace(m->hash(), t.error());
   }
   if (translatable.size() == modules.size()) return path.error();  // the C compiler failed
   if (translatable.empty()) return {};

@@ -5,7 +5,6 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
-
 #include <sys/mman.h>
 
 #include "wasm-rt-impl.h"

@@ -34,7 +34,8 @@ bool ReadAll(int fd, uint8_t* p, size_t n) {
 
 bool WriteFrame(int fd, const std::vector<uint8_t>& frame) {
   uint32_t n = static_cast<uint32_t>(frame.size());
-  return WriteAll(fd, reinterpret_cast<uint8_t*>(&n), 4) && WriteAll(fd, frame.data(), frame.size());
+  return WriteAll(fd, reinterpret_cast<uint8_t*>(&n), 4) &&
+         WriteAll(fd, frame.data(), frame.size());
 }
 
 bool ReadFrame(int fd, std::vector<uint8_t>* frame) {

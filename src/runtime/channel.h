@@ -41,12 +41,27 @@ class FrameWriter {
 class FrameReader {
  public:
   explicit FrameReader(const std::vector<uint8_t>& buf) : buf_(buf) {}
-  uint8_t U8() { uint8_t v = 0; Raw(&v, 1); return v; }
-  uint32_t U32() { uint32_t v = 0; Raw(&v, 4); return v; }
-  uint64_t U64() { uint64_t v = 0; Raw(&v, 8); return v; }
+  uint8_t U8() {
+    uint8_t v = 0;
+    Raw(&v, 1);
+    return v;
+  }
+  uint32_t U32() {
+    uint32_t v = 0;
+    Raw(&v, 4);
+    return v;
+  }
+  uint64_t U64() {
+    uint64_t v = 0;
+    Raw(&v, 8);
+    return v;
+  }
   std::string Str() {
     uint32_t n = U32();
-    if (n > buf_.size() - pos_) { failed_ = true; return {}; }
+    if (n > buf_.size() - pos_) {
+      failed_ = true;
+      return {};
+    }
     std::string s(reinterpret_cast<const char*>(buf_.data() + pos_), n);
     pos_ += n;
     return s;
@@ -64,7 +79,10 @@ class FrameReader {
 
  private:
   void Raw(void* p, size_t n) {
-    if (n > buf_.size() - pos_) { failed_ = true; return; }
+    if (n > buf_.size() - pos_) {
+      failed_ = true;
+      return;
+    }
     std::memcpy(p, buf_.data() + pos_, n);
     pos_ += n;
   }

@@ -6,9 +6,12 @@ namespace velum {
 
 const char* EngineKindName(EngineKind kind) {
   switch (kind) {
-    case EngineKind::kAuto: return "auto";
-    case EngineKind::kInterp: return "interp";
-    case EngineKind::kAot: return "aot";
+    case EngineKind::kAuto:
+      return "auto";
+    case EngineKind::kInterp:
+      return "interp";
+    case EngineKind::kAot:
+      return "aot";
   }
   return "?";
 }

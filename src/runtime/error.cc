@@ -6,36 +6,60 @@ namespace velum {
 
 const char* ErrorKindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalidModule: return "invalid module";
-    case ErrorKind::kExportNotFound: return "export not found";
-    case ErrorKind::kBadArguments: return "bad arguments";
-    case ErrorKind::kTrap: return "trap";
-    case ErrorKind::kDeadlineExceeded: return "deadline exceeded";
-    case ErrorKind::kMemoryLimitExceeded: return "memory limit exceeded";
-    case ErrorKind::kExecutorCrashed: return "executor crashed";
-    case ErrorKind::kCompilerUnavailable: return "compiler unavailable";
-    case ErrorKind::kCompilerFailed: return "compiler failed";
-    case ErrorKind::kUnlinkable: return "unlinkable";
-    case ErrorKind::kIo: return "i/o error";
-    case ErrorKind::kInternal: return "internal error";
+    case ErrorKind::kInvalidModule:
+      return "invalid module";
+    case ErrorKind::kExportNotFound:
+      return "export not found";
+    case ErrorKind::kBadArguments:
+      return "bad arguments";
+    case ErrorKind::kTrap:
+      return "trap";
+    case ErrorKind::kDeadlineExceeded:
+      return "deadline exceeded";
+    case ErrorKind::kMemoryLimitExceeded:
+      return "memory limit exceeded";
+    case ErrorKind::kExecutorCrashed:
+      return "executor crashed";
+    case ErrorKind::kCompilerUnavailable:
+      return "compiler unavailable";
+    case ErrorKind::kCompilerFailed:
+      return "compiler failed";
+    case ErrorKind::kUnlinkable:
+      return "unlinkable";
+    case ErrorKind::kIo:
+      return "i/o error";
+    case ErrorKind::kInternal:
+      return "internal error";
   }
   return "unknown error";
 }
 
 const char* TrapKindName(TrapKind kind) {
   switch (kind) {
-    case TrapKind::kNone: return "none";
-    case TrapKind::kUnreachable: return "unreachable";
-    case TrapKind::kIntegerDivideByZero: return "integer divide by zero";
-    case TrapKind::kIntegerOverflow: return "integer overflow";
-    case TrapKind::kOutOfBoundsMemory: return "out of bounds memory access";
-    case TrapKind::kOutOfBoundsTable: return "out of bounds table access";
-    case TrapKind::kIndirectCallMismatch: return "indirect call signature mismatch";
-    case TrapKind::kUninitializedElement: return "uninitialized table element";
-    case TrapKind::kStackExhausted: return "call stack exhausted";
-    case TrapKind::kInvalidConversion: return "invalid conversion to integer";
-    case TrapKind::kNullReference: return "null reference";
-    case TrapKind::kOther: return "other";
+    case TrapKind::kNone:
+      return "none";
+    case TrapKind::kUnreachable:
+      return "unreachable";
+    case TrapKind::kIntegerDivideByZero:
+      return "integer divide by zero";
+    case TrapKind::kIntegerOverflow:
+      return "integer overflow";
+    case TrapKind::kOutOfBoundsMemory:
+      return "out of bounds memory access";
+    case TrapKind::kOutOfBoundsTable:
+      return "out of bounds table access";
+    case TrapKind::kIndirectCallMismatch:
+      return "indirect call signature mismatch";
+    case TrapKind::kUninitializedElement:
+      return "uninitialized table element";
+    case TrapKind::kStackExhausted:
+      return "call stack exhausted";
+    case TrapKind::kInvalidConversion:
+      return "invalid conversion to integer";
+    case TrapKind::kNullReference:
+      return "null reference";
+    case TrapKind::kOther:
+      return "other";
   }
   return "unknown";
 }

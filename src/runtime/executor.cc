@@ -117,7 +117,8 @@ class Executor {
     InstanceLimits limits;
     limits.max_memory_pages = req.max_memory_pages;
     if (req.timeout_ms)
-      limits.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.timeout_ms);
+      limits.deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(req.timeout_ms);
     try {
       std::unique_ptr<Engine> interp;
       Engine* engine = &aot_;

@@ -17,13 +17,13 @@ namespace velum {
 // (checked against its hash), so frames stay small whatever the module's size.
 struct ExecRequest {
   std::string module_path;
-  std::string module_hash;    // hex BLAKE2b-256
+  std::string module_hash;                  // hex BLAKE2b-256
   EngineKind engine = EngineKind::kInterp;  // kInterp or kAot, never kAuto here
-  std::string shared_object;  // AOT: the compiled module
+  std::string shared_object;                // AOT: the compiled module
   std::string func;
   std::vector<Value> args;
   uint32_t max_memory_pages = 4096;
-  uint64_t timeout_ms = 0;    // 0: none; the interpreter stops itself, the pool kills AOT
+  uint64_t timeout_ms = 0;  // 0: none; the interpreter stops itself, the pool kills AOT
 
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecRequest* out);

@@ -53,9 +53,9 @@ std::string FindExecutor(const std::string& configured) {
 Error DeathError(int status) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
-    return MakeError(ErrorKind::kExecutorCrashed, "executor killed by signal " +
-                                                      std::to_string(sig) + " (" + strsignal(sig) +
-                                                      ")");
+    return MakeError(
+        ErrorKind::kExecutorCrashed,
+        "executor killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")");
   }
   return MakeError(ErrorKind::kExecutorCrashed,
                    "executor exited with status " + std::to_string(WEXITSTATUS(status)));
@@ -108,7 +108,8 @@ bool ExecutorPool::Spawn(Slot* slot) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 3);  // dup2 clears close-on-exec
-  std::string path = options_.executor_path, fd = "3", data = std::to_string(options_.max_data_bytes);
+  std::string path = options_.executor_path, fd = "3",
+              data = std::to_string(options_.max_data_bytes);
   char* argv[] = {path.data(), fd.data(), data.data(), nullptr};
   pid_t pid;
   int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
@@ -200,8 +201,9 @@ void ExecutorPool::PrepareAot(const ModulePtr& module) {
   std::lock_guard<std::mutex> lock(mu_);
   if (compiles_.count(module->hash()) || compiler_.Cached({module})) return;
   stats_.compiles++;
-  compiles_[module->hash()] =
-      std::async(std::launch::async, [this, module] { return compiler_.Compile({module}); }).share();
+  compiles_[module->hash()] = std::async(std::launch::async, [this, module] {
+                                return compiler_.Compile({module});
+                              }).share();
 }
 
 Result<fs::path> ExecutorPool::CompileNow(const ModulePtr& module) {
@@ -299,7 +301,8 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   Slot* winner = nullptr;
   while (!winner) {
     // Poll in short steps while a race may still begin; otherwise wait for the deadline.
-    auto step = race && !b ? std::min(deadline, Clock::now() + std::chrono::milliseconds(20)) : deadline;
+    auto step =
+        race && !b ? std::min(deadline, Clock::now() + std::chrono::milliseconds(20)) : deadline;
     pollfd fds[2] = {{a->fd, POLLIN, 0}, {b ? b->fd : -1, POLLIN, 0}};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(step - Clock::now()).count();
     int n = poll(fds, b ? 2 : 1, static_cast<int>(std::clamp<int64_t>(left, 0, 1000)));
@@ -312,8 +315,9 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
       Replace(a);
       Release(a);
       if (b) Replace(b), Release(b);
-      return MakeError(ErrorKind::kDeadlineExceeded,
-                       "no answer within " + std::to_string(spec.timeout.count()) + " ms; executor killed");
+      return MakeError(
+          ErrorKind::kDeadlineExceeded,
+          "no answer within " + std::to_string(spec.timeout.count()) + " ms; executor killed");
     }
     if (race && !b && compile.valid() &&
         compile.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {

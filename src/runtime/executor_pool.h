@@ -22,10 +22,10 @@ namespace velum {
 
 struct PoolOptions {
   size_t slots = 2;
-  std::filesystem::path home;  // empty: $VELUM_HOME or ~/.velum
-  std::string executor_path;   // empty: $VELUM_EXECUTOR, beside this program, or the build's
-  AotOptions aot;              // cache_dir defaults to <home>/aot
-  uint64_t max_data_bytes = 0; // RLIMIT_DATA of each executor (0: none); a backstop only
+  std::filesystem::path home;   // empty: $VELUM_HOME or ~/.velum
+  std::string executor_path;    // empty: $VELUM_EXECUTOR, beside this program, or the build's
+  AotOptions aot;               // cache_dir defaults to <home>/aot
+  uint64_t max_data_bytes = 0;  // RLIMIT_DATA of each executor (0: none); a backstop only
 };
 
 struct CallSpec {

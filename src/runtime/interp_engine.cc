@@ -38,9 +38,15 @@ struct Steal {
 template <typename Tag, typename Tag::type M>
 typename Steal<Tag, M>::Init Steal<Tag, M>::init;
 
-struct PushValuesTag { using type = PushValuesFn; };
-struct PopValuesTag { using type = PopValuesFn; };
-struct PushCallTag { using type = PushCallFn; };
+struct PushValuesTag {
+  using type = PushValuesFn;
+};
+struct PopValuesTag {
+  using type = PopValuesFn;
+};
+struct PushCallTag {
+  using type = PushCallFn;
+};
 template struct Steal<PushValuesTag, &interp::Thread::PushValues>;
 template struct Steal<PopValuesTag, &interp::Thread::PopValues>;
 template struct Steal<PushCallTag, static_cast<PushCallFn>(&interp::Thread::PushCall)>;
@@ -49,26 +55,40 @@ constexpr int kInstructionBatch = 100000;
 
 interp::ValueType ToWabt(ValType t) {
   switch (t) {
-    case ValType::kI32: return interp::ValueType::I32;
-    case ValType::kI64: return interp::ValueType::I64;
-    case ValType::kF32: return interp::ValueType::F32;
-    case ValType::kF64: return interp::ValueType::F64;
-    case ValType::kV128: return interp::ValueType::V128;
-    case ValType::kFuncRef: return interp::ValueType::FuncRef;
-    case ValType::kExternRef: return interp::ValueType::ExternRef;
+    case ValType::kI32:
+      return interp::ValueType::I32;
+    case ValType::kI64:
+      return interp::ValueType::I64;
+    case ValType::kF32:
+      return interp::ValueType::F32;
+    case ValType::kF64:
+      return interp::ValueType::F64;
+    case ValType::kV128:
+      return interp::ValueType::V128;
+    case ValType::kFuncRef:
+      return interp::ValueType::FuncRef;
+    case ValType::kExternRef:
+      return interp::ValueType::ExternRef;
   }
   return interp::ValueType::I32;
 }
 
 ValType FromWabt(interp::ValueType t) {
   switch (t) {
-    case interp::ValueType::I32: return ValType::kI32;
-    case interp::ValueType::I64: return ValType::kI64;
-    case interp::ValueType::F32: return ValType::kF32;
-    case interp::ValueType::F64: return ValType::kF64;
-    case interp::ValueType::V128: return ValType::kV128;
-    case interp::ValueType::FuncRef: return ValType::kFuncRef;
-    default: return ValType::kExternRef;
+    case interp::ValueType::I32:
+      return ValType::kI32;
+    case interp::ValueType::I64:
+      return ValType::kI64;
+    case interp::ValueType::F32:
+      return ValType::kF32;
+    case interp::ValueType::F64:
+      return ValType::kF64;
+    case interp::ValueType::V128:
+      return ValType::kV128;
+    case interp::ValueType::FuncRef:
+      return ValType::kFuncRef;
+    default:
+      return ValType::kExternRef;
   }
 }
 
@@ -99,10 +119,14 @@ class ExternRefs {
 
 interp::Value ToWabtValue(const Value& v, ExternRefs& externs) {
   switch (v.type) {
-    case ValType::kI32: return interp::Value::Make(static_cast<uint32_t>(v.lo));
-    case ValType::kI64: return interp::Value::Make(static_cast<uint64_t>(v.lo));
-    case ValType::kF32: return interp::Value::Make(v.f32());
-    case ValType::kF64: return interp::Value::Make(v.f64());
+    case ValType::kI32:
+      return interp::Value::Make(static_cast<uint32_t>(v.lo));
+    case ValType::kI64:
+      return interp::Value::Make(static_cast<uint64_t>(v.lo));
+    case ValType::kF32:
+      return interp::Value::Make(v.f32());
+    case ValType::kF64:
+      return interp::Value::Make(v.f64());
     case ValType::kV128: {
       ::v128 x;
       std::memcpy(&x, &v.lo, 8);
@@ -119,10 +143,14 @@ interp::Value ToWabtValue(const Value& v, ExternRefs& externs) {
 
 Value FromWabtValue(interp::ValueType type, const interp::Value& v, const ExternRefs& externs) {
   switch (FromWabt(type)) {
-    case ValType::kI32: return Value{ValType::kI32, v.Get<uint32_t>(), 0};
-    case ValType::kI64: return Value{ValType::kI64, v.Get<uint64_t>(), 0};
-    case ValType::kF32: return Value::F32(v.Get<float>());
-    case ValType::kF64: return Value::F64(v.Get<double>());
+    case ValType::kI32:
+      return Value{ValType::kI32, v.Get<uint32_t>(), 0};
+    case ValType::kI64:
+      return Value{ValType::kI64, v.Get<uint64_t>(), 0};
+    case ValType::kF32:
+      return Value::F32(v.Get<float>());
+    case ValType::kF64:
+      return Value::F64(v.Get<double>());
     case ValType::kV128: {
       ::v128 x = v.Get<::v128>();
       Value out{ValType::kV128, 0, 0};
@@ -235,10 +263,10 @@ void InterpEngine::MakeSpectest() {
     keep_alive_.push_back(std::move(object));
   };
   auto print = [&](const std::string& name, interp::ValueTypes params) {
-    add(name, interp::HostFunc::New(
-                  store_, interp::FuncType(params, {}),
-                  [](interp::Thread&, const interp::Values&, interp::Values&,
-                     interp::Trap::Ptr*) -> wabt::Result { return wabt::Result::Ok; }));
+    add(name,
+        interp::HostFunc::New(store_, interp::FuncType(params, {}),
+                              [](interp::Thread&, const interp::Values&, interp::Values&,
+                                 interp::Trap::Ptr*) -> wabt::Result { return wabt::Result::Ok; }));
   };
   print("print", {});
   print("print_i32", {ValueType::I32});
@@ -248,13 +276,15 @@ void InterpEngine::MakeSpectest() {
   print("print_i32_f32", {ValueType::I32, ValueType::F32});
   print("print_f64_f64", {ValueType::F64, ValueType::F64});
   auto global = [&](const std::string& name, ValueType type, interp::Value value) {
-    add(name, interp::Global::New(store_, interp::GlobalType(type, interp::Mutability::Const), value));
+    add(name,
+        interp::Global::New(store_, interp::GlobalType(type, interp::Mutability::Const), value));
   };
   global("global_i32", ValueType::I32, interp::Value::Make(uint32_t{666}));
   global("global_i64", ValueType::I64, interp::Value::Make(uint64_t{666}));
   global("global_f32", ValueType::F32, interp::Value::Make(666.6f));
   global("global_f64", ValueType::F64, interp::Value::Make(666.6));
-  add("table", interp::Table::New(store_, interp::TableType(ValueType::FuncRef, wabt::Limits(10, 20))));
+  add("table",
+      interp::Table::New(store_, interp::TableType(ValueType::FuncRef, wabt::Limits(10, 20))));
   add("memory", interp::Memory::New(store_, interp::MemoryType(wabt::Limits(1, 2))));
 }
 
@@ -318,7 +348,8 @@ Result<std::unique_ptr<Instance>> InterpEngine::Instantiate(const ModulePtr& mod
     imports.push_back(ref);
   }
   interp::Trap::Ptr trap;
-  interp::Instance::Ptr instance = interp::Instance::Instantiate(store_, wmodule.ref(), imports, &trap);
+  interp::Instance::Ptr instance =
+      interp::Instance::Instantiate(store_, wmodule.ref(), imports, &trap);
   if (!instance) {
     std::string message = trap ? trap->message() : "instantiation failed";
     return MakeTrap(ClassifyTrap(message), message);
@@ -398,7 +429,8 @@ Result<std::vector<Value>> InterpInstance::RunMetered(interp::Func::Ptr func,
     (thread.*Stolen<PopValuesTag>::ptr)(type.results, &results);
   }
   std::vector<Value> out;
-  for (size_t i = 0; i < results.size(); i++) out.push_back(FromWabtValue(type.results[i], results[i], engine_->externs()));
+  for (size_t i = 0; i < results.size(); i++)
+    out.push_back(FromWabtValue(type.results[i], results[i], engine_->externs()));
   return out;
 }
 

@@ -8,8 +8,8 @@
 #include <iterator>
 
 #include "wabt/binary-reader-ir.h"
-#include "wabt/cast.h"
 #include "wabt/binary-reader.h"
+#include "wabt/cast.h"
 #include "wabt/error-formatter.h"
 #include "wabt/interp/binary-reader-interp.h"
 #include "wabt/ir.h"
@@ -19,11 +19,16 @@ namespace velum {
 
 const char* ExternKindName(ExternKind kind) {
   switch (kind) {
-    case ExternKind::kFunc: return "func";
-    case ExternKind::kTable: return "table";
-    case ExternKind::kMemory: return "memory";
-    case ExternKind::kGlobal: return "global";
-    case ExternKind::kTag: return "tag";
+    case ExternKind::kFunc:
+      return "func";
+    case ExternKind::kTable:
+      return "table";
+    case ExternKind::kMemory:
+      return "memory";
+    case ExternKind::kGlobal:
+      return "global";
+    case ExternKind::kTag:
+      return "tag";
   }
   return "?";
 }
@@ -44,13 +49,20 @@ namespace {
 
 ValType FromWabt(wabt::Type type) {
   switch (type) {
-    case wabt::Type::I32: return ValType::kI32;
-    case wabt::Type::I64: return ValType::kI64;
-    case wabt::Type::F32: return ValType::kF32;
-    case wabt::Type::F64: return ValType::kF64;
-    case wabt::Type::V128: return ValType::kV128;
-    case wabt::Type::FuncRef: return ValType::kFuncRef;
-    default: return ValType::kExternRef;
+    case wabt::Type::I32:
+      return ValType::kI32;
+    case wabt::Type::I64:
+      return ValType::kI64;
+    case wabt::Type::F32:
+      return ValType::kF32;
+    case wabt::Type::F64:
+      return ValType::kF64;
+    case wabt::Type::V128:
+      return ValType::kV128;
+    case wabt::Type::FuncRef:
+      return ValType::kFuncRef;
+    default:
+      return ValType::kExternRef;
   }
 }
 
@@ -63,11 +75,16 @@ FuncSig SigFromWabt(const wabt::FuncSignature& sig) {
 
 ExternKind KindFromWabt(wabt::ExternalKind kind) {
   switch (kind) {
-    case wabt::ExternalKind::Func: return ExternKind::kFunc;
-    case wabt::ExternalKind::Table: return ExternKind::kTable;
-    case wabt::ExternalKind::Memory: return ExternKind::kMemory;
-    case wabt::ExternalKind::Global: return ExternKind::kGlobal;
-    case wabt::ExternalKind::Tag: return ExternKind::kTag;
+    case wabt::ExternalKind::Func:
+      return ExternKind::kFunc;
+    case wabt::ExternalKind::Table:
+      return ExternKind::kTable;
+    case wabt::ExternalKind::Memory:
+      return ExternKind::kMemory;
+    case wabt::ExternalKind::Global:
+      return ExternKind::kGlobal;
+    case wabt::ExternalKind::Tag:
+      return ExternKind::kTag;
   }
   return ExternKind::kFunc;
 }
@@ -82,7 +99,8 @@ ExternType LimitsType(const wabt::Limits& limits) {
 
 ExternType ExportType(const wabt::Module& ir, const wabt::Export& e) {
   switch (e.kind) {
-    case wabt::ExternalKind::Func: return ExternType{SigFromWabt(ir.GetFunc(e.var)->decl.sig)};
+    case wabt::ExternalKind::Func:
+      return ExternType{SigFromWabt(ir.GetFunc(e.var)->decl.sig)};
     case wabt::ExternalKind::Global: {
       const wabt::Global* g = ir.GetGlobal(e.var);
       ExternType t;
@@ -90,19 +108,22 @@ ExternType ExportType(const wabt::Module& ir, const wabt::Export& e) {
       t.is_mutable = g->mutable_;
       return t;
     }
-    case wabt::ExternalKind::Memory: return LimitsType(ir.GetMemory(e.var)->page_limits);
+    case wabt::ExternalKind::Memory:
+      return LimitsType(ir.GetMemory(e.var)->page_limits);
     case wabt::ExternalKind::Table: {
       const wabt::Table* table = ir.GetTable(e.var);
       ExternType t = LimitsType(table->elem_limits);
       t.value_type = FromWabt(table->elem_type);
       return t;
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 
 ExternType ImportType(const wabt::Import& i) {
-  if (auto* f = wabt::dyn_cast<wabt::FuncImport>(&i)) return ExternType{SigFromWabt(f->func.decl.sig)};
+  if (auto* f = wabt::dyn_cast<wabt::FuncImport>(&i))
+    return ExternType{SigFromWabt(f->func.decl.sig)};
   if (auto* g = wabt::dyn_cast<wabt::GlobalImport>(&i)) {
     ExternType t;
     t.value_type = FromWabt(g->global.type);
@@ -130,9 +151,9 @@ std::string FirstLine(std::string text) {
 Result<ModulePtr> Module::FromBytes(std::vector<uint8_t> bytes) {
   if (sodium_init() < 0) return MakeError(ErrorKind::kInternal, "libsodium failed to initialise");
   if (bytes.size() < 8 || std::memcmp(bytes.data(), "\0asm", 4) != 0) {
-    return MakeError(ErrorKind::kInvalidModule,
-                     bytes.size() < 4 ? "file too short to be a wasm module"
-                                      : "not a wasm module (bad magic number)");
+    return MakeError(ErrorKind::kInvalidModule, bytes.size() < 4
+                                                    ? "file too short to be a wasm module"
+                                                    : "not a wasm module (bad magic number)");
   }
   wabt::Features features;  // defaults: the WebAssembly 2.0 feature set
   wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/false,
@@ -169,7 +190,8 @@ Result<ModulePtr> Module::FromBytes(std::vector<uint8_t> bytes) {
 Result<ModulePtr> Module::FromFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return MakeError(ErrorKind::kIo, "cannot open " + path.string());
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   if (in.bad()) return MakeError(ErrorKind::kIo, "cannot read " + path.string());
   auto module = FromBytes(std::move(bytes));
   if (!module.ok()) {
@@ -189,8 +211,8 @@ Result<const ExportInfo*> Module::FindFunction(const std::string& name) const {
     available += e.name + e.sig.ToString();
   }
   return MakeError(ErrorKind::kExportNotFound,
-                   "no function '" + name + "'; exports: " +
-                       (available.empty() ? std::string("(none)") : available));
+                   "no function '" + name +
+                       "'; exports: " + (available.empty() ? std::string("(none)") : available));
 }
 
 }  // namespace velum

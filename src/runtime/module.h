@@ -20,10 +20,10 @@ const char* ExternKindName(ExternKind kind);
 
 // The declared type of an extern, enough to check that an import can be satisfied.
 struct ExternType {
-  FuncSig sig;                          // functions
-  ValType value_type = ValType::kI32;   // globals: value type; tables: element type
-  bool is_mutable = false;              // globals
-  uint64_t initial = 0, max = 0;        // memories (pages) and tables (elements)
+  FuncSig sig;                         // functions
+  ValType value_type = ValType::kI32;  // globals: value type; tables: element type
+  bool is_mutable = false;             // globals
+  uint64_t initial = 0, max = 0;       // memories (pages) and tables (elements)
   bool has_max = false;
 };
 

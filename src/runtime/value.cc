@@ -11,13 +11,20 @@ namespace velum {
 
 const char* ValTypeName(ValType type) {
   switch (type) {
-    case ValType::kI32: return "i32";
-    case ValType::kI64: return "i64";
-    case ValType::kF32: return "f32";
-    case ValType::kF64: return "f64";
-    case ValType::kV128: return "v128";
-    case ValType::kFuncRef: return "funcref";
-    case ValType::kExternRef: return "externref";
+    case ValType::kI32:
+      return "i32";
+    case ValType::kI64:
+      return "i64";
+    case ValType::kF32:
+      return "f32";
+    case ValType::kF64:
+      return "f64";
+    case ValType::kV128:
+      return "v128";
+    case ValType::kFuncRef:
+      return "funcref";
+    case ValType::kExternRef:
+      return "externref";
   }
   return "?";
 }
@@ -136,10 +143,14 @@ std::string FormatFloat(F v) {
 
 std::string FormatValue(const Value& value) {
   switch (value.type) {
-    case ValType::kI32: return std::to_string(value.i32());
-    case ValType::kI64: return std::to_string(value.i64());
-    case ValType::kF32: return FormatFloat(value.f32());
-    case ValType::kF64: return FormatFloat(value.f64());
+    case ValType::kI32:
+      return std::to_string(value.i32());
+    case ValType::kI64:
+      return std::to_string(value.i64());
+    case ValType::kF32:
+      return FormatFloat(value.f32());
+    case ValType::kF64:
+      return FormatFloat(value.f64());
     case ValType::kV128: {
       char buf[64];
       std::snprintf(buf, sizeof buf, "v128:0x%016llx%016llx", (unsigned long long)value.hi,

@@ -64,7 +64,8 @@ CommandResult Peers(Node& node) {
   out << line;
   for (const auto& p : list) {
     std::string engines;
-    for (const auto& e : p["engines"]) engines += (engines.empty() ? "" : ",") + e.get<std::string>();
+    for (const auto& e : p["engines"])
+      engines += (engines.empty() ? "" : ",") + e.get<std::string>();
     int64_t heard = p["last_heard_ms"];
     std::string ago = heard < 0 ? "never" : std::to_string(heard) + " ms ago";
     std::snprintf(line, sizeof line, "\n%-5u %-22s %-8s %-5u %-11s %-5u %s",

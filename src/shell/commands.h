@@ -12,9 +12,9 @@ namespace velum::shell {
 
 struct CommandResult {
   bool ok = true;
-  bool quit = false;     // the command asks the shell to end
-  std::string text;      // for people: the result, then any detail
-  nlohmann::json json;   // for scripts: one object ({"error": ...} when !ok)
+  bool quit = false;    // the command asks the shell to end
+  std::string text;     // for people: the result, then any detail
+  nlohmann::json json;  // for scripts: one object ({"error": ...} when !ok)
 };
 
 // Runs one command line against `node`.

@@ -1,11 +1,12 @@
 // Unit tests of the AOT compiler's cache and failure modes, timing-free: a wrapper "cc" logs
 // every invocation and can be switched off, so a cache hit is proven by the compiler not running.
+#include "runtime/aot_compiler.h"
+
 #include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "runtime/aot_compiler.h"
 #include "runtime/aot_engine.h"
 #include "test_util.h"
 
@@ -24,8 +25,7 @@ class WrapperCc {
     std::ofstream out(script_);
     out << "#!/bin/sh\n"
         << "echo run >> '" << log_.string() << "'\n"
-        << body
-        << "[ -e '" << enabled_.string() << "' ] || { echo 'cc disabled' >&2; exit 1; }\n"
+        << body << "[ -e '" << enabled_.string() << "' ] || { echo 'cc disabled' >&2; exit 1; }\n"
         << "exec cc \"$@\"\n";
     out.close();
     fs::permissions(script_, fs::perms::owner_all);

@@ -78,8 +78,10 @@ TEST_F(BadInput, MissingExport) {
   auto out = pool_.Call(Spec(traps_, "nope", {}));
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind, ErrorKind::kExportNotFound);
-  EXPECT_NE(out.error().message.find("no function 'nope'"), std::string::npos) << out.error().message;
-  EXPECT_NE(out.error().message.find("grow_all() -> i32"), std::string::npos) << out.error().message;
+  EXPECT_NE(out.error().message.find("no function 'nope'"), std::string::npos)
+      << out.error().message;
+  EXPECT_NE(out.error().message.find("grow_all() -> i32"), std::string::npos)
+      << out.error().message;
   ExpectSumWorks(pool_);
 }
 
@@ -87,7 +89,8 @@ TEST_F(BadInput, WrongArity) {
   auto out = pool_.Call(Spec(sum_, "sum", I32s({1, 2})));
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind, ErrorKind::kBadArguments);
-  EXPECT_NE(out.error().message.find("expected 3 arguments (i32, i32, i32) -> i32"), std::string::npos)
+  EXPECT_NE(out.error().message.find("expected 3 arguments (i32, i32, i32) -> i32"),
+            std::string::npos)
       << out.error().message;
   ExpectSumWorks(pool_);
 }
@@ -113,8 +116,8 @@ class BadCode : public BadInput, public ::testing::WithParamInterface<EngineKind
       ASSERT_TRUE(pool_.CompileNow(sum_).ok());
     }
   }
-  Error Fails(const std::string& func, std::vector<Value> args, milliseconds timeout = milliseconds(30000),
-              uint32_t max_memory_pages = 4096) {
+  Error Fails(const std::string& func, std::vector<Value> args,
+              milliseconds timeout = milliseconds(30000), uint32_t max_memory_pages = 4096) {
     CallSpec spec = Spec(traps_, func, std::move(args), GetParam(), timeout);
     spec.max_memory_pages = max_memory_pages;
     auto out = pool_.Call(spec);
@@ -127,10 +130,12 @@ class BadCode : public BadInput, public ::testing::WithParamInterface<EngineKind
 };
 
 TEST_P(BadCode, WrongArgumentType) {
-  auto out = pool_.Call(Spec(sum_, "sum", {Value::I64(1), Value::I32(2), Value::I32(3)}, GetParam()));
+  auto out =
+      pool_.Call(Spec(sum_, "sum", {Value::I64(1), Value::I32(2), Value::I32(3)}, GetParam()));
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind, ErrorKind::kBadArguments);
-  EXPECT_NE(out.error().message.find("argument 1 has type i64"), std::string::npos) << out.error().message;
+  EXPECT_NE(out.error().message.find("argument 1 has type i64"), std::string::npos)
+      << out.error().message;
   ExpectSumWorks(pool_, GetParam());
 }
 
@@ -209,7 +214,8 @@ TEST_F(BadInput, FiftyMegabyteModule) {
   ASSERT_TRUE(out.ok()) << out.error().ToString();
   EXPECT_EQ(out->values, std::vector<Value>{Value::I32(42)});  // first + last byte of the data
   // The module travelled by path through the module store, not through the channel.
-  EXPECT_EQ(fs::file_size(home_.path() / "modules" / ((*m)->hash_hex() + ".wasm")), (*m)->bytes().size());
+  EXPECT_EQ(fs::file_size(home_.path() / "modules" / ((*m)->hash_hex() + ".wasm")),
+            (*m)->bytes().size());
   ExpectSumWorks(pool_);
 }
 
@@ -231,8 +237,8 @@ TEST_F(BadInput, ExecutorCrash) {
   std::vector<int> pids = pool_.pids();
   for (int pid : pids) ASSERT_TRUE(test::KillChild(pid));
   for (int pid : pids)
-    ASSERT_TRUE(test::WaitForProcessState(pid, [](char s) { return s == 'Z' || s == 0; },
-                                          milliseconds(10000)));
+    ASSERT_TRUE(test::WaitForProcessState(
+        pid, [](char s) { return s == 'Z' || s == 0; }, milliseconds(10000)));
   // A call may notice a dead executor and fail with kExecutorCrashed (see
   // PoolTest.IdleExecutorKilledIsReplacedTransparently); within slots + 1 calls it answers.
   bool answered = false;

@@ -1,5 +1,7 @@
 // Unit tests of both engines in-process: the interpreter and the AOT tier (wasm2c + cc, cached in
 // a fresh temp dir) give the same answers, traps, memory limits, and the interpreter's deadline.
+#include "runtime/engine.h"
+
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -9,7 +11,6 @@
 #include "primes.h"
 #include "runtime/aot_compiler.h"
 #include "runtime/aot_engine.h"
-#include "runtime/engine.h"
 #include "runtime/interp_engine.h"
 #include "test_util.h"
 
@@ -56,7 +57,8 @@ class EngineHolder {
   Engine& engine() { return *engine_; }
 
   Result<std::vector<Value>> Call(const std::string& module, const std::string& func,
-                                  const std::vector<Value>& args, const InstanceLimits& limits = {}) {
+                                  const std::vector<Value>& args,
+                                  const InstanceLimits& limits = {}) {
     ModulePtr m = test::LoadWasm(module);
     if (!m) return MakeError(ErrorKind::kInternal, "cannot load " + module);
     auto instance = engine_->Instantiate(m, limits);
@@ -75,7 +77,8 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
   EngineTest() : holder_(GetParam()) {}
 
   Result<std::vector<Value>> Call(const std::string& module, const std::string& func,
-                                  const std::vector<Value>& args, const InstanceLimits& limits = {}) {
+                                  const std::vector<Value>& args,
+                                  const InstanceLimits& limits = {}) {
     return holder_.Call(module, func, args, limits);
   }
   // The single result of a call that must succeed (a default Value after a recorded failure).
@@ -101,8 +104,10 @@ TEST_P(EngineTest, Kind) { EXPECT_EQ(holder_.engine().kind(), GetParam()); }
 TEST_P(EngineTest, Sum) {
   EXPECT_EQ(One("sum", "sum", I32s({10, 20, 30})), Value::I32(60));
   EXPECT_EQ(One("sum", "sum", I32s({-5, 2, 3})), Value::I32(0));
-  EXPECT_EQ(One("sum", "sum", I32s({2147483647, 1, 0})), Value::I32(std::numeric_limits<int32_t>::min()));
-  EXPECT_EQ(One("sum", "sum64", {Value::I64(1LL << 40), Value::I64(-1)}), Value::I64((1LL << 40) - 1));
+  EXPECT_EQ(One("sum", "sum", I32s({2147483647, 1, 0})),
+            Value::I32(std::numeric_limits<int32_t>::min()));
+  EXPECT_EQ(One("sum", "sum64", {Value::I64(1LL << 40), Value::I64(-1)}),
+            Value::I64((1LL << 40) - 1));
   EXPECT_EQ(One("sum", "mean3", {Value::F64(1), Value::F64(2), Value::F64(4)}),
             Value::F64((1.0 + 2.0 + 4.0) / 3.0));
 }
@@ -125,7 +130,8 @@ TEST_P(EngineTest, PiHits) {
 // 1 mod 99999; the engines must still agree with the native loop over the whole range.
 TEST_P(EngineTest, Search) {
   EXPECT_EQ(One("search", "search", I32s({0, 100000})), Value::I32(NativeSearch(0, 100000)));
-  EXPECT_EQ(One("search", "search", I32s({-50000, 50000})), Value::I32(NativeSearch(-50000, 50000)));
+  EXPECT_EQ(One("search", "search", I32s({-50000, 50000})),
+            Value::I32(NativeSearch(-50000, 50000)));
   EXPECT_EQ(One("search", "search", I32s({0, 10})), Value::I32(0));
 }
 
@@ -208,7 +214,8 @@ TEST_P(EngineTest, UnsatisfiedImportIsUnlinkable) {
   auto instance = holder_.engine().Instantiate(*m, InstanceLimits{});
   ASSERT_FALSE(instance.ok());
   EXPECT_EQ(instance.error().kind, ErrorKind::kUnlinkable);
-  EXPECT_NE(instance.error().message.find("env.log"), std::string::npos) << instance.error().message;
+  EXPECT_NE(instance.error().message.find("env.log"), std::string::npos)
+      << instance.error().message;
 }
 
 TEST_P(EngineTest, MemoryLimitGrowAllReturnsTheLimit) {
@@ -242,7 +249,8 @@ TEST_P(EngineTest, InitialMemoryAboveTheLimit) {
   EXPECT_EQ(instance.error().kind, ErrorKind::kMemoryLimitExceeded) << instance.error().ToString();
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, EngineTest, ::testing::Values(EngineKind::kInterp, EngineKind::kAot),
+INSTANTIATE_TEST_SUITE_P(Engines, EngineTest,
+                         ::testing::Values(EngineKind::kInterp, EngineKind::kAot),
                          [](const ::testing::TestParamInfo<EngineKind>& info) {
                            return std::string(EngineKindName(info.param));
                          });
@@ -319,7 +327,6 @@ TEST(InterpEngine, DeadlineDoesNotStopShortCalls) {
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   EXPECT_EQ(*r, std::vector<Value>{Value::I32(6)});
 }
-
 
 }  // namespace
 }  // namespace velum

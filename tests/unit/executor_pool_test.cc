@@ -1,5 +1,7 @@
 // Unit tests of the executor pool: calls on each engine, the auto policy, executor processes,
 // recovery after a deadline kill or a crash, and falling back to the interpreter without cc.
+#include "runtime/executor_pool.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/executor_pool.h"
 #include "test_util.h"
 
 namespace velum {
@@ -67,7 +68,8 @@ TEST_F(PoolTest, DestructorEndsExecutors) {
   ASSERT_NO_FATAL_FAILURE(MakePool(2));
   std::vector<int> pids = pool_->pids();
   pool_.reset();
-  for (int pid : pids) EXPECT_EQ(test::ProcessState(pid), 0) << "executor " << pid << " outlived the pool";
+  for (int pid : pids)
+    EXPECT_EQ(test::ProcessState(pid), 0) << "executor " << pid << " outlived the pool";
 }
 
 TEST_F(PoolTest, CallsOnInterpAndAot) {
@@ -85,7 +87,8 @@ TEST_F(PoolTest, CallsOnInterpAndAot) {
     EXPECT_EQ(primes->values, std::vector<Value>{Value::I32(9592)});
     auto multi = pool_->Call(Spec(traps_, "multi", {Value::I64(-7), Value::F32(0.5f)}, engine));
     ASSERT_TRUE(multi.ok()) << multi.error().ToString();
-    EXPECT_EQ(multi->values, (std::vector<Value>{Value::I64(-7), Value::F32(0.5f), Value::F64(2.5)}));
+    EXPECT_EQ(multi->values,
+              (std::vector<Value>{Value::I64(-7), Value::F32(0.5f), Value::F64(2.5)}));
   }
   EXPECT_TRUE(pool_->AotReady(sum_));
   EXPECT_EQ(pool_->stats().executors_replaced, 0u);
@@ -137,7 +140,8 @@ TEST_F(PoolTest, NextCallAfterADeadlineKill) {
   std::vector<int> after = pool_->pids();
   ASSERT_EQ(after.size(), 2u);
   EXPECT_NE(before, after);
-  for (int pid : after) EXPECT_NE(test::ProcessState(pid), 0) << "replacement " << pid << " is not running";
+  for (int pid : after)
+    EXPECT_NE(test::ProcessState(pid), 0) << "replacement " << pid << " is not running";
   test::ExpectSumWorks(*pool_, EngineKind::kAot);
 
   // The interpreter stops at its own deadline or is killed at the pool's, whichever is first.
@@ -194,7 +198,8 @@ TEST_F(PoolTest, CompileTimeDoesNotCountAgainstTheCallDeadline) {
   options.aot.cc = cc.string();
   ExecutorPool pool(options);
   // A call of a few milliseconds natively, so it cannot slip in before the deadline check.
-  auto out = pool.Call(Spec(primes_, "count_primes", I32s({0, 100000}), EngineKind::kAot, milliseconds(300)));
+  auto out = pool.Call(
+      Spec(primes_, "count_primes", I32s({0, 100000}), EngineKind::kAot, milliseconds(300)));
   ASSERT_TRUE(out.ok()) << out.error().ToString();
   EXPECT_EQ(out->values, std::vector<Value>{Value::I32(9592)});
   EXPECT_EQ(out->engine, EngineKind::kAot);
@@ -216,10 +221,12 @@ TEST_F(PoolTest, ConcurrentCalls) {
         if (!out.ok())
           problem = out.error().ToString();
         else if (out->values != std::vector<Value>{Value::I32(t + i + 100)})
-          problem = "wrong answer " + (out->values.empty() ? "(none)" : FormatValue(out->values[0]));
+          problem =
+              "wrong answer " + (out->values.empty() ? "(none)" : FormatValue(out->values[0]));
         if (!problem.empty()) {
           std::lock_guard<std::mutex> lock(mu);
-          problems.push_back("sum(" + std::to_string(t) + ", " + std::to_string(i) + ", 100): " + problem);
+          problems.push_back("sum(" + std::to_string(t) + ", " + std::to_string(i) +
+                             ", 100): " + problem);
         }
       }
     });
@@ -274,9 +281,12 @@ TEST_F(PoolTest, ExecutorKilledDuringACall) {
   // Once it has answered a call and blocks reading the next, the executor sleeps ('S'); the
   // only thing that can make it run ('R') is the spinning call below.
   test::ExpectSumWorks(*pool_);
-  ASSERT_TRUE(test::WaitForProcessState(pid, [](char s) { return s == 'S'; }, milliseconds(10000)));
+  ASSERT_TRUE(test::WaitForProcessState(
+      pid, [](char s) { return s == 'S'; }, milliseconds(10000)));
   Result<CallOutcome> out = MakeError(ErrorKind::kInternal, "not run");
-  std::thread caller([&] { out = pool_->Call(Spec(traps_, "spin", {}, EngineKind::kInterp, milliseconds(20000))); });
+  std::thread caller([&] {
+    out = pool_->Call(Spec(traps_, "spin", {}, EngineKind::kInterp, milliseconds(20000)));
+  });
   // Wait until the executor is busy spinning, then kill it.
   bool running = test::WaitForProcessState(pid, IsRunning, milliseconds(10000));
   if (running) test::KillChild(pid);

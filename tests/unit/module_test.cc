@@ -1,8 +1,9 @@
 // Unit tests of module loading: content hash, typed exports and imports, and the errors for
 // files that are not wasm, truncated, or fail validation (reported with wabt's message).
+#include "runtime/module.h"
+
 #include <sodium.h>
 
-#include "runtime/module.h"
 #include "test_util.h"
 
 namespace velum {

@@ -54,12 +54,14 @@ ModulePtr LoadWasm(const std::string& name) {
 
 std::vector<uint8_t> ReadBytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
 }
 
 void WriteBytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) ADD_FAILURE() << "cannot write " << path;
 }
 
@@ -138,8 +140,7 @@ std::vector<uint8_t> WasmModule(const std::vector<std::vector<uint8_t>>& section
 std::vector<uint8_t> InvalidReturnTypeModule() {
   return WasmModule({
       TypeSection({0x01, 0x60, 0x00, 0x01, 0x7f}),  // () -> i32
-      Section(3, {0x01, 0x00}),
-      ExportFunc("f", 0),
+      Section(3, {0x01, 0x00}), ExportFunc("f", 0),
       CodeSection({0x42, 0x00, 0x0b}),  // i64.const 0; end
   });
 }
@@ -151,10 +152,10 @@ std::vector<uint8_t> BigDataModule(size_t bytes) {
   std::vector<uint8_t> body;
   body.push_back(0x41);  // i32.const bytes-1
   Append(&body, LebS(static_cast<int64_t>(bytes) - 1));
-  Append(&body, {0x2d, 0x00, 0x00});  // i32.load8_u align=0 offset=0
-  Append(&body, {0x41, 0x00});        // i32.const 0
-  Append(&body, {0x2d, 0x00, 0x00});  // i32.load8_u
-  Append(&body, {0x6a, 0x0b});        // i32.add; end
+  Append(&body, {0x2d, 0x00, 0x00});                           // i32.load8_u align=0 offset=0
+  Append(&body, {0x41, 0x00});                                 // i32.const 0
+  Append(&body, {0x2d, 0x00, 0x00});                           // i32.load8_u
+  Append(&body, {0x6a, 0x0b});                                 // i32.add; end
   std::vector<uint8_t> data = {0x01, 0x00, 0x41, 0x00, 0x0b};  // one active segment at 0
   Append(&data, LebU(bytes));
   size_t start = data.size();
@@ -190,9 +191,7 @@ std::vector<uint8_t> ImportingModule() {
   Append(&imports, {0x00, 0x00});  // func of type 0
   return WasmModule({
       TypeSection({0x02, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x00, 0x00}),  // (i32)->(), ()->()
-      Section(2, imports),
-      Section(3, {0x01, 0x01}),
-      ExportFunc("main", 1),
+      Section(2, imports), Section(3, {0x01, 0x01}), ExportFunc("main", 1),
       CodeSection({0x41, 0x05, 0x10, 0x00, 0x0b}),  // i32.const 5; call 0; end
   });
 }

@@ -1,11 +1,12 @@
 // Unit tests of value parsing and printing (the command line's typed arguments and results),
 // signatures' text form, error rendering and engine names.
+#include "runtime/value.h"
+
 #include <cmath>
 #include <limits>
 
 #include "runtime/engine.h"
 #include "runtime/error.h"
-#include "runtime/value.h"
 #include "test_util.h"
 
 namespace velum {
@@ -13,7 +14,8 @@ namespace {
 
 Value Parse(const char* text, ValType type) {
   auto v = ParseValue(text, type);
-  EXPECT_TRUE(v.ok()) << "'" << text << "' as " << ValTypeName(type) << ": " << v.error().ToString();
+  EXPECT_TRUE(v.ok()) << "'" << text << "' as " << ValTypeName(type) << ": "
+                      << v.error().ToString();
   return v.ok() ? *v : Value{};
 }
 
@@ -128,7 +130,8 @@ TEST(ParseArgs, ArityErrorText) {
   ASSERT_FALSE(few.ok());
   EXPECT_EQ(few.error().kind, ErrorKind::kBadArguments);
   EXPECT_EQ(few.error().message, "expected 3 arguments (i32, i32, i32) -> i32, got 2");
-  EXPECT_EQ(few.error().ToString(), "bad arguments: expected 3 arguments (i32, i32, i32) -> i32, got 2");
+  EXPECT_EQ(few.error().ToString(),
+            "bad arguments: expected 3 arguments (i32, i32, i32) -> i32, got 2");
 
   auto many = ParseArgs({"1", "2", "3", "4"}, SumSig());
   ASSERT_FALSE(many.ok());
@@ -179,10 +182,11 @@ TEST(FormatValue, RoundTripsThroughParse) {
   const struct {
     const char* text;
     ValType type;
-  } cases[] = {{"60", ValType::kI32},     {"-1", ValType::kI32},   {"-9223372036854775808", ValType::kI64},
-               {"3.5", ValType::kF64},    {"0.1", ValType::kF64},  {"1e+300", ValType::kF64},
-               {"0.3", ValType::kF32},    {"inf", ValType::kF64},  {"-inf", ValType::kF32},
-               {"nan", ValType::kF64}};
+  } cases[] = {
+      {"60", ValType::kI32},  {"-1", ValType::kI32},  {"-9223372036854775808", ValType::kI64},
+      {"3.5", ValType::kF64}, {"0.1", ValType::kF64}, {"1e+300", ValType::kF64},
+      {"0.3", ValType::kF32}, {"inf", ValType::kF64}, {"-inf", ValType::kF32},
+      {"nan", ValType::kF64}};
   for (const auto& c : cases) {
     Value v = Parse(c.text, c.type);
     EXPECT_EQ(FormatValue(v), c.text) << ValTypeName(c.type);
