@@ -266,7 +266,8 @@ def case_stranger(mesh):
     impostor.start()
     skey = os.path.join(shome, "cluster.key")
     wait_for("the stranger's own cluster key", lambda: (
-        os.path.exists(skey) and os.path.getsize(skey) == 32, os.listdir(shome)), 5)
+        os.path.exists(skey) and os.path.getsize(skey) == 32,
+        os.listdir(shome) if os.path.isdir(shome) else "no home yet"), 5)
     with open(skey, "rb") as a, open(os.path.join(mesh.home, "cluster.key"), "rb") as b:
         check(a.read() != b.read(), "the stranger's home has the mesh's key")
 
