@@ -4,7 +4,7 @@ BUILD ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 PROGRAMS = velum node
 
-.PHONY: all deps configure test demo bench clean format
+.PHONY: all deps configure test demo bench clean format sanitize
 
 all: configure
 	cmake --build $(BUILD)
@@ -25,8 +25,14 @@ demo: deps all
 bench: deps all
 	./scripts/bench
 
+# ASan+UBSan build of everything but the spec suite and the fuzzer, then the fast tests.
+sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELUM_SANITIZE=address,undefined -DVELUM_FUZZ=OFF
+	cmake --build build-asan
+	cd build-asan && ctest --output-on-failure -j2 -LE 'conformance|fuzz' -E '1000|200'
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h' '*.c')
 
 clean:
-	rm -rf $(BUILD) $(PROGRAMS)
+	rm -rf $(BUILD) build-asan $(PROGRAMS)
