@@ -14,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "core/membership.h"
@@ -125,6 +126,10 @@ struct Node::Impl : net::Transport::Handler {
   std::vector<udp::endpoint> beacon_targets;
   fs::path registry;  // <home>/nodes/<id>: lets nodes sharing a home find each other
   uint64_t undecodable = 0;
+  uint64_t bad_link_frames = 0;
+  asio::steady_timer heartbeat_timer{io};
+  uint64_t heartbeat_seq = 0;
+  std::map<uint32_t, uint64_t> rtt_us;  // last measured round trip per linked peer
   bool left = false;
 
   // Runs `fn` on the loop thread and returns its result.
@@ -190,12 +195,50 @@ struct Node::Impl : net::Transport::Handler {
     (void)from;
   }
 
-  void OnLinkUp(uint32_t peer) override { spdlog::info("link to {} up", peer); }
+  void OnLinkUp(uint32_t peer) override {
+    spdlog::info("link to {} up", peer);
+    SendLinkPing(peer);
+  }
+
+  static uint64_t NowUs() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void SendLinkPing(uint32_t peer) {
+    wire::LinkFrame ping{wire::LinkFrame::Kind::kPing, ++heartbeat_seq, NowUs()};
+    transport->Send(peer, wire::EncodeLinkFrame(ping));
+  }
+
+  // Every second, each link carries a ping; the echo gives the round trip in `peers`.
+  void ScheduleHeartbeat() {
+    heartbeat_timer.expires_after(std::chrono::seconds(1));
+    heartbeat_timer.async_wait([this](asio::error_code ec) {
+      if (ec || left) return;
+      for (const auto& [id, m] : membership->members())
+        if (id != options.id && transport->LinkUp(id)) SendLinkPing(id);
+      ScheduleHeartbeat();
+    });
+  }
   void OnLinkDown(uint32_t peer) override {
     spdlog::info("link to {} down", peer);
+    rtt_us.erase(peer);
     if (!left) Dispatch(membership->OnLinkDown(peer, SteadyMs()));
   }
-  void OnLinkMessage(uint32_t, std::string) override {}
+  void OnLinkMessage(uint32_t peer, std::string message) override {
+    wire::LinkFrame frame;
+    if (!wire::DecodeLinkFrame(message, &frame)) {
+      bad_link_frames++;  // authenticated but not a frame we know: a newer peer, or a bug
+      return;
+    }
+    if (frame.kind == wire::LinkFrame::Kind::kPing) {
+      frame.kind = wire::LinkFrame::Kind::kPong;
+      transport->Send(peer, wire::EncodeLinkFrame(frame));
+    } else if (frame.sent_us <= NowUs()) {
+      rtt_us[peer] = NowUs() - frame.sent_us;
+    }
+  }
 
   void ScheduleTick() {
     uint64_t now = SteadyMs();
@@ -242,6 +285,7 @@ struct Node::Impl : net::Transport::Handler {
     left = true;
     tick_timer.cancel();
     beacon_timer.cancel();
+    heartbeat_timer.cancel();
     std::error_code ec;
     fs::remove(registry, ec);
   }
@@ -332,6 +376,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     raw->SendBeacon();
     raw->ScheduleBeacon();
     raw->ScheduleTick();
+    raw->ScheduleHeartbeat();
   });
   raw->loop = std::thread([raw] { raw->io.run(); });
   spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
@@ -379,6 +424,8 @@ std::vector<PeerInfo> Node::Peers() {
       p.version = m.meta.version;
       p.last_heard_ms_ago = m.last_heard_ms ? static_cast<int64_t>(now - m.last_heard_ms) : -1;
       p.link_up = impl_->transport->LinkUp(id);
+      if (auto rtt = impl_->rtt_us.find(id); rtt != impl_->rtt_us.end() && p.link_up)
+        p.link_rtt_us = static_cast<int64_t>(rtt->second);
       peers.push_back(std::move(p));
     }
     std::sort(peers.begin(), peers.end(), [](auto& a, auto& b) { return a.id < b.id; });
@@ -412,7 +459,7 @@ NodeStatus Node::Status() {
     s.dropped_malformed = ts.datagrams.malformed;
     s.dropped_stale = ts.datagrams.stale;
     s.dropped_replayed = ts.datagrams.replayed;
-    s.undecodable = impl_->undecodable;
+    s.undecodable = impl_->undecodable + impl_->bad_link_frames;
     s.links_up = ts.links_up - ts.links_down;
     s.links_refused = ts.links_refused;
     s.probes = ms.stats().probes;

@@ -41,6 +41,7 @@ struct PeerInfo {
   std::string version;
   int64_t last_heard_ms_ago = -1;  // -1: never heard directly
   bool link_up = false;
+  int64_t link_rtt_us = -1;  // round trip of the last heartbeat on the link; -1: none yet
 };
 
 struct NodeStatus {

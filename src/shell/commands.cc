@@ -54,13 +54,14 @@ CommandResult Peers(Node& node) {
                     {"load", p.load},
                     {"version", p.version},
                     {"last_heard_ms", p.last_heard_ms_ago},
-                    {"link", p.link_up}});
+                    {"link", p.link_up},
+                    {"link_rtt_us", p.link_rtt_us}});
   }
   r.json = {{"peers", list}};
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-5s %-22s %-8s %-5s %-11s %-5s %s", "id", "address", "state",
-                "slots", "engines", "load", "last heard");
+  std::snprintf(line, sizeof line, "%-5s %-22s %-8s %-5s %-11s %-5s %-14s %s", "id", "address",
+                "state", "slots", "engines", "load", "last heard", "link rtt");
   out << line;
   for (const auto& p : list) {
     std::string engines;
@@ -68,10 +69,14 @@ CommandResult Peers(Node& node) {
       engines += (engines.empty() ? "" : ",") + e.get<std::string>();
     int64_t heard = p["last_heard_ms"];
     std::string ago = heard < 0 ? "never" : std::to_string(heard) + " ms ago";
-    std::snprintf(line, sizeof line, "\n%-5u %-22s %-8s %-5u %-11s %-5u %s",
+    int64_t rtt = p["link_rtt_us"];
+    std::string link = !p["link"].get<bool>() ? "no link"
+                       : rtt < 0              ? "up"
+                                              : std::to_string(rtt) + " us";
+    std::snprintf(line, sizeof line, "\n%-5u %-22s %-8s %-5u %-11s %-5u %-14s %s",
                   p["id"].get<unsigned>(), p["addr"].get<std::string>().c_str(),
                   p["state"].get<std::string>().c_str(), p["slots"].get<unsigned>(),
-                  engines.c_str(), p["load"].get<unsigned>(), ago.c_str());
+                  engines.c_str(), p["load"].get<unsigned>(), ago.c_str(), link.c_str());
     out << line;
   }
   if (list.empty()) out << "\n(no peers yet)";

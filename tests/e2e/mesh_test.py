@@ -116,6 +116,10 @@ def case_lifecycle(mesh):
     check(not ok, "a node id that never existed is reported alive")
     # The links (one TCP link per pair) come up too.
     wait_for("a: every pair linked", full_mesh(n, links=True), 10)
+    # Each link carries protobuf heartbeat frames both ways: their echo is the link's RTT.
+    wait_for("a: a heartbeat round trip on every link", lambda: (
+        all(p["link_rtt_us"] >= 0 for x in n for p in x.peers().values()),
+        {x.id: {i: p["link_rtt_us"] for i, p in x.peers().items()} for x in n}), 10)
     for x in n:
         s = x.status()
         check(s["alive_peers"] == 3, f"{x.name} status says {s['alive_peers']} alive peers, want 3")

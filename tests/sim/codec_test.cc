@@ -77,6 +77,18 @@ std::vector<core::Message> Samples() {
           Base(core::Gossip{})};
 }
 
+TEST(Codec, LinkFramesRoundTripAndGarbageIsRefused) {
+  for (auto kind : {wire::LinkFrame::Kind::kPing, wire::LinkFrame::Kind::kPong}) {
+    wire::LinkFrame frame{kind, 42, 123456789};
+    wire::LinkFrame back;
+    ASSERT_TRUE(wire::DecodeLinkFrame(wire::EncodeLinkFrame(frame), &back));
+    EXPECT_EQ(back, frame);
+  }
+  wire::LinkFrame back;
+  EXPECT_FALSE(wire::DecodeLinkFrame("", &back));  // no body
+  EXPECT_FALSE(wire::DecodeLinkFrame(std::string("\xff\xff\xff", 3), &back));
+}
+
 TEST(Codec, RoundTripsEveryMessageType) {
   const std::vector<core::Message> samples = Samples();
   ASSERT_EQ(samples.size(), core::kMessageTypes + 2);  // two Join and JoinAck flavours
