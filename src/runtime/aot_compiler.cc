@@ -26,19 +26,9 @@ namespace {
 
 // Where a program found on PATH lives, with its size and mtime: changes when it is upgraded.
 std::string ProgramIdentity(const std::string& program) {
-  std::string path = program;
-  if (program.find('/') == std::string::npos) {
-    const char* env = std::getenv("PATH");
-    std::stringstream dirs(env ? env : "/usr/bin:/bin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-      if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0) {
-        path = dir + "/" + program;
-        break;
-      }
-    }
-  }
+  std::string path = FindProgram(program);
   std::error_code ec;
-  fs::path real = fs::canonical(path, ec);
+  fs::path real = fs::canonical(path.empty() ? program : path, ec);
   struct stat st {};
   if (ec || stat(real.c_str(), &st) != 0) return program;
   return real.string() + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtime);

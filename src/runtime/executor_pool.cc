@@ -331,7 +331,6 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     }
   }
   Slot* loser = winner == a ? b : a;
-  if (winner == b) loser = a;
   if (loser) Replace(loser), Release(loser);  // mid-call: the only safe stop is a kill
   outcome.engine = winner == b ? EngineKind::kAot : req.engine;
   if (!ReadResponse(winner->fd, &resp)) {

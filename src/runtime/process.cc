@@ -74,15 +74,18 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::mill
   return result;
 }
 
-bool ProgramExists(const std::string& program) {
-  if (program.find('/') != std::string::npos) return access(program.c_str(), X_OK) == 0;
+std::string FindProgram(const std::string& program) {
+  if (program.find('/') != std::string::npos)
+    return access(program.c_str(), X_OK) == 0 ? program : std::string();
   const char* path = std::getenv("PATH");
   std::stringstream dirs(path ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (!dir.empty() && access((dir + "/" + program).c_str(), X_OK) == 0)
+      return dir + "/" + program;
   }
-  return false;
+  return {};
 }
+
+bool ProgramExists(const std::string& program) { return !FindProgram(program).empty(); }
 
 }  // namespace velum

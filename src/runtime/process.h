@@ -20,6 +20,8 @@ struct ProcessResult {
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
+// The path `program` runs from (searched on PATH unless it has a '/'), or "" if none.
+std::string FindProgram(const std::string& program);
 // Whether `program` can be found on PATH (or is an executable path).
 bool ProgramExists(const std::string& program);
 
