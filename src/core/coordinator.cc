@@ -1,0 +1,553 @@
+// Scheduling policy around the ledger: guided chunk sizes from measured throughput, waiting
+// remainders first, backups for stragglers, and what to do when a worker or a report fails.
+#include "core/coordinator.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/assert.h"
+#include "core/reducer.h"
+
+namespace velum::core {
+
+namespace {
+constexpr AttemptId kAttemptMask = (AttemptId{1} << 40) - 1;
+constexpr double kRateSmoothing = 0.3;  // EWMA weight of a new throughput sample
+}  // namespace
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kRunning:
+      return "running";
+    case JobState::kDone:
+      return "done";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+uint64_t JobStats::max_detection_ms() const {
+  uint64_t m = 0;
+  for (const auto& f : failures) m = std::max(m, f.detection_ms);
+  return m;
+}
+
+Job::Job(JobId id, JobSpec spec_in, size_t max_chunks)
+    : id(id),
+      spec(std::move(spec_in)),
+      ledger(spec.start, spec.end, spec.reducer, spec.result_kinds, max_chunks) {}
+
+Coordinator::Coordinator(NodeId self, CoordinatorConfig config, uint32_t epoch, JobId first_job_id)
+    : self_(self),
+      config_(config),
+      next_attempt_((static_cast<AttemptId>(epoch) << 40) + 1),
+      next_job_(std::max<JobId>(first_job_id, 1)) {
+  VELUM_ASSERT(self != kNoNode);
+  VELUM_ASSERT(config_.slice_ms > 0 && config_.guided_divisor > 0 && config_.silence_ms > 0);
+  VELUM_ASSERT(config_.max_failures > 0 && config_.max_chunks > 0);
+}
+
+// --- Jobs --------------------------------------------------------------------------------
+
+void Coordinator::Restore(const JournalJob& record, const std::vector<JournalChunk>& chunks,
+                          uint64_t now_ms) {
+  if (jobs_.count(record.id) || record.spec.start >= record.spec.end ||
+      record.spec.result_kinds.empty() || record.spec.result_kinds.size() > kMaxResultValues)
+    return;
+  next_job_ = std::max(next_job_, record.id + 1);
+  auto [it, inserted] = jobs_.try_emplace(record.id, record.id, record.spec, config_.max_chunks);
+  Job& job = it->second;
+  job.state = record.state;
+  job.result = record.result;
+  job.error = record.error;
+  job.resumed = true;
+  job.submitted_ms = job.finished_ms = now_ms;
+  job.stats.reassigned = record.reassigned;
+  job.stats.recomputed = record.recomputed;
+  job.stats.stale_reports = record.stale_reports;
+  if (job.state != JobState::kRunning) return;
+  for (const JournalChunk& c : chunks) {
+    if (c.job != record.id || c.index != job.ledger.chunks().size()) break;
+    if (!job.ledger.Restore(c.begin, c.end, c.done_upto, c.done, c.complete)) break;
+  }
+  job.ledger.CheckInvariants();
+}
+
+CoordinatorOutput Coordinator::Submit(const JobSpec& spec, uint64_t now_ms, JobId* id,
+                                      std::string* error) {
+  CoordinatorOutput out;
+  VELUM_ASSERT(spec.start < spec.end && !spec.result_kinds.empty());
+  if (running_jobs() >= config_.max_running_jobs) {
+    *error = "too many running jobs (" + std::to_string(running_jobs()) + "); wait or cancel one";
+    return out;
+  }
+  uint64_t items = static_cast<uint64_t>(spec.end) - static_cast<uint64_t>(spec.start);
+  if (spec.chunk_items && items / spec.chunk_items >= config_.max_chunks) {
+    *error = "--chunk " + std::to_string(spec.chunk_items) + " cuts " + std::to_string(items) +
+             " items into more than " + std::to_string(config_.max_chunks) + " chunks";
+    return out;
+  }
+  *id = next_job_++;
+  auto [it, inserted] = jobs_.try_emplace(*id, *id, spec, config_.max_chunks);
+  VELUM_ASSERT(inserted);
+  it->second.submitted_ms = now_ms;
+  JournalJobOf(it->second, &out);
+  Schedule(now_ms, &out);
+  Prune();
+  return out;
+}
+
+CoordinatorOutput Coordinator::Cancel(JobId id, uint64_t now_ms, const std::string& why) {
+  CoordinatorOutput out;
+  auto it = jobs_.find(id);
+  if (it != jobs_.end() && it->second.state == JobState::kRunning)
+    Finish(it->second, JobState::kCancelled, why, now_ms, &out);
+  return out;
+}
+
+void Coordinator::Finish(Job& job, JobState state, const std::string& error, uint64_t now_ms,
+                         CoordinatorOutput* out) {
+  VELUM_ASSERT(job.state == JobState::kRunning && state != JobState::kRunning);
+  for (const Attempt& a : job.ledger.CloseAll()) Ended(job, a, out);
+  job.state = state;
+  job.error = error;
+  job.finished_ms = now_ms;
+  if (state == JobState::kDone)
+    job.result = FinalValues(job.ledger.Result(), job.spec.result_kinds);
+  JournalJobOf(job, out);
+  out->events.push_back({job.id, state});
+}
+
+void Coordinator::Prune() {
+  size_t finished = jobs_.size() - running_jobs();
+  for (auto it = jobs_.begin(); it != jobs_.end() && finished > config_.max_finished_jobs;) {
+    if (it->second.state != JobState::kRunning) {
+      it = jobs_.erase(it);
+      finished--;
+    } else {
+      ++it;
+    }
+  }
+}
+
+size_t Coordinator::running_jobs() const {
+  size_t n = 0;
+  for (const auto& [id, job] : jobs_) n += job.state == JobState::kRunning;
+  return n;
+}
+
+const Job* Coordinator::job(JobId id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+void Coordinator::JournalJobOf(const Job& job, CoordinatorOutput* out) const {
+  JournalJob j;
+  j.id = job.id;
+  j.spec = job.spec;
+  j.state = job.state;
+  j.result = job.result;
+  j.error = job.error;
+  j.reassigned = job.stats.reassigned;
+  j.recomputed = job.stats.recomputed;
+  j.stale_reports = job.stats.stale_reports;
+  out->journal.push_back(std::move(j));
+}
+
+void Coordinator::JournalChunkOf(const Job& job, size_t index, CoordinatorOutput* out) const {
+  const Chunk& c = job.ledger.chunk(index);
+  out->journal.push_back(JournalChunk{job.id, static_cast<uint32_t>(index), c.begin, c.end,
+                                      c.done_upto, c.done, c.complete});
+}
+
+// --- Workers -------------------------------------------------------------------------------
+
+bool Coordinator::Eligible(const Job& job, NodeId id, const WorkerInfo& w) const {
+  if (w.slots == 0 || (job.spec.exclude_self && id == self_)) return false;
+  auto f = job.worker_failures.find(id);
+  return f == job.worker_failures.end() || f->second < config_.worker_failures;
+}
+
+uint32_t Coordinator::Capacity(const Job& job, const WorkerInfo& w) const {
+  return w.slots + (job.spec.chunk_items ? w.slots * config_.lookahead_per_slot : 0);
+}
+
+bool Coordinator::HasWorkers(const JobSpec& spec) const {
+  for (const auto& [id, w] : workers_)
+    if (w.slots > 0 && !(spec.exclude_self && id == self_)) return true;
+  return false;
+}
+
+CoordinatorOutput Coordinator::OnWorkerUp(NodeId id, uint32_t slots, uint64_t now_ms) {
+  CoordinatorOutput out;
+  VELUM_ASSERT(id != kNoNode);
+  WorkerInfo& w = workers_[id];
+  w.slots = slots;
+  w.last_heard_ms = std::max(w.last_heard_ms, now_ms);
+  Schedule(now_ms, &out);
+  return out;
+}
+
+void Coordinator::OnHeard(NodeId id, uint64_t now_ms) {
+  auto it = workers_.find(id);
+  if (it != workers_.end()) it->second.last_heard_ms = std::max(it->second.last_heard_ms, now_ms);
+}
+
+CoordinatorOutput Coordinator::OnWorkerDown(NodeId id, uint64_t now_ms) {
+  CoordinatorOutput out;
+  auto wit = workers_.find(id);
+  if (wit == workers_.end()) return out;
+  uint64_t detection = now_ms >= wit->second.last_heard_ms ? now_ms - wit->second.last_heard_ms : 0;
+  std::map<JobId, std::vector<AttemptId>> lost;
+  for (const auto& [attempt, a] : active_)
+    if (a.worker == id) lost[a.job].push_back(attempt);
+  for (auto& [job_id, attempts] : lost) {
+    Job& job = jobs_.at(job_id);
+    FailureRecord record;
+    record.worker = id;
+    record.at_ms = now_ms;
+    record.detection_ms = detection;
+    std::sort(attempts.begin(), attempts.end());
+    for (AttemptId a : attempts) LoseAttempt(job, a, &record, &out);
+    if (job.stats.failures.size() < JobStats::kMaxFailureRecords)
+      job.stats.failures.push_back(record);
+  }
+  VELUM_ASSERT(wit->second.inflight == 0);
+  workers_.erase(wit);
+  Schedule(now_ms, &out);
+  return out;
+}
+
+// An attempt that will never report again: its chunk's remainder waits for another worker
+// (unless a backup is still running it). Items it had started beyond the committed point
+// will be computed again.
+void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record,
+                              CoordinatorOutput* out) {
+  size_t index = 0;
+  auto closed = job.ledger.Close(id, /*failed=*/false, &index);
+  VELUM_ASSERT(closed.has_value());
+  Ended(job, *closed, out);
+  const Chunk& c = job.ledger.chunk(index);
+  uint64_t recomputed = closed->running_to > c.done_upto
+                            ? static_cast<uint64_t>(closed->running_to - c.done_upto)
+                            : 0;
+  job.stats.recomputed += recomputed;
+  record->attempts++;
+  record->recomputed_items += recomputed;
+  if (c.attempts.empty() && !c.complete) {
+    uint64_t items = static_cast<uint64_t>(c.end - c.done_upto);
+    job.stats.reassigned++;
+    job.stats.reassigned_items += items;
+    record->reassigned_items += items;
+  }
+}
+
+// Bookkeeping of an attempt that left the ledger; the worker is told to stop or forget it.
+void Coordinator::Ended(Job& job, const Attempt& a, CoordinatorOutput* out) {
+  auto it = active_.find(a.id);
+  VELUM_ASSERT(it != active_.end() && it->second.job == job.id && it->second.worker == a.worker);
+  active_.erase(it);
+  auto w = workers_.find(a.worker);
+  if (w != workers_.end()) {
+    VELUM_ASSERT(w->second.inflight > 0);
+    w->second.inflight--;
+    out->messages.emplace_back(a.worker, ToWorker(std::in_place_index<1>, job.id, a.id));
+  }
+}
+
+// --- Reports -------------------------------------------------------------------------------
+
+void Coordinator::TellStale(NodeId to, JobId job, AttemptId attempt, uint64_t now_ms,
+                            CoordinatorOutput* out) {
+  auto it = told_.find(attempt);
+  if (it != told_.end() && now_ms < it->second + config_.cancel_resend_ms) return;
+  if (told_.size() >= 4096) told_.clear();  // bounded; at worst a cancel is sent again
+  told_[attempt] = now_ms;
+  out->messages.emplace_back(to, ToWorker(std::in_place_index<1>, job, attempt));
+}
+
+CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t now_ms) {
+  CoordinatorOutput out;
+  OnHeard(from, now_ms);
+  auto jit = jobs_.find(r.job);
+  if (jit == jobs_.end() || jit->second.state != JobState::kRunning) {
+    TellStale(from, r.job, r.attempt, now_ms, &out);  // a job that ended, or another epoch's
+    return out;
+  }
+  Job& job = jit->second;
+  if (r.has_error) {
+    HandleError(job, from, r, now_ms, &out);
+    return out;
+  }
+  const Attempt* before = job.ledger.FindAttempt(r.attempt);
+  int64_t upto0 = before ? before->upto : 0;
+  uint64_t busy0 = before ? before->busy_us : 0;
+  Ledger::Applied applied = job.ledger.Apply(from, r, now_ms);
+  switch (applied.verdict) {
+    case Verdict::kInvalid:
+      job.stats.invalid_reports++;
+      [[fallthrough]];
+    case Verdict::kStale:
+      job.stats.stale_reports++;
+      if (!job.ledger.FindAttempt(r.attempt) || job.ledger.FindAttempt(r.attempt)->worker != from)
+        TellStale(from, r.job, r.attempt, now_ms, &out);
+      return out;
+    case Verdict::kHeartbeat:
+      return out;
+    case Verdict::kProgress:
+    case Verdict::kCompleted:
+      break;
+  }
+  // Throughput per slot, from this report's increments.
+  uint64_t busy = r.busy_us > busy0 ? r.busy_us - busy0 : 0;
+  if (busy > 0 && r.upto > upto0) {
+    double sample = static_cast<double>(r.upto - upto0) * 1e6 / static_cast<double>(busy);
+    auto [rit, fresh] = job.rate.try_emplace(from, sample);
+    if (!fresh) rit->second = (1 - kRateSmoothing) * rit->second + kRateSmoothing * sample;
+  }
+  WorkerShare& share = job.shares[from];
+  share.items += static_cast<uint64_t>(applied.committed);
+  share.busy_us += busy;
+  JournalChunkOf(job, applied.chunk, &out);
+  if (applied.verdict == Verdict::kCompleted) {
+    share.chunks++;
+    int64_t winner_start = 0;
+    for (const Attempt& a : applied.ended)
+      if (a.id == r.attempt) winner_start = a.start;
+    for (const Attempt& a : applied.ended) {
+      // A backup race's loser computed [max(its start, the winner's start), running_to) twice.
+      bool same_chunk = a.start >= job.ledger.chunk(applied.chunk).begin &&
+                        a.start < job.ledger.chunk(applied.chunk).end;
+      if (a.id != r.attempt && same_chunk) {
+        int64_t from_item = std::max(a.start, winner_start);
+        if (a.running_to > from_item)
+          job.stats.recomputed += static_cast<uint64_t>(a.running_to - from_item);
+      }
+      Ended(job, a, &out);
+    }
+    if (job.ledger.Done()) Finish(job, JobState::kDone, "", now_ms, &out);
+  }
+  Schedule(now_ms, &out);
+  return out;
+}
+
+void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t now_ms,
+                              CoordinatorOutput* out) {
+  const Attempt* a = job.ledger.FindAttempt(r.attempt);
+  if (!a || a->worker != from) {
+    job.stats.stale_reports++;
+    TellStale(from, r.job, r.attempt, now_ms, out);
+    return;
+  }
+  int64_t lo = a->upto, hi = std::max(a->running_to, a->upto);
+  size_t index = 0;
+  auto closed = job.ledger.Close(r.attempt, /*failed=*/r.error.retryable, &index);
+  VELUM_ASSERT(closed.has_value());
+  Ended(job, *closed, out);
+  std::string where = "node " + std::to_string(from) + ", items [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + ")";
+  if (!r.error.retryable) {
+    Finish(job, JobState::kFailed, r.error.message + " (" + where + ")", now_ms, out);
+    return;
+  }
+  job.worker_failures[from]++;
+  uint32_t failures = job.ledger.chunk(index).failures;
+  if (failures >= config_.max_failures) {
+    Finish(job, JobState::kFailed,
+           "gave up after " + std::to_string(failures) +
+               " failed attempts; last: " + r.error.message + " (" + where + ")",
+           now_ms, out);
+    return;
+  }
+  job.stats.retries++;
+  Schedule(now_ms, out);
+}
+
+CoordinatorOutput Coordinator::Tick(uint64_t now_ms) {
+  CoordinatorOutput out;
+  // Attempts that went silent without their worker being declared lost (a dropped
+  // assignment, a worker stuck outside its executors) are presumed lost.
+  std::vector<std::pair<JobId, AttemptId>> silent;
+  for (const auto& [id, a] : active_) {
+    const Attempt* at = jobs_.at(a.job).ledger.FindAttempt(id);
+    VELUM_ASSERT(at != nullptr);
+    if (now_ms >= at->last_report_ms + config_.silence_ms) silent.push_back({a.job, id});
+  }
+  std::sort(silent.begin(), silent.end());
+  for (const auto& [job_id, id] : silent) {
+    Job& job = jobs_.at(job_id);
+    FailureRecord record;
+    record.worker = active_.at(id).worker;
+    record.at_ms = now_ms;
+    record.detection_ms = config_.silence_ms;
+    LoseAttempt(job, id, &record, &out);
+    if (job.stats.failures.size() < JobStats::kMaxFailureRecords)
+      job.stats.failures.push_back(record);
+  }
+  Schedule(now_ms, &out);
+  return out;
+}
+
+uint64_t Coordinator::NextDeadlineMs() const {
+  uint64_t next = UINT64_MAX;
+  for (const auto& [id, a] : active_) {
+    const Attempt* at = jobs_.at(a.job).ledger.FindAttempt(id);
+    next = std::min(next, at->last_report_ms + config_.silence_ms);
+  }
+  return next;
+}
+
+// --- Scheduling ----------------------------------------------------------------------------
+
+double Coordinator::RateOf(const Job& job, NodeId id) const {
+  auto it = job.rate.find(id);
+  if (it != job.rate.end()) return it->second;
+  // Unknown: assume the average of the known rates (or 1 when nothing is known yet, which
+  // only matters relative to the others).
+  double sum = 0;
+  for (const auto& [w, r] : job.rate) sum += r;
+  return job.rate.empty() ? 1.0 : sum / static_cast<double>(job.rate.size());
+}
+
+int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
+  uint64_t left = static_cast<uint64_t>(job.ledger.limit()) -
+                  static_cast<uint64_t>(job.ledger.next_unassigned());
+  if (job.spec.chunk_items) return static_cast<int64_t>(std::min(job.spec.chunk_items, left));
+  double total = 0;
+  for (const auto& [id, w] : workers_)
+    if (Eligible(job, id, w)) total += RateOf(job, id) * w.slots;
+  double share = total > 0 ? RateOf(job, worker) / total : 1.0;
+  double size = static_cast<double>(left) * share / config_.guided_divisor;
+  if (auto it = job.rate.find(worker); it != job.rate.end())
+    size = std::max(size, it->second * config_.min_chunk_ms / 1000.0);
+  size = std::clamp(size, 1.0, static_cast<double>(left));
+  return static_cast<int64_t>(size);
+}
+
+void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup, uint64_t now_ms,
+                              CoordinatorOutput* out) {
+  VELUM_ASSERT((next_attempt_ & kAttemptMask) != 0);
+  AttemptId id = next_attempt_++;
+  const Attempt& a = job.ledger.Open(chunk, id, worker, backup, now_ms);
+  active_[id] = {job.id, worker};
+  workers_.at(worker).inflight++;
+  Assign msg;
+  msg.job = job.id;
+  msg.attempt = id;
+  msg.module = job.spec.module;
+  msg.module_size = job.spec.module_size;
+  msg.func = job.spec.func;
+  msg.start = a.start;
+  msg.end = job.ledger.chunk(chunk).end;
+  msg.reducer = job.spec.reducer;
+  msg.wide = job.spec.wide;
+  msg.timeout_ms = job.spec.timeout_ms;
+  msg.max_memory_pages = job.spec.max_memory_pages;
+  msg.slice_ms = config_.slice_ms;
+  out->messages.push_back({worker, std::move(msg)});
+}
+
+bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
+  std::optional<size_t> waiting = job.ledger.NextWaiting();
+  if (!waiting && job.ledger.AllCut()) return false;
+  // The worker with the most free capacity; then the fastest; then the lowest id.
+  NodeId best = kNoNode;
+  int64_t best_free = 0;
+  double best_rate = 0;
+  for (const auto& [id, w] : workers_) {
+    if (!Eligible(job, id, w)) continue;
+    int64_t free = static_cast<int64_t>(Capacity(job, w)) - static_cast<int64_t>(w.inflight);
+    if (free <= 0) continue;
+    double rate = RateOf(job, id);
+    if (best == kNoNode || free > best_free || (free == best_free && rate > best_rate)) {
+      best = id;
+      best_free = free;
+      best_rate = rate;
+    }
+  }
+  if (best == kNoNode) return false;
+  size_t chunk;
+  if (waiting) {
+    chunk = *waiting;
+  } else {
+    auto cut = job.ledger.Cut(ChunkSize(job, best));
+    VELUM_ASSERT(cut.has_value());
+    chunk = *cut;
+    JournalChunkOf(job, chunk, out);
+  }
+  OpenAttempt(job, chunk, best, /*backup=*/false, now_ms, out);
+  return true;
+}
+
+// At a job's tail, an idle worker runs a copy of the remainder that would take longest.
+void Coordinator::StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
+  if (!job.ledger.AllCut() || job.ledger.NextWaiting()) return;
+  for (auto& [id, w] : workers_) {
+    if (!Eligible(job, id, w) || w.inflight >= w.slots) continue;
+    // Candidates: chunks of this job run by exactly one attempt on another worker.
+    std::optional<size_t> best;
+    double best_ms = config_.backup_after_ms;
+    auto mine = job.rate.find(id);
+    for (const auto& [attempt, a] : active_) {
+      if (a.job != job.id || a.worker == id) continue;
+      size_t i = *job.ledger.ChunkOf(attempt);
+      const Chunk& c = job.ledger.chunk(i);
+      if (c.attempts.size() != 1) continue;
+      auto rate = job.rate.find(a.worker);
+      if (rate == job.rate.end() || rate->second <= 0) continue;
+      double items = static_cast<double>(c.end - c.done_upto);
+      double left_ms = items * 1000.0 / rate->second;
+      // Worth it only if this worker, at its own measured speed, would likely finish first.
+      if (mine != job.rate.end() && items * 1000.0 / mine->second >= left_ms) continue;
+      if (left_ms > best_ms || (left_ms == best_ms && best && i < *best)) {
+        best_ms = left_ms;
+        best = i;
+      }
+    }
+    if (!best) return;
+    job.stats.backups++;
+    OpenAttempt(job, *best, id, /*backup=*/true, now_ms, out);
+  }
+}
+
+void Coordinator::Schedule(uint64_t now_ms, CoordinatorOutput* out) {
+  // One assignment per job per round, so that concurrent jobs share the workers.
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& [id, job] : jobs_)
+      if (job.state == JobState::kRunning && AssignOne(job, now_ms, out)) progress = true;
+  }
+  for (auto& [id, job] : jobs_)
+    if (job.state == JobState::kRunning) StartBackups(job, now_ms, out);
+}
+
+// --- Invariants ----------------------------------------------------------------------------
+
+void Coordinator::CheckInvariants() const {
+  std::map<NodeId, uint32_t> inflight;
+  size_t active = 0;
+  for (const auto& [id, job] : jobs_) {
+    VELUM_ASSERT(job.id == id && id < next_job_);
+    if (job.state != JobState::kRunning) {
+      VELUM_ASSERT(job.ledger.active_attempts() == 0);
+      continue;
+    }
+    job.ledger.CheckInvariants();
+    for (const Chunk& c : job.ledger.chunks()) {
+      for (const Attempt& a : c.attempts) {
+        auto it = active_.find(a.id);
+        VELUM_ASSERT(it != active_.end() && it->second.job == id && it->second.worker == a.worker);
+        VELUM_ASSERT(workers_.count(a.worker));
+        inflight[a.worker]++;
+        active++;
+      }
+    }
+  }
+  VELUM_ASSERT(active == active_.size());
+  for (const auto& [id, w] : workers_) VELUM_ASSERT(w.inflight == inflight[id]);
+}
+
+}  // namespace velum::core

@@ -1,0 +1,196 @@
+// The coordinator of a node's jobs as a sans-I/O state machine: it cuts ranges into chunks,
+// assigns them to live workers, keeps each job's ledger, reassigns what failed workers held,
+// and journals enough to finish its jobs after its own restart.
+#ifndef VELUM_CORE_COORDINATOR_H_
+#define VELUM_CORE_COORDINATOR_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/job_types.h"
+#include "core/ledger.h"
+
+namespace velum::core {
+
+struct CoordinatorConfig {
+  uint32_t slice_ms = 150;      // asked of workers: one checkpoint per this much work
+  uint32_t guided_divisor = 2;  // a new chunk: what is left * the worker's share / this
+  uint32_t min_chunk_ms = 250;  // ... but at least this long at the worker's measured speed
+  // Fixed-size chunks (JobSpec::chunk_items) are usually short: each worker then holds this
+  // many per slot beyond its slots, so it never idles waiting for the next assignment.
+  uint32_t lookahead_per_slot = 1;
+  uint32_t silence_ms = 10000;       // an attempt unheard of this long is presumed lost
+  uint32_t backup_after_ms = 600;    // a straggler whose remainder needs longer gets a backup
+  uint32_t max_failures = 4;         // retryable failures of one chunk before the job fails
+  uint32_t worker_failures = 2;      // retryable failures after which a worker skips the job
+  uint32_t cancel_resend_ms = 1000;  // a stale attempt that keeps reporting is told again
+  size_t max_chunks = 1u << 20;      // per job
+  size_t max_running_jobs = 64;
+  size_t max_finished_jobs = 64;  // kept in memory for `jobs`
+};
+
+enum class JobState : uint8_t { kRunning, kDone, kFailed, kCancelled };
+const char* JobStateName(JobState state);
+
+// Per worker, what it contributed to one job (the shell's per-node table).
+struct WorkerShare {
+  uint64_t chunks = 0;   // chunks it completed
+  uint64_t items = 0;    // items of the result that it computed
+  uint64_t busy_us = 0;  // executor time it reported
+};
+
+// One failure handled during a job: a worker lost (declared dead, link reset, silent).
+struct FailureRecord {
+  NodeId worker = kNoNode;
+  uint64_t at_ms = 0;
+  uint64_t detection_ms = 0;  // from the last word heard from the worker to its loss
+  uint32_t attempts = 0;      // active attempts it held
+  uint64_t reassigned_items = 0;
+  uint64_t recomputed_items = 0;
+};
+
+struct JobStats {
+  uint64_t reassigned = 0;              // remainders handed to another worker after a loss
+  uint64_t reassigned_items = 0;        // items in them
+  uint64_t recomputed = 0;              // items computed more than once: slices in flight on a
+                                        // lost worker, a losing backup's work
+  uint64_t stale_reports = 0;           // reports ignored: stale, duplicated or invalid
+  uint64_t invalid_reports = 0;         // of which malformed or from the wrong worker
+  uint64_t backups = 0;                 // backup copies of stragglers started
+  uint64_t retries = 0;                 // attempts retried after a retryable error
+  std::vector<FailureRecord> failures;  // the first kMaxFailureRecords
+  static constexpr size_t kMaxFailureRecords = 64;
+  uint64_t max_detection_ms() const;
+};
+
+struct Job {
+  Job(JobId id, JobSpec spec, size_t max_chunks);
+  JobId id;
+  JobSpec spec;
+  JobState state = JobState::kRunning;
+  Ledger ledger;
+  std::vector<Num> result;                     // kDone: the reduced values
+  std::string error;                           // kFailed, kCancelled: why
+  uint64_t submitted_ms = 0, finished_ms = 0;  // the coordinator's clock
+  bool resumed = false;                        // restored from the journal after a restart
+  JobStats stats;
+  std::map<NodeId, WorkerShare> shares;
+  std::map<NodeId, double> rate;  // measured items per second per slot (EWMA)
+  std::map<NodeId, uint32_t> worker_failures;
+};
+
+// The journal: what must survive a restart. The shell stores each op (an upsert keyed by job,
+// or by job and chunk index); applying any prefix of the ops in order gives a state that
+// Restore accepts.
+struct JournalJob {
+  JobId id = 0;
+  JobSpec spec;
+  JobState state = JobState::kRunning;
+  std::vector<Num> result;
+  std::string error;
+  uint64_t reassigned = 0, recomputed = 0, stale_reports = 0;
+};
+struct JournalChunk {
+  JobId job = 0;
+  uint32_t index = 0;
+  int64_t begin = 0, end = 0, done_upto = 0;
+  Partial done;
+  bool complete = false;
+};
+using JournalOp = std::variant<JournalJob, JournalChunk>;
+
+struct JobEvent {
+  JobId job = 0;
+  JobState state = JobState::kRunning;  // a job ended in this state
+};
+
+struct CoordinatorOutput {
+  std::vector<std::pair<NodeId, ToWorker>> messages;
+  std::vector<JournalOp> journal;
+  std::vector<JobEvent> events;
+};
+
+class Coordinator {
+ public:
+  // epoch: a number larger than any earlier run of this coordinator used (the shell keeps a
+  // counter in the journal); attempt ids start at epoch << 40.
+  Coordinator(NodeId self, CoordinatorConfig config, uint32_t epoch, JobId first_job_id = 1);
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // A job from the journal, with its chunks in index order. A running job resumes from its
+  // chunks' committed points; chunks that do not fit (a torn journal) are cut again.
+  void Restore(const JournalJob& job, const std::vector<JournalChunk>& chunks, uint64_t now_ms);
+
+  // A new job (already validated by the shell). Fails when too many jobs are running or the
+  // fixed chunk size would need too many chunks.
+  CoordinatorOutput Submit(const JobSpec& spec, uint64_t now_ms, JobId* id, std::string* error);
+  CoordinatorOutput Cancel(JobId id, uint64_t now_ms, const std::string& why);
+
+  // Workers: a live member with `slots` slots and a working link (again: slots changed).
+  CoordinatorOutput OnWorkerUp(NodeId id, uint32_t slots, uint64_t now_ms);
+  // Declared dead, left, or its link reset: what it held goes to other workers.
+  CoordinatorOutput OnWorkerDown(NodeId id, uint64_t now_ms);
+  // Anything at all arrived from the worker (a link heartbeat): it was alive then.
+  void OnHeard(NodeId id, uint64_t now_ms);
+  CoordinatorOutput OnReport(NodeId from, const Report& report, uint64_t now_ms);
+  CoordinatorOutput Tick(uint64_t now_ms);
+  uint64_t NextDeadlineMs() const;
+
+  const Job* job(JobId id) const;
+  const std::map<JobId, Job>& jobs() const { return jobs_; }
+  size_t running_jobs() const;
+  bool HasWorkers(const JobSpec& spec) const;  // some live worker may take this job
+  JobId next_job_id() const { return next_job_; }
+
+  void CheckInvariants() const;
+
+ private:
+  struct WorkerInfo {
+    uint32_t slots = 0;
+    uint32_t inflight = 0;  // active attempts over all jobs
+    uint64_t last_heard_ms = 0;
+  };
+  struct Active {
+    JobId job;
+    NodeId worker;
+  };
+
+  bool Eligible(const Job& job, NodeId id, const WorkerInfo& w) const;
+  uint32_t Capacity(const Job& job, const WorkerInfo& w) const;
+  double RateOf(const Job& job, NodeId id) const;
+  int64_t ChunkSize(const Job& job, NodeId worker) const;
+  void Schedule(uint64_t now_ms, CoordinatorOutput* out);
+  bool AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out);
+  void StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out);
+  void OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup, uint64_t now_ms,
+                   CoordinatorOutput* out);
+  void Ended(Job& job, const Attempt& a, CoordinatorOutput* out);
+  void LoseAttempt(Job& job, AttemptId id, FailureRecord* record, CoordinatorOutput* out);
+  void HandleError(Job& job, NodeId from, const Report& r, uint64_t now_ms, CoordinatorOutput* out);
+  void TellStale(NodeId to, JobId job, AttemptId attempt, uint64_t now_ms, CoordinatorOutput* out);
+  void Finish(Job& job, JobState state, const std::string& error, uint64_t now_ms,
+              CoordinatorOutput* out);
+  void JournalChunkOf(const Job& job, size_t index, CoordinatorOutput* out) const;
+  void JournalJobOf(const Job& job, CoordinatorOutput* out) const;
+  void Prune();
+
+  const NodeId self_;
+  const CoordinatorConfig config_;
+  AttemptId next_attempt_;
+  JobId next_job_;
+  std::map<JobId, Job> jobs_;
+  std::map<NodeId, WorkerInfo> workers_;
+  std::map<AttemptId, Active> active_;            // ordered: iteration must be deterministic
+  std::unordered_map<AttemptId, uint64_t> told_;  // stale attempts: when last told to stop
+};
+
+}  // namespace velum::core
+
+#endif  // VELUM_CORE_COORDINATOR_H_

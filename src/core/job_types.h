@@ -1,0 +1,149 @@
+// The vocabulary of distributed jobs: numbers and partial results, reducers, job specs, and
+// the messages between a job's coordinator and its workers. Plain values; no I/O.
+#ifndef VELUM_CORE_JOB_TYPES_H_
+#define VELUM_CORE_JOB_TYPES_H_
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/types.h"
+
+namespace velum::core {
+
+// A job is numbered by its coordinator; (coordinator id, JobId) names it in the whole mesh.
+using JobId = uint64_t;
+// One try at the remainder of one chunk by one worker. Unique per coordinator across its
+// restarts (the high bits are the coordinator's epoch), so a report can never be mistaken
+// for one of a later attempt.
+using AttemptId = uint64_t;
+using ModuleDigest = std::array<uint8_t, 32>;  // BLAKE2b-256 of the module's bytes
+
+// Limits every message obeys (checked by wire/job_codec before anything reaches the core).
+constexpr size_t kMaxResultValues = 16;  // results of one export call
+constexpr size_t kMaxFuncName = 255;     // export names
+constexpr size_t kMaxErrorMessage = 1024;
+
+// One result value on its way to a reduction. Integers (i32 sign-extended, i64) are kept as
+// int64; f32 values stay f32 (held exactly in a double) except in sums, which use f64.
+enum class NumKind : uint8_t { kInt, kF32, kF64 };
+const char* NumKindName(NumKind kind);
+
+struct Num {
+  NumKind kind = NumKind::kInt;
+  int64_t i = 0;  // kInt
+  double f = 0;   // kF32, kF64
+
+  static Num Int(int64_t v) { return {NumKind::kInt, v, 0}; }
+  static Num F32(float v) { return {NumKind::kF32, 0, v}; }
+  static Num F64(double v) { return {NumKind::kF64, 0, v}; }
+  bool is_float() const { return kind != NumKind::kInt; }
+  bool is_zero() const { return is_float() ? f == 0.0 : i == 0; }
+  // Bitwise equality: NaN equals the same NaN, 0.0 differs from -0.0 (exactness checks).
+  bool operator==(const Num& o) const {
+    return kind == o.kind && i == o.i && std::memcmp(&f, &o.f, sizeof f) == 0;
+  }
+};
+
+// How a job's per-range results combine into one answer. Every reducer is associative and is
+// applied in range order, so the answer does not depend on how the range was cut (for integer
+// results; floating-point exports round differently on different cuts by their own nature).
+enum class ReducerKind : uint8_t {
+  kSum,    // element-wise; integers wrap modulo 2^64, floats add in f64
+  kMin,    // element-wise minimum (NaN wins, as in Wasm's f64.min)
+  kMax,    // element-wise maximum
+  kFirst,  // the result of the lowest sub-range whose result is not all zeros (a search)
+};
+const char* ReducerName(ReducerKind kind);
+bool ParseReducer(const std::string& text, ReducerKind* out);
+
+// The reduction of a contiguous sub-range. Empty is the identity: no item reduced yet (sum,
+// min, max) or nothing found yet (first).
+struct Partial {
+  std::vector<Num> values;
+
+  bool empty() const { return values.empty(); }
+  bool operator==(const Partial&) const = default;
+};
+
+// What a coordinator asks of the mesh: run `func` over [start, end) and reduce.
+struct JobSpec {
+  ModuleDigest module{};
+  uint64_t module_size = 0;
+  std::string func;
+  int64_t start = 0, end = 0;  // [start, end), start < end
+  ReducerKind reducer = ReducerKind::kSum;
+  bool wide = false;                  // the export takes (i64, i64), else (i32, i32)
+  std::vector<NumKind> result_kinds;  // of the reduced values, one per export result
+  uint64_t chunk_items = 0;           // fixed chunk size; 0: sized from measured throughput
+  bool exclude_self = false;          // the coordinator does not work on its own job
+  uint32_t timeout_ms = 60000;        // per export call (one slice); workers may lower it
+  uint32_t max_memory_pages = 4096;   // per instance; workers may lower it
+  std::string label;                  // for people: the module's file name
+
+  bool operator==(const JobSpec&) const = default;
+};
+
+// Why a slice or a call failed, as a worker reports it. Deterministic failures (a trap, a
+// missing export) fail the job; others (a crashed executor, a busy worker) are retried.
+struct TaskError {
+  uint32_t kind = 0;  // velum::ErrorKind of the runtime, as a number
+  std::string message;
+  bool retryable = false;
+
+  bool operator==(const TaskError&) const = default;
+};
+// TaskError::kind of a worker refusing an attempt (too many held, malformed): not one of the
+// runtime's error kinds, and always retryable elsewhere.
+constexpr uint32_t kTaskErrorWorkerBusy = 0x10000;
+
+// Coordinator -> worker: run [start, end) of a chunk as one attempt, slice by slice.
+struct Assign {
+  JobId job = 0;
+  AttemptId attempt = 0;
+  ModuleDigest module{};
+  uint64_t module_size = 0;
+  std::string func;
+  int64_t start = 0, end = 0;
+  ReducerKind reducer = ReducerKind::kSum;
+  bool wide = false;
+  uint32_t timeout_ms = 60000;
+  uint32_t max_memory_pages = 4096;
+  uint32_t slice_ms = 150;  // the time one slice should take; each slice ends in a report
+
+  bool operator==(const Assign&) const = default;
+};
+
+// Coordinator -> worker: stop (and forget) an attempt, or with attempt 0 every attempt of the
+// job. Also the acknowledgement of an attempt's final report.
+struct Cancel {
+  JobId job = 0;
+  AttemptId attempt = 0;
+
+  bool operator==(const Cancel&) const = default;
+};
+
+// Worker -> coordinator: a checkpoint of one attempt. [start, upto) is done and reduces to
+// `partial` (cumulative, so a lost or reordered report is superseded by the next one);
+// [upto, running_to) is the slice in progress. A report with an error ends the attempt.
+struct Report {
+  JobId job = 0;
+  AttemptId attempt = 0;
+  int64_t upto = 0;
+  int64_t running_to = 0;
+  Partial partial;
+  uint64_t busy_us = 0;  // executor time spent on this attempt so far
+  bool has_error = false;
+  TaskError error;
+
+  bool operator==(const Report&) const = default;
+};
+
+using ToWorker = std::variant<Assign, Cancel>;
+
+}  // namespace velum::core
+
+#endif  // VELUM_CORE_JOB_TYPES_H_

@@ -1,0 +1,265 @@
+// The worker's rules: the oldest attempts take the free slots, slices grow toward the time
+// asked for, and every attempt is reported after each slice and at least once a heartbeat.
+#include "core/worker.h"
+
+#include <algorithm>
+
+#include "core/assert.h"
+#include "core/reducer.h"
+
+namespace velum::core {
+
+namespace {
+constexpr size_t kMaxForgotten = 4096;
+constexpr size_t kMaxRates = 256;
+}  // namespace
+
+Worker::Worker(NodeId self, WorkerConfig config) : self_(self), config_(config) {
+  VELUM_ASSERT(self != kNoNode);
+  VELUM_ASSERT(config_.slots > 0 && config_.max_tasks > 0 && config_.heartbeat_ms > 0);
+  VELUM_ASSERT(config_.min_slice_ms > 0 && config_.min_slice_ms <= config_.max_slice_ms);
+  VELUM_ASSERT(config_.slice_growth >= 2);
+}
+
+size_t Worker::IndexOf(const Key& key) const {
+  for (size_t i = 0; i < tasks_.size(); i++)
+    if (tasks_[i].key == key) return i;
+  return SIZE_MAX;
+}
+
+void Worker::Remember(const Key& key) {
+  if (!forgotten_.insert(key).second) return;
+  forgotten_order_.push_back(key);
+  if (forgotten_order_.size() > kMaxForgotten) {
+    forgotten_.erase(forgotten_order_.front());
+    forgotten_order_.pop_front();
+  }
+}
+
+Report Worker::ReportOf(const Task& t) const {
+  if (t.finished) return t.final;
+  Report r;
+  r.job = t.assign.job;
+  r.attempt = t.assign.attempt;
+  r.upto = t.upto;
+  r.running_to = t.slice ? t.slice_hi : t.upto;
+  r.partial = t.partial;
+  r.busy_us = t.busy_us;
+  return r;
+}
+
+void Worker::Send(Task& t, uint64_t now_ms, WorkerOutput* out) {
+  out->reports.push_back({std::get<0>(t.key), ReportOf(t)});
+  t.last_sent_ms = now_ms;
+}
+
+WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
+  WorkerOutput out;
+  Key key{from, a.job, a.attempt};
+  if (forgotten_.count(key)) return out;  // cancelled before it arrived, or a duplicate
+  if (size_t i = IndexOf(key); i != SIZE_MAX) {
+    Send(tasks_[i], now_ms, &out);  // a duplicate: the coordinator hears where we are
+    return out;
+  }
+  if (a.start >= a.end || a.func.empty() || tasks_.size() >= config_.max_tasks) {
+    Report r;
+    r.job = a.job;
+    r.attempt = a.attempt;
+    r.upto = r.running_to = a.start;
+    r.has_error = true;
+    r.error.kind = kTaskErrorWorkerBusy;
+    r.error.retryable = true;
+    r.error.message = a.start >= a.end || a.func.empty()
+                          ? "malformed assignment"
+                          : "node " + std::to_string(self_) + " is busy (" +
+                                std::to_string(tasks_.size()) + " attempts held)";
+    out.reports.push_back({from, r});
+    Remember(key);
+    return out;
+  }
+  Task t;
+  t.key = key;
+  t.assign = a;
+  t.assign.timeout_ms =
+      std::min(a.timeout_ms ? a.timeout_ms : config_.max_timeout_ms, config_.max_timeout_ms);
+  t.assign.max_memory_pages = std::min(a.max_memory_pages, config_.max_memory_pages);
+  t.upto = a.start;
+  if (auto it = rates_.find({from, a.job}); it != rates_.end()) t.rate = it->second;
+  tasks_.push_back(std::move(t));
+  Pump(now_ms, &out);
+  Send(tasks_[IndexOf(key)], now_ms, &out);  // the coordinator hears at once that it arrived
+  return out;
+}
+
+void Worker::StartSlice(Task& t, WorkerOutput* out) {
+  VELUM_ASSERT(!t.finished && t.slice == 0 && t.upto < t.assign.end);
+  uint32_t slice_ms = std::clamp(t.assign.slice_ms, config_.min_slice_ms, config_.max_slice_ms);
+  double want = t.rate > 0 ? t.rate * slice_ms * 1000.0 : 1.0;
+  if (t.last_items > 0)
+    want = std::min(want, static_cast<double>(t.last_items) * config_.slice_growth);
+  uint64_t left = static_cast<uint64_t>(t.assign.end) - static_cast<uint64_t>(t.upto);
+  uint64_t items = static_cast<uint64_t>(std::clamp(want, 1.0, static_cast<double>(left)));
+  t.slice = next_slice_++;
+  t.slice_hi = static_cast<int64_t>(static_cast<uint64_t>(t.upto) + items);
+  slices_[t.slice] = t.key;
+  SliceRun run;
+  run.id = t.slice;
+  run.coordinator = std::get<0>(t.key);
+  run.job = t.assign.job;
+  run.attempt = t.assign.attempt;
+  run.module = t.assign.module;
+  run.module_size = t.assign.module_size;
+  run.func = t.assign.func;
+  run.wide = t.assign.wide;
+  run.reducer = t.assign.reducer;
+  run.lo = t.upto;
+  run.hi = t.slice_hi;
+  run.timeout_ms = t.assign.timeout_ms;
+  run.max_memory_pages = t.assign.max_memory_pages;
+  out->start.push_back(std::move(run));
+}
+
+void Worker::Pump(uint64_t /*now_ms*/, WorkerOutput* out) {
+  for (Task& t : tasks_) {
+    if (slices_.size() >= config_.slots) break;
+    if (!t.finished && t.slice == 0) StartSlice(t, out);
+  }
+}
+
+void Worker::Drop(size_t index, WorkerOutput* out) {
+  Task& t = tasks_[index];
+  if (t.slice) {
+    slices_.erase(t.slice);
+    out->cancel.push_back(t.slice);
+  }
+  Remember(t.key);
+  tasks_.erase(tasks_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t now_ms) {
+  WorkerOutput out;
+  auto it = slices_.find(slice);
+  if (it == slices_.end()) return out;  // cancelled meanwhile: nobody wants it
+  size_t index = IndexOf(it->second);
+  slices_.erase(it);
+  VELUM_ASSERT(index != SIZE_MAX);
+  Task& t = tasks_[index];
+  VELUM_ASSERT(t.slice == slice);
+  t.slice = 0;
+  t.busy_us += r.busy_us;
+  ReducerKind reducer = t.assign.reducer;
+  Partial p = r.ok ? SlicePartial(reducer, r.values) : Partial{};
+  bool consistent = true;
+  if (r.ok && !p.empty() && !t.partial.empty()) {
+    consistent = p.values.size() == t.partial.values.size();
+    for (size_t i = 0; consistent && i < p.values.size(); i++)
+      consistent = p.values[i].kind == t.partial.values[i].kind;
+  }
+  if (!r.ok || !consistent || r.values.empty() || r.values.size() > kMaxResultValues) {
+    t.final = ReportOf(t);
+    t.finished = true;
+    t.finished_ms = now_ms;
+    t.final.running_to = t.upto;
+    t.final.has_error = true;
+    if (r.ok) {
+      t.final.error.message = "the export's results do not reduce (none, too many or changing)";
+    } else {
+      t.final.error = r.error;
+    }
+  } else {
+    int64_t items = t.slice_hi - t.upto;
+    t.partial = Combine(reducer, t.partial, p);
+    t.upto = t.slice_hi;
+    t.last_items = items;
+    double sample =
+        static_cast<double>(items) / static_cast<double>(std::max<uint64_t>(r.busy_us, 1));
+    t.rate = t.rate > 0 ? 0.5 * t.rate + 0.5 * sample : sample;
+    if (rates_.size() >= kMaxRates) rates_.clear();
+    rates_[{std::get<0>(t.key), t.assign.job}] = t.rate;
+    if (t.upto == t.assign.end || (reducer == ReducerKind::kFirst && !t.partial.empty())) {
+      t.final = ReportOf(t);
+      t.finished = true;
+      t.finished_ms = now_ms;
+    }
+  }
+  Key key = t.key;
+  Pump(now_ms, &out);  // this task first: it is older than anything queued behind it
+  Send(tasks_[IndexOf(key)], now_ms, &out);
+  return out;
+}
+
+WorkerOutput Worker::OnCancel(NodeId from, const Cancel& c, uint64_t now_ms) {
+  WorkerOutput out;
+  bool any = false;
+  for (size_t i = tasks_.size(); i-- > 0;) {
+    const Key& k = tasks_[i].key;
+    if (std::get<0>(k) == from && std::get<1>(k) == c.job &&
+        (c.attempt == 0 || std::get<2>(k) == c.attempt)) {
+      Drop(i, &out);
+      any = true;
+    }
+  }
+  // A cancel that overtook its assignment: the assignment must not start when it arrives.
+  if (!any && c.attempt != 0) Remember({from, c.job, c.attempt});
+  Pump(now_ms, &out);
+  return out;
+}
+
+WorkerOutput Worker::OnCoordinatorDown(NodeId coordinator, uint64_t now_ms) {
+  WorkerOutput out;
+  for (size_t i = tasks_.size(); i-- > 0;)
+    if (std::get<0>(tasks_[i].key) == coordinator) Drop(i, &out);
+  for (auto it = rates_.begin(); it != rates_.end();)
+    it = it->first.first == coordinator ? rates_.erase(it) : std::next(it);
+  Pump(now_ms, &out);
+  return out;
+}
+
+WorkerOutput Worker::Tick(uint64_t now_ms) {
+  WorkerOutput out;
+  for (size_t i = tasks_.size(); i-- > 0;) {
+    Task& t = tasks_[i];
+    if (t.finished && now_ms >= t.finished_ms + config_.final_keep_ms) {
+      Drop(i, &out);  // never released: its coordinator is gone or has long moved on
+    } else if (now_ms >= t.last_sent_ms + config_.heartbeat_ms) {
+      Send(t, now_ms, &out);
+    }
+  }
+  Pump(now_ms, &out);
+  return out;
+}
+
+uint64_t Worker::NextDeadlineMs() const {
+  uint64_t next = UINT64_MAX;
+  for (const Task& t : tasks_) {
+    next = std::min(next, t.last_sent_ms + config_.heartbeat_ms);
+    if (t.finished) next = std::min(next, t.finished_ms + config_.final_keep_ms);
+  }
+  return next;
+}
+
+void Worker::CheckInvariants() const {
+  VELUM_ASSERT(slices_.size() <= config_.slots);
+  VELUM_ASSERT(tasks_.size() <= config_.max_tasks);
+  VELUM_ASSERT(forgotten_.size() == forgotten_order_.size() && forgotten_.size() <= kMaxForgotten);
+  size_t running = 0;
+  for (size_t i = 0; i < tasks_.size(); i++) {
+    const Task& t = tasks_[i];
+    VELUM_ASSERT(!forgotten_.count(t.key));
+    VELUM_ASSERT(t.assign.start <= t.upto && t.upto <= t.assign.end);
+    VELUM_ASSERT(t.assign.timeout_ms <= config_.max_timeout_ms);
+    VELUM_ASSERT(t.assign.max_memory_pages <= config_.max_memory_pages);
+    if (t.slice) {
+      VELUM_ASSERT(!t.finished);
+      auto it = slices_.find(t.slice);
+      VELUM_ASSERT(it != slices_.end() && it->second == t.key);
+      VELUM_ASSERT(t.upto < t.slice_hi && t.slice_hi <= t.assign.end);
+      running++;
+    }
+    VELUM_ASSERT(t.finished || t.upto < t.assign.end);
+    for (size_t j = i + 1; j < tasks_.size(); j++) VELUM_ASSERT(tasks_[j].key != t.key);
+  }
+  VELUM_ASSERT(running == slices_.size());
+}
+
+}  // namespace velum::core
