@@ -63,8 +63,9 @@ void Coordinator::Restore(const JournalJob& record, const std::vector<JournalChu
   job.state = record.state;
   job.result = record.result;
   job.error = record.error;
-  job.resumed = true;
-  job.submitted_ms = job.finished_ms = now_ms;
+  job.resumed = record.state == JobState::kRunning;
+  job.finished_ms = now_ms;
+  job.submitted_ms = now_ms >= record.elapsed_ms ? now_ms - record.elapsed_ms : 0;
   job.stats.reassigned = record.reassigned;
   job.stats.recomputed = record.recomputed;
   job.stats.stale_reports = record.stale_reports;
@@ -154,6 +155,7 @@ void Coordinator::JournalJobOf(const Job& job, CoordinatorOutput* out) const {
   j.reassigned = job.stats.reassigned;
   j.recomputed = job.stats.recomputed;
   j.stale_reports = job.stats.stale_reports;
+  if (job.state != JobState::kRunning) j.elapsed_ms = job.finished_ms - job.submitted_ms;
   out->journal.push_back(std::move(j));
 }
 

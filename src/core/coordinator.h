@@ -95,6 +95,7 @@ struct JournalJob {
   std::vector<Num> result;
   std::string error;
   uint64_t reassigned = 0, recomputed = 0, stale_reports = 0;
+  uint64_t elapsed_ms = 0;  // of a finished job
 };
 struct JournalChunk {
   JobId job = 0;

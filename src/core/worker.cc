@@ -211,6 +211,14 @@ WorkerOutput Worker::OnCoordinatorDown(NodeId coordinator, uint64_t now_ms) {
     if (std::get<0>(tasks_[i].key) == coordinator) Drop(i, &out);
   for (auto it = rates_.begin(); it != rates_.end();)
     it = it->first.first == coordinator ? rates_.erase(it) : std::next(it);
+  // A restarted coordinator may reuse ids (if its journal was lost): nothing of the old
+  // process may silence the new one's assignments.
+  forgotten_.erase(forgotten_.lower_bound({coordinator, 0, 0}),
+                   forgotten_.lower_bound({coordinator + 1, 0, 0}));
+  std::deque<Key> kept;
+  for (const Key& k : forgotten_order_)
+    if (std::get<0>(k) != coordinator) kept.push_back(k);
+  forgotten_order_.swap(kept);
   Pump(now_ms, &out);
   return out;
 }

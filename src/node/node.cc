@@ -20,6 +20,7 @@
 #include "core/membership.h"
 #include "net/cluster_key.h"
 #include "net/transport.h"
+#include "node/node_impl.h"
 #include "runtime/aot_compiler.h"
 #include "runtime/home.h"
 #include "wire/codec.h"
@@ -98,12 +99,6 @@ std::vector<asio::ip::address> BroadcastAddresses() {
   return out;
 }
 
-uint64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 uint64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -112,184 +107,177 @@ uint64_t WallMs() {
 
 }  // namespace
 
-struct Node::Impl : net::Transport::Handler {
-  NodeOptions options;
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  std::unique_ptr<net::Transport> transport;
-  std::unique_ptr<core::Membership> membership;
-  asio::steady_timer tick_timer{io};
-  asio::steady_timer beacon_timer{io};
-  std::thread loop;
-  uint64_t started_ms = SteadyMs();
-  core::NodeMeta meta;
-  std::vector<udp::endpoint> beacon_targets;
-  fs::path registry;  // <home>/nodes/<id>: lets nodes sharing a home find each other
-  uint64_t undecodable = 0;
-  uint64_t bad_link_frames = 0;
-  asio::steady_timer heartbeat_timer{io};
-  uint64_t heartbeat_seq = 0;
-  std::map<uint32_t, uint64_t> rtt_us;  // last measured round trip per linked peer
-  bool left = false;
+uint64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
-  // Runs `fn` on the loop thread and returns its result.
-  template <typename F>
-  auto OnLoop(F fn) -> decltype(fn()) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto future = task.get_future();
-    asio::post(io, [&task] { task(); });
-    return future.get();
+uint64_t SteadyUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void Node::Impl::Dispatch(core::Output out) {
+  for (auto& envelope : out.messages) {
+    udp::endpoint to;
+    if (!ParseEndpoint(envelope.to_addr, &to)) continue;
+    std::string payload(1, kMessageTag);
+    payload += wire::Encode(envelope.msg);
+    transport->SendDatagram(to, payload);
   }
-
-  void Dispatch(core::Output out) {
-    for (auto& envelope : out.messages) {
-      udp::endpoint to;
-      if (!ParseEndpoint(envelope.to_addr, &to)) continue;
-      std::string payload(1, kMessageTag);
-      payload += wire::Encode(envelope.msg);
-      transport->SendDatagram(to, payload);
-    }
-    for (const auto& event : out.events) {
-      spdlog::info("member {} {} (incarnation {})", event.id, core::EventName(event.kind),
-                   event.incarnation);
-      auto it = membership->members().find(event.id);
-      if (it == membership->members().end()) continue;
-      const core::Member& m = it->second;
-      if (core::IsLive(m.state)) {
-        // One link per pair: the lower id dials, the higher one accepts.
-        std::string host;
-        uint16_t port;
-        asio::error_code ec;
-        if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
-          auto addr = asio::ip::make_address(host, ec);
-          if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
-        }
-      } else {
-        transport->Forget(m.id);
+  for (const auto& event : out.events) {
+    spdlog::info("member {} {} (incarnation {})", event.id, core::EventName(event.kind),
+                 event.incarnation);
+    auto it = membership->members().find(event.id);
+    if (it == membership->members().end()) continue;
+    const core::Member& m = it->second;
+    if (core::IsLive(m.state)) {
+      // One link per pair: the lower id dials, the higher one accepts.
+      std::string host;
+      uint16_t port;
+      asio::error_code ec;
+      if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
+        auto addr = asio::ip::make_address(host, ec);
+        if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
       }
-    }
-  }
-
-  void OnDatagram(uint32_t sender, std::string_view payload, const udp::endpoint& from,
-                  bool /*beacon*/) override {
-    if (left || payload.empty()) return;
-    uint64_t now = SteadyMs();
-    if (payload[0] == kBeaconTag) {
-      wire::Beacon beacon;
-      if (!wire::DecodeBeacon(payload.substr(1), &beacon) || beacon.id != sender) {
-        undecodable++;
-        return;
-      }
-      Dispatch(membership->OnBeacon(beacon.id, beacon.meta, beacon.incarnation, now));
-    } else if (payload[0] == kMessageTag) {
-      core::Message msg;
-      // The MAC proved the sender holds the key; the message must also speak for itself.
-      if (!wire::Decode(payload.substr(1), &msg) || msg.from.id != sender) {
-        undecodable++;
-        return;
-      }
-      Dispatch(membership->OnMessage(msg, now));
     } else {
-      undecodable++;
+      transport->Forget(m.id);
     }
-    (void)from;
+    OnMemberEvent(event);
   }
+}
 
-  void OnLinkUp(uint32_t peer) override {
-    spdlog::info("link to {} up", peer);
-    SendLinkPing(peer);
-  }
+bool Node::Impl::IsLiveMember(uint32_t id) const {
+  auto it = membership->members().find(id);
+  return it != membership->members().end() && core::IsLive(it->second.state);
+}
 
-  static uint64_t NowUs() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-
-  void SendLinkPing(uint32_t peer) {
-    wire::LinkFrame ping{wire::LinkFrame::Kind::kPing, ++heartbeat_seq, NowUs()};
-    transport->Send(peer, wire::EncodeLinkFrame(ping));
-  }
-
-  // Every second, each link carries a ping; the echo gives the round trip in `peers`.
-  void ScheduleHeartbeat() {
-    heartbeat_timer.expires_after(std::chrono::seconds(1));
-    heartbeat_timer.async_wait([this](asio::error_code ec) {
-      if (ec || left) return;
-      for (const auto& [id, m] : membership->members())
-        if (id != options.id && transport->LinkUp(id)) SendLinkPing(id);
-      ScheduleHeartbeat();
-    });
-  }
-  void OnLinkDown(uint32_t peer) override {
-    spdlog::info("link to {} down", peer);
-    rtt_us.erase(peer);
-    if (!left) Dispatch(membership->OnLinkDown(peer, SteadyMs()));
-  }
-  void OnLinkMessage(uint32_t peer, std::string message) override {
-    wire::LinkFrame frame;
-    if (!wire::DecodeLinkFrame(message, &frame)) {
-      bad_link_frames++;  // authenticated but not a frame we know: a newer peer, or a bug
+void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp::endpoint& from,
+                            bool /*beacon*/) {
+  if (left || payload.empty()) return;
+  uint64_t now = SteadyMs();
+  if (payload[0] == kBeaconTag) {
+    wire::Beacon beacon;
+    if (!wire::DecodeBeacon(payload.substr(1), &beacon) || beacon.id != sender) {
+      undecodable++;
       return;
     }
-    if (frame.kind == wire::LinkFrame::Kind::kPing) {
-      frame.kind = wire::LinkFrame::Kind::kPong;
-      transport->Send(peer, wire::EncodeLinkFrame(frame));
-    } else if (frame.sent_us <= NowUs()) {
-      rtt_us[peer] = NowUs() - frame.sent_us;
+    Dispatch(membership->OnBeacon(beacon.id, beacon.meta, beacon.incarnation, now));
+  } else if (payload[0] == kMessageTag) {
+    core::Message msg;
+    // The MAC proved the sender holds the key; the message must also speak for itself.
+    if (!wire::Decode(payload.substr(1), &msg) || msg.from.id != sender) {
+      undecodable++;
+      return;
     }
+    Dispatch(membership->OnMessage(msg, now));
+  } else {
+    undecodable++;
   }
+  (void)from;
+}
 
-  void ScheduleTick() {
-    uint64_t now = SteadyMs();
-    uint64_t deadline = membership->NextDeadlineMs();
-    uint64_t wait = deadline <= now ? 1 : std::min<uint64_t>(deadline - now, 100);
-    tick_timer.expires_after(std::chrono::milliseconds(wait));
-    tick_timer.async_wait([this](asio::error_code ec) {
-      if (ec || left) return;
-      Dispatch(membership->Tick(SteadyMs()));
-      ScheduleTick();
-    });
+void Node::Impl::OnLinkUp(uint32_t peer) {
+  spdlog::info("link to {} up", peer);
+  SendLinkPing(peer);
+  OnJobLinkUp(peer);
+}
+
+void Node::Impl::SendLinkPing(uint32_t peer) {
+  wire::LinkFrame ping{wire::LinkFrame::Kind::kPing, ++heartbeat_seq, SteadyUs()};
+  transport->Send(peer, wire::EncodeLinkFrame(ping));
+}
+
+// Every second, each link carries a ping; the echo gives the round trip in `peers`.
+void Node::Impl::ScheduleHeartbeat() {
+  heartbeat_timer.expires_after(std::chrono::seconds(1));
+  heartbeat_timer.async_wait([this](asio::error_code ec) {
+    if (ec || left) return;
+    for (const auto& [id, m] : membership->members())
+      if (id != options.id && transport->LinkUp(id)) SendLinkPing(id);
+    ScheduleHeartbeat();
+  });
+}
+
+void Node::Impl::OnLinkDown(uint32_t peer) {
+  spdlog::info("link to {} down", peer);
+  rtt_us.erase(peer);
+  if (left) return;
+  Dispatch(membership->OnLinkDown(peer, SteadyMs()));
+  OnJobLinkDown(peer);
+}
+
+void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
+  wire::LinkMessage decoded;
+  if (!wire::DecodeLink(message, &decoded)) {
+    bad_link_frames++;  // authenticated but not a frame we know: a newer peer, or a bug
+    return;
   }
-
-  void SendBeacon() {
-    wire::Beacon beacon{options.id, membership->self().incarnation, membership->self().meta};
-    std::string payload(1, kBeaconTag);
-    payload += wire::EncodeBeacon(beacon);
-    for (const auto& target : beacon_targets) transport->SendDatagram(target, payload);
-    // Nodes sharing this home (the same machine, the same key) register their address.
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(registry.parent_path(), ec)) {
-      if (entry.path() == registry) continue;
-      std::ifstream in(entry.path());
-      std::string addr;
-      udp::endpoint ep;
-      if (std::getline(in, addr) && ParseEndpoint(addr, &ep)) transport->SendDatagram(ep, payload);
+  if (auto* frame = std::get_if<wire::LinkFrame>(&decoded)) {
+    if (coordinator) coordinator->OnHeard(peer, SteadyMs());
+    if (frame->kind == wire::LinkFrame::Kind::kPing) {
+      frame->kind = wire::LinkFrame::Kind::kPong;
+      transport->Send(peer, wire::EncodeLinkFrame(*frame));
+    } else if (frame->sent_us <= SteadyUs()) {
+      rtt_us[peer] = SteadyUs() - frame->sent_us;
     }
+    return;
   }
+  OnJobMessage(peer, std::move(decoded));
+}
 
-  void ScheduleBeacon() {
-    // Fast while the mesh forms, then slow: beacons only matter to newcomers.
-    uint64_t age = SteadyMs() - started_ms;
-    beacon_timer.expires_after(std::chrono::milliseconds(age < 3000 ? 250 : 1000));
-    beacon_timer.async_wait([this](asio::error_code ec) {
-      if (ec || left) return;
-      SendBeacon();
-      ScheduleBeacon();
-    });
-  }
+void Node::Impl::ScheduleTick() {
+  uint64_t now = SteadyMs();
+  uint64_t deadline = membership->NextDeadlineMs();
+  uint64_t wait = deadline <= now ? 1 : std::min<uint64_t>(deadline - now, 100);
+  tick_timer.expires_after(std::chrono::milliseconds(wait));
+  tick_timer.async_wait([this](asio::error_code ec) {
+    if (ec || left) return;
+    Dispatch(membership->Tick(SteadyMs()));
+    ScheduleTick();
+  });
+}
 
-  void DoLeave() {
-    if (left) return;
-    Dispatch(membership->Leave(SteadyMs()));
-    left = true;
-    tick_timer.cancel();
-    beacon_timer.cancel();
-    heartbeat_timer.cancel();
-    std::error_code ec;
-    fs::remove(registry, ec);
+void Node::Impl::SendBeacon() {
+  wire::Beacon beacon{options.id, membership->self().incarnation, membership->self().meta};
+  std::string payload(1, kBeaconTag);
+  payload += wire::EncodeBeacon(beacon);
+  for (const auto& target : beacon_targets) transport->SendDatagram(target, payload);
+  // Nodes sharing this home (the same machine, the same key) register their address.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(registry.parent_path(), ec)) {
+    if (entry.path() == registry) continue;
+    std::ifstream in(entry.path());
+    std::string addr;
+    udp::endpoint ep;
+    if (std::getline(in, addr) && ParseEndpoint(addr, &ep)) transport->SendDatagram(ep, payload);
   }
-};
+}
+
+void Node::Impl::ScheduleBeacon() {
+  // Fast while the mesh forms, then slow: beacons only matter to newcomers.
+  uint64_t age = SteadyMs() - started_ms;
+  beacon_timer.expires_after(std::chrono::milliseconds(age < 3000 ? 250 : 1000));
+  beacon_timer.async_wait([this](asio::error_code ec) {
+    if (ec || left) return;
+    SendBeacon();
+    ScheduleBeacon();
+  });
+}
+
+void Node::Impl::DoLeave() {
+  if (left) return;
+  Dispatch(membership->Leave(SteadyMs()));
+  left = true;
+  tick_timer.cancel();
+  beacon_timer.cancel();
+  heartbeat_timer.cancel();
+  StopJobs();
+  std::error_code ec;
+  fs::remove(registry, ec);
+}
 
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -362,6 +350,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                        "cannot resolve --join " + join + ": " + ec.message());
     seeds.push_back(results.begin()->endpoint().address().to_string() + ":" + std::to_string(p));
   }
+  if (velum::Status s = impl->StartJobs(); !s.ok()) return s.error();
   impl->registry = options.home / "nodes" / std::to_string(options.id);
   {
     std::ofstream out(impl->registry);
@@ -377,6 +366,7 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     raw->ScheduleBeacon();
     raw->ScheduleTick();
     raw->ScheduleHeartbeat();
+    raw->ScheduleJobTick();
   });
   raw->loop = std::thread([raw] { raw->io.run(); });
   spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
@@ -392,6 +382,12 @@ Node::~Node() {
   impl_->work.reset();
   impl_->io.stop();
   if (impl_->loop.joinable()) impl_->loop.join();
+  // Calls still running in executors are stopped, then the threads that wait for them end.
+  for (auto& [id, cancel] : impl_->slice_cancels) cancel->store(true);
+  for (auto& [key, cancel] : impl_->serving) cancel->store(true);
+  impl_->runner.reset();
+  impl_->pool.reset();
+  impl_->journal.reset();
 }
 
 void Node::Leave() {
@@ -467,6 +463,12 @@ NodeStatus Node::Status() {
     s.declared_dead = ms.stats().declared_dead;
     s.refutations = ms.stats().refutations;
     s.home = impl_->options.home.string();
+    s.slots = impl_->options.slots;
+    s.busy_slots = impl_->published_load;
+    s.jobs = impl_->counters;
+    s.jobs.modules_fetched = impl_->fetcher->fetched();
+    s.jobs.module_bytes_fetched = impl_->fetcher->bytes_fetched();
+    s.jobs.jobs_running = impl_->coordinator->running_jobs();
     return s;
   });
 }

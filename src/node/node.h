@@ -1,17 +1,24 @@
-// The node kernel: membership core + transport + timers on one Asio event loop thread.
-// Public methods are thread-safe: they post into the loop and wait for the answer.
+// The node kernel: membership, job coordinator and worker cores, transport, executor pool and
+// journal, around one Asio event loop thread. Public methods are thread-safe: they post into
+// the loop and wait for the answer.
 #ifndef VELUM_NODE_NODE_H_
 #define VELUM_NODE_NODE_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/coordinator.h"
 #include "core/types.h"
 #include "runtime/engine.h"
 #include "runtime/error.h"
+#include "runtime/module.h"
+#include "runtime/value.h"
 
 namespace velum {
 
@@ -28,6 +35,72 @@ struct NodeOptions {
   std::filesystem::path cluster_key;  // empty: <home>/cluster.key, created if missing
   uint32_t slots = 2;
   EngineKind engine = EngineKind::kAuto;
+  // This node's own limits as a worker, whatever a coordinator or caller asks.
+  uint64_t max_module_bytes = 64ull << 20;  // modules it accepts, from users or peers
+  uint32_t max_call_ms = 300000;            // per export call
+  uint32_t max_memory_mib = 256;            // linear memory per instance
+  core::CoordinatorConfig coordinator;      // scheduling of the jobs this node coordinates
+};
+
+// `scatter`: run FUNC over [start, end) on every live worker and reduce.
+struct ScatterRequest {
+  std::filesystem::path path;  // the module's file, read by this node ...
+  ModulePtr module;            // ... unless already loaded
+  std::string func;
+  int64_t start = 0, end = 0;
+  core::ReducerKind reducer = core::ReducerKind::kSum;
+  uint64_t chunk_items = 0;  // fixed chunk size; 0: sized from measured throughput
+  bool exclude_self = false;
+  uint32_t timeout_ms = 60000;    // per call (a slice)
+  uint32_t max_memory_mib = 256;  // per instance
+};
+
+struct WorkerRow {
+  uint32_t id = 0;
+  uint64_t chunks = 0;  // completed
+  uint64_t items = 0;   // of the result, computed there
+  double seconds = 0;   // executor time there
+};
+
+struct JobSummary {
+  uint64_t id = 0;
+  std::string state;  // running, done, failed, cancelled
+  std::string label;  // the module's file name
+  std::string func;
+  int64_t start = 0, end = 0;
+  std::string reducer;
+  std::vector<core::Num> result;  // done: the reduced values
+  std::string error;              // failed or cancelled: why
+  uint64_t items_done = 0, items_total = 0;
+  double elapsed_ms = 0;
+  bool resumed = false;  // restored from the journal after this node restarted
+  size_t chunks = 0;
+  std::vector<WorkerRow> workers;
+  uint64_t reassigned = 0, reassigned_items = 0, recomputed = 0, stale_reports = 0;
+  uint64_t backups = 0, retries = 0;
+  int64_t detection_ms = -1;  // the slowest failure detection during the job; -1: none
+  bool finished() const { return state != "running"; }
+};
+
+// `wasm`: one call of an export, on the best live peer (or here).
+struct CallOptions {
+  bool local = false;   // run here even when peers are alive
+  uint32_t target = 0;  // a specific node (0: the best one)
+  uint32_t timeout_ms = 60000;
+  uint32_t max_memory_mib = 256;
+};
+struct CallReply {
+  std::vector<Value> values;
+  uint32_t node = 0;  // where it ran
+  double elapsed_ms = 0;
+  std::string engine;  // interp or aot
+  std::string note;    // e.g. why the call moved to another node
+};
+
+struct JobCounters {
+  uint64_t modules_fetched = 0, module_bytes_fetched = 0, modules_served = 0;
+  uint64_t calls_served = 0, slices_run = 0;
+  uint64_t jobs_running = 0, jobs_resumed = 0;
 };
 
 struct PeerInfo {
@@ -59,6 +132,8 @@ struct NodeStatus {
   uint64_t links_refused = 0;  // TCP peers that failed the handshake
   uint64_t probes = 0, suspicions = 0, declared_dead = 0, refutations = 0;
   std::string home;
+  uint32_t slots = 0, busy_slots = 0;
+  JobCounters jobs;
 };
 
 class Node {
@@ -72,6 +147,25 @@ class Node {
   // Leaves gracefully: peers mark this node "left" without waiting for a timeout.
   void Leave();
   uint32_t id() const;
+  const NodeOptions& options() const;
+
+  // Reads a module the user named (checked against max_module_bytes) and keeps it in the
+  // module store, where peers that need it fetch it.
+  Result<ModulePtr> LoadModule(const std::filesystem::path& path);
+
+  // One call of an export. Blocks; `cancel` (set by another thread, e.g. on Ctrl-C) stops it.
+  Result<CallReply> Call(const ModulePtr& module, const std::string& func,
+                         const std::vector<Value>& args, const CallOptions& options,
+                         const std::atomic<bool>* cancel = nullptr);
+
+  // Jobs this node coordinates. Submit returns at once with the job's id; the job is in the
+  // journal by then, so it survives this node's restart.
+  Result<uint64_t> Submit(const ScatterRequest& request);
+  // Waits up to `wait` for the job to end; its summary either way (nullopt: unknown job).
+  std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
+  std::optional<JobSummary> Job(uint64_t id);
+  std::vector<JobSummary> Jobs();  // running and recent ones, oldest first
+  velum::Status CancelJob(uint64_t id);
 
   struct Impl;
 

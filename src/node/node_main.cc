@@ -1,5 +1,6 @@
-// node: a member of the VelumOS mesh. `./node 1`, `./node 2`, ... find each other and keep a
-// membership; a shell (interactive, piped or -c COMMAND) shows peers and status.
+// node: a member of the VelumOS mesh. `./node 1`, `./node 2`, ... find each other, keep a
+// membership and run Wasm for each other; a shell (interactive, piped or -c COMMAND) runs
+// wasm, scatter, jobs, peers and status. --no-shell serves the mesh until a signal.
 #include <editline/readline.h>
 #include <signal.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -28,7 +30,33 @@ struct Args {
   double wait_timeout_s = 10;
   bool json = false;
   bool verbose = false;
+  bool no_shell = false;
+  uint32_t max_module_mib = 64;
+  double max_call_s = 300;
+  uint32_t slice_ms = 150;
 };
+
+// Ctrl-C while a command runs cancels that command; otherwise it leaves the mesh.
+std::atomic<bool> g_command_running{false};
+std::atomic<bool> g_interrupt{false};
+
+velum::shell::ShellContext Context(const Args& args) {
+  velum::shell::ShellContext c;
+  c.progress = !args.json && isatty(STDERR_FILENO);
+  c.interrupt = &g_interrupt;
+  return c;
+}
+
+velum::shell::CommandResult Run(velum::Node& node, const std::string& line, const Args& args) {
+  g_interrupt = false;
+  g_command_running = true;
+  auto r = velum::shell::RunCommand(node, line, Context(args));
+  g_command_running = false;
+  return r;
+}
+
+// Waits until `wait_peers` peers are alive; false (and an error printed) after the timeout.
+bool WaitPeers(velum::Node& node, const Args& args);
 
 void SetUpLogging(const Args& args, const std::filesystem::path& home) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -56,24 +84,30 @@ void Print(const velum::shell::CommandResult& r, bool json) {
   std::fflush(stdout);
 }
 
-int RunOneCommand(velum::Node& node, const Args& args) {
+bool WaitPeers(velum::Node& node, const Args& args) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(args.wait_timeout_s * 1000));
   while (node.AlivePeers() < args.wait_peers) {
     if (std::chrono::steady_clock::now() > deadline) {
       velum::shell::CommandResult r;
       r.ok = false;
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", args.wait_timeout_s);
       std::string msg = "only " + std::to_string(node.AlivePeers()) + " of " +
-                        std::to_string(args.wait_peers) + " peers alive after " +
-                        std::to_string(args.wait_timeout_s) + " s";
+                        std::to_string(args.wait_peers) + " peers alive after " + secs + " s";
       r.text = "error: " + msg;
       r.json = {{"error", msg}};
       Print(r, args.json);
-      return 1;
+      return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling with a deadline
   }
-  auto r = velum::shell::RunCommand(node, args.command);
+  return true;
+}
+
+int RunOneCommand(velum::Node& node, const Args& args) {
+  if (!WaitPeers(node, args)) return 1;
+  auto r = Run(node, args.command, args);
   Print(r, args.json);
   return r.ok ? 0 : 1;
 }
@@ -88,6 +122,7 @@ int RunShell(velum::Node& node, const Args& args) {
   }
   std::string prompt = "velum[" + std::to_string(node.id()) + "]> ";
   int failures = 0;
+  if (args.wait_peers && !WaitPeers(node, args)) failures++;
   for (;;) {
     std::string line;
     if (interactive) {
@@ -102,7 +137,7 @@ int RunShell(velum::Node& node, const Args& args) {
     } else if (!std::getline(std::cin, line)) {
       break;
     }
-    auto r = velum::shell::RunCommand(node, line);
+    auto r = Run(node, line, args);
     Print(r, args.json);
     if (!r.ok) failures++;
     if (r.quit) return 0;
@@ -131,8 +166,22 @@ int main(int argc, char** argv) {
                  "cluster key file (default HOME/cluster.key)");
   app.add_option("--slots", args.node.slots, "executor slots offered")->capture_default_str();
   app.add_option("--engine", args.engine, "auto, interp or aot")->capture_default_str();
+  app.add_option("--max-module-mib", args.max_module_mib,
+                 "largest module accepted from users and peers")
+      ->capture_default_str();
+  app.add_option("--max-call-seconds", args.max_call_s,
+                 "this node's limit on one export call, whatever is asked")
+      ->capture_default_str();
+  app.add_option("--max-memory-mib", args.node.max_memory_mib,
+                 "this node's limit on an instance's linear memory")
+      ->capture_default_str();
+  app.add_option("--slice-ms", args.slice_ms,
+                 "jobs this node coordinates: time of one slice (one checkpoint each)")
+      ->capture_default_str();
   app.add_option("-c", args.command, "run one command, print the result and exit");
-  app.add_option("--wait-peers", args.wait_peers, "with -c: wait until this many peers are alive");
+  app.add_flag("--no-shell", args.no_shell, "no shell: serve the mesh until SIGINT or SIGTERM");
+  app.add_option("--wait-peers", args.wait_peers,
+                 "before the first command: wait until this many peers are alive");
   app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
       ->capture_default_str();
   app.add_flag("--json", args.json, "one JSON object per result");
@@ -151,6 +200,17 @@ int main(int argc, char** argv) {
   }
   args.node.id = args.id;
   args.node.engine = *engine;
+  args.node.max_module_bytes = static_cast<uint64_t>(args.max_module_mib) << 20;
+  if (args.max_call_s <= 0 || args.max_call_s > 86400 || args.slice_ms < 10 ||
+      args.slice_ms > 10000 || args.max_module_mib == 0 || args.node.max_memory_mib == 0 ||
+      args.node.max_memory_mib > 65536) {
+    std::fprintf(stderr,
+                 "node: --max-call-seconds must be in (0, 86400], --slice-ms in [10, 10000], "
+                 "--max-module-mib above 0 and --max-memory-mib in [1, 65536]\n");
+    return 2;
+  }
+  args.node.max_call_ms = static_cast<uint32_t>(args.max_call_s * 1000);
+  args.node.coordinator.slice_ms = args.slice_ms;
   if (args.node.home.empty()) args.node.home = velum::DefaultHome();
   if (args.node.port == 0 && args.id > 0 && args.id <= 57535)
     args.node.port = static_cast<uint16_t>(8000 + args.id);
@@ -173,13 +233,25 @@ int main(int argc, char** argv) {
   }
   velum::Node* raw = node->get();
   std::thread([raw, signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("signal {}: leaving the mesh", sig);
-    raw->Leave();
-    std::_Exit(0);
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGINT && g_command_running) {
+        g_interrupt = true;  // the running command cancels itself and returns
+        continue;
+      }
+      spdlog::info("signal {}: leaving the mesh", sig);
+      raw->Leave();
+      std::_Exit(0);
+    }
   }).detach();
 
+  if (args.no_shell) {
+    if (args.verbose || isatty(STDERR_FILENO))
+      std::fprintf(stderr, "node %u serving at port %u (no shell; SIGINT or SIGTERM to leave)\n",
+                   raw->id(), args.node.port);
+    for (;;) pause();  // the signal thread ends the process
+  }
   int rc = args.command.empty() ? RunShell(**node, args) : RunOneCommand(**node, args);
   node->reset();
   return rc;

@@ -30,6 +30,12 @@ const char* ErrorKindName(ErrorKind kind) {
       return "i/o error";
     case ErrorKind::kInternal:
       return "internal error";
+    case ErrorKind::kCancelled:
+      return "cancelled";
+    case ErrorKind::kUnavailable:
+      return "unavailable";
+    case ErrorKind::kLimitExceeded:
+      return "limit exceeded";
   }
   return "unknown error";
 }

@@ -23,6 +23,9 @@ enum class ErrorKind {
   kUnlinkable,           // an import cannot be satisfied
   kIo,                   // file system or channel error
   kInternal,
+  kCancelled,      // the caller gave up on the call (the executor was stopped)
+  kUnavailable,    // no node can do it now: no workers, a peer lost mid-call
+  kLimitExceeded,  // a configured limit other than memory: module size, queue, jobs
 };
 
 enum class TrapKind {

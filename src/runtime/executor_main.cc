@@ -1,15 +1,41 @@
 // velum-executor: the sandbox process started by the executor pool; never run by hand.
-// Usage: velum-executor FD [MAX_DATA_BYTES]. It serves the channel on FD until it closes.
+// Usage: velum-executor FD [MAX_DATA_BYTES [PARENT_PID]]. It serves the channel on FD until
+// it closes, and dies with the parent process.
 #include <malloc.h>
-#include <sys/prctl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "runtime/executor.h"
+
+namespace {
+
+pid_t parent_pid = 0;
+
+// Ends this process when the parent process ends, even in the middle of a call.
+// PR_SET_PDEATHSIG cannot do it: it fires when the parent *thread* that spawned us exits,
+// and the pool respawns executors from whichever thread saw the old one die.
+void* WatchParent(void*) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, parent_pid, 0));
+  if (fd >= 0) {
+    pollfd p{fd, POLLIN, 0};
+    while (poll(&p, 1, -1) < 0) {
+    }
+    _exit(1);
+  }
+  for (;;) {  // no pidfd (an old kernel): being reparented means the parent is gone
+    if (getppid() != parent_pid) _exit(1);
+    sleep(1);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -19,7 +45,14 @@ int main(int argc, char** argv) {
   int fd = std::atoi(argv[1]);
   // Die with the parent, never dump core, and cap writable memory as a backstop to the
   // per-instance limit (the reserved-but-inaccessible guard regions do not count).
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  parent_pid = argc > 3 ? static_cast<pid_t>(std::atol(argv[3])) : getppid();
+  if (getppid() != parent_pid) return 1;  // the parent died before we got here
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 << 10);
+  pthread_t watcher;
+  if (pthread_create(&watcher, &attr, WatchParent, nullptr) != 0) return 1;
+  pthread_attr_destroy(&attr);
   rlimit core{0, 0};
   setrlimit(RLIMIT_CORE, &core);
   if (argc > 2) {

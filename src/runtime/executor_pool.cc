@@ -16,6 +16,7 @@
 #include "runtime/channel.h"
 #include "runtime/executor.h"
 #include "runtime/home.h"
+#include "runtime/module_store.h"
 
 extern char** environ;
 
@@ -109,8 +110,8 @@ bool ExecutorPool::Spawn(Slot* slot) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 3);  // dup2 clears close-on-exec
   std::string path = options_.executor_path, fd = "3",
-              data = std::to_string(options_.max_data_bytes);
-  char* argv[] = {path.data(), fd.data(), data.data(), nullptr};
+              data = std::to_string(options_.max_data_bytes), parent = std::to_string(getpid());
+  char* argv[] = {path.data(), fd.data(), data.data(), parent.data(), nullptr};
   pid_t pid;
   int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -164,33 +165,9 @@ void ExecutorPool::Release(Slot* slot) {
 }
 
 Result<std::string> ExecutorPool::StoreModule(const ModulePtr& module) {
-  fs::path path = options_.home / "modules" / (module->hash_hex() + ".wasm");
-  std::error_code ec;
-  if (fs::exists(path, ec)) return path.string();
-  // A private temporary per writer, then an atomic rename: concurrent first calls of one
-  // module each write a whole copy, and readers only ever see a complete file.
-  std::string tmp = path.string() + ".XXXXXX";
-  int fd = mkstemp(tmp.data());
-  if (fd < 0) return MakeError(ErrorKind::kIo, "cannot create " + tmp);
-  const auto& bytes = module->bytes();
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (done != bytes.size()) {
-    unlink(tmp.c_str());
-    return MakeError(ErrorKind::kIo, "cannot write " + tmp);
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    unlink(tmp.c_str());
-    return MakeError(ErrorKind::kIo, "cannot store module: " + ec.message());
-  }
-  return path.string();
+  auto path = ModuleStore::WriteFile(options_.home / "modules", module);
+  if (!path.ok()) return path.error();
+  return path->string();
 }
 
 bool ExecutorPool::AotReady(const ModulePtr& module) const {
@@ -300,9 +277,11 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   ExecResponse resp;
   Slot* winner = nullptr;
   while (!winner) {
-    // Poll in short steps while a race may still begin; otherwise wait for the deadline.
-    auto step =
-        race && !b ? std::min(deadline, Clock::now() + std::chrono::milliseconds(20)) : deadline;
+    // Poll in short steps while a race may still begin or the caller may cancel; otherwise
+    // wait for the deadline.
+    auto step = (race && !b) || spec.cancel
+                    ? std::min(deadline, Clock::now() + std::chrono::milliseconds(20))
+                    : deadline;
     pollfd fds[2] = {{a->fd, POLLIN, 0}, {b ? b->fd : -1, POLLIN, 0}};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(step - Clock::now()).count();
     int n = poll(fds, b ? 2 : 1, static_cast<int>(std::clamp<int64_t>(left, 0, 1000)));
@@ -310,6 +289,12 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
       winner = (b && (fds[1].revents & (POLLIN | POLLHUP))) ? b : a;
       if (!(fds[winner == a ? 0 : 1].revents & (POLLIN | POLLHUP | POLLERR))) winner = nullptr;
       if (winner) break;
+    }
+    if (spec.cancel && spec.cancel->load()) {
+      Replace(a);
+      Release(a);
+      if (b) Replace(b), Release(b);
+      return MakeError(ErrorKind::kCancelled, "the call was cancelled; executor stopped");
     }
     if (Clock::now() >= deadline) {
       Replace(a);

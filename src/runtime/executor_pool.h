@@ -4,6 +4,7 @@
 #ifndef VELUM_RUNTIME_EXECUTOR_POOL_H_
 #define VELUM_RUNTIME_EXECUTOR_POOL_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -35,6 +36,9 @@ struct CallSpec {
   EngineKind engine = EngineKind::kAuto;
   std::chrono::milliseconds timeout{60000};
   uint32_t max_memory_pages = 4096;
+  // Set by another thread to stop the call: the executor is killed and replaced, and the
+  // call returns kCancelled within about 20 ms.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct CallOutcome {

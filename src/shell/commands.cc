@@ -1,10 +1,13 @@
-// Command parsing and rendering for the node shell. Each command builds its JSON first and
-// renders text from it, so the two forms never disagree.
+// Command dispatch and the mesh commands (help, peers, status, quit). Each command builds its
+// JSON first and renders text from it, so the two forms never disagree.
 #include "shell/commands.h"
 
 #include <cstdio>
 #include <sstream>
 #include <vector>
+
+#include "shell/job_commands.h"
+#include "shell/shell_util.h"
 
 namespace velum::shell {
 
@@ -12,32 +15,30 @@ namespace {
 
 using nlohmann::json;
 
-const char* const kNames[] = {"help", "peers", "status", "quit", "exit", nullptr};
-
-std::vector<std::string> Words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
-  return words;
-}
-
-CommandResult Error(const std::string& message) {
-  CommandResult r;
-  r.ok = false;
-  r.text = "error: " + message;
-  r.json = {{"error", message}};
-  return r;
-}
+const char* const kNames[] = {"wasm",   "scatter", "jobs", "wait", "cancel", "peers",
+                              "status", "help",    "quit", "exit", nullptr};
 
 CommandResult Help() {
   CommandResult r;
   r.text =
       "commands:\n"
-      "  peers    the members of the mesh: id, address, state, slots, engines, load, last heard\n"
-      "  status   this node: id, address, incarnation, uptime, counters of refused traffic\n"
-      "  help     this text\n"
-      "  quit     leave the mesh gracefully and exit";
-  r.json = {{"commands", {"peers", "status", "help", "quit"}}};
+      "  wasm FILE FUNC [ARGS...]      run an export once on the best live peer (here when\n"
+      "                                alone); prints the result, the node and the time\n"
+      "        [--local] [--node ID] [--timeout SECONDS] [--max-memory MIB]\n"
+      "  scatter FILE FUNC START END   split [START, END) over every live worker, gather and\n"
+      "                                reduce; prints the result and a per-node table\n"
+      "        [--reduce sum|min|max|first] [--chunk ITEMS] [--exclude-self]\n"
+      "        [--timeout SECONDS] [--max-memory MIB] [&: in the background]\n"
+      "  jobs                          running and recent jobs with their progress\n"
+      "  wait JOB                      follow a job to its end and print its result\n"
+      "  cancel JOB                    stop a job's work everywhere (Ctrl-C does it too)\n"
+      "  peers                         the members: id, address, state, slots, load, link\n"
+      "  status                        this node: counters of traffic, jobs and modules\n"
+      "  help                          this text\n"
+      "  quit                          leave the mesh gracefully and exit\n"
+      "FILE: a path, or a name like primes looked up in $VELUM_WASM_PATH and build/wasm";
+  r.json = {{"commands",
+             {"wasm", "scatter", "jobs", "wait", "cancel", "peers", "status", "help", "quit"}}};
   return r;
 }
 
@@ -106,7 +107,16 @@ CommandResult Status(Node& node) {
             {"suspicions", s.suspicions},
             {"declared_dead", s.declared_dead},
             {"refutations", s.refutations},
-            {"home", s.home}};
+            {"home", s.home},
+            {"slots", s.slots},
+            {"busy_slots", s.busy_slots},
+            {"jobs_running", s.jobs.jobs_running},
+            {"jobs_resumed", s.jobs.jobs_resumed},
+            {"slices_run", s.jobs.slices_run},
+            {"calls_served", s.jobs.calls_served},
+            {"modules_fetched", s.jobs.modules_fetched},
+            {"module_bytes_fetched", s.jobs.module_bytes_fetched},
+            {"modules_served", s.jobs.modules_served}};
   std::ostringstream out;
   out << "node " << s.id << " at " << s.addr << ", incarnation " << s.incarnation << ", up "
       << s.uptime_ms / 1000.0 << " s\n"
@@ -119,6 +129,11 @@ CommandResult Status(Node& node) {
       << "connections refused: " << s.links_refused << "\n"
       << "failure detector: " << s.probes << " probes, " << s.suspicions << " suspicions, "
       << s.declared_dead << " declared dead, " << s.refutations << " refutations\n"
+      << "work: " << s.busy_slots << " of " << s.slots << " slots busy; " << s.jobs.jobs_running
+      << " jobs running (" << s.jobs.jobs_resumed << " resumed); " << s.jobs.slices_run
+      << " slices run, " << s.jobs.calls_served << " calls served\n"
+      << "modules: " << s.jobs.modules_fetched << " fetched (" << s.jobs.module_bytes_fetched
+      << " bytes), " << s.jobs.modules_served << " served\n"
       << "home: " << s.home;
   r.text = out.str();
   return r;
@@ -128,11 +143,16 @@ CommandResult Status(Node& node) {
 
 const char* const* CommandNames() { return kNames; }
 
-CommandResult RunCommand(Node& node, const std::string& line) {
+CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context) {
   auto words = Words(line);
   if (words.empty()) return CommandResult{true, false, "", json::object()};
   const std::string& cmd = words[0];
   if (cmd == "help" || cmd == "?") return Help();
+  if (cmd == "wasm") return WasmCommand(node, words, context);
+  if (cmd == "scatter") return ScatterCommand(node, words, context);
+  if (cmd == "jobs") return JobsCommand(node, words);
+  if (cmd == "wait") return WaitCommand(node, words, context);
+  if (cmd == "cancel") return CancelCommand(node, words);
   if (cmd == "peers") return Peers(node);
   if (cmd == "status") return Status(node);
   if (cmd == "quit" || cmd == "exit") {
@@ -143,7 +163,7 @@ CommandResult RunCommand(Node& node, const std::string& line) {
     r.json = {{"left", true}};
     return r;
   }
-  return Error("unknown command '" + cmd + "' (try help)");
+  return Failure("unknown command '" + cmd + "' (try help)");
 }
 
 }  // namespace velum::shell

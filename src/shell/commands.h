@@ -1,8 +1,10 @@
-// The node's shell commands (help, peers, status, quit), rendered as text or as one JSON line.
-// Shared by the interactive shell, piped scripts and `node -c COMMAND`.
+// The node's shell commands (wasm, scatter, jobs, wait, cancel, peers, status, help, quit),
+// rendered as text or as one JSON line. Shared by the interactive shell, piped scripts and
+// `node -c COMMAND`.
 #ifndef VELUM_SHELL_COMMANDS_H_
 #define VELUM_SHELL_COMMANDS_H_
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -17,8 +19,15 @@ struct CommandResult {
   nlohmann::json json;  // for scripts: one object ({"error": ...} when !ok)
 };
 
+// How a command may interact while it runs.
+struct ShellContext {
+  bool progress = false;  // draw a progress bar on stderr (a terminal) while a job runs
+  // Set by another thread (Ctrl-C) to cancel the running command.
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
 // Runs one command line against `node`.
-CommandResult RunCommand(Node& node, const std::string& line);
+CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context = {});
 
 // The names of the commands, for completion and help.
 const char* const* CommandNames();

@@ -250,10 +250,9 @@ bool DecodeLinkFrame(std::string_view bytes, LinkFrame* frame) {
     case pb::LinkFrame::kPong:
       *frame = {LinkFrame::Kind::kPong, p.pong().seq(), p.pong().sent_us()};
       return true;
-    case pb::LinkFrame::BODY_NOT_SET:
-      return false;
+    default:
+      return false;  // not a heartbeat (wire/job_codec decodes the others)
   }
-  return false;
 }
 
 }  // namespace velum::wire

@@ -300,6 +300,42 @@ TEST_F(PoolTest, ExecutorKilledDuringACall) {
   test::ExpectSumWorks(*pool_);
 }
 
+// A replacement executor spawned from a thread that then exits must live on: it dies with
+// the node's process, not with the thread that happened to start it (PR_SET_PDEATHSIG would
+// kill it as that thread exits; this once made ExecutorKilledDuringACall flaky).
+TEST_F(PoolTest, ExecutorOutlivesTheThreadThatSpawnedIt) {
+  ASSERT_NO_FATAL_FAILURE(MakePool(1));
+  int old_pid = pool_->pids()[0];
+  ASSERT_TRUE(test::KillChild(old_pid));
+  std::thread short_lived([&] { test::ExpectSumWorks(*pool_); });  // replaces the executor
+  short_lived.join();
+  int new_pid = pool_->pids()[0];
+  ASSERT_NE(new_pid, old_pid);
+  for (int i = 0; i < 200; i++) ASSERT_NO_FATAL_FAILURE(test::ExpectSumWorks(*pool_));
+  EXPECT_EQ(pool_->pids()[0], new_pid) << "the executor died after its spawning thread exited";
+}
+
+// A call can be cancelled from another thread: the executor is stopped, the call returns
+// kCancelled promptly, and the slot works again.
+TEST_F(PoolTest, CancelStopsARunningCall) {
+  ASSERT_NO_FATAL_FAILURE(MakePool(1));
+  std::atomic<bool> cancel{false};
+  CallSpec spec = Spec(traps_, "spin", {}, EngineKind::kInterp, milliseconds(20000));
+  spec.cancel = &cancel;
+  int pid = pool_->pids()[0];
+  Result<CallOutcome> out = MakeError(ErrorKind::kInternal, "not run");
+  std::thread caller([&] { out = pool_->Call(spec); });
+  ASSERT_TRUE(test::WaitForProcessState(pid, IsRunning, milliseconds(10000)));
+  auto t0 = std::chrono::steady_clock::now();
+  cancel = true;
+  caller.join();
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().kind, ErrorKind::kCancelled) << out.error().ToString();
+  EXPECT_LT(took, milliseconds(5000));
+  test::ExpectSumWorks(*pool_);
+}
+
 // An executor that dies while idle (OOM killer, an operator's kill -9) costs at most the call
 // that discovers it; the pool replaces it and the call after that works.
 TEST_F(PoolTest, RecoversAfterAnIdleExecutorIsKilled) {

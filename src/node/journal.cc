@@ -1,0 +1,243 @@
+// SQLite statements of the journal. WAL mode with synchronous=NORMAL: a committed
+// transaction survives the process being killed (the WAL's frame checksums discard a torn
+// tail), and a commit costs a write, not an fsync.
+#include "node/journal.h"
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "runtime/home.h"
+#include "wire/job_codec.h"
+
+namespace velum {
+
+namespace {
+
+Error DbError(sqlite3* db, const std::string& what) {
+  return MakeError(ErrorKind::kIo, "journal: " + what + ": " + sqlite3_errmsg(db));
+}
+
+std::string Blob(sqlite3_stmt* st, int col) {
+  const void* p = sqlite3_column_blob(st, col);
+  int n = sqlite3_column_bytes(st, col);
+  return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+
+std::string Text(sqlite3_stmt* st, int col) {
+  const unsigned char* p = sqlite3_column_text(st, col);
+  return p ? reinterpret_cast<const char*>(p) : "";
+}
+
+}  // namespace
+
+Journal::Journal(sqlite3* db) : db_(db) {}
+
+Journal::~Journal() {
+  if (dirty()) Flush();
+  sqlite3_finalize(upsert_job_);
+  sqlite3_finalize(upsert_chunk_);
+  sqlite3_finalize(delete_chunks_);
+  sqlite3_close(db_);
+}
+
+Status Journal::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "?";
+    sqlite3_free(err);
+    return MakeError(ErrorKind::kIo, std::string("journal: ") + msg);
+  }
+  return {};
+}
+
+Status Journal::Prepare() {
+  const char* job_sql =
+      "INSERT INTO jobs(id, spec, state, result, error, reassigned, recomputed, stale, elapsed_ms)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET spec = ?2, "
+      "state = ?3, result = ?4, error = ?5, reassigned = ?6, recomputed = ?7, stale = ?8, "
+      "elapsed_ms = ?9";
+  const char* chunk_sql =
+      "INSERT INTO chunks(job, idx, begin_item, end_item, done_upto, partial, complete) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(job, idx) DO UPDATE SET "
+      "begin_item = ?3, end_item = ?4, done_upto = ?5, partial = ?6, complete = ?7";
+  if (sqlite3_prepare_v2(db_, job_sql, -1, &upsert_job_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, chunk_sql, -1, &upsert_chunk_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db_, "DELETE FROM chunks WHERE job = ?1", -1, &delete_chunks_, nullptr) !=
+          SQLITE_OK)
+    return DbError(db_, "prepare");
+  return {};
+}
+
+Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file) {
+  if (!EnsureDirectory(file.parent_path()))
+    return MakeError(ErrorKind::kIo, "cannot create " + file.parent_path().string());
+  sqlite3* db = nullptr;
+  if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) {
+    Error e = DbError(db, "cannot open " + file.string());
+    sqlite3_close(db);
+    return e;
+  }
+  std::unique_ptr<Journal> j(new Journal(db));
+  sqlite3_busy_timeout(db, 2000);
+  const char* schema =
+      "PRAGMA journal_mode = WAL;"
+      "PRAGMA synchronous = NORMAL;"
+      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, spec BLOB NOT NULL,"
+      "  state INTEGER NOT NULL, result BLOB, error TEXT, reassigned INTEGER,"
+      "  recomputed INTEGER, stale INTEGER, elapsed_ms INTEGER);"
+      "CREATE TABLE IF NOT EXISTS chunks(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
+      "  begin_item INTEGER NOT NULL, end_item INTEGER NOT NULL, done_upto INTEGER NOT NULL,"
+      "  partial BLOB NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY(job, idx))"
+      "  WITHOUT ROWID;";
+  if (Status s = j->Exec(schema); !s.ok()) return s.error();
+  if (Status s = j->Prepare(); !s.ok()) return s.error();
+  // A new epoch, committed before anything else happens: attempt ids of this run can never
+  // collide with those of an earlier one.
+  sqlite3_stmt* st = nullptr;
+  int64_t epoch = 0, next_job = 1;
+  sqlite3_prepare_v2(db,
+                     "SELECT (SELECT value FROM meta WHERE key = 'epoch'),"
+                     "       (SELECT value FROM meta WHERE key = 'next_job'),"
+                     "       (SELECT MAX(id) FROM jobs)",
+                     -1, &st, nullptr);
+  if (st && sqlite3_step(st) == SQLITE_ROW) {
+    epoch = sqlite3_column_int64(st, 0);
+    next_job = std::max<int64_t>(sqlite3_column_int64(st, 1), 1);
+    next_job = std::max<int64_t>(next_job, sqlite3_column_int64(st, 2) + 1);
+  }
+  sqlite3_finalize(st);
+  if (epoch < 0 || epoch >= (1 << 23)) epoch = 0;  // attempt ids keep epoch << 40 in 64 bits
+  j->epoch_ = static_cast<uint32_t>(epoch + 1);
+  j->next_job_ = static_cast<core::JobId>(next_job);
+  std::string bump = "INSERT INTO meta(key, value) VALUES('epoch', " + std::to_string(j->epoch_) +
+                     ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;";
+  if (Status s = j->Exec(bump.c_str()); !s.ok()) return s.error();
+  return j;
+}
+
+Result<std::vector<Journal::JobRecord>> Journal::Load() {
+  std::vector<JobRecord> out;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT id, spec, state, result, error, reassigned, recomputed, stale, "
+                         "elapsed_ms FROM jobs ORDER BY id",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "load jobs");
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    JobRecord r;
+    r.job.id = static_cast<core::JobId>(sqlite3_column_int64(st, 0));
+    int state = sqlite3_column_int(st, 2);
+    if (state < 0 || state > static_cast<int>(core::JobState::kCancelled)) continue;
+    r.job.state = static_cast<core::JobState>(state);
+    if (!wire::DecodeJobSpec(Blob(st, 1), &r.job.spec)) continue;
+    if (!wire::DecodeNums(Blob(st, 3), &r.job.result)) continue;
+    r.job.error = Text(st, 4);
+    r.job.reassigned = static_cast<uint64_t>(sqlite3_column_int64(st, 5));
+    r.job.recomputed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
+    r.job.stale_reports = static_cast<uint64_t>(sqlite3_column_int64(st, 7));
+    r.job.elapsed_ms = static_cast<uint64_t>(sqlite3_column_int64(st, 8));
+    out.push_back(std::move(r));
+  }
+  sqlite3_finalize(st);
+  if (sqlite3_prepare_v2(
+          db_,
+          "SELECT idx, begin_item, end_item, done_upto, partial, complete FROM chunks"
+          " WHERE job = ?1 ORDER BY idx",
+          -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "load chunks");
+  for (JobRecord& r : out) {
+    if (r.job.state != core::JobState::kRunning) continue;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, static_cast<int64_t>(r.job.id));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      core::JournalChunk c;
+      c.job = r.job.id;
+      c.index = static_cast<uint32_t>(sqlite3_column_int64(st, 0));
+      c.begin = sqlite3_column_int64(st, 1);
+      c.end = sqlite3_column_int64(st, 2);
+      c.done_upto = sqlite3_column_int64(st, 3);
+      if (!wire::DecodeNums(Blob(st, 4), &c.done.values)) break;  // the rest is cut again
+      c.complete = sqlite3_column_int(st, 5) != 0;
+      r.chunks.push_back(std::move(c));
+    }
+  }
+  sqlite3_finalize(st);
+  return out;
+}
+
+void Journal::Add(std::vector<core::JournalOp> ops) {
+  for (auto& op : ops) {
+    if (auto* j = std::get_if<core::JournalJob>(&op)) {
+      next_job_ = std::max(next_job_, j->id + 1);
+      jobs_[j->id] = std::move(*j);
+    } else {
+      auto& c = std::get<core::JournalChunk>(op);
+      chunks_[{c.job, c.index}] = std::move(c);
+    }
+  }
+}
+
+Status Journal::Flush() {
+  if (!dirty()) return {};
+  if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  bool ok = true;
+  for (const auto& [id, j] : jobs_) {
+    std::string spec = wire::EncodeJobSpec(j.spec), result = wire::EncodeNums(j.result);
+    sqlite3_reset(upsert_job_);
+    sqlite3_bind_int64(upsert_job_, 1, static_cast<int64_t>(id));
+    sqlite3_bind_blob(upsert_job_, 2, spec.data(), static_cast<int>(spec.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int(upsert_job_, 3, static_cast<int>(j.state));
+    sqlite3_bind_blob(upsert_job_, 4, result.data(), static_cast<int>(result.size()),
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(upsert_job_, 5, j.error.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(upsert_job_, 6, static_cast<int64_t>(j.reassigned));
+    sqlite3_bind_int64(upsert_job_, 7, static_cast<int64_t>(j.recomputed));
+    sqlite3_bind_int64(upsert_job_, 8, static_cast<int64_t>(j.stale_reports));
+    sqlite3_bind_int64(upsert_job_, 9, static_cast<int64_t>(j.elapsed_ms));
+    ok = ok && sqlite3_step(upsert_job_) == SQLITE_DONE;
+    if (j.state != core::JobState::kRunning) {
+      // A finished job needs no chunks: they are dropped, and so are any queued behind.
+      sqlite3_reset(delete_chunks_);
+      sqlite3_bind_int64(delete_chunks_, 1, static_cast<int64_t>(id));
+      ok = ok && sqlite3_step(delete_chunks_) == SQLITE_DONE;
+    }
+  }
+  for (const auto& [key, c] : chunks_) {
+    if (auto j = jobs_.find(c.job); j != jobs_.end() && j->second.state != core::JobState::kRunning)
+      continue;
+    std::string partial = wire::EncodeNums(c.done.values);
+    sqlite3_reset(upsert_chunk_);
+    sqlite3_bind_int64(upsert_chunk_, 1, static_cast<int64_t>(c.job));
+    sqlite3_bind_int64(upsert_chunk_, 2, c.index);
+    sqlite3_bind_int64(upsert_chunk_, 3, c.begin);
+    sqlite3_bind_int64(upsert_chunk_, 4, c.end);
+    sqlite3_bind_int64(upsert_chunk_, 5, c.done_upto);
+    sqlite3_bind_blob(upsert_chunk_, 6, partial.data(), static_cast<int>(partial.size()),
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int(upsert_chunk_, 7, c.complete ? 1 : 0);
+    ok = ok && sqlite3_step(upsert_chunk_) == SQLITE_DONE;
+  }
+  std::string meta = "INSERT INTO meta(key, value) VALUES('next_job', " +
+                     std::to_string(next_job_) +
+                     ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
+                     "DELETE FROM jobs WHERE state != 0 AND id NOT IN (SELECT id FROM jobs WHERE "
+                     "state != 0 ORDER BY id DESC LIMIT " +
+                     std::to_string(kFinishedJobsKept) + ");";
+  if (ok) ok = Exec(meta.c_str()).ok();
+  if (!ok) {
+    Error e = DbError(db_, "write");
+    Exec("ROLLBACK");
+    return e;  // the buffer is kept: the next flush tries again
+  }
+  if (Status s = Exec("COMMIT"); !s.ok()) {
+    Exec("ROLLBACK");
+    return s;
+  }
+  jobs_.clear();
+  chunks_.clear();
+  return {};
+}
+
+}  // namespace velum

@@ -1,0 +1,132 @@
+// The node kernel's state, shared by node.cc (membership, links, beacons) and node_jobs.cc
+// (coordinator, worker, module transfers, remote calls). Everything here lives on the loop
+// thread unless marked otherwise.
+#ifndef VELUM_NODE_NODE_IMPL_H_
+#define VELUM_NODE_NODE_IMPL_H_
+
+#include <asio.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/coordinator.h"
+#include "core/membership.h"
+#include "core/worker.h"
+#include "net/transport.h"
+#include "node/call_runner.h"
+#include "node/journal.h"
+#include "node/module_fetcher.h"
+#include "node/node.h"
+#include "runtime/executor_pool.h"
+#include "runtime/module_store.h"
+#include "wire/job_codec.h"
+
+namespace velum {
+
+uint64_t SteadyMs();
+uint64_t SteadyUs();
+
+struct Node::Impl : net::Transport::Handler {
+  NodeOptions options;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::unique_ptr<net::Transport> transport;
+  std::unique_ptr<core::Membership> membership;
+  asio::steady_timer tick_timer{io};
+  asio::steady_timer beacon_timer{io};
+  asio::steady_timer heartbeat_timer{io};
+  asio::steady_timer job_timer{io};
+  std::thread loop;
+  uint64_t started_ms = SteadyMs();
+  core::NodeMeta meta;
+  std::vector<asio::ip::udp::endpoint> beacon_targets;
+  std::filesystem::path registry;  // <home>/nodes/<id>: lets nodes sharing a home find each other
+  uint64_t undecodable = 0;
+  uint64_t bad_link_frames = 0;
+  uint64_t heartbeat_seq = 0;
+  std::map<uint32_t, uint64_t> rtt_us;  // last measured round trip per linked peer
+  bool left = false;
+
+  // --- Jobs (node_jobs.cc) ---
+  std::unique_ptr<ModuleStore> store;
+  std::unique_ptr<ExecutorPool> pool;
+  std::unique_ptr<CallRunner> runner;  // blocking work; threads post results back to the loop
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<core::Coordinator> coordinator;
+  std::unique_ptr<core::Worker> worker;
+  std::unique_ptr<ModuleFetcher> fetcher;
+  std::set<uint32_t> workers_up;  // peers the coordinator holds as workers
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels;  // running slices
+  // Calls this node serves for peers, by (peer, call id): their cancel flags.
+  std::map<std::pair<uint32_t, uint64_t>, std::shared_ptr<std::atomic<bool>>> serving;
+  struct PendingCall {
+    uint32_t target = 0;
+    std::shared_ptr<std::promise<Result<CallReply>>> promise;
+    uint64_t sent_us = 0;
+  };
+  std::map<uint64_t, PendingCall> pending_calls;  // calls this node sent, by id
+  uint64_t next_call_id = 1;
+  std::atomic<uint32_t> local_calls{0};  // calls running here for this node's own shell
+  JobCounters counters;
+  uint32_t published_load = 0;
+  // Job endings wake WaitJob (any thread).
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  uint64_t done_events = 0;
+
+  // Runs `fn` on the loop thread and returns its result.
+  template <typename F>
+  auto OnLoop(F fn) -> decltype(fn()) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto future = task.get_future();
+    asio::post(io, [&task] { task(); });
+    return future.get();
+  }
+
+  // node.cc: membership, links, beacons.
+  void Dispatch(core::Output out);
+  void OnDatagram(uint32_t sender, std::string_view payload, const asio::ip::udp::endpoint& from,
+                  bool beacon) override;
+  void OnLinkUp(uint32_t peer) override;
+  void OnLinkDown(uint32_t peer) override;
+  void OnLinkMessage(uint32_t peer, std::string message) override;
+  void SendLinkPing(uint32_t peer);
+  void ScheduleHeartbeat();
+  void ScheduleTick();
+  void SendBeacon();
+  void ScheduleBeacon();
+  void DoLeave();
+  bool IsLiveMember(uint32_t id) const;
+
+  // node_jobs.cc
+  velum::Status StartJobs();
+  void StopJobs();
+  void ScheduleJobTick();
+  void OnMemberEvent(const core::Event& event);
+  void OnJobLinkUp(uint32_t peer);
+  void OnJobLinkDown(uint32_t peer);
+  void OnJobMessage(uint32_t peer, wire::LinkMessage message);
+  bool SendLink(uint32_t peer, const wire::LinkMessage& message);
+  void RunCoordinator(core::CoordinatorOutput out);
+  void RunWorker(core::WorkerOutput out);
+  void StartSlice(const core::SliceRun& run);
+  void FinishSlice(uint64_t slice, const core::SliceResult& result);
+  void ServeModule(uint32_t peer, const ModuleHash& hash);
+  void ServeCall(uint32_t peer, wire::CallRequest request);
+  void OnCallResult(uint32_t peer, const wire::CallResult& result);
+  void PublishLoad();
+  uint32_t PickTarget(const std::vector<uint32_t>& tried) const;
+  JobSummary Summarize(const core::Job& job) const;
+  void FlushJournal();
+};
+
+}  // namespace velum
+
+#endif  // VELUM_NODE_NODE_IMPL_H_

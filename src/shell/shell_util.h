@@ -1,0 +1,50 @@
+// Helpers shared by the shell's commands: words and flags of a command line, numbers, module
+// paths, and rendering of results as text and JSON.
+#ifndef VELUM_SHELL_SHELL_UTIL_H_
+#define VELUM_SHELL_SHELL_UTIL_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/job_types.h"
+#include "runtime/error.h"
+#include "runtime/value.h"
+#include "shell/commands.h"
+
+namespace velum::shell {
+
+std::vector<std::string> Words(const std::string& line);
+CommandResult Failure(const std::string& message);
+
+// A command's words split into positional arguments and --flags. `valued` flags take the next
+// word as their value; others are switches. Unknown flags are an error.
+struct ParsedArgs {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> values;
+  std::set<std::string> switches;
+  std::string error;
+};
+ParsedArgs ParseFlags(const std::vector<std::string>& words, size_t first,
+                      const std::set<std::string>& valued, const std::set<std::string>& bare);
+
+// An integer for a range bound: 500000, -5, 0x10, 2e9, 1_000_000. False if not exact.
+bool ParseInt64(const std::string& text, int64_t* out);
+bool ParseSeconds(const std::string& text, double* out);
+
+// A module named on the command line: the path as given, else a bare name (with or without
+// .wasm) looked up in $VELUM_WASM_PATH and in the build's wasm folder beside the program.
+std::filesystem::path ResolveModule(const std::string& text);
+
+// A number for JSON: integers as integers, finite floats as floats, others as strings.
+nlohmann::json NumJson(const core::Num& n);
+nlohmann::json ValueJson(const Value& v);
+
+}  // namespace velum::shell
+
+#endif  // VELUM_SHELL_SHELL_UTIL_H_

@@ -1,0 +1,389 @@
+// Conversion between the job structs and the generated protobuf classes, with the checks that
+// keep a malformed or hostile frame from an authenticated peer away from the cores.
+#include "wire/job_codec.h"
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "wire/velum.pb.h"
+
+namespace velum::wire {
+
+namespace {
+
+constexpr uint32_t kMaxPages = 65536;  // 4 GiB: the most a wasm32 memory can have
+
+bool DigestFrom(const std::string& bytes, core::ModuleDigest* out) {
+  if (bytes.size() != out->size()) return false;
+  std::memcpy(out->data(), bytes.data(), out->size());
+  return true;
+}
+std::string DigestBytes(const core::ModuleDigest& d) {
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+bool ReducerFrom(int r, core::ReducerKind* out) {
+  switch (r) {
+    case pb::REDUCER_SUM:
+      *out = core::ReducerKind::kSum;
+      return true;
+    case pb::REDUCER_MIN:
+      *out = core::ReducerKind::kMin;
+      return true;
+    case pb::REDUCER_MAX:
+      *out = core::ReducerKind::kMax;
+      return true;
+    case pb::REDUCER_FIRST:
+      *out = core::ReducerKind::kFirst;
+      return true;
+    default:
+      return false;
+  }
+}
+pb::Reducer ReducerTo(core::ReducerKind r) {
+  switch (r) {
+    case core::ReducerKind::kSum:
+      return pb::REDUCER_SUM;
+    case core::ReducerKind::kMin:
+      return pb::REDUCER_MIN;
+    case core::ReducerKind::kMax:
+      return pb::REDUCER_MAX;
+    case core::ReducerKind::kFirst:
+      return pb::REDUCER_FIRST;
+  }
+  return pb::REDUCER_SUM;
+}
+
+void NumTo(const core::Num& n, pb::Num* p) {
+  switch (n.kind) {
+    case core::NumKind::kInt:
+      p->set_int_(n.i);
+      break;
+    case core::NumKind::kF32: {
+      float f = static_cast<float>(n.f);
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      p->set_f32_bits(bits);
+      break;
+    }
+    case core::NumKind::kF64: {
+      uint64_t bits;
+      std::memcpy(&bits, &n.f, 8);
+      p->set_f64_bits(bits);
+      break;
+    }
+  }
+}
+bool NumFrom(const pb::Num& p, core::Num* n) {
+  switch (p.v_case()) {
+    case pb::Num::kInt:
+      *n = core::Num::Int(p.int_());
+      return true;
+    case pb::Num::kF32Bits: {
+      uint32_t bits = p.f32_bits();
+      float f;
+      std::memcpy(&f, &bits, 4);
+      *n = core::Num::F32(f);
+      return true;
+    }
+    case pb::Num::kF64Bits: {
+      uint64_t bits = p.f64_bits();
+      double d;
+      std::memcpy(&d, &bits, 8);
+      *n = core::Num::F64(d);
+      return true;
+    }
+    case pb::Num::V_NOT_SET:
+      return false;
+  }
+  return false;
+}
+
+template <typename Repeated>
+bool NumsFrom(const Repeated& ps, std::vector<core::Num>* out) {
+  if (static_cast<size_t>(ps.size()) > core::kMaxResultValues) return false;
+  out->clear();
+  for (const pb::Num& p : ps) {
+    out->emplace_back();
+    if (!NumFrom(p, &out->back())) return false;
+  }
+  return true;
+}
+
+bool ErrorFrom(const pb::TaskError& p, core::TaskError* e) {
+  if (p.message().size() > core::kMaxErrorMessage) return false;
+  e->kind = p.kind();
+  e->message = p.message();
+  e->retryable = p.retryable();
+  return true;
+}
+void ErrorTo(const core::TaskError& e, pb::TaskError* p) {
+  p->set_kind(e.kind);
+  p->set_message(e.message.substr(0, core::kMaxErrorMessage));
+  p->set_retryable(e.retryable);
+}
+
+bool FuncOk(const std::string& f) { return !f.empty() && f.size() <= core::kMaxFuncName; }
+
+template <typename Repeated>
+bool ValuesFrom(const Repeated& ps, std::vector<WireValue>* out) {
+  if (static_cast<size_t>(ps.size()) > kMaxCallValues) return false;
+  out->clear();
+  for (const pb::Value& v : ps) {
+    if (v.type() > 3) return false;
+    if ((v.type() == 0 || v.type() == 2) && v.bits() > 0xffffffffu) return false;
+    out->push_back({v.type(), v.bits()});
+  }
+  return true;
+}
+template <typename Repeated>
+void ValuesTo(const std::vector<WireValue>& vs, Repeated* ps) {
+  for (const WireValue& v : vs) {
+    pb::Value* p = ps->Add();
+    p->set_type(v.type);
+    p->set_bits(v.bits);
+  }
+}
+
+}  // namespace
+
+std::string EncodeLink(const LinkMessage& message) {
+  pb::LinkFrame p;
+  std::visit(
+      [&p](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, LinkFrame>) {
+          auto* body = m.kind == LinkFrame::Kind::kPing ? p.mutable_ping() : nullptr;
+          if (body) {
+            body->set_seq(m.seq);
+            body->set_sent_us(m.sent_us);
+          } else {
+            p.mutable_pong()->set_seq(m.seq);
+            p.mutable_pong()->set_sent_us(m.sent_us);
+          }
+        } else if constexpr (std::is_same_v<M, core::Assign>) {
+          pb::TaskAssign* a = p.mutable_assign();
+          a->set_job(m.job);
+          a->set_attempt(m.attempt);
+          a->set_module(DigestBytes(m.module));
+          a->set_module_size(m.module_size);
+          a->set_func(m.func);
+          a->set_start(m.start);
+          a->set_end(m.end);
+          a->set_reducer(ReducerTo(m.reducer));
+          a->set_wide(m.wide);
+          a->set_timeout_ms(m.timeout_ms);
+          a->set_max_memory_pages(m.max_memory_pages);
+          a->set_slice_ms(m.slice_ms);
+        } else if constexpr (std::is_same_v<M, core::Cancel>) {
+          p.mutable_cancel()->set_job(m.job);
+          p.mutable_cancel()->set_attempt(m.attempt);
+        } else if constexpr (std::is_same_v<M, core::Report>) {
+          pb::TaskReport* r = p.mutable_report();
+          r->set_job(m.job);
+          r->set_attempt(m.attempt);
+          r->set_upto(m.upto);
+          r->set_running_to(m.running_to);
+          for (const core::Num& n : m.partial.values) NumTo(n, r->mutable_partial()->add_values());
+          r->set_busy_us(m.busy_us);
+          if (m.has_error) ErrorTo(m.error, r->mutable_error());
+        } else if constexpr (std::is_same_v<M, ModuleRequest>) {
+          p.mutable_module_request()->set_hash(DigestBytes(m.hash));
+        } else if constexpr (std::is_same_v<M, ModuleData>) {
+          pb::ModuleData* d = p.mutable_module_data();
+          d->set_hash(DigestBytes(m.hash));
+          d->set_total(m.total);
+          d->set_offset(m.offset);
+          d->set_data(m.data);
+          d->set_error(m.error.substr(0, core::kMaxErrorMessage));
+        } else if constexpr (std::is_same_v<M, CallRequest>) {
+          pb::CallRequest* c = p.mutable_call();
+          c->set_id(m.id);
+          c->set_module(DigestBytes(m.module));
+          c->set_module_size(m.module_size);
+          c->set_func(m.func);
+          ValuesTo(m.args, c->mutable_args());
+          c->set_timeout_ms(m.timeout_ms);
+          c->set_max_memory_pages(m.max_memory_pages);
+        } else if constexpr (std::is_same_v<M, CallResult>) {
+          pb::CallResult* c = p.mutable_call_result();
+          c->set_id(m.id);
+          ValuesTo(m.values, c->mutable_values());
+          if (m.has_error) ErrorTo(m.error, c->mutable_error());
+          c->set_run_us(m.run_us);
+          c->set_engine(m.engine.substr(0, 16));
+        } else {
+          static_assert(std::is_same_v<M, CallCancel>);
+          p.mutable_call_cancel()->set_id(m.id);
+        }
+      },
+      message);
+  return p.SerializeAsString();
+}
+
+bool DecodeLink(std::string_view bytes, LinkMessage* message) {
+  if (bytes.size() > kMaxLinkMessageBytes) return false;
+  pb::LinkFrame p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  switch (p.body_case()) {
+    case pb::LinkFrame::kPing:
+      *message = LinkFrame{LinkFrame::Kind::kPing, p.ping().seq(), p.ping().sent_us()};
+      return true;
+    case pb::LinkFrame::kPong:
+      *message = LinkFrame{LinkFrame::Kind::kPong, p.pong().seq(), p.pong().sent_us()};
+      return true;
+    case pb::LinkFrame::kAssign: {
+      const pb::TaskAssign& a = p.assign();
+      core::Assign m;
+      if (a.job() == 0 || a.attempt() == 0 || !DigestFrom(a.module(), &m.module)) return false;
+      if (!FuncOk(a.func()) || a.start() >= a.end() || !ReducerFrom(a.reducer(), &m.reducer))
+        return false;
+      if (a.max_memory_pages() > kMaxPages || a.slice_ms() == 0) return false;
+      m.job = a.job();
+      m.attempt = a.attempt();
+      m.module_size = a.module_size();
+      m.func = a.func();
+      m.start = a.start();
+      m.end = a.end();
+      m.wide = a.wide();
+      m.timeout_ms = a.timeout_ms();
+      m.max_memory_pages = a.max_memory_pages();
+      m.slice_ms = a.slice_ms();
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kCancel:
+      if (p.cancel().job() == 0) return false;
+      *message = core::Cancel{p.cancel().job(), p.cancel().attempt()};
+      return true;
+    case pb::LinkFrame::kReport: {
+      const pb::TaskReport& r = p.report();
+      core::Report m;
+      if (r.job() == 0 || r.attempt() == 0 || r.running_to() < r.upto()) return false;
+      if (!NumsFrom(r.partial().values(), &m.partial.values)) return false;
+      m.job = r.job();
+      m.attempt = r.attempt();
+      m.upto = r.upto();
+      m.running_to = r.running_to();
+      m.busy_us = r.busy_us();
+      m.has_error = r.has_error();
+      if (m.has_error && !ErrorFrom(r.error(), &m.error)) return false;
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kModuleRequest: {
+      ModuleRequest m;
+      if (!DigestFrom(p.module_request().hash(), &m.hash)) return false;
+      *message = m;
+      return true;
+    }
+    case pb::LinkFrame::kModuleData: {
+      const pb::ModuleData& d = p.module_data();
+      ModuleData m;
+      if (!DigestFrom(d.hash(), &m.hash) || d.data().size() > kModulePiece) return false;
+      if (d.offset() > d.total() || d.data().size() > d.total() - d.offset()) return false;
+      if (d.error().size() > core::kMaxErrorMessage || (!d.error().empty() && !d.data().empty()))
+        return false;
+      m.total = d.total();
+      m.offset = d.offset();
+      m.data = d.data();
+      m.error = d.error();
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kCall: {
+      const pb::CallRequest& c = p.call();
+      CallRequest m;
+      if (c.id() == 0 || !DigestFrom(c.module(), &m.module) || !FuncOk(c.func())) return false;
+      if (!ValuesFrom(c.args(), &m.args) || c.max_memory_pages() > kMaxPages) return false;
+      m.id = c.id();
+      m.module_size = c.module_size();
+      m.func = c.func();
+      m.timeout_ms = c.timeout_ms();
+      m.max_memory_pages = c.max_memory_pages();
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kCallResult: {
+      const pb::CallResult& c = p.call_result();
+      CallResult m;
+      if (c.id() == 0 || !ValuesFrom(c.values(), &m.values) || c.engine().size() > 16) return false;
+      m.id = c.id();
+      m.has_error = c.has_error();
+      if (m.has_error && !ErrorFrom(c.error(), &m.error)) return false;
+      m.run_us = c.run_us();
+      m.engine = c.engine();
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kCallCancel:
+      if (p.call_cancel().id() == 0) return false;
+      *message = CallCancel{p.call_cancel().id()};
+      return true;
+    case pb::LinkFrame::BODY_NOT_SET:
+      return false;
+  }
+  return false;
+}
+
+std::string EncodeJobSpec(const core::JobSpec& s) {
+  pb::JobSpecRecord p;
+  p.set_module(DigestBytes(s.module));
+  p.set_module_size(s.module_size);
+  p.set_func(s.func);
+  p.set_start(s.start);
+  p.set_end(s.end);
+  p.set_reducer(ReducerTo(s.reducer));
+  p.set_wide(s.wide);
+  for (core::NumKind k : s.result_kinds) p.add_result_kinds(static_cast<uint32_t>(k));
+  p.set_chunk_items(s.chunk_items);
+  p.set_exclude_self(s.exclude_self);
+  p.set_timeout_ms(s.timeout_ms);
+  p.set_max_memory_pages(s.max_memory_pages);
+  p.set_label(s.label.substr(0, 4096));
+  return p.SerializeAsString();
+}
+
+bool DecodeJobSpec(std::string_view bytes, core::JobSpec* s) {
+  if (bytes.size() > kMaxLinkMessageBytes) return false;
+  pb::JobSpecRecord p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  if (!DigestFrom(p.module(), &s->module) || !FuncOk(p.func()) || p.start() >= p.end())
+    return false;
+  if (!ReducerFrom(p.reducer(), &s->reducer) || p.result_kinds_size() == 0 ||
+      static_cast<size_t>(p.result_kinds_size()) > core::kMaxResultValues ||
+      p.label().size() > 4096)
+    return false;
+  s->result_kinds.clear();
+  for (uint32_t k : p.result_kinds()) {
+    if (k > static_cast<uint32_t>(core::NumKind::kF64)) return false;
+    s->result_kinds.push_back(static_cast<core::NumKind>(k));
+  }
+  s->module_size = p.module_size();
+  s->func = p.func();
+  s->start = p.start();
+  s->end = p.end();
+  s->wide = p.wide();
+  s->chunk_items = p.chunk_items();
+  s->exclude_self = p.exclude_self();
+  s->timeout_ms = p.timeout_ms();
+  s->max_memory_pages = p.max_memory_pages();
+  s->label = p.label();
+  return true;
+}
+
+std::string EncodeNums(const std::vector<core::Num>& values) {
+  pb::NumList p;
+  for (const core::Num& n : values) NumTo(n, p.add_values());
+  return p.SerializeAsString();
+}
+
+bool DecodeNums(std::string_view bytes, std::vector<core::Num>* values) {
+  if (bytes.size() > 4096) return false;
+  pb::NumList p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  return NumsFrom(p.values(), values);
+}
+
+}  // namespace velum::wire
