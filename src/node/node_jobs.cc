@@ -284,9 +284,11 @@ bool Node::Impl::SendLink(uint32_t peer, const wire::LinkMessage& message) {
 
 void Node::Impl::OnJobMessage(uint32_t peer, wire::LinkMessage message) {
   if (left) return;
-  // Work and modules only from members: a key holder that is not (or no longer) in the
-  // mesh gets nothing done here.
-  if (!IsLiveMember(peer)) {
+  // Work and modules only from members. The link already proved the cluster key; a peer
+  // this node holds dead or gone gets nothing done here (one not heard of yet is joining:
+  // its link can be up a moment before its first gossip arrives).
+  if (auto it = membership->members().find(peer);
+      it != membership->members().end() && !core::IsLive(it->second.state)) {
     bad_link_frames++;
     return;
   }
@@ -532,12 +534,14 @@ void Node::Impl::OnCallResult(uint32_t peer, const wire::CallResult& r) {
   pending_calls.erase(it);
   if (r.has_error) {
     Error e;
-    e.kind = static_cast<ErrorKind>(r.error.kind);
-    // The worker rendered its error in full; keep its words, not a second kind prefix.
     e.kind = r.error.kind <= static_cast<uint32_t>(ErrorKind::kLimitExceeded)
-                 ? e.kind
+                 ? static_cast<ErrorKind>(r.error.kind)
                  : ErrorKind::kInternal;
-    e.message = r.error.message;
+    // The worker rendered its error in full ("trap: ..."): keep its words without repeating
+    // the kind that ToString() puts in front again.
+    std::string prefix = std::string(ErrorKindName(e.kind)) + ": ";
+    e.message = r.error.message.rfind(prefix, 0) == 0 ? r.error.message.substr(prefix.size())
+                                                      : r.error.message;
     promise->set_value(e);
     return;
   }
@@ -655,6 +659,8 @@ Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
       reply.elapsed_ms = std::chrono::duration<double, std::milli>(out->elapsed).count();
       reply.engine = EngineKindName(out->engine);
       reply.note = note + out->note;
+      if (reply.note.size() >= 2 && reply.note.compare(reply.note.size() - 2, 2, "; ") == 0)
+        reply.note.resize(reply.note.size() - 2);
       return reply;
     }
     auto promise = std::make_shared<std::promise<Result<CallReply>>>();
@@ -683,23 +689,37 @@ Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
       tried.push_back(target);
       continue;
     }
+    // The target enforces the timeout; past it (and time to fetch the module) it is lost.
+    auto give_up = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(options.timeout_ms) + std::chrono::seconds(30);
+    bool timed_out = false;
     while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
-      if (cancel && cancel->load()) {
+      bool cancelled = cancel && cancel->load();
+      timed_out = std::chrono::steady_clock::now() >= give_up;
+      if (cancelled || timed_out) {
         impl_->OnLoop([&] {
           if (impl_->pending_calls.erase(id)) impl_->SendLink(target, wire::CallCancel{id});
           return 0;
         });
-        return MakeError(ErrorKind::kCancelled, "the call was cancelled");
+        if (cancelled) return MakeError(ErrorKind::kCancelled, "the call was cancelled");
+        break;
       }
     }
-    Result<CallReply> r = future.get();
+    Result<CallReply> r =
+        timed_out ? Result<CallReply>(MakeError(ErrorKind::kUnavailable,
+                                                "no answer from node " + std::to_string(target)))
+                  : future.get();
     if (!r.ok() && r.error().kind == ErrorKind::kUnavailable && !options.target) {
       // The node was lost (or could not get the module): the call moves to the next best.
       note += r.error().message + "; ";
       tried.push_back(target);
       continue;
     }
-    if (r.ok()) r->note = note + r->note;
+    if (r.ok()) {
+      r->note = note + r->note;
+      if (r->note.size() >= 2 && r->note.compare(r->note.size() - 2, 2, "; ") == 0)
+        r->note.resize(r->note.size() - 2);
+    }
     return r;
   }
   return MakeError(ErrorKind::kUnavailable, "no node could run the call: " + note);
