@@ -23,7 +23,7 @@ demo: deps all
 	./scripts/demo
 
 bench: deps all
-	./scripts/bench
+	BUILD=$(BUILD) ./scripts/bench
 
 # ASan+UBSan build of everything but the spec suite and the fuzzer, then the fast tests.
 sanitize: deps

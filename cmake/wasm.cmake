@@ -33,3 +33,49 @@ function(velum_add_wat name source)
   add_custom_target(wasm_${name} DEPENDS ${out})
   add_dependencies(velum_wasm wasm_${name})
 endfunction()
+
+# velum_add_rust_wasm(NAME SOURCE): a Rust crate (one root file, crate-type cdylib) ->
+# wasm32-unknown-unknown, built by Debian's rustc only: a rustup toolchain earlier on PATH is
+# not a declared dependency, so the compiler is looked up in /usr/bin and nowhere else.
+function(velum_add_rust_wasm name source)
+  if(NOT VELUM_RUSTC)
+    find_program(VELUM_RUSTC rustc PATHS /usr/bin NO_DEFAULT_PATH
+                 DOC "Debian's rustc (package rustc), for examples/rust")
+  endif()
+  if(NOT VELUM_RUSTC)
+    message(FATAL_ERROR "velum_add_rust_wasm(${name}): /usr/bin/rustc not found; run "
+                        "scripts/install-deps (Debian packages rustc, libstd-rust-dev-wasm32)")
+  endif()
+  if(NOT VELUM_RUSTC_WASM32_CORE)
+    execute_process(COMMAND ${VELUM_RUSTC} --print target-libdir --target wasm32-unknown-unknown
+                    OUTPUT_VARIABLE _libdir OUTPUT_STRIP_TRAILING_WHITESPACE
+                    RESULT_VARIABLE _rc ERROR_QUIET)
+    set(_core)
+    if(_rc EQUAL 0)
+      file(GLOB _core ${_libdir}/libcore-*.rlib)
+    endif()
+    if(NOT _core)
+      message(FATAL_ERROR "velum_add_rust_wasm(${name}): ${VELUM_RUSTC} has no wasm32-unknown-"
+                          "unknown standard library; run scripts/install-deps (Debian package "
+                          "libstd-rust-dev-wasm32)")
+    endif()
+    # Only a success is cached, so installing the package later needs no cache surgery.
+    list(GET _core 0 _core)
+    set(VELUM_RUSTC_WASM32_CORE ${_core} CACHE INTERNAL "libcore of rustc's wasm32 target")
+  endif()
+  set(out ${VELUM_WASM_DIR}/${name}.wasm)
+  # rustc names the outputs NAME.wasm and NAME.d in --out-dir; the dep-info lists the crate's
+  # module files, so an edit to any of them rebuilds it.
+  add_custom_command(
+    OUTPUT ${out}
+    BYPRODUCTS ${VELUM_WASM_DIR}/${name}.d
+    COMMAND ${VELUM_RUSTC} --target wasm32-unknown-unknown --crate-type cdylib --edition 2021
+            -O -C panic=abort -C strip=debuginfo --crate-name ${name} --emit link,dep-info
+            --out-dir ${VELUM_WASM_DIR} ${source}
+    DEPENDS ${source} ${VELUM_RUSTC}
+    DEPFILE ${VELUM_WASM_DIR}/${name}.d
+    COMMENT "rustc wasm32 ${name}.wasm"
+    VERBATIM)
+  add_custom_target(wasm_${name} DEPENDS ${out})
+  add_dependencies(velum_wasm wasm_${name})
+endfunction()

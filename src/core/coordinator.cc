@@ -69,7 +69,10 @@ void Coordinator::Restore(const JournalJob& record, const std::vector<JournalChu
   job.stats.reassigned = record.reassigned;
   job.stats.recomputed = record.recomputed;
   job.stats.stale_reports = record.stale_reports;
-  if (job.state != JobState::kRunning) return;
+  if (job.state != JobState::kRunning) {
+    Prune();  // the journal keeps more finished jobs than memory does
+    return;
+  }
   for (const JournalChunk& c : chunks) {
     if (c.job != record.id || c.index != job.ledger.chunks().size()) break;
     if (!job.ledger.Restore(c.begin, c.end, c.done_upto, c.done, c.complete)) break;
@@ -86,7 +89,7 @@ CoordinatorOutput Coordinator::Submit(const JobSpec& spec, uint64_t now_ms, JobI
     return out;
   }
   uint64_t items = static_cast<uint64_t>(spec.end) - static_cast<uint64_t>(spec.start);
-  if (spec.chunk_items && items / spec.chunk_items >= config_.max_chunks) {
+  if (spec.chunk_items && (items - 1) / spec.chunk_items + 1 > config_.max_chunks) {
     *error = "--chunk " + std::to_string(spec.chunk_items) + " cuts " + std::to_string(items) +
              " items into more than " + std::to_string(config_.max_chunks) + " chunks";
     return out;
@@ -233,14 +236,13 @@ void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record,
   VELUM_ASSERT(closed.has_value());
   Ended(job, *closed, out);
   const Chunk& c = job.ledger.chunk(index);
-  uint64_t recomputed = closed->running_to > c.done_upto
-                            ? static_cast<uint64_t>(closed->running_to - c.done_upto)
-                            : 0;
+  uint64_t recomputed =
+      closed->running_to > c.done_upto ? ItemsIn(c.done_upto, closed->running_to) : 0;
   job.stats.recomputed += recomputed;
   record->attempts++;
   record->recomputed_items += recomputed;
   if (c.attempts.empty() && !c.complete) {
-    uint64_t items = static_cast<uint64_t>(c.end - c.done_upto);
+    uint64_t items = ItemsIn(c.done_upto, c.end);
     job.stats.reassigned++;
     job.stats.reassigned_items += items;
     record->reassigned_items += items;
@@ -306,12 +308,12 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
   // Throughput per slot, from this report's increments.
   uint64_t busy = r.busy_us > busy0 ? r.busy_us - busy0 : 0;
   if (busy > 0 && r.upto > upto0) {
-    double sample = static_cast<double>(r.upto - upto0) * 1e6 / static_cast<double>(busy);
+    double sample = static_cast<double>(ItemsIn(upto0, r.upto)) * 1e6 / static_cast<double>(busy);
     auto [rit, fresh] = job.rate.try_emplace(from, sample);
     if (!fresh) rit->second = (1 - kRateSmoothing) * rit->second + kRateSmoothing * sample;
   }
   WorkerShare& share = job.shares[from];
-  share.items += static_cast<uint64_t>(applied.committed);
+  share.items += applied.committed;
   share.busy_us += busy;
   JournalChunkOf(job, applied.chunk, &out);
   if (applied.verdict == Verdict::kCompleted) {
@@ -325,8 +327,7 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
                         a.start < job.ledger.chunk(applied.chunk).end;
       if (a.id != r.attempt && same_chunk) {
         int64_t from_item = std::max(a.start, winner_start);
-        if (a.running_to > from_item)
-          job.stats.recomputed += static_cast<uint64_t>(a.running_to - from_item);
+        if (a.running_to > from_item) job.stats.recomputed += ItemsIn(from_item, a.running_to);
       }
       Ended(job, a, &out);
     }
@@ -344,7 +345,10 @@ void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t n
     TellStale(from, r.job, r.attempt, now_ms, out);
     return;
   }
-  int64_t lo = a->upto, hi = std::max(a->running_to, a->upto);
+  // Where the error happened: the failed slice, as the report says, if that is consistent.
+  int64_t chunk_end = job.ledger.chunk(*job.ledger.ChunkOf(r.attempt)).end;
+  bool sane = r.upto >= a->start && r.upto < r.running_to && r.running_to <= chunk_end;
+  int64_t lo = sane ? r.upto : a->upto, hi = sane ? r.running_to : std::max(a->running_to, a->upto);
   size_t index = 0;
   auto closed = job.ledger.Close(r.attempt, /*failed=*/r.error.retryable, &index);
   VELUM_ASSERT(closed.has_value());
@@ -415,8 +419,10 @@ double Coordinator::RateOf(const Job& job, NodeId id) const {
 }
 
 int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
-  uint64_t left = static_cast<uint64_t>(job.ledger.limit()) -
-                  static_cast<uint64_t>(job.ledger.next_unassigned());
+  // At most INT64_MAX: the whole int64 range has 2^64 - 1 items, which no chunk size holds.
+  uint64_t left = std::min<uint64_t>(static_cast<uint64_t>(job.ledger.limit()) -
+                                         static_cast<uint64_t>(job.ledger.next_unassigned()),
+                                     INT64_MAX);
   if (job.spec.chunk_items) return static_cast<int64_t>(std::min(job.spec.chunk_items, left));
   double total = 0;
   for (const auto& [id, w] : workers_)
@@ -425,8 +431,9 @@ int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
   double size = static_cast<double>(left) * share / config_.guided_divisor;
   if (auto it = job.rate.find(worker); it != job.rate.end())
     size = std::max(size, it->second * config_.min_chunk_ms / 1000.0);
-  size = std::clamp(size, 1.0, static_cast<double>(left));
-  return static_cast<int64_t>(size);
+  // left as a double may round up to 2^63, which does not convert back.
+  if (size >= static_cast<double>(left)) return static_cast<int64_t>(left);
+  return static_cast<int64_t>(std::max(size, 1.0));
 }
 
 void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup, uint64_t now_ms,
@@ -455,17 +462,24 @@ void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup
 bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
   std::optional<size_t> waiting = job.ledger.NextWaiting();
   if (!waiting && job.ledger.AllCut()) return false;
-  // The worker with the most free capacity; then the fastest; then the lowest id.
+  // The worker that failed this job least often (a retry goes elsewhere if it can); then the
+  // one with the most free capacity; then the fastest; then the lowest id.
   NodeId best = kNoNode;
+  uint32_t best_failures = 0;
   int64_t best_free = 0;
   double best_rate = 0;
   for (const auto& [id, w] : workers_) {
     if (!Eligible(job, id, w)) continue;
     int64_t free = static_cast<int64_t>(Capacity(job, w)) - static_cast<int64_t>(w.inflight);
     if (free <= 0) continue;
+    auto f = job.worker_failures.find(id);
+    uint32_t failures = f == job.worker_failures.end() ? 0 : f->second;
     double rate = RateOf(job, id);
-    if (best == kNoNode || free > best_free || (free == best_free && rate > best_rate)) {
+    if (best == kNoNode || failures < best_failures ||
+        (failures == best_failures &&
+         (free > best_free || (free == best_free && rate > best_rate)))) {
       best = id;
+      best_failures = failures;
       best_free = free;
       best_rate = rate;
     }
@@ -500,7 +514,7 @@ void Coordinator::StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out
       if (c.attempts.size() != 1) continue;
       auto rate = job.rate.find(a.worker);
       if (rate == job.rate.end() || rate->second <= 0) continue;
-      double items = static_cast<double>(c.end - c.done_upto);
+      double items = static_cast<double>(ItemsIn(c.done_upto, c.end));
       double left_ms = items * 1000.0 / rate->second;
       // Worth it only if this worker, at its own measured speed, would likely finish first.
       if (mine != job.rate.end() && items * 1000.0 / mine->second >= left_ms) continue;
@@ -509,13 +523,18 @@ void Coordinator::StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out
         best = i;
       }
     }
-    if (!best) return;
+    if (!best) continue;  // nothing this worker could back up; another one may
     job.stats.backups++;
     OpenAttempt(job, *best, id, /*backup=*/true, now_ms, out);
   }
 }
 
 void Coordinator::Schedule(uint64_t now_ms, CoordinatorOutput* out) {
+  // A job restored from a journal that holds its last chunk's completion but not the job's
+  // end (a prefix of the ops of one report) has nothing left to assign: it ends here.
+  for (auto& [id, job] : jobs_)
+    if (job.state == JobState::kRunning && job.ledger.Done())
+      Finish(job, JobState::kDone, "", now_ms, out);
   // One assignment per job per round, so that concurrent jobs share the workers.
   for (bool progress = true; progress;) {
     progress = false;

@@ -14,6 +14,12 @@
 
 namespace velum::core {
 
+// Items in [lo, hi), lo <= hi. Unsigned: the whole int64 range holds 2^64 - 1 of them, more
+// than an int64 difference can.
+inline uint64_t ItemsIn(int64_t lo, int64_t hi) {
+  return static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+}
+
 // A job is numbered by its coordinator; (coordinator id, JobId) names it in the whole mesh.
 using JobId = uint64_t;
 // One try at the remainder of one chunk by one worker. Unique per coordinator across its

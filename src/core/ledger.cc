@@ -147,9 +147,12 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     out.verdict = Verdict::kStale;  // overtaken by a later report of the same attempt
     return out;
   }
+  // Items were done (upto moved) but their reduction is empty: only `first` finds nothing.
+  bool empty_progress = r.upto > a->upto && reducer_ != ReducerKind::kFirst && r.partial.empty();
   if (r.upto > c->end || r.running_to < r.upto || r.running_to > c->end ||
-      !Conforms(r.partial, kinds_) || (r.upto == a->start && !r.partial.empty())) {
-    out.verdict = Verdict::kInvalid;
+      !Conforms(r.partial, kinds_) || (r.upto == a->start && !r.partial.empty()) ||
+      empty_progress) {
+    out.verdict = Verdict::kInvalid;  // ignored: the attempt stays as it was
     return out;
   }
   a->last_report_ms = now_ms;
@@ -159,15 +162,11 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     out.verdict = Verdict::kHeartbeat;
     return out;
   }
-  if (reducer_ != ReducerKind::kFirst && r.partial.empty()) {
-    out.verdict = Verdict::kInvalid;  // items were done: their reduction cannot be empty
-    return out;
-  }
   a->upto = r.upto;
   a->partial = r.partial;
   out.verdict = Verdict::kProgress;
   if (a->upto > c->done_upto) {
-    out.committed = a->upto - c->done_upto;
+    out.committed = ItemsIn(c->done_upto, a->upto);
     c->done_upto = a->upto;
     c->done = Combine(reducer_, a->base, a->partial);
   }
@@ -260,7 +259,7 @@ uint64_t Ledger::items_done() const {
   uint64_t n = 0;
   for (size_t i = 0; i < chunks_.size() && Relevant(i); i++) {
     const Chunk& c = chunks_[i];
-    n += static_cast<uint64_t>((c.complete ? c.end : c.done_upto) - c.begin);
+    n += ItemsIn(c.begin, c.complete ? c.end : c.done_upto);
   }
   return n;
 }

@@ -67,7 +67,7 @@ class Ledger {
   struct Applied {
     Verdict verdict = Verdict::kStale;
     size_t chunk = 0;
-    int64_t committed = 0;       // items newly added to the chunk's committed prefix
+    uint64_t committed = 0;      // items newly added to the chunk's committed prefix
     std::vector<Attempt> ended;  // attempts closed by this report (the chunk is complete, or
                                  // a `first` answer made later chunks irrelevant)
   };
@@ -95,7 +95,7 @@ class Ledger {
   bool Done() const { return AllCut() && open_chunks_ == 0; }
   // The reduction of the whole range (first: of everything up to the answer). Once Done().
   Partial Result() const;
-  uint64_t items_total() const { return static_cast<uint64_t>(limit_ - start_); }
+  uint64_t items_total() const { return ItemsIn(start_, limit_); }
   uint64_t items_done() const;
   size_t active_attempts() const { return attempt_chunk_.size(); }
   ReducerKind reducer() const { return reducer_; }

@@ -159,7 +159,7 @@ WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t 
     t.final = ReportOf(t);
     t.finished = true;
     t.finished_ms = now_ms;
-    t.final.running_to = t.upto;
+    t.final.running_to = t.slice_hi;  // the slice that failed: where the error is
     t.final.has_error = true;
     if (r.ok) {
       t.final.error.message = "the export's results do not reduce (none, too many or changing)";
@@ -213,8 +213,9 @@ WorkerOutput Worker::OnCoordinatorDown(NodeId coordinator, uint64_t now_ms) {
     it = it->first.first == coordinator ? rates_.erase(it) : std::next(it);
   // A restarted coordinator may reuse ids (if its journal was lost): nothing of the old
   // process may silence the new one's assignments.
+  // upper_bound of the largest key: coordinator + 1 would wrap for the id UINT32_MAX.
   forgotten_.erase(forgotten_.lower_bound({coordinator, 0, 0}),
-                   forgotten_.lower_bound({coordinator + 1, 0, 0}));
+                   forgotten_.upper_bound({coordinator, UINT64_MAX, UINT64_MAX}));
   std::deque<Key> kept;
   for (const Key& k : forgotten_order_)
     if (std::get<0>(k) != coordinator) kept.push_back(k);

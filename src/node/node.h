@@ -62,6 +62,15 @@ struct WorkerRow {
   double seconds = 0;   // executor time there
 };
 
+// One worker lost during a job: what its loss cost (backups' duplicate work is not in here).
+struct FailureRow {
+  uint32_t worker = 0;
+  int64_t detection_ms = 0;       // from the last word heard from it to its loss
+  uint32_t attempts = 0;          // active attempts it held
+  uint64_t reassigned_items = 0;  // left to do in them, handed to other workers
+  uint64_t recomputed_items = 0;  // in flight beyond their checkpoints: computed again
+};
+
 struct JobSummary {
   uint64_t id = 0;
   std::string state;  // running, done, failed, cancelled
@@ -78,7 +87,8 @@ struct JobSummary {
   std::vector<WorkerRow> workers;
   uint64_t reassigned = 0, reassigned_items = 0, recomputed = 0, stale_reports = 0;
   uint64_t backups = 0, retries = 0;
-  int64_t detection_ms = -1;  // the slowest failure detection during the job; -1: none
+  int64_t detection_ms = -1;         // the slowest failure detection during the job; -1: none
+  std::vector<FailureRow> failures;  // the first 64 workers lost during the job
   bool finished() const { return state != "running"; }
 };
 

@@ -153,6 +153,7 @@ velum::Status Node::Impl::StartJobs() {
   po.home = options.home;
   pool = std::make_unique<ExecutorPool>(po);
   if (velum::Status s = pool->Start(); !s.ok()) return s;
+  spdlog::info("executor pool: {} slots of {}", po.slots, pool->executor_path());
   runner = std::make_unique<CallRunner>(po.slots + 2, 4096);
   auto j = Journal::Open(options.home / "journal" / ("node-" + std::to_string(options.id) + ".db"));
   if (!j.ok()) return j.error();
@@ -607,6 +608,9 @@ JobSummary Node::Impl::Summarize(const core::Job& job) const {
   s.retries = job.stats.retries;
   s.detection_ms =
       job.stats.failures.empty() ? -1 : static_cast<int64_t>(job.stats.max_detection_ms());
+  for (const auto& f : job.stats.failures)
+    s.failures.push_back({f.worker, static_cast<int64_t>(f.detection_ms), f.attempts,
+                          f.reassigned_items, f.recomputed_items});
   return s;
 }
 

@@ -2,9 +2,12 @@
 // process with a time limit. The shared object is written atomically into the cache.
 #include "runtime/aot_compiler.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -106,6 +109,27 @@ std::optional<fs::path> AotCompiler::Cached(const std::vector<ModulePtr>& module
 }
 
 namespace {
+// An exclusive advisory lock on a file, held for the object's lifetime (released by the
+// kernel if the process dies). If the file cannot be opened, nothing is locked: concurrent
+// compiles of one module are only wasteful, never wrong (the final rename is atomic).
+class CacheLock {
+ public:
+  explicit CacheLock(const std::string& path)
+      : fd_(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0)
+      while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+  }
+  ~CacheLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 // A private scratch folder in the cache, removed with everything in it on scope exit.
 class ScratchDir {
  public:
@@ -154,6 +178,10 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
     return MakeError(ErrorKind::kIo, "cannot create " + options_.cache_dir.string());
 
   fs::path target = CachePath(modules);
+  // Nodes sharing a home share the cache: one process compiles a module, the others wait for
+  // it (a lock per cache entry; the holder's compile has a time limit) and load the result.
+  CacheLock lock(target.string() + ".lock");
+  if (auto cached = Cached(modules)) return *cached;
   ScratchDir scratch(options_.cache_dir);
   const fs::path& dir = scratch.path();
   if (dir.empty()) return MakeError(ErrorKind::kIo, "cannot create a build directory");

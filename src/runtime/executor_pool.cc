@@ -2,6 +2,7 @@
 // and the auto engine policy (interpreter while compiling, a native copy races it when ready).
 #include "runtime/executor_pool.h"
 
+#include <dlfcn.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -37,6 +38,25 @@ struct ExecutorPool::Slot {
 
 namespace {
 
+// The installed layout (PREFIX/bin, PREFIX/lib, PREFIX/libexec/velum) seen from the
+// directory of a binary in bin or lib; empty if there is no executor there.
+std::string InstalledExecutor(const fs::path& binary_dir) {
+  std::error_code ec;
+  fs::path candidate = binary_dir / ".." / "libexec" / "velum" / "velum-executor";
+  if (!binary_dir.empty() && fs::exists(candidate, ec))
+    return candidate.lexically_normal().string();
+  return {};
+}
+
+// The directory of the binary holding this code: libvelum.so when embedded, else the program.
+fs::path CodeDirectory() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&CodeDirectory), &info) == 0 || !info.dli_fname) return {};
+  std::error_code ec;
+  fs::path binary = fs::canonical(info.dli_fname, ec);
+  return ec ? fs::path() : binary.parent_path();
+}
+
 std::string FindExecutor(const std::string& configured) {
   if (!configured.empty()) return configured;
   if (const char* env = std::getenv("VELUM_EXECUTOR"); env && *env) return env;
@@ -48,6 +68,8 @@ std::string FindExecutor(const std::string& configured) {
     fs::path in_build = self.parent_path() / "build" / "velum-executor";
     if (fs::exists(in_build, ec)) return in_build.string();
   }
+  if (std::string lib = InstalledExecutor(CodeDirectory()); !lib.empty()) return lib;
+  if (std::string bin = InstalledExecutor(self.parent_path()); !bin.empty()) return bin;
   return VELUM_EXECUTOR_BUILD_PATH;
 }
 
@@ -109,6 +131,9 @@ bool ExecutorPool::Spawn(Slot* slot) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 3);  // dup2 clears close-on-exec
+  // Nothing else of the parent's (a node's sockets, other executors' channels) may stay open
+  // in the sandbox: a crashed node's links must reset at once, not when its executors exit.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   std::string path = options_.executor_path, fd = "3",
               data = std::to_string(options_.max_data_bytes), parent = std::to_string(getpid());
   char* argv[] = {path.data(), fd.data(), data.data(), parent.data(), nullptr};

@@ -24,7 +24,9 @@ namespace velum {
 struct PoolOptions {
   size_t slots = 2;
   std::filesystem::path home;   // empty: $VELUM_HOME or ~/.velum
-  std::string executor_path;    // empty: $VELUM_EXECUTOR, beside this program, or the build's
+  std::string executor_path;    // empty: $VELUM_EXECUTOR, beside this program, the installed
+                                // PREFIX/libexec/velum (from libvelum.so's or the program's
+                                // directory), or the build's
   AotOptions aot;               // cache_dir defaults to <home>/aot
   uint64_t max_data_bytes = 0;  // RLIMIT_DATA of each executor (0: none); a backstop only
 };

@@ -156,11 +156,19 @@ CommandResult RunCommand(Node& node, const std::string& line, const ShellContext
   if (cmd == "peers") return Peers(node);
   if (cmd == "status") return Status(node);
   if (cmd == "quit" || cmd == "exit") {
+    // Jobs still running stay in the journal: they resume when this node starts again.
+    json unfinished = json::array();
+    for (const auto& j : node.Jobs())
+      if (!j.finished()) unfinished.push_back(j.id);
     node.Leave();
     CommandResult r;
     r.quit = true;
     r.text = "left the mesh";
+    if (!unfinished.empty())
+      r.text += "; unfinished jobs " + unfinished.dump() + " resume when node " +
+                std::to_string(node.id()) + " starts again with this home";
     r.json = {{"left", true}};
+    if (!unfinished.empty()) r.json["unfinished_jobs"] = unfinished;
     return r;
   }
   return Failure("unknown command '" + cmd + "' (try help)");

@@ -129,6 +129,13 @@ json SummaryJson(const JobSummary& s) {
                        {"items", w.items},
                        {"seconds", w.seconds},
                        {"items_per_s", w.seconds > 0 ? w.items / w.seconds : 0.0}});
+  json failures = json::array();
+  for (const auto& f : s.failures)
+    failures.push_back({{"worker", f.worker},
+                        {"detection_ms", f.detection_ms},
+                        {"attempts", f.attempts},
+                        {"reassigned_items", f.reassigned_items},
+                        {"recomputed_items", f.recomputed_items}});
   json j = {{"job", s.id},
             {"state", s.state},
             {"module", s.label},
@@ -148,6 +155,7 @@ json SummaryJson(const JobSummary& s) {
             {"backups", s.backups},
             {"retries", s.retries},
             {"detection_ms", s.detection_ms >= 0 ? json(s.detection_ms) : json(nullptr)},
+            {"failures", failures},
             {"resumed", s.resumed}};
   if (s.state == "done") j["result"] = ResultJson(s.result);
   if (!s.error.empty()) j["error"] = s.error;

@@ -111,6 +111,49 @@ bool NumsFrom(const Repeated& ps, std::vector<core::Num>* out) {
   return true;
 }
 
+// The length of the valid UTF-8 sequence at s[i] (no overlong forms, surrogates or code
+// points past U+10FFFF); 0 if there is none.
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto byte = [&s](size_t k) { return static_cast<uint8_t>(s[k]); };
+  uint8_t c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  uint8_t lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; k++) {
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// Text for a string field of a frame: protobuf refuses to parse a string field that is not
+// valid UTF-8, so a byte outside a valid sequence becomes '?', and a cut to `limit` bytes
+// falls between characters. Valid text within the limit is unchanged.
+std::string WireText(std::string_view s, size_t limit) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Length(s, i);
+    std::string_view piece = n ? s.substr(i, n) : std::string_view("?");
+    if (out.size() + piece.size() > limit) break;
+    out.append(piece);
+    i += n ? n : 1;
+  }
+  return out;
+}
+
 bool ErrorFrom(const pb::TaskError& p, core::TaskError* e) {
   if (p.message().size() > core::kMaxErrorMessage) return false;
   e->kind = p.kind();
@@ -120,7 +163,7 @@ bool ErrorFrom(const pb::TaskError& p, core::TaskError* e) {
 }
 void ErrorTo(const core::TaskError& e, pb::TaskError* p) {
   p->set_kind(e.kind);
-  p->set_message(e.message.substr(0, core::kMaxErrorMessage));
+  p->set_message(WireText(e.message, core::kMaxErrorMessage));
   p->set_retryable(e.retryable);
 }
 
@@ -196,7 +239,7 @@ std::string EncodeLink(const LinkMessage& message) {
           d->set_total(m.total);
           d->set_offset(m.offset);
           d->set_data(m.data);
-          d->set_error(m.error.substr(0, core::kMaxErrorMessage));
+          d->set_error(WireText(m.error, core::kMaxErrorMessage));
         } else if constexpr (std::is_same_v<M, CallRequest>) {
           pb::CallRequest* c = p.mutable_call();
           c->set_id(m.id);
@@ -212,7 +255,7 @@ std::string EncodeLink(const LinkMessage& message) {
           ValuesTo(m.values, c->mutable_values());
           if (m.has_error) ErrorTo(m.error, c->mutable_error());
           c->set_run_us(m.run_us);
-          c->set_engine(m.engine.substr(0, 16));
+          c->set_engine(WireText(m.engine, 16));
         } else {
           static_assert(std::is_same_v<M, CallCancel>);
           p.mutable_call_cancel()->set_id(m.id);
@@ -341,7 +384,7 @@ std::string EncodeJobSpec(const core::JobSpec& s) {
   p.set_exclude_self(s.exclude_self);
   p.set_timeout_ms(s.timeout_ms);
   p.set_max_memory_pages(s.max_memory_pages);
-  p.set_label(s.label.substr(0, 4096));
+  p.set_label(WireText(s.label, 4096));
   return p.SerializeAsString();
 }
 
@@ -351,6 +394,7 @@ bool DecodeJobSpec(std::string_view bytes, core::JobSpec* s) {
   if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
   if (!DigestFrom(p.module(), &s->module) || !FuncOk(p.func()) || p.start() >= p.end())
     return false;
+  if (p.max_memory_pages() > kMaxPages) return false;
   if (!ReducerFrom(p.reducer(), &s->reducer) || p.result_kinds_size() == 0 ||
       static_cast<size_t>(p.result_kinds_size()) > core::kMaxResultValues ||
       p.label().size() > 4096)

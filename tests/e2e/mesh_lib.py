@@ -333,3 +333,157 @@ def full_mesh(nodes, links=False, ids=None):
             detail[n.id] = row
         return ok, detail
     return pred
+
+
+# --- Jobs (tests/e2e/jobs_test.py, fault_test.py, tests/netns/jobs_netns_test.py) -----------
+
+JOB_FIELDS = ("job", "state", "module", "func", "start", "end", "reducer", "items_done",
+              "items_total", "elapsed_ms", "chunks", "workers", "reassigned", "reassigned_items",
+              "recomputed", "stale_reports", "backups", "retries", "detection_ms", "failures",
+              "resumed")
+WORKER_FIELDS = ("id", "chunks", "items", "seconds", "items_per_s")
+FAILURE_FIELDS = ("worker", "detection_ms", "attempts", "reassigned_items", "recomputed_items")
+
+
+def write_cluster_key(path):
+    """A fresh random cluster key file (32 bytes, mode 0600) for nodes with separate homes."""
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(path, 0o600)
+    return path
+
+
+class HomesMesh:
+    """Nodes on loopback, each with its own --home (its own module store and journal, so
+    modules really travel between nodes) and one shared --cluster-key file. They find each
+    other by unicast beacons to one shared discovery port (--discovery-port U --beacon
+    127.0.0.1:U); `seed=True` also makes each node --join the first one added."""
+
+    def __init__(self, binary, tmp, seed=False):
+        self.tmp = tmp
+        self.h = Harness(binary, tmp)
+        self.key = write_cluster_key(os.path.join(tmp, "cluster.key"))
+        self.discovery = free_udp_port()
+        self.seed = seed
+        self.ports = {}
+        self.homes = {}
+
+    def add(self, node_id, extra=(), slots=None, name=None):
+        port = free_port()
+        home = os.path.join(self.tmp, f"home{node_id}")
+        os.makedirs(home, exist_ok=True)
+        args = ["--port", str(port), "--no-broadcast", "--bind", "127.0.0.1",
+                "--advertise", "127.0.0.1", "--home", home, "--cluster-key", self.key,
+                "--discovery-port", str(self.discovery), "--beacon", f"127.0.0.1:{self.discovery}"]
+        if self.seed and self.ports:
+            args += ["--join", f"127.0.0.1:{next(iter(self.ports.values()))}"]
+        if slots is not None:
+            args += ["--slots", str(slots)]
+        args += list(extra)
+        self.ports[node_id] = port
+        self.homes[node_id] = home
+        return self.h.node(node_id, args, name=name)
+
+    def form(self, nodes, label, timeout=20):
+        """Starts the nodes that are not running; waits until all are alive and linked to each
+        other (jobs need the links); returns the seconds that took."""
+        for n in nodes:
+            if not n.running():
+                n.start()
+        t0 = time.monotonic()
+        wait_for(f"{label}: full mesh of {[n.id for n in nodes]} with links",
+                 full_mesh(nodes, links=True), timeout)
+        return time.monotonic() - t0
+
+    def dump_logs(self):
+        self.h.dump_logs(list(self.homes.values()))
+
+
+def job_row(node, job_id):
+    """The job's summary from the node's `jobs` list (None if not listed)."""
+    r = node.cmd("jobs")
+    check("jobs" in r, f"{node.name}: jobs answered {r}")
+    for j in r["jobs"]:
+        if j["job"] == job_id:
+            return j
+    return None
+
+
+def submit(node, line):
+    """Runs `scatter ... &` and returns the job id."""
+    r = node.cmd(line + " &")
+    check("job" in r and r.get("state") == "running", f"{node.name}: '{line} &' answered {r}")
+    return r["job"]
+
+
+def check_job_shape(j, where):
+    """The fields of a job summary (scatter, wait and jobs print the same object)."""
+    missing = [f for f in JOB_FIELDS if f not in j]
+    check(not missing, f"{where}: job summary lacks {missing}: {j}")
+    for w in j["workers"]:
+        wm = [f for f in WORKER_FIELDS if f not in w]
+        check(not wm, f"{where}: worker row lacks {wm}: {w}")
+    for f in j["failures"]:
+        fm = [k for k in FAILURE_FIELDS if k not in f]
+        check(not fm, f"{where}: failure record lacks {fm}: {f}")
+    if j["state"] == "done":
+        check("result" in j, f"{where}: a done job without a result: {j}")
+
+
+def failure_of(j, worker_id):
+    """The job summary's failure records of one worker (a list: it may be lost twice)."""
+    return [f for f in j["failures"] if f["worker"] == worker_id]
+
+
+def busy_slots(nodes):
+    """{id: busy_slots} of the running nodes."""
+    return {n.id: n.status()["busy_slots"] for n in nodes}
+
+
+def idle(nodes):
+    """A predicate: no running slice or call on any of the nodes."""
+    def pred():
+        b = busy_slots(nodes)
+        return all(v == 0 for v in b.values()), b
+    return pred
+
+
+def prime_count(n):
+    """pi(n - 1): primes in [0, n), by a sieve (the exact answer of count_primes 0 n)."""
+    if n < 3:
+        return 0
+    sieve = bytearray([1]) * n
+    sieve[0] = sieve[1] = 0
+    for i in range(2, int((n - 1) ** 0.5) + 1):
+        if sieve[i]:
+            sieve[i * i::i] = bytes(len(range(i * i, n, i)))
+    return sum(sieve)
+
+
+def child_sockets(node):
+    """(child pids, {child pid: [fd, ...]}): the node's child processes (executors, compilers)
+    and the sockets they hold beyond their channel (fd 3); an inherited socket would keep a
+    link open for the peer after the node closed it."""
+    out = {}
+    children = []
+    try:
+        for tid in os.listdir(f"/proc/{node.pid}/task"):
+            with open(f"/proc/{node.pid}/task/{tid}/children") as f:
+                children += [int(c) for c in f.read().split()]
+    except OSError:
+        return children, out
+    for child in children:
+        try:
+            fds = os.listdir(f"/proc/{child}/fd")
+        except OSError:
+            continue
+        leaked = []
+        for fd in fds:
+            try:
+                if int(fd) > 3 and os.readlink(f"/proc/{child}/fd/{fd}").startswith("socket:"):
+                    leaked.append(int(fd))
+            except OSError:
+                pass
+        if leaked:
+            out[child] = sorted(leaked)
+    return children, out

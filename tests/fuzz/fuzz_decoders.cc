@@ -1,5 +1,6 @@
 // velum-fuzz-decoders: one libFuzzer entry for every decoder of untrusted mesh bytes (datagram
-// MACs, the TCP session's records, the protobuf codec); input[0] picks one (fuzz_inputs.h).
+// MACs, the TCP session's records, the protobuf codecs of datagrams, link frames and journal
+// records); input[0] picks one (fuzz_inputs.h).
 #include <google/protobuf/stubs/logging.h>
 #include <sodium.h>
 
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "net/secure_session.h"
 #include "tests/fuzz/fuzz_inputs.h"
 #include "wire/codec.h"
+#include "wire/job_codec.h"
 #include "wire/velum.pb.h"
 
 // Beyond crashes the harness checks what the decoders promise; a broken promise aborts, so
@@ -281,6 +284,431 @@ void FuzzStructured(Reader in) {
   FUZZ_CHECK(FuzzMessage(p.SerializeAsString(), &decoded) == MessageObeysRules(p));
 }
 
+// --- Link frames and journal records (wire/job_codec): what DecodeLink, DecodeJobSpec and
+// DecodeNums accept stays within wire/job_codec.h's limits, and encodes and decodes to itself.
+void CheckValues(const std::vector<wire::WireValue>& values) {
+  FUZZ_CHECK(values.size() <= wire::kMaxCallValues);
+  for (const wire::WireValue& v : values) {
+    FUZZ_CHECK(v.type <= 3);
+    if (v.type == 0 || v.type == 2) FUZZ_CHECK(v.bits <= 0xffffffffu);
+  }
+}
+
+void CheckLink(const wire::LinkMessage& message) {
+  std::visit(
+      [](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, core::Assign>) {
+          FUZZ_CHECK(m.job != 0 && m.attempt != 0);
+          FUZZ_CHECK(!m.func.empty() && m.func.size() <= core::kMaxFuncName);
+          FUZZ_CHECK(m.start < m.end);
+          FUZZ_CHECK(m.reducer <= core::ReducerKind::kFirst);
+          FUZZ_CHECK(m.max_memory_pages <= 65536 && m.slice_ms > 0);
+        } else if constexpr (std::is_same_v<M, core::Cancel>) {
+          FUZZ_CHECK(m.job != 0);
+        } else if constexpr (std::is_same_v<M, core::Report>) {
+          FUZZ_CHECK(m.job != 0 && m.attempt != 0 && m.upto <= m.running_to);
+          FUZZ_CHECK(m.partial.values.size() <= core::kMaxResultValues);
+          for (const core::Num& n : m.partial.values) FUZZ_CHECK(n.kind <= core::NumKind::kF64);
+          FUZZ_CHECK(m.error.message.size() <= core::kMaxErrorMessage);
+          if (!m.has_error) FUZZ_CHECK(m.error == core::TaskError{});
+        } else if constexpr (std::is_same_v<M, wire::ModuleData>) {
+          FUZZ_CHECK(m.data.size() <= wire::kModulePiece && m.offset <= m.total);
+          FUZZ_CHECK(m.data.size() <= m.total - m.offset);
+          FUZZ_CHECK(m.error.size() <= core::kMaxErrorMessage);
+          FUZZ_CHECK(m.error.empty() || m.data.empty());
+        } else if constexpr (std::is_same_v<M, wire::CallRequest>) {
+          FUZZ_CHECK(m.id != 0);
+          FUZZ_CHECK(!m.func.empty() && m.func.size() <= core::kMaxFuncName);
+          FUZZ_CHECK(m.max_memory_pages <= 65536);
+          CheckValues(m.args);
+        } else if constexpr (std::is_same_v<M, wire::CallResult>) {
+          FUZZ_CHECK(m.id != 0 && m.engine.size() <= 16);
+          FUZZ_CHECK(m.error.message.size() <= core::kMaxErrorMessage);
+          if (!m.has_error) FUZZ_CHECK(m.error == core::TaskError{});
+          CheckValues(m.values);
+        } else if constexpr (std::is_same_v<M, wire::CallCancel>) {
+          FUZZ_CHECK(m.id != 0);
+        }
+      },
+      message);
+}
+
+// Returns whether `bytes` decoded as a link frame; a decoded frame must encode and decode to
+// itself, and the membership codec's heartbeat decoder must agree on heartbeats.
+bool FuzzLink(std::string_view bytes) {
+  wire::LinkMessage msg;
+  bool ok = wire::DecodeLink(bytes, &msg);
+  if (bytes.size() <= wire::kMaxMessageBytes) {
+    wire::LinkFrame frame;
+    bool heartbeat = wire::DecodeLinkFrame(bytes, &frame);
+    FUZZ_CHECK(heartbeat == (ok && std::holds_alternative<wire::LinkFrame>(msg)));
+    if (heartbeat) FUZZ_CHECK(std::get<wire::LinkFrame>(msg) == frame);
+  }
+  if (!ok) return false;
+  CheckLink(msg);
+  std::string encoded = wire::EncodeLink(msg);
+  FUZZ_CHECK(encoded.size() <= wire::kMaxLinkMessageBytes);
+  wire::LinkMessage back;
+  FUZZ_CHECK(wire::DecodeLink(encoded, &back));
+  FUZZ_CHECK(back == msg);
+  FUZZ_CHECK(wire::EncodeLink(back) == encoded);
+  return true;
+}
+
+bool FuzzJobSpec(std::string_view bytes) {
+  core::JobSpec spec;
+  if (!wire::DecodeJobSpec(bytes, &spec)) return false;
+  FUZZ_CHECK(!spec.func.empty() && spec.func.size() <= core::kMaxFuncName);
+  FUZZ_CHECK(spec.start < spec.end && spec.reducer <= core::ReducerKind::kFirst);
+  FUZZ_CHECK(!spec.result_kinds.empty() && spec.result_kinds.size() <= core::kMaxResultValues);
+  for (core::NumKind k : spec.result_kinds) FUZZ_CHECK(k <= core::NumKind::kF64);
+  FUZZ_CHECK(spec.label.size() <= 4096);
+  std::string encoded = wire::EncodeJobSpec(spec);
+  core::JobSpec back;
+  FUZZ_CHECK(wire::DecodeJobSpec(encoded, &back));
+  FUZZ_CHECK(back == spec);
+  FUZZ_CHECK(wire::EncodeJobSpec(back) == encoded);
+  return true;
+}
+
+bool FuzzNums(std::string_view bytes) {
+  std::vector<core::Num> values;
+  if (!wire::DecodeNums(bytes, &values)) return false;
+  FUZZ_CHECK(values.size() <= core::kMaxResultValues);
+  std::string encoded = wire::EncodeNums(values);
+  std::vector<core::Num> back;
+  FUZZ_CHECK(wire::DecodeNums(encoded, &back));
+  FUZZ_CHECK(back == values);
+  FUZZ_CHECK(wire::EncodeNums(back) == encoded);
+  return true;
+}
+
+// --- Structured link frames: fields read from the input, often at a limit or one past it.
+uint64_t U64(Reader& in) {
+  uint64_t lo = in.U32();
+  return lo | uint64_t{in.U32()} << 32;
+}
+// A length or count near `limit`: at it, one past, one short, none, or small.
+size_t Near(Reader& in, size_t limit) {
+  switch (in.U8() % 5) {
+    case 0:
+      return limit;
+    case 1:
+      return limit + 1;
+    case 2:
+      return limit - 1;
+    case 3:
+      return 0;
+    default:
+      return in.U8() % 40;
+  }
+}
+std::string Text(Reader& in, size_t limit, char c) { return std::string(Near(in, limit), c); }
+// Small signed numbers, so that start >= end and running_to < upto come up often.
+int64_t Small(Reader& in) { return static_cast<int8_t>(in.U8()); }
+uint32_t Pages(Reader& in) {
+  switch (in.U8() % 4) {
+    case 0:
+      return 65536;
+    case 1:
+      return 65537;
+    case 2:
+      return 0;
+    default:
+      return in.U16();
+  }
+}
+uint64_t Id(Reader& in) { return in.U8() % 3; }  // 0 is invalid
+
+void BuildNum(Reader& in, wire::pb::Num* n) {
+  switch (in.U8() % 4) {
+    case 0:
+      n->set_int_(static_cast<int64_t>(U64(in)));
+      break;
+    case 1:
+      n->set_f32_bits(in.U32());
+      break;
+    case 2:
+      n->set_f64_bits(U64(in));
+      break;
+    default:
+      break;  // no value: invalid
+  }
+}
+void BuildValue(Reader& in, wire::pb::Value* v) {
+  v->set_type(in.U8() % 6);
+  v->set_bits((in.U8() & 1) ? U64(in) : in.U32());
+}
+void BuildError(Reader& in, wire::pb::TaskError* e) {
+  e->set_kind(in.U8());
+  e->set_message(Text(in, core::kMaxErrorMessage, 'm'));
+  e->set_retryable(in.U8() & 1);
+}
+
+template <typename Repeated>
+bool NumsObey(const Repeated& ns) {
+  if (static_cast<size_t>(ns.size()) > core::kMaxResultValues) return false;
+  for (const auto& n : ns) {
+    if (n.v_case() == wire::pb::Num::V_NOT_SET) return false;
+  }
+  return true;
+}
+template <typename Repeated>
+bool ValuesObey(const Repeated& vs) {
+  if (static_cast<size_t>(vs.size()) > wire::kMaxCallValues) return false;
+  for (const auto& v : vs) {
+    if (v.type() > 3 || ((v.type() == 0 || v.type() == 2) && v.bits() > 0xffffffffu)) return false;
+  }
+  return true;
+}
+bool FuncObeys(const std::string& f) { return !f.empty() && f.size() <= core::kMaxFuncName; }
+bool ReducerObeys(int r) { return r >= 0 && r <= 3; }
+
+// The rules of wire/job_codec.h, stated again: DecodeLink must accept exactly these frames.
+bool LinkObeysRules(const wire::pb::LinkFrame& p) {
+  if (p.ByteSizeLong() > wire::kMaxLinkMessageBytes) return false;
+  switch (p.body_case()) {
+    case wire::pb::LinkFrame::kPing:
+    case wire::pb::LinkFrame::kPong:
+      return true;
+    case wire::pb::LinkFrame::kAssign: {
+      const auto& a = p.assign();
+      return a.job() != 0 && a.attempt() != 0 && a.module().size() == 32 && FuncObeys(a.func()) &&
+             a.start() < a.end() && ReducerObeys(a.reducer()) && a.max_memory_pages() <= 65536 &&
+             a.slice_ms() != 0;
+    }
+    case wire::pb::LinkFrame::kCancel:
+      return p.cancel().job() != 0;
+    case wire::pb::LinkFrame::kReport: {
+      const auto& r = p.report();
+      return r.job() != 0 && r.attempt() != 0 && r.upto() <= r.running_to() &&
+             NumsObey(r.partial().values()) &&
+             (!r.has_error() || r.error().message().size() <= core::kMaxErrorMessage);
+    }
+    case wire::pb::LinkFrame::kModuleRequest:
+      return p.module_request().hash().size() == 32;
+    case wire::pb::LinkFrame::kModuleData: {
+      const auto& d = p.module_data();
+      return d.hash().size() == 32 && d.data().size() <= wire::kModulePiece &&
+             d.offset() <= d.total() && d.data().size() <= d.total() - d.offset() &&
+             d.error().size() <= core::kMaxErrorMessage && (d.error().empty() || d.data().empty());
+    }
+    case wire::pb::LinkFrame::kCall: {
+      const auto& c = p.call();
+      return c.id() != 0 && c.module().size() == 32 && FuncObeys(c.func()) &&
+             ValuesObey(c.args()) && c.max_memory_pages() <= 65536;
+    }
+    case wire::pb::LinkFrame::kCallResult: {
+      const auto& c = p.call_result();
+      return c.id() != 0 && ValuesObey(c.values()) && c.engine().size() <= 16 &&
+             (!c.has_error() || c.error().message().size() <= core::kMaxErrorMessage);
+    }
+    case wire::pb::LinkFrame::kCallCancel:
+      return p.call_cancel().id() != 0;
+    case wire::pb::LinkFrame::BODY_NOT_SET:
+      return false;
+  }
+  return false;
+}
+
+bool JobSpecObeysRules(const wire::pb::JobSpecRecord& p) {
+  if (p.module().size() != 32 || !FuncObeys(p.func()) || p.start() >= p.end()) return false;
+  if (!ReducerObeys(p.reducer()) || p.result_kinds_size() == 0) return false;
+  if (p.max_memory_pages() > 65536) return false;  // a wasm32 memory holds at most 4 GiB
+  if (static_cast<size_t>(p.result_kinds_size()) > core::kMaxResultValues) return false;
+  for (uint32_t k : p.result_kinds()) {
+    if (k > 2) return false;
+  }
+  return p.label().size() <= 4096;
+}
+
+// Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), written out
+// here independently of the codec.
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    uint8_t c = static_cast<uint8_t>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; k++) {
+      uint8_t d = static_cast<uint8_t>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (d & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// Text the encoder cut or cleaned: valid, within `limit`, and the very text when it was valid
+// and short enough; a valid text that was too long keeps all of its first limit - 3 bytes.
+void CheckText(std::string_view sent, const std::string& got, size_t limit) {
+  FUZZ_CHECK(got.size() <= limit && ValidUtf8(got));
+  if (!ValidUtf8(sent)) return;
+  if (sent.size() <= limit) {
+    FUZZ_CHECK(got == sent);
+  } else {
+    FUZZ_CHECK(sent.substr(0, got.size()) == got && got.size() + 3 >= limit);
+  }
+}
+
+void FuzzReportText(std::string_view text) {
+  core::Report r;
+  r.job = 1;
+  r.attempt = 1;
+  r.has_error = true;
+  r.error.message = std::string(text);
+  wire::LinkMessage back;
+  FUZZ_CHECK(wire::DecodeLink(wire::EncodeLink(r), &back));
+  CheckText(text, std::get<core::Report>(back).error.message, core::kMaxErrorMessage);
+
+  wire::CallResult c;
+  c.id = 1;
+  c.engine = std::string(text);
+  FUZZ_CHECK(wire::DecodeLink(wire::EncodeLink(c), &back));
+  CheckText(text, std::get<wire::CallResult>(back).engine, 16);
+
+  wire::ModuleData d;
+  d.error = std::string(text);
+  FUZZ_CHECK(wire::DecodeLink(wire::EncodeLink(d), &back));
+  CheckText(text, std::get<wire::ModuleData>(back).error, core::kMaxErrorMessage);
+
+  core::JobSpec spec;
+  spec.func = "f";
+  spec.end = 1;
+  spec.result_kinds = {core::NumKind::kInt};
+  spec.label = std::string(text);
+  core::JobSpec spec_back;
+  FUZZ_CHECK(wire::DecodeJobSpec(wire::EncodeJobSpec(spec), &spec_back));
+  CheckText(text, spec_back.label, 4096);
+}
+
+void FuzzStructuredLink(Reader in) {
+  uint8_t kind = in.U8() % fuzz::kLinkKinds;
+  if (kind == fuzz::kLinkReportText) return FuzzReportText(in.Rest());
+  if (kind == fuzz::kLinkJobSpec) {
+    wire::pb::JobSpecRecord p;
+    p.set_module(Text(in, 32, 'h'));
+    p.set_module_size(in.U16());
+    p.set_func(Text(in, core::kMaxFuncName, 'f'));
+    p.set_start(Small(in));
+    p.set_end(Small(in));
+    p.set_reducer(static_cast<wire::pb::Reducer>(in.U8() % 6));
+    p.set_wide(in.U8() & 1);
+    for (size_t n = Near(in, core::kMaxResultValues); n > 0; n--) p.add_result_kinds(in.U8() % 4);
+    p.set_chunk_items(in.U16());
+    p.set_exclude_self(in.U8() & 1);
+    p.set_timeout_ms(in.U16());
+    p.set_max_memory_pages(Pages(in));
+    p.set_label(Text(in, 4096, 'l'));
+    FUZZ_CHECK(FuzzJobSpec(p.SerializeAsString()) == JobSpecObeysRules(p));
+    return;
+  }
+  if (kind == fuzz::kLinkNums) {
+    wire::pb::NumList p;
+    for (size_t n = Near(in, core::kMaxResultValues); n > 0; n--) BuildNum(in, p.add_values());
+    FUZZ_CHECK(FuzzNums(p.SerializeAsString()) == NumsObey(p.values()));
+    return;
+  }
+  wire::pb::LinkFrame p;
+  switch (kind) {
+    case fuzz::kLinkPing:
+      p.mutable_ping()->set_seq(in.U8());
+      p.mutable_ping()->set_sent_us(in.U32());
+      break;
+    case fuzz::kLinkPong:
+      p.mutable_pong()->set_seq(in.U8());
+      break;
+    case fuzz::kLinkAssign: {
+      wire::pb::TaskAssign* a = p.mutable_assign();
+      a->set_job(Id(in));
+      a->set_attempt(Id(in));
+      a->set_module(Text(in, 32, 'h'));
+      a->set_module_size(in.U16());
+      a->set_func(Text(in, core::kMaxFuncName, 'f'));
+      a->set_start(Small(in));
+      a->set_end(Small(in));
+      a->set_reducer(static_cast<wire::pb::Reducer>(in.U8() % 6));
+      a->set_wide(in.U8() & 1);
+      a->set_timeout_ms(in.U16());
+      a->set_max_memory_pages(Pages(in));
+      a->set_slice_ms(in.U8() % 3);
+      break;
+    }
+    case fuzz::kLinkCancel:
+      p.mutable_cancel()->set_job(Id(in));
+      p.mutable_cancel()->set_attempt(Id(in));
+      break;
+    case fuzz::kLinkReport: {
+      wire::pb::TaskReport* r = p.mutable_report();
+      r->set_job(Id(in));
+      r->set_attempt(Id(in));
+      r->set_upto(Small(in));
+      r->set_running_to(Small(in));
+      for (size_t n = Near(in, core::kMaxResultValues); n > 0; n--)
+        BuildNum(in, r->mutable_partial()->add_values());
+      r->set_busy_us(in.U32());
+      if (in.U8() & 1) BuildError(in, r->mutable_error());
+      break;
+    }
+    case fuzz::kLinkModuleRequest:
+      p.mutable_module_request()->set_hash(Text(in, 32, 'h'));
+      break;
+    case fuzz::kLinkModuleData: {
+      wire::pb::ModuleData* d = p.mutable_module_data();
+      d->set_hash(Text(in, 32, 'h'));
+      d->set_total((in.U8() & 1) ? U64(in) : in.U16());
+      d->set_offset((in.U8() & 1) ? U64(in) : in.U16());
+      d->set_data(Text(in, wire::kModulePiece, 'd'));
+      if (in.U8() & 1) d->set_error(Text(in, core::kMaxErrorMessage, 'e'));
+      break;
+    }
+    case fuzz::kLinkCall: {
+      wire::pb::CallRequest* c = p.mutable_call();
+      c->set_id(Id(in));
+      c->set_module(Text(in, 32, 'h'));
+      c->set_module_size(in.U16());
+      c->set_func(Text(in, core::kMaxFuncName, 'f'));
+      for (size_t n = Near(in, wire::kMaxCallValues); n > 0; n--) BuildValue(in, c->add_args());
+      c->set_timeout_ms(in.U16());
+      c->set_max_memory_pages(Pages(in));
+      break;
+    }
+    case fuzz::kLinkCallResult: {
+      wire::pb::CallResult* c = p.mutable_call_result();
+      c->set_id(Id(in));
+      for (size_t n = Near(in, wire::kMaxCallValues); n > 0; n--) BuildValue(in, c->add_values());
+      if (in.U8() & 1) BuildError(in, c->mutable_error());
+      c->set_run_us(in.U32());
+      c->set_engine(Text(in, 16, 'e'));
+      break;
+    }
+    case fuzz::kLinkCallCancel:
+      p.mutable_call_cancel()->set_id(Id(in));
+      break;
+    default:
+      break;  // kLinkNone
+  }
+  FUZZ_CHECK(FuzzLink(p.SerializeAsString()) == LinkObeysRules(p));
+}
+
 // --- Datagrams.
 void FuzzRawDatagram(std::string_view datagram) {
   net::DatagramAuth auth(kKey);
@@ -506,6 +934,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case fuzz::kStructured:
       FuzzStructured(Reader(rest));
+      break;
+    case fuzz::kLink:
+      FuzzLink(rest);
+      break;
+    case fuzz::kJobSpec:
+      FuzzJobSpec(rest);
+      break;
+    case fuzz::kNums:
+      FuzzNums(rest);
+      break;
+    case fuzz::kStructuredLink:
+      FuzzStructuredLink(Reader(rest));
       break;
   }
   return 0;

@@ -44,7 +44,39 @@ enum Target : uint8_t {
   // on the generated protobuf classes. The result is serialized and decoded, and the decoder
   // must accept it exactly when it obeys the rules (limits the raw bytes rarely reach).
   kStructured = 6,
-  kTargets = 7,
+  // rest: bytes for wire::DecodeLink (a peer link's frame: heartbeat, job, module, call); a
+  // heartbeat must decode the same through wire::DecodeLinkFrame.
+  kLink = 7,
+  // rest: bytes for wire::DecodeJobSpec (a journal record).
+  kJobSpec = 8,
+  // rest: bytes for wire::DecodeNums (a journal record).
+  kNums = 9,
+  // rest: kind u8 (% kLinkKinds: which body, or a journal record), then the fields of that
+  // body read in order (see FuzzStructuredLink), built with the generated protobuf classes;
+  // the decoder must accept it exactly when it obeys the rules. kLinkReportText instead
+  // builds a core::Report whose error text is the rest's raw bytes: whatever the text, the
+  // encoder must produce a frame that decodes.
+  kStructuredLink = 10,
+  kTargets = 11,
+};
+
+// The bodies kStructuredLink builds.
+enum LinkKind : uint8_t {
+  kLinkPing = 0,
+  kLinkPong = 1,
+  kLinkAssign = 2,
+  kLinkCancel = 3,
+  kLinkReport = 4,
+  kLinkModuleRequest = 5,
+  kLinkModuleData = 6,
+  kLinkCall = 7,
+  kLinkCallResult = 8,
+  kLinkCallCancel = 9,
+  kLinkNone = 10,  // a frame without a body
+  kLinkJobSpec = 11,
+  kLinkNums = 12,
+  kLinkReportText = 13,
+  kLinkKinds = 14,
 };
 
 enum Op : uint8_t { kOpSeal = 0, kOpRaw = 1, kOpFlip = 2, kOpDeliver = 3, kOps = 4 };

@@ -1,0 +1,253 @@
+/* The embedding API of VelumOS (libvelum): a program joins the mesh as a node and runs Wasm
+ * exports on it, one call or scattered over a range, from C or C++ (velum.hpp wraps it).
+ *
+ * The node is a process-wide singleton: velum_init starts it, velum_shutdown stops it, and
+ * every other function works on it. All functions are thread-safe (a mutex guards the node);
+ * calls from several threads run concurrently on the mesh. Blocking functions say so. A
+ * handle (velum_call, velum_job) may be used from several threads, never after its release.
+ *
+ *   velum_init(1, 0);                                   // node 1 on port 8001
+ *   velum_wait_peers(1, 5000);
+ *   velum_result r = velum_spawn_wasm_distributed("primes.wasm", "count_primes", 0, 500000);
+ *   if (r.code == VELUM_OK) printf("%lld\n", (long long)r.values[0].as.i64);  // 41538
+ *   else fprintf(stderr, "%s\n", r.error);
+ *   velum_shutdown();
+ *
+ * Errors are codes (VELUM_OK = 0, errors < 0) with a one-line message: in the result's
+ * `error`, or from velum_last_error() for functions that return an int or a handle. */
+#ifndef VELUM_VELUM_H_
+#define VELUM_VELUM_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define VELUM_EXPORT __attribute__((visibility("default")))
+#else
+#define VELUM_EXPORT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Codes ---- */
+
+enum {
+  VELUM_OK = 0,
+  VELUM_PENDING = 1,                  /* a wait timed out: not finished yet (not an error) */
+  VELUM_ERR_INVALID_ARGUMENT = -1,    /* NULL pointer, bad option, wrong Wasm arguments,
+                                         empty range, export of the wrong shape */
+  VELUM_ERR_NOT_INITIALIZED = -2,     /* no velum_init, or velum_shutdown since */
+  VELUM_ERR_ALREADY_INITIALIZED = -3, /* velum_init twice without velum_shutdown */
+  VELUM_ERR_IO = -4,                  /* file missing or unreadable, port in use, ... */
+  VELUM_ERR_INVALID_MODULE = -5,      /* not valid Wasm, or imports that cannot be met */
+  VELUM_ERR_EXPORT_NOT_FOUND = -6,    /* the message lists the module's function exports */
+  VELUM_ERR_TRAP = -7,                /* the Wasm code trapped (divide by zero, ...) */
+  VELUM_ERR_DEADLINE = -8,            /* the call ran past its time limit */
+  VELUM_ERR_MEMORY_LIMIT = -9,        /* linear memory would exceed the limit */
+  VELUM_ERR_EXECUTOR = -10,           /* the sandbox process died; the node stays up */
+  VELUM_ERR_UNAVAILABLE = -11,        /* no node can do it now: no workers, peer lost */
+  VELUM_ERR_LIMIT = -12,              /* module too large, too many jobs, ... */
+  VELUM_ERR_CANCELLED = -13,          /* cancelled by the caller or by velum_shutdown */
+  VELUM_ERR_JOB_FAILED = -14,         /* a scatter failed; the message says why */
+  VELUM_ERR_TIMEOUT = -15,            /* velum_wait_peers: not enough peers in time */
+  VELUM_ERR_INTERNAL = -16
+};
+
+/* A static English name of a code, e.g. "export not found". Never NULL. */
+VELUM_EXPORT const char* velum_strerror(int code);
+
+/* The message of the last failure of a function on this thread that returns an int code or
+ * a handle (thread-local; successful calls leave it unchanged). Never NULL; "" at first.
+ * Valid until the next failure on this thread. */
+VELUM_EXPORT const char* velum_last_error(void);
+/* The code of that same failure (VELUM_OK at first). */
+VELUM_EXPORT int velum_last_error_code(void);
+
+/* ---- The node ---- */
+
+typedef enum velum_engine {
+  VELUM_ENGINE_AUTO = 0, /* compiled code when cached; meanwhile the interpreter */
+  VELUM_ENGINE_INTERP = 1,
+  VELUM_ENGINE_AOT = 2
+} velum_engine;
+
+typedef enum velum_log {
+  VELUM_LOG_DEFAULT = 0, /* warnings on stderr, info in HOME/logs/node-ID.log (as ./node) */
+  VELUM_LOG_VERBOSE = 1, /* info on stderr too */
+  VELUM_LOG_QUIET = 2    /* the log file only */
+} velum_log;
+
+/* Options of velum_init_with. Fill with velum_options_default first, then change fields.
+ * Strings and arrays are copied by velum_init_with; NULL means the default. */
+typedef struct velum_options {
+  uint32_t node_id;           /* 1, 2, ... unique in the mesh (required) */
+  uint16_t port;              /* TCP and gossip (UDP) port; 0: 8000 + node_id */
+  uint16_t discovery_port;    /* UDP beacon port; default 8888; 0: no beacons */
+  bool broadcast;             /* beacons to the LAN's broadcast addresses; default on */
+  const char* home;           /* default $VELUM_HOME or ~/.velum */
+  const char* bind;           /* address to listen on; default 0.0.0.0 */
+  const char* advertise;      /* address peers reach us at; default: bind if not
+                                 0.0.0.0, else the first non-loopback IPv4 */
+  const char* cluster_key;    /* key file; default HOME/cluster.key, made if missing */
+  const char* const* joins;   /* seeds "HOST:PORT" (their TCP/gossip port) ... */
+  size_t njoins;              /* ... and how many */
+  const char* const* beacons; /* extra unicast beacon targets "HOST:PORT" ... */
+  size_t nbeacons;            /* ... and how many */
+  uint32_t slots;             /* executor processes offered to the mesh; default 2 */
+  velum_engine engine;        /* default VELUM_ENGINE_AUTO */
+  uint32_t max_module_mib;    /* largest module accepted; default 64 */
+  uint32_t max_memory_mib;    /* linear memory per instance run here; default 256 */
+  uint32_t max_call_ms;       /* one export call run here; default 300000 */
+  velum_log log;              /* default VELUM_LOG_DEFAULT */
+} velum_options;
+
+/* Fills `options` with the defaults of ./node (node_id 0: set it). Does not block. */
+VELUM_EXPORT void velum_options_default(velum_options* options);
+
+/* Starts this process's node and joins the mesh: velum_init_with with the defaults and the
+ * given id and port (0: 8000 + node_id). Returns VELUM_OK or an error code (message in
+ * velum_last_error). Blocks briefly (sockets, executor processes); peers are found in the
+ * background: see velum_wait_peers. */
+VELUM_EXPORT int velum_init(uint32_t node_id, uint16_t port);
+VELUM_EXPORT int velum_init_with(const velum_options* options);
+
+/* Leaves the mesh gracefully (peers mark this node "left" at once) and stops everything:
+ * running calls and jobs are cancelled (their handles stay valid and report the outcome),
+ * the executors end. Blocks until then (usually well under a second). Does nothing when not
+ * initialized. velum_init may be called again afterwards. Runs at exit (atexit) if the
+ * program has not called it. */
+VELUM_EXPORT void velum_shutdown(void);
+
+/* This node's id, 0 when not initialized. Does not block. */
+VELUM_EXPORT uint32_t velum_node_id(void);
+
+/* Peers alive or suspect now (not counting this node); 0 when not initialized. */
+VELUM_EXPORT size_t velum_peers_alive(void);
+
+/* Blocks until at least `n` peers are alive and linked to this node (ready to take calls and
+ * chunks), or `timeout_ms` passes (< 0: no limit). Returns VELUM_OK, VELUM_ERR_TIMEOUT,
+ * VELUM_ERR_NOT_INITIALIZED, or VELUM_ERR_CANCELLED if velum_shutdown is called meanwhile. */
+VELUM_EXPORT int velum_wait_peers(size_t n, int timeout_ms);
+
+/* ---- Results ---- */
+
+typedef enum velum_type { VELUM_I32 = 0, VELUM_I64 = 1, VELUM_F32 = 2, VELUM_F64 = 3 } velum_type;
+
+typedef struct velum_value {
+  velum_type type;
+  union {
+    int32_t i32;
+    int64_t i64;
+    float f32;
+    double f64;
+  } as;
+} velum_value;
+
+#define VELUM_MAX_VALUES 16
+#define VELUM_ERROR_SIZE 512
+
+/* The outcome of a call or a job, returned by value. For a scatter, values are reduced in 64
+ * bits: integer results come back as VELUM_I64, f32 sums as VELUM_F64. */
+typedef struct velum_result {
+  int code;                     /* VELUM_OK, VELUM_PENDING (waits only) or an error */
+  char error[VELUM_ERROR_SIZE]; /* one line, "" when code is VELUM_OK or VELUM_PENDING */
+  size_t nvalues;               /* results of the export, in order */
+  velum_value values[VELUM_MAX_VALUES];
+  uint32_t node;     /* single call: the node it ran on */
+  char engine[8];    /* single call: "interp" or "aot" */
+  double elapsed_ms; /* single call: time of the call where it ran;
+                        scatter: from submission to the end (or now) */
+  uint64_t job;      /* scatter: the job's id on this node */
+  uint32_t workers;  /* scatter: nodes that completed chunks */
+  uint64_t chunks;   /* scatter: chunks the range was cut into so far */
+  uint64_t items_done, items_total;
+  uint64_t reassigned;    /* chunks moved off a lost or slow worker */
+  uint64_t recomputed;    /* items computed twice: in flight on a lost worker, or done by
+                             the losing copy of a straggler's backup */
+  uint64_t stale_reports; /* reports of superseded attempts, ignored */
+  int64_t detection_ms;   /* slowest failure detection during the job; -1: none */
+} velum_result;
+
+/* ---- One call ---- */
+
+/* Runs export `func` of the module at `path` once, on the best live node (this one or a
+ * peer). argv holds argc arguments as text, parsed against the export's signature ("-5",
+ * "0x10", "3.5", "inf", "nan"). Blocks until the answer. The export's results must be
+ * i32, i64, f32 or f64. */
+VELUM_EXPORT velum_result velum_spawn_wasm(const char* path, const char* func, int argc,
+                                           const char* const* argv);
+
+/* The same without blocking. Reading the module and checking the arguments happen now (an
+ * error returns NULL, see velum_last_error); the call then runs on a thread of its own. */
+typedef struct velum_call velum_call;
+VELUM_EXPORT velum_call* velum_spawn_wasm_async(const char* path, const char* func, int argc,
+                                                const char* const* argv);
+/* Waits up to `timeout_ms` (< 0: no limit, 0: just look) for the call. Returns VELUM_PENDING
+ * if it has not ended, else the call's code; fills *out (if not NULL) either way. Can be
+ * called again after the end (same answer). */
+VELUM_EXPORT int velum_call_wait(velum_call* call, int timeout_ms, velum_result* out);
+/* Asks the call to stop (the executor running it is stopped; a remote call is cancelled on
+ * its node). Returns at once: VELUM_OK, or VELUM_ERR_INVALID_ARGUMENT if it has ended. The
+ * wait then returns VELUM_ERR_CANCELLED (or the answer, if that came first). */
+VELUM_EXPORT int velum_call_cancel(velum_call* call);
+/* Frees the handle. Does not cancel: a call still running finishes and is forgotten. */
+VELUM_EXPORT void velum_call_release(velum_call* call);
+
+/* ---- Scatter: one export over a range, on every live node ---- */
+
+typedef enum velum_reducer {
+  VELUM_REDUCE_SUM = 0, /* element-wise; integers wrap modulo 2^64, floats add in f64 */
+  VELUM_REDUCE_MIN = 1,
+  VELUM_REDUCE_MAX = 2,
+  VELUM_REDUCE_FIRST = 3 /* result of the lowest sub-range that is not all zeros (search) */
+} velum_reducer;
+
+typedef struct velum_scatter_options {
+  velum_reducer reducer;   /* default VELUM_REDUCE_SUM */
+  uint64_t chunk_items;    /* fixed chunk size; 0 (default): sized from measured speed */
+  bool exclude_self;       /* this node coordinates but does not compute */
+  uint32_t timeout_ms;     /* per call of the export (one slice); default 60000 */
+  uint32_t max_memory_mib; /* per instance; default 256 */
+} velum_scatter_options;
+
+VELUM_EXPORT void velum_scatter_options_default(velum_scatter_options* options);
+
+/* Runs export `func(start, end)` over [start, end) cut into chunks on every live worker,
+ * with checkpoints, reassignment of lost work, and reduction. The export takes (i32, i32) or
+ * (i64, i64) and returns its partial results for the sub-range it is given. `options` NULL:
+ * the defaults. Blocks until the job ends. */
+VELUM_EXPORT velum_result velum_scatter(const char* path, const char* func, int64_t start,
+                                        int64_t end, const velum_scatter_options* options);
+
+/* velum_scatter with the default options (sum). */
+VELUM_EXPORT velum_result velum_spawn_wasm_distributed(const char* path, const char* func,
+                                                       int64_t start, int64_t end);
+
+/* The same without blocking: the job is submitted (and journaled) now and runs on the mesh.
+ * An error returns NULL (see velum_last_error). */
+typedef struct velum_job velum_job;
+VELUM_EXPORT velum_job* velum_scatter_async(const char* path, const char* func, int64_t start,
+                                            int64_t end, const velum_scatter_options* options);
+/* Waits up to `timeout_ms` (< 0: no limit, 0: just look) for the job to end. Returns
+ * VELUM_PENDING if it is still running (*out then holds its progress figures), else the
+ * job's code (VELUM_OK, VELUM_ERR_JOB_FAILED, VELUM_ERR_CANCELLED, ...). Fills *out if not
+ * NULL. Can be called again after the end (same answer), also after velum_shutdown. */
+VELUM_EXPORT int velum_job_wait(velum_job* job, int timeout_ms, velum_result* out);
+/* Cancels the job everywhere. Returns at once: VELUM_OK, or VELUM_ERR_INVALID_ARGUMENT if it
+ * has already ended. */
+VELUM_EXPORT int velum_job_cancel(velum_job* job);
+/* The job's id on this node (the shell's `jobs` shows it); 0 for a NULL handle. */
+VELUM_EXPORT uint64_t velum_job_id(const velum_job* job);
+/* Fraction of the range done, in [0, 1]; -1 for a NULL handle. Does not block for long. */
+VELUM_EXPORT double velum_job_progress(velum_job* job);
+/* Frees the handle. Does not cancel: the job runs to its end on the node. */
+VELUM_EXPORT void velum_job_release(velum_job* job);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VELUM_VELUM_H_ */

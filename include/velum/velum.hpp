@@ -1,0 +1,286 @@
+// The embedding API for C++, header-only over velum.h: a Mesh object owns this process's
+// node (RAII), calls and scatters give results or future-like handles; errors throw.
+//
+//   velum::Mesh mesh(1);                                         // node 1, port 8001
+//   mesh.WaitPeers(1, std::chrono::seconds(5));
+//   velum::Job job = mesh.Scatter("primes.wasm", "count_primes", 0, 500000);
+//   while (job.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+//     std::printf("%.0f%%\n", job.progress() * 100);
+//   std::printf("%lld\n", (long long)job.get().integer());      // 41538
+//   std::printf("%lld\n", (long long)mesh.Call("sum.wasm", "sum", {"10", "20", "30"}).integer());
+//
+// Needs C++17. Thread safety is that of velum.h: Mesh methods may be called from any thread;
+// one Job or Task object is used by one thread at a time.
+#ifndef VELUM_VELUM_HPP_
+#define VELUM_VELUM_HPP_
+
+#include <velum/velum.h>
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace velum {
+
+// A failure: code() is one of the VELUM_ERR_* codes, what() the one-line message.
+class Error : public std::runtime_error {
+ public:
+  Error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+namespace detail {
+inline void Check(int code) {
+  if (code < 0) throw Error(code, velum_last_error());
+}
+inline int WaitMs(std::chrono::nanoseconds d) {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+  return ms < 0 ? 0 : ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
+}
+}  // namespace detail
+
+// A successful result: values, and the figures of the run through operator->.
+class Result {
+ public:
+  Result() : r_() {}
+  explicit Result(const velum_result& r) : r_(r) {}
+
+  size_t size() const { return r_.nvalues; }
+  const velum_value& operator[](size_t i) const { return r_.values[i]; }
+  // Value i as an integer (i32 or i64); throws for a float or a missing value.
+  int64_t integer(size_t i = 0) const {
+    Require(i);
+    if (r_.values[i].type == VELUM_I32) return r_.values[i].as.i32;
+    if (r_.values[i].type == VELUM_I64) return r_.values[i].as.i64;
+    throw Error(VELUM_ERR_INVALID_ARGUMENT, "result " + std::to_string(i) + " is a float");
+  }
+  // Value i as a double, whatever its type.
+  double number(size_t i = 0) const {
+    Require(i);
+    switch (r_.values[i].type) {
+      case VELUM_I32:
+        return r_.values[i].as.i32;
+      case VELUM_I64:
+        return static_cast<double>(r_.values[i].as.i64);
+      case VELUM_F32:
+        return r_.values[i].as.f32;
+      case VELUM_F64:
+        return r_.values[i].as.f64;
+    }
+    return 0;
+  }
+  // result->node, result->elapsed_ms, result->workers, result->reassigned, ...
+  const velum_result* operator->() const { return &r_; }
+  const velum_result& c() const { return r_; }
+
+ private:
+  void Require(size_t i) const {
+    if (i >= r_.nvalues)
+      throw Error(VELUM_ERR_INVALID_ARGUMENT, "no result " + std::to_string(i) + " (there are " +
+                                                  std::to_string(r_.nvalues) + ")");
+  }
+  velum_result r_;
+};
+
+namespace detail {
+inline Result Checked(const velum_result& r) {
+  if (r.code != VELUM_OK) throw Error(r.code, r.error);
+  return Result(r);
+}
+}  // namespace detail
+
+// A scatter job in flight (from Mesh::Scatter). Move-only; the destructor releases the
+// handle without cancelling the job.
+class Job {
+ public:
+  Job() = default;
+  explicit Job(velum_job* job) : job_(job) {}
+  Job(Job&& other) noexcept : job_(std::exchange(other.job_, nullptr)) {}
+  Job& operator=(Job&& other) noexcept {
+    if (this != &other) {
+      velum_job_release(job_);
+      job_ = std::exchange(other.job_, nullptr);
+    }
+    return *this;
+  }
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+  ~Job() { velum_job_release(job_); }
+
+  bool valid() const { return job_ != nullptr; }
+  uint64_t id() const { return velum_job_id(job_); }
+  // Blocks until the job ends; its result, or throws Error (failed, cancelled, ...).
+  Result get() {
+    velum_result r;
+    velum_job_wait(job_, -1, &r);
+    return detail::Checked(r);
+  }
+  void wait() { velum_job_wait(job_, -1, nullptr); }
+  template <typename Rep, typename Period>
+  std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) {
+    int code = velum_job_wait(job_, detail::WaitMs(d), nullptr);
+    return code == VELUM_PENDING ? std::future_status::timeout : std::future_status::ready;
+  }
+  double progress() const { return velum_job_progress(job_); }
+  // True if the job was cancelled now, false if it had already ended.
+  bool cancel() { return velum_job_cancel(job_) == VELUM_OK; }
+  velum_job* c() const { return job_; }
+
+ private:
+  velum_job* job_ = nullptr;
+};
+
+// One call in flight (from Mesh::Run). Move-only; the destructor releases the handle without
+// cancelling the call.
+class Task {
+ public:
+  Task() = default;
+  explicit Task(velum_call* call) : call_(call) {}
+  Task(Task&& other) noexcept : call_(std::exchange(other.call_, nullptr)) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      velum_call_release(call_);
+      call_ = std::exchange(other.call_, nullptr);
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { velum_call_release(call_); }
+
+  bool valid() const { return call_ != nullptr; }
+  Result get() {
+    velum_result r;
+    velum_call_wait(call_, -1, &r);
+    return detail::Checked(r);
+  }
+  void wait() { velum_call_wait(call_, -1, nullptr); }
+  template <typename Rep, typename Period>
+  std::future_status wait_for(const std::chrono::duration<Rep, Period>& d) {
+    int code = velum_call_wait(call_, detail::WaitMs(d), nullptr);
+    return code == VELUM_PENDING ? std::future_status::timeout : std::future_status::ready;
+  }
+  bool cancel() { return velum_call_cancel(call_) == VELUM_OK; }
+  velum_call* c() const { return call_; }
+
+ private:
+  velum_call* call_ = nullptr;
+};
+
+// velum_options with strings and lists; the defaults are velum_options_default's.
+struct Options {
+  Options() {
+    velum_options d;
+    velum_options_default(&d);
+    port = d.port;
+    discovery_port = d.discovery_port;
+    broadcast = d.broadcast;
+    slots = d.slots;
+    engine = d.engine;
+    max_module_mib = d.max_module_mib;
+    max_memory_mib = d.max_memory_mib;
+    max_call_ms = d.max_call_ms;
+    log = d.log;
+  }
+  uint32_t node_id = 0;
+  uint16_t port;
+  uint16_t discovery_port;
+  bool broadcast;
+  std::string home, bind, advertise, cluster_key;  // empty: the default
+  std::vector<std::string> joins, beacons;
+  uint32_t slots;
+  velum_engine engine;
+  uint32_t max_module_mib, max_memory_mib, max_call_ms;
+  velum_log log;
+};
+
+// velum_scatter_options, filled with the defaults.
+struct ScatterOptions : velum_scatter_options {
+  ScatterOptions() : velum_scatter_options() { velum_scatter_options_default(this); }
+};
+
+// This process's node in the mesh: the constructor starts it (throws Error), the destructor
+// leaves the mesh. One Mesh at a time per process.
+class Mesh {
+ public:
+  explicit Mesh(const Options& o) {
+    std::vector<const char*> joins, beacons;
+    for (const auto& j : o.joins) joins.push_back(j.c_str());
+    for (const auto& b : o.beacons) beacons.push_back(b.c_str());
+    velum_options c;
+    velum_options_default(&c);
+    c.node_id = o.node_id;
+    c.port = o.port;
+    c.discovery_port = o.discovery_port;
+    c.broadcast = o.broadcast;
+    c.home = o.home.empty() ? nullptr : o.home.c_str();
+    c.bind = o.bind.empty() ? nullptr : o.bind.c_str();
+    c.advertise = o.advertise.empty() ? nullptr : o.advertise.c_str();
+    c.cluster_key = o.cluster_key.empty() ? nullptr : o.cluster_key.c_str();
+    c.joins = joins.data();
+    c.njoins = joins.size();
+    c.beacons = beacons.data();
+    c.nbeacons = beacons.size();
+    c.slots = o.slots;
+    c.engine = o.engine;
+    c.max_module_mib = o.max_module_mib;
+    c.max_memory_mib = o.max_memory_mib;
+    c.max_call_ms = o.max_call_ms;
+    c.log = o.log;
+    detail::Check(velum_init_with(&c));
+  }
+  explicit Mesh(uint32_t node_id, uint16_t port = 0) { detail::Check(velum_init(node_id, port)); }
+  Mesh(const Mesh&) = delete;
+  Mesh& operator=(const Mesh&) = delete;
+  ~Mesh() { velum_shutdown(); }
+
+  uint32_t id() const { return velum_node_id(); }
+  size_t peers_alive() const { return velum_peers_alive(); }
+  // Blocks until n peers are alive; throws Error (VELUM_ERR_TIMEOUT) after `timeout`.
+  void WaitPeers(size_t n, std::chrono::milliseconds timeout) const {
+    detail::Check(velum_wait_peers(n, detail::WaitMs(timeout)));
+  }
+
+  // One call of `func` on the best node; blocks. Arguments as text, typed by the export.
+  Result Call(const std::string& path, const std::string& func,
+              const std::vector<std::string>& args = {}) const {
+    std::vector<const char*> argv = Argv(args);
+    return detail::Checked(
+        velum_spawn_wasm(path.c_str(), func.c_str(), static_cast<int>(argv.size()), argv.data()));
+  }
+  // The same without blocking: module and arguments are checked now (throws Error).
+  Task Run(const std::string& path, const std::string& func,
+           const std::vector<std::string>& args = {}) const {
+    std::vector<const char*> argv = Argv(args);
+    velum_call* call = velum_spawn_wasm_async(path.c_str(), func.c_str(),
+                                              static_cast<int>(argv.size()), argv.data());
+    if (!call) throw Error(velum_last_error_code(), velum_last_error());
+    return Task(call);
+  }
+  // Scatters `func` over [start, end) on the mesh; returns at once (throws Error if the job
+  // cannot be submitted). job.get() blocks for the reduced result.
+  Job Scatter(const std::string& path, const std::string& func, int64_t start, int64_t end,
+              const ScatterOptions& options = ScatterOptions()) const {
+    velum_job* job = velum_scatter_async(path.c_str(), func.c_str(), start, end, &options);
+    if (!job) throw Error(velum_last_error_code(), velum_last_error());
+    return Job(job);
+  }
+
+ private:
+  static std::vector<const char*> Argv(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    return argv;
+  }
+};
+
+}  // namespace velum
+
+#endif  // VELUM_VELUM_HPP_

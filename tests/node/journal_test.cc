@@ -1,0 +1,605 @@
+// Tests of the coordinator's journal (node/journal, SQLite WAL): epochs, job ids, round trips,
+// coalescing, pruning, and a writer killed with SIGKILL at random instants, 60 times over.
+#include "node/journal.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/coordinator.h"
+#include "core/random.h"
+
+namespace velum {
+namespace {
+
+namespace fs = std::filesystem;
+using core::JobState;
+using core::JournalChunk;
+using core::JournalJob;
+using core::Num;
+
+// A fresh directory per test, removed afterwards.
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/velum-journal-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    file_ = dir_ / "journal" / "jobs.db";  // Open creates the parent directory
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Journal> Open() {
+    auto j = Journal::Open(file_);
+    EXPECT_TRUE(j.ok()) << (j.ok() ? "" : j.error().ToString());
+    return j.ok() ? std::move(*j) : nullptr;
+  }
+
+  // One number from the journal's database, read through a connection of the test's own.
+  int64_t Query(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+      v = sqlite3_column_int64(st, 0);
+    else
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+  }
+  void Exec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+
+  fs::path dir_, file_;
+};
+
+core::JobSpec Spec(int64_t start, int64_t end) {
+  core::JobSpec s;
+  for (size_t i = 0; i < s.module.size(); ++i) s.module[i] = static_cast<uint8_t>(i + 1);
+  s.module_size = 1234;
+  s.func = "count_primes";
+  s.start = start;
+  s.end = end;
+  s.reducer = core::ReducerKind::kSum;
+  s.result_kinds = {core::NumKind::kInt};
+  s.label = "primes.wasm";
+  return s;
+}
+
+JournalJob Job(core::JobId id, JobState state, int64_t start = 0, int64_t end = 1000) {
+  JournalJob j;
+  j.id = id;
+  j.spec = Spec(start, end);
+  j.state = state;
+  if (state == JobState::kDone) j.result = {Num::Int(static_cast<int64_t>(id) * 1000 + 7)};
+  if (state == JobState::kFailed) j.error = "trap: integer divide by zero";
+  if (state == JobState::kCancelled) j.error = "cancelled by the user";
+  j.reassigned = id % 3;
+  j.recomputed = id * 11;
+  j.stale_reports = 2;
+  j.elapsed_ms = state == JobState::kRunning ? 0 : 4321;
+  return j;
+}
+
+JournalChunk Chunk(core::JobId job, uint32_t index, int64_t begin, int64_t end, int64_t upto) {
+  JournalChunk c;
+  c.job = job;
+  c.index = index;
+  c.begin = begin;
+  c.end = end;
+  c.done_upto = upto;
+  if (upto > begin) c.done.values = {Num::Int(upto - begin)};
+  c.complete = upto == end;
+  return c;
+}
+
+void ExpectSameJob(const JournalJob& got, const JournalJob& want) {
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.spec, want.spec);
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.result, want.result);
+  EXPECT_EQ(got.error, want.error);
+  EXPECT_EQ(got.reassigned, want.reassigned);
+  EXPECT_EQ(got.recomputed, want.recomputed);
+  EXPECT_EQ(got.stale_reports, want.stale_reports);
+  EXPECT_EQ(got.elapsed_ms, want.elapsed_ms);
+}
+
+void ExpectSameChunk(const JournalChunk& got, const JournalChunk& want) {
+  EXPECT_EQ(got.job, want.job);
+  EXPECT_EQ(got.index, want.index);
+  EXPECT_EQ(got.begin, want.begin);
+  EXPECT_EQ(got.end, want.end);
+  EXPECT_EQ(got.done_upto, want.done_upto);
+  EXPECT_EQ(got.done, want.done);
+  EXPECT_EQ(got.complete, want.complete);
+}
+
+TEST_F(JournalTest, EachOpenStartsANewEpoch) {
+  for (uint32_t want = 1; want <= 4; ++want) {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->epoch(), want);
+    EXPECT_EQ(j->next_job_id(), 1u);  // nothing journaled yet
+    EXPECT_FALSE(j->dirty());
+  }
+  EXPECT_EQ(Query("SELECT value FROM meta WHERE key = 'epoch'"), 4);
+  // The epoch is committed at Open, before anything else: a run killed right after opening
+  // still used its epoch up.
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    EXPECT_EQ(Query("SELECT value FROM meta WHERE key = 'epoch'"), 5);
+  }
+  // Attempt ids hold epoch << 40 in 64 bits: after the last epoch that fits, they start over.
+  Exec("UPDATE meta SET value = 8388607 WHERE key = 'epoch'");
+  EXPECT_EQ(Open()->epoch(), 8388608u);
+  EXPECT_EQ(Open()->epoch(), 1u);
+}
+
+TEST_F(JournalTest, NextJobIdSurvivesReopenAndPruning) {
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    j->Add({Job(5, JobState::kRunning)});
+    EXPECT_EQ(j->next_job_id(), 6u);  // at once, before the flush
+    EXPECT_TRUE(j->dirty());
+    ASSERT_TRUE(j->Flush().ok());
+    EXPECT_FALSE(j->dirty());
+  }
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->next_job_id(), 6u);
+    // A job added with a lower id does not move the counter back.
+    j->Add({Job(2, JobState::kDone)});
+    EXPECT_EQ(j->next_job_id(), 6u);
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  {
+    // Enough finished jobs that the first ones are pruned: their ids stay used.
+    auto j = Open();
+    ASSERT_TRUE(j);
+    std::vector<core::JournalOp> ops;
+    for (core::JobId id = 6; id < 6 + Journal::kFinishedJobsKept + 50; ++id)
+      ops.push_back(Job(id, JobState::kDone));
+    j->Add(std::move(ops));
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  auto j = Open();
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->next_job_id(), 6 + Journal::kFinishedJobsKept + 50);
+  // Without the meta row, the highest id kept still bounds it (a journal of an older run).
+  j.reset();
+  Exec("DELETE FROM meta WHERE key = 'next_job'");
+  j = Open();
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->next_job_id(), 6 + Journal::kFinishedJobsKept + 50);
+}
+
+TEST_F(JournalTest, JobsAndChunksRoundTrip) {
+  const std::vector<JournalJob> jobs = {
+      Job(1, JobState::kRunning, -500, 1000), Job(2, JobState::kDone), Job(3, JobState::kFailed),
+      Job(4, JobState::kCancelled), Job(5, JobState::kRunning, 0, 10)};
+  const std::vector<JournalChunk> chunks = {
+      Chunk(1, 0, -500, -100, -100),  // complete
+      Chunk(1, 1, -100, 300, 20),     // half done
+      Chunk(1, 2, 300, 400, 300),     // nothing done yet
+      Chunk(5, 0, 0, 10, 0),
+  };
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    std::vector<core::JournalOp> ops;
+    for (const JournalJob& job : jobs) {
+      // Every job ran with chunks; the finished ones must lose theirs.
+      JournalJob running = job;
+      running.state = JobState::kRunning;
+      running.result.clear();
+      running.error.clear();
+      ops.push_back(running);
+      ops.push_back(Chunk(job.id, 0, job.spec.start, job.spec.start + 1, job.spec.start));
+    }
+    j->Add(std::move(ops));
+    ASSERT_TRUE(j->Flush().ok());
+    EXPECT_EQ(Query("SELECT COUNT(*) FROM chunks"), 5);
+    ops.clear();
+    for (const JournalJob& job : jobs) ops.push_back(job);
+    for (const JournalChunk& c : chunks) ops.push_back(c);
+    j->Add(std::move(ops));
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM chunks WHERE job IN (2, 3, 4)"), 0)
+      << "a finished job keeps no chunks";
+  auto j = Open();
+  ASSERT_TRUE(j);
+  auto loaded = j->Load();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), jobs.size());
+  size_t next_chunk = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    SCOPED_TRACE("job " + std::to_string(jobs[i].id));
+    const Journal::JobRecord& r = (*loaded)[i];
+    ExpectSameJob(r.job, jobs[i]);
+    std::vector<JournalChunk> want;
+    while (next_chunk < chunks.size() && chunks[next_chunk].job == jobs[i].id)
+      want.push_back(chunks[next_chunk++]);
+    ASSERT_EQ(r.chunks.size(), want.size());
+    for (size_t k = 0; k < want.size(); ++k) ExpectSameChunk(r.chunks[k], want[k]);
+  }
+
+  // A row that does not decode is skipped, the others still load.
+  j.reset();
+  Exec("UPDATE jobs SET spec = x'ffff' WHERE id = 3");
+  j = Open();
+  ASSERT_TRUE(j);
+  loaded = j->Load();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), jobs.size() - 1);
+  for (const auto& r : *loaded) EXPECT_NE(r.job.id, 3u);
+}
+
+TEST_F(JournalTest, OnlyTheNewestFinishedJobsAreKept) {
+  auto j = Open();
+  ASSERT_TRUE(j);
+  const size_t finished = Journal::kFinishedJobsKept + 44;
+  std::vector<core::JournalOp> ops = {Job(1, JobState::kRunning)};
+  ops.push_back(Chunk(1, 0, 0, 1000, 10));
+  for (core::JobId id = 2; id < 2 + finished; ++id)
+    ops.push_back(Job(id, id % 3 ? JobState::kDone : JobState::kCancelled));
+  j->Add(std::move(ops));
+  ASSERT_TRUE(j->Flush().ok());
+  auto loaded = j->Load();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), Journal::kFinishedJobsKept + 1);
+  EXPECT_EQ((*loaded)[0].job.id, 1u) << "a running job is never pruned, however old";
+  EXPECT_EQ((*loaded)[0].chunks.size(), 1u);
+  EXPECT_EQ((*loaded)[1].job.id, 2 + finished - Journal::kFinishedJobsKept) << "the oldest kept";
+  EXPECT_EQ(loaded->back().job.id, 1 + finished);
+}
+
+TEST_F(JournalTest, AFlushWritesOnlyTheLatestStateOfEachKey) {
+  {
+    auto j = Open();  // creates the schema
+    ASSERT_TRUE(j);
+  }
+  // Count the rows each flush writes, through triggers of the test's own.
+  Exec(
+      "CREATE TABLE writes(tbl TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+      "INSERT INTO writes VALUES('jobs', 0), ('chunks', 0);"
+      "CREATE TRIGGER jobs_ins AFTER INSERT ON jobs BEGIN "
+      "  UPDATE writes SET n = n + 1 WHERE tbl = 'jobs'; END;"
+      "CREATE TRIGGER jobs_upd AFTER UPDATE ON jobs BEGIN "
+      "  UPDATE writes SET n = n + 1 WHERE tbl = 'jobs'; END;"
+      "CREATE TRIGGER chunks_ins AFTER INSERT ON chunks BEGIN "
+      "  UPDATE writes SET n = n + 1 WHERE tbl = 'chunks'; END;"
+      "CREATE TRIGGER chunks_upd AFTER UPDATE ON chunks BEGIN "
+      "  UPDATE writes SET n = n + 1 WHERE tbl = 'chunks'; END;");
+  auto j = Open();
+  ASSERT_TRUE(j);
+  // 1000 checkpoints of two chunks, the job restated after each.
+  for (int64_t upto = 1; upto <= 1000; ++upto) {
+    JournalJob job = Job(1, JobState::kRunning, 0, 2000);
+    job.stale_reports = static_cast<uint64_t>(upto);
+    j->Add({job, Chunk(1, 0, 0, 1000, upto), Chunk(1, 1, 1000, 2000, 1000 + upto / 2)});
+  }
+  ASSERT_TRUE(j->Flush().ok());
+  EXPECT_EQ(Query("SELECT n FROM writes WHERE tbl = 'jobs'"), 1);
+  EXPECT_EQ(Query("SELECT n FROM writes WHERE tbl = 'chunks'"), 2);
+  EXPECT_EQ(Query("SELECT stale FROM jobs WHERE id = 1"), 1000);
+  EXPECT_EQ(Query("SELECT done_upto FROM chunks WHERE job = 1 AND idx = 0"), 1000);
+  EXPECT_EQ(Query("SELECT complete FROM chunks WHERE job = 1 AND idx = 0"), 1);
+  EXPECT_EQ(Query("SELECT done_upto FROM chunks WHERE job = 1 AND idx = 1"), 1500);
+
+  // A flush with nothing buffered writes nothing.
+  ASSERT_TRUE(j->Flush().ok());
+  EXPECT_EQ(Query("SELECT n FROM writes WHERE tbl = 'jobs'"), 1);
+
+  // A job that finishes within the buffered ops: its chunks are not written at all, and the
+  // ones already on disk go.
+  j->Add({Chunk(1, 1, 1000, 2000, 2000), Job(1, JobState::kDone)});
+  ASSERT_TRUE(j->Flush().ok());
+  EXPECT_EQ(Query("SELECT n FROM writes WHERE tbl = 'chunks'"), 2);
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM chunks"), 0);
+  EXPECT_EQ(Query("SELECT n FROM writes WHERE tbl = 'jobs'"), 2);
+}
+
+// --- kill -9 at any instant -------------------------------------------------------------------
+
+// The item function of the simulated export: its sum over a range is what chunks store.
+int64_t ItemValue(int64_t i) {
+  return static_cast<int64_t>((static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL) >> 44);
+}
+int64_t RangeSum(int64_t begin, int64_t end) {
+  int64_t total = 0;
+  for (int64_t i = begin; i < end; ++i) total += ItemValue(i);
+  return total;
+}
+
+// The writer's picture of one running job: its spec and chunks, as a coordinator would journal.
+struct WriterJob {
+  JournalJob job;
+  std::vector<JournalChunk> chunks;
+  int64_t next_cut = 0;
+};
+
+// The child process: resumes what the journal holds, then journals jobs that cut chunks,
+// advance checkpoints, finish or get cancelled, flushing every few ops, until it is killed.
+[[noreturn]] void RunWriter(const fs::path& file, uint64_t seed) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  alarm(20);  // never outlive a broken parent
+  auto opened = Journal::Open(file);
+  if (!opened.ok()) _exit(3);
+  std::unique_ptr<Journal> journal = std::move(*opened);
+  auto loaded = journal->Load();
+  if (!loaded.ok()) _exit(4);
+  core::Rng rng(seed);
+  std::map<core::JobId, WriterJob> running;
+  for (const Journal::JobRecord& r : *loaded) {
+    if (r.job.state != JobState::kRunning) continue;
+    WriterJob w{r.job, r.chunks, r.job.spec.start};
+    if (!w.chunks.empty()) w.next_cut = w.chunks.back().end;
+    running[r.job.id] = std::move(w);
+  }
+  core::JobId next_id = journal->next_job_id();
+  std::vector<core::JournalOp> ops;
+  for (uint64_t step = 0;; ++step) {
+    if (running.size() < 3) {
+      const int64_t start = static_cast<int64_t>(rng.Uniform(1'000'000)) - 200'000;
+      WriterJob w;
+      w.job.id = next_id++;
+      w.job.spec = Spec(start, start + 20'000 + static_cast<int64_t>(rng.Uniform(60'000)));
+      w.next_cut = start;
+      ops.push_back(w.job);
+      running[w.job.id] = std::move(w);
+    }
+    auto it = running.begin();
+    std::advance(it, static_cast<long>(rng.Uniform(running.size())));
+    WriterJob& w = it->second;
+    std::vector<size_t> open;
+    for (size_t k = 0; k < w.chunks.size(); ++k)
+      if (!w.chunks[k].complete) open.push_back(k);
+    if (w.next_cut < w.job.spec.end && (open.empty() || rng.Chance(0.3))) {
+      // A new chunk (its first checkpoint is its begin).
+      JournalChunk c;
+      c.job = w.job.id;
+      c.index = static_cast<uint32_t>(w.chunks.size());
+      c.begin = w.next_cut;
+      c.end = std::min(w.job.spec.end, c.begin + 500 + static_cast<int64_t>(rng.Uniform(6000)));
+      c.done_upto = c.begin;
+      w.next_cut = c.end;
+      w.chunks.push_back(c);
+      ops.push_back(c);
+    } else if (!open.empty()) {
+      // A checkpoint: a slice further, its items added to the partial.
+      JournalChunk& c = w.chunks[open[rng.Uniform(open.size())]];
+      int64_t upto = std::min(c.end, c.done_upto + 1 + static_cast<int64_t>(rng.Uniform(1500)));
+      int64_t sum = c.done.values.empty() ? 0 : c.done.values[0].i;
+      c.done.values = {Num::Int(sum + RangeSum(c.done_upto, upto))};
+      c.done_upto = upto;
+      c.complete = upto == c.end;
+      ops.push_back(c);
+    }
+    // The job's row carries a digest of its chunks (how many, how many items done), restated
+    // with every chunk op as a coordinator restates its stats: a flush that was not one
+    // transaction would leave them apart.
+    w.job.reassigned = w.chunks.size();
+    w.job.recomputed = 0;
+    for (const JournalChunk& c : w.chunks)
+      w.job.recomputed += static_cast<uint64_t>(c.done_upto - c.begin);
+    ops.push_back(w.job);
+    bool all_done = w.next_cut == w.job.spec.end;
+    for (const JournalChunk& c : w.chunks) all_done = all_done && c.complete;
+    if (all_done || rng.Chance(0.002)) {
+      JournalJob end = w.job;
+      if (all_done) {
+        int64_t total = 0;
+        for (const JournalChunk& c : w.chunks) total += c.done.values[0].i;
+        end.state = JobState::kDone;
+        end.result = {Num::Int(total)};
+      } else {
+        end.state = JobState::kCancelled;
+        end.error = "cancelled by the writer";
+      }
+      end.elapsed_ms = step;
+      ops.push_back(end);
+      running.erase(it);
+    }
+    if (rng.Chance(0.15)) {
+      journal->Add(std::move(ops));
+      ops.clear();
+      if (!journal->Flush().ok()) _exit(5);
+    }
+  }
+}
+
+struct Checked {
+  size_t jobs = 0, chunks = 0, done = 0, cancelled = 0;
+  std::map<std::pair<int64_t, int64_t>, int64_t> job_sums;  // reference results, computed once
+};
+
+// What must hold of the journal whenever the writer died: everything decodes and is a state
+// the writer had at one of its flushes.
+void VerifyJournal(const fs::path& file, uint32_t* last_epoch, core::JobId* max_id_seen,
+                   Checked* checked) {
+  auto opened = Journal::Open(file);
+  ASSERT_TRUE(opened.ok()) << opened.error().ToString();
+  std::unique_ptr<Journal> journal = std::move(*opened);
+  EXPECT_GT(journal->epoch(), *last_epoch);
+  *last_epoch = journal->epoch();
+  auto loaded = journal->Load();
+  ASSERT_TRUE(loaded.ok());
+
+  // Every row decodes: Load skips the rows that do not, so it must return all of them.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  auto count = [db](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+      n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+  };
+  const int64_t job_rows = count("SELECT COUNT(*) FROM jobs");
+  const int64_t chunk_rows = count(
+      "SELECT COUNT(*) FROM chunks WHERE job IN "
+      "(SELECT id FROM jobs WHERE state = 0)");
+  const int64_t orphan_chunks = count(
+      "SELECT COUNT(*) FROM chunks WHERE job NOT IN "
+      "(SELECT id FROM jobs WHERE state = 0)");
+  sqlite3_close(db);
+  EXPECT_EQ(static_cast<int64_t>(loaded->size()), job_rows);
+  EXPECT_EQ(orphan_chunks, 0) << "chunks of finished or unknown jobs";
+
+  core::Coordinator coordinator(1, core::CoordinatorConfig{}, journal->epoch(),
+                                journal->next_job_id());
+  int64_t loaded_chunks = 0;
+  for (const Journal::JobRecord& r : *loaded) {
+    SCOPED_TRACE("job " + std::to_string(r.job.id));
+    const core::JobSpec& spec = r.job.spec;
+    EXPECT_EQ(spec, Spec(spec.start, spec.end));
+    EXPECT_LT(r.job.id, journal->next_job_id());
+    *max_id_seen = std::max(*max_id_seen, r.job.id);
+    checked->jobs++;
+    if (r.job.state == JobState::kDone) {
+      checked->done++;
+      EXPECT_EQ(r.job.recomputed, static_cast<uint64_t>(spec.end - spec.start));
+      auto [sum, fresh] = checked->job_sums.try_emplace({spec.start, spec.end}, 0);
+      if (fresh) sum->second = RangeSum(spec.start, spec.end);
+      EXPECT_EQ(r.job.result, std::vector<Num>{Num::Int(sum->second)});
+    } else if (r.job.state == JobState::kCancelled) {
+      checked->cancelled++;
+      EXPECT_EQ(r.job.error, "cancelled by the writer");
+    } else {
+      EXPECT_EQ(r.job.state, JobState::kRunning);
+      EXPECT_TRUE(r.job.result.empty());
+    }
+    // Chunks: contiguous from the job's start, each partial the exact sum of its done prefix.
+    int64_t expect_begin = spec.start;
+    for (size_t k = 0; k < r.chunks.size(); ++k) {
+      const JournalChunk& c = r.chunks[k];
+      SCOPED_TRACE("chunk " + std::to_string(k));
+      checked->chunks++;
+      EXPECT_EQ(c.job, r.job.id);
+      EXPECT_EQ(c.index, k);
+      EXPECT_EQ(c.begin, expect_begin);
+      EXPECT_LT(c.begin, c.end);
+      EXPECT_LE(c.end, spec.end);
+      EXPECT_GE(c.done_upto, c.begin);
+      EXPECT_LE(c.done_upto, c.end);
+      EXPECT_EQ(c.complete, c.done_upto == c.end);
+      if (c.done_upto == c.begin) {
+        EXPECT_TRUE(c.done.empty());
+      } else {
+        EXPECT_EQ(c.done.values, std::vector<Num>{Num::Int(RangeSum(c.begin, c.done_upto))});
+      }
+      expect_begin = c.end;
+    }
+    loaded_chunks += static_cast<int64_t>(r.chunks.size());
+    if (r.job.state == JobState::kRunning) {
+      // The digest in the job's row matches its chunks' rows: both are from the same flush.
+      uint64_t items = 0;
+      for (const JournalChunk& c : r.chunks) items += static_cast<uint64_t>(c.done_upto - c.begin);
+      EXPECT_EQ(r.job.reassigned, r.chunks.size()) << "the job's row and its chunks disagree";
+      EXPECT_EQ(r.job.recomputed, items) << "the job's row and its chunks disagree";
+    }
+
+    // The coordinator takes the job back as it is: every chunk fits.
+    coordinator.Restore(r.job, r.chunks, 1'000'000);
+    const core::Job* job = coordinator.job(r.job.id);
+    ASSERT_NE(job, nullptr);
+    EXPECT_EQ(job->state, r.job.state);
+    if (r.job.state == JobState::kRunning) {
+      EXPECT_TRUE(job->resumed);
+      ASSERT_EQ(job->ledger.chunks().size(), r.chunks.size()) << "chunks the ledger refused";
+      for (size_t k = 0; k < r.chunks.size(); ++k) {
+        EXPECT_EQ(job->ledger.chunk(k).done_upto, r.chunks[k].done_upto);
+        EXPECT_EQ(job->ledger.chunk(k).done, r.chunks[k].done);
+      }
+    }
+  }
+  EXPECT_EQ(loaded_chunks, chunk_rows);
+  EXPECT_GT(journal->next_job_id(), *max_id_seen) << "a job id could be used twice";
+  coordinator.CheckInvariants();  // aborts on a broken invariant
+  // Once resumed, the coordinator hands out work from the restored state.
+  EXPECT_GE(coordinator.next_job_id(), journal->next_job_id());
+  core::CoordinatorOutput out = coordinator.OnWorkerUp(2, 2, 1'000'000);
+  coordinator.CheckInvariants();
+  if (coordinator.running_jobs() > 0) {
+    EXPECT_FALSE(out.messages.empty());
+  }
+}
+
+TEST_F(JournalTest, SurvivesKillNineAtAnyInstant) {
+  const char* env = std::getenv("VELUM_JOURNAL_SEED");
+  const uint64_t seed = env ? std::strtoull(env, nullptr, 10) : 20240601;
+  SCOPED_TRACE("seed=" + std::to_string(seed) +
+               " (replay: VELUM_JOURNAL_SEED=" + std::to_string(seed) + ")");
+  core::Rng rng(seed);
+  constexpr int kKills = 60;
+  uint32_t last_epoch = 0;
+  core::JobId max_id_seen = 0;
+  Checked checked;
+  int killed_while_running = 0;
+  for (int kill = 0; kill < kKills; ++kill) {
+    SCOPED_TRACE("kill " + std::to_string(kill));
+    // The instant is the point: anywhere from before the journal is open to many flushes in.
+    const long delay_us = static_cast<long>(rng.Uniform(40'000));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) RunWriter(file_, rng.Next() ^ static_cast<uint64_t>(kill));
+    timespec ts{0, delay_us * 1000};
+    nanosleep(&ts, nullptr);
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      killed_while_running++;
+    } else {
+      ADD_FAILURE() << "the writer exited by itself with status " << status;
+    }
+    VerifyJournal(file_, &last_epoch, &max_id_seen, &checked);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_EQ(killed_while_running, kKills);
+  // The kills must have landed on a journal with history, not only on empty ones.
+  EXPECT_GT(checked.done, 0u);
+  EXPECT_GT(checked.chunks, 100u);
+  std::printf("FIGURE journal_kills=%d\n", killed_while_running);
+  std::printf("FIGURE journal_states_checked=%zu\n", checked.jobs + checked.chunks);
+  std::printf("FIGURE journal_jobs_checked=%zu\n", checked.jobs);
+  std::printf("FIGURE journal_chunks_checked=%zu\n", checked.chunks);
+  std::printf("FIGURE journal_done_jobs_checked=%zu\n", checked.done);
+  std::printf("FIGURE journal_max_job_id=%llu\n", static_cast<unsigned long long>(max_id_seen));
+}
+
+}  // namespace
+}  // namespace velum
