@@ -459,6 +459,18 @@ void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup
   out->messages.push_back({worker, std::move(msg)});
 }
 
+uint32_t Coordinator::Finishing(NodeId worker) const {
+  uint32_t n = 0;
+  for (const auto& [attempt, a] : active_) {
+    if (a.worker != worker) continue;
+    const Ledger& ledger = jobs_.at(a.job).ledger;
+    const Attempt* at = ledger.FindAttempt(attempt);
+    if (at->running_to == ledger.chunk(*ledger.ChunkOf(attempt)).end && at->running_to > at->upto)
+      n++;
+  }
+  return n;
+}
+
 bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
   std::optional<size_t> waiting = job.ledger.NextWaiting();
   if (!waiting && job.ledger.AllCut()) return false;
@@ -471,6 +483,9 @@ bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
   for (const auto& [id, w] : workers_) {
     if (!Eligible(job, id, w)) continue;
     int64_t free = static_cast<int64_t>(Capacity(job, w)) - static_cast<int64_t>(w.inflight);
+    // An attempt whose last slice is running frees its slot within a slice: the next chunk
+    // is sent now, so the worker goes on without waiting a round trip for it.
+    if (!job.spec.chunk_items) free += std::min<int64_t>(Finishing(id), w.slots);
     if (free <= 0) continue;
     auto f = job.worker_failures.find(id);
     uint32_t failures = f == job.worker_failures.end() ? 0 : f->second;

@@ -21,7 +21,7 @@ namespace velum::core {
 struct CoordinatorConfig {
   uint32_t slice_ms = 150;      // asked of workers: one checkpoint per this much work
   uint32_t guided_divisor = 2;  // a new chunk: what is left * the worker's share / this
-  uint32_t min_chunk_ms = 250;  // ... but at least this long at the worker's measured speed
+  uint32_t min_chunk_ms = 100;  // ... but at least this long at the worker's measured speed
   // Fixed-size chunks (JobSpec::chunk_items) are usually short: each worker then holds this
   // many per slot beyond its slots, so it never idles waiting for the next assignment.
   uint32_t lookahead_per_slot = 1;
@@ -165,6 +165,7 @@ class Coordinator {
 
   bool Eligible(const Job& job, NodeId id, const WorkerInfo& w) const;
   uint32_t Capacity(const Job& job, const WorkerInfo& w) const;
+  uint32_t Finishing(NodeId worker) const;  // its attempts whose last slice is running
   double RateOf(const Job& job, NodeId id) const;
   int64_t ChunkSize(const Job& job, NodeId worker) const;
   void Schedule(uint64_t now_ms, CoordinatorOutput* out);

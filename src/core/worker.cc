@@ -51,6 +51,7 @@ Report Worker::ReportOf(const Task& t) const {
 void Worker::Send(Task& t, uint64_t now_ms, WorkerOutput* out) {
   out->reports.push_back({std::get<0>(t.key), ReportOf(t)});
   t.last_sent_ms = now_ms;
+  t.reported = true;
 }
 
 WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
@@ -85,9 +86,9 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
   t.assign.max_memory_pages = std::min(a.max_memory_pages, config_.max_memory_pages);
   t.upto = a.start;
   if (auto it = rates_.find({from, a.job}); it != rates_.end()) t.rate = it->second;
+  t.arrived_ms = t.last_sent_ms = now_ms;
   tasks_.push_back(std::move(t));
   Pump(now_ms, &out);
-  Send(tasks_[IndexOf(key)], now_ms, &out);  // the coordinator hears at once that it arrived
   return out;
 }
 
@@ -230,7 +231,8 @@ WorkerOutput Worker::Tick(uint64_t now_ms) {
     Task& t = tasks_[i];
     if (t.finished && now_ms >= t.finished_ms + config_.final_keep_ms) {
       Drop(i, &out);  // never released: its coordinator is gone or has long moved on
-    } else if (now_ms >= t.last_sent_ms + config_.heartbeat_ms) {
+    } else if (now_ms >= t.last_sent_ms + config_.heartbeat_ms ||
+               (!t.reported && now_ms >= t.arrived_ms + config_.first_report_ms)) {
       Send(t, now_ms, &out);
     }
   }
@@ -242,6 +244,7 @@ uint64_t Worker::NextDeadlineMs() const {
   uint64_t next = UINT64_MAX;
   for (const Task& t : tasks_) {
     next = std::min(next, t.last_sent_ms + config_.heartbeat_ms);
+    if (!t.reported) next = std::min(next, t.arrived_ms + config_.first_report_ms);
     if (t.finished) next = std::min(next, t.finished_ms + config_.final_keep_ms);
   }
   return next;

@@ -22,7 +22,10 @@ struct WorkerConfig {
   uint32_t max_memory_pages = 4096;  // this node's own limit per instance
   size_t max_tasks = 256;            // attempts held (running, queued, awaiting release)
   uint32_t heartbeat_ms = 1000;      // every attempt is reported at least this often
-  uint32_t final_keep_ms = 30000;    // a final report is repeated until released, this long
+  // An attempt is first reported when its first slice ends, or this long after it arrived if
+  // that is sooner: a short chunk costs one report, not two.
+  uint32_t first_report_ms = 50;
+  uint32_t final_keep_ms = 30000;  // a final report is repeated until released, this long
   uint32_t min_slice_ms = 10, max_slice_ms = 2000;
   uint32_t slice_growth = 16;  // a slice is at most this many times the previous one
 };
@@ -92,6 +95,8 @@ class Worker {
     Report final;
     uint64_t finished_ms = 0;
     uint64_t last_sent_ms = 0;
+    bool reported = false;  // at least one report sent
+    uint64_t arrived_ms = 0;
   };
 
   Report ReportOf(const Task& t) const;

@@ -19,6 +19,8 @@ constexpr std::chrono::milliseconds kHandshakeDeadline{5000};
 constexpr size_t kMaxPendingHandshakes = 64;
 constexpr size_t kHandshakeBuffer = 256;  // hello and proof records are < 64 bytes
 constexpr size_t kLinkBuffer = 65536;
+constexpr size_t kMaxGatheredFrames = 64;  // per write system call
+constexpr size_t kMaxGatheredBytes = 256 << 10;
 }  // namespace
 
 struct Transport::Link {
@@ -302,18 +304,28 @@ bool Transport::Send(uint32_t peer, std::string_view message) {
 void Transport::WriteLink(std::shared_ptr<Link> link) {
   if (link->writing || link->queue.empty() || link->dead) return;
   link->writing = true;
-  asio::async_write(link->socket, asio::buffer(link->queue.front()),
-                    [this, link](asio::error_code ec, size_t n) {
-                      link->writing = false;
-                      if (closed_ || link->dead) return;
-                      if (ec) {
-                        DropLink(link, ec.message());
-                        return;
-                      }
-                      stats_.bytes_sent += n;
-                      link->queue.pop_front();
-                      WriteLink(link);
-                    });
+  // Everything queued goes out in one gathered write (bounded), not one system call per
+  // frame: a report, a release and the next assignment often leave in the same turn.
+  std::vector<asio::const_buffer> buffers;
+  size_t bytes = 0;
+  for (const std::string& frame : link->queue) {
+    if (!buffers.empty() && (buffers.size() >= kMaxGatheredFrames || bytes >= kMaxGatheredBytes))
+      break;
+    buffers.push_back(asio::buffer(frame));
+    bytes += frame.size();
+  }
+  size_t frames = buffers.size();
+  asio::async_write(link->socket, buffers, [this, link, frames](asio::error_code ec, size_t n) {
+    link->writing = false;
+    if (closed_ || link->dead) return;
+    if (ec) {
+      DropLink(link, ec.message());
+      return;
+    }
+    stats_.bytes_sent += n;
+    for (size_t i = 0; i < frames; i++) link->queue.pop_front();
+    WriteLink(link);
+  });
 }
 
 void Transport::DropLink(std::shared_ptr<Link> link, const std::string& /*why*/) {

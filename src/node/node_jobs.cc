@@ -23,14 +23,16 @@ std::string CheckRangeExport(const ExportInfo& e, bool* wide) {
   const auto& p = e.sig.params;
   bool narrow = p.size() == 2 && p[0] == ValType::kI32 && p[1] == ValType::kI32;
   *wide = p.size() == 2 && p[0] == ValType::kI64 && p[1] == ValType::kI64;
-  std::string shape = "scatter needs (i32, i32) or (i64, i64) parameters and 1 to " +
-                      std::to_string(core::kMaxResultValues) + " numeric results";
-  if (!narrow && !*wide) return e.name + " has type " + e.sig.ToString() + "; " + shape;
+  auto shape = [] {
+    return "scatter needs (i32, i32) or (i64, i64) parameters and 1 to " +
+           std::to_string(core::kMaxResultValues) + " numeric results";
+  };
+  if (!narrow && !*wide) return e.name + " has type " + e.sig.ToString() + "; " + shape();
   if (e.sig.results.empty() || e.sig.results.size() > core::kMaxResultValues)
-    return e.name + " has type " + e.sig.ToString() + "; " + shape;
+    return e.name + " has type " + e.sig.ToString() + "; " + shape();
   for (ValType t : e.sig.results)
     if (t != ValType::kI32 && t != ValType::kI64 && t != ValType::kF32 && t != ValType::kF64)
-      return e.name + " returns " + ValTypeName(t) + "; " + shape;
+      return e.name + " returns " + ValTypeName(t) + "; " + shape();
   return "";
 }
 
@@ -392,22 +394,31 @@ void Node::Impl::StartSlice(const core::SliceRun& run) {
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   slice_cancels[run.id] = cancel;
   counters.slices_run++;
+  auto execute = [this, run, cancel](ModulePtr m) {
+    bool posted = runner->Post([this, run, cancel, m] {
+      core::SliceResult r = ExecuteSlice(*pool, options.engine, m, run, cancel.get());
+      asio::post(io, [this, id = run.id, r = std::move(r)] { FinishSlice(id, r); });
+    });
+    if (!posted)
+      FinishSlice(run.id, SliceFailure(MakeError(ErrorKind::kLimitExceeded,
+                                                 "this node's call queue is full")));
+  };
+  // The usual case, a module in memory, goes straight to the runner.
+  if (store->InCache(run.module)) {
+    if (ModulePtr m = store->Find(run.module)) {
+      execute(m);
+      return;
+    }
+  }
   core::NodeId from = run.coordinator == options.id ? core::kNoNode : run.coordinator;
   fetcher->Get(run.module, run.module_size, from, SteadyMs(),
-               [this, run, cancel](Result<ModulePtr> module) {
+               [this, run, cancel, execute](Result<ModulePtr> module) {
                  if (cancel->load() || left) return;  // the worker core forgot this slice
                  if (!module.ok()) {
                    FinishSlice(run.id, SliceFailure(module.error()));
                    return;
                  }
-                 ModulePtr m = *module;
-                 bool posted = runner->Post([this, run, cancel, m] {
-                   core::SliceResult r = ExecuteSlice(*pool, options.engine, m, run, cancel.get());
-                   asio::post(io, [this, id = run.id, r = std::move(r)] { FinishSlice(id, r); });
-                 });
-                 if (!posted)
-                   FinishSlice(run.id, SliceFailure(MakeError(ErrorKind::kLimitExceeded,
-                                                              "this node's call queue is full")));
+                 execute(*module);
                });
 }
 

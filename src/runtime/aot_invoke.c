@@ -37,12 +37,43 @@ int velum_aot_instantiate(const velum_module_desc* desc, void* instance, velum_i
 
 /* Generated code calls these instead of the wasm2c runtime's (see the -D flags in
    aot_compiler.cc). A limit of 65536 pages (4 GiB) means none: spec behaviour unchanged. */
+/* One reservation kept from the last freed memory, so that an executor, which builds a fresh
+   instance for every call, does not map and unmap 8 GiB each time (measured: most of the
+   cost of a small call). It is returned to pristine state when freed: every byte the old
+   instance could write is zeroed, and everything past `spare_rw` is inaccessible. */
+static uint8_t* spare = NULL;
+static uint64_t spare_rw = 0; /* bytes of `spare` still readable and writable (all zero) */
+
+#define VELUM_PAGE 65536ul
+#define VELUM_MEMSET_LIMIT (1ul << 20) /* above this, hand the pages back instead */
+
 void velum_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial, uint32_t max) {
   if (velum_aot_max_pages < 65536 && initial > velum_aot_max_pages) {
     velum_aot_limit_hit = 1;
     wasm_rt_trap(WASM_RT_TRAP_OOB);
   }
-  wasm_rt_allocate_memory(memory, initial, max);
+  uint64_t bytes = (uint64_t)initial * VELUM_PAGE;
+  if (!spare) {
+    wasm_rt_allocate_memory(memory, initial, max);
+    return;
+  }
+  /* Exactly [0, bytes) accessible, as a fresh reservation would be. */
+  int ok = 1;
+  if (spare_rw > bytes) ok = mprotect(spare + bytes, spare_rw - bytes, PROT_NONE) == 0;
+  if (ok && spare_rw < bytes)
+    ok = mprotect(spare + spare_rw, bytes - spare_rw, PROT_READ | PROT_WRITE) == 0;
+  if (!ok) { /* give up on the spare: a fresh reservation */
+    munmap(spare, VELUM_WASM_RT_RESERVATION);
+    spare = NULL;
+    wasm_rt_allocate_memory(memory, initial, max);
+    return;
+  }
+  memory->data = spare;
+  memory->size = (uint32_t)bytes;
+  memory->pages = initial;
+  memory->max_pages = max;
+  spare = NULL;
+  spare_rw = 0;
 }
 
 uint32_t velum_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
@@ -57,7 +88,24 @@ uint32_t velum_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
    the used part when freeing it, so each instance would leak 8 GiB of address space and an
    executor would abort after about 16000 calls. Free the whole reservation. */
 void velum_rt_free_memory(wasm_rt_memory_t* memory) {
-  if (memory->data) munmap(memory->data, VELUM_WASM_RT_RESERVATION);
+  if (!memory->data) return;
+  uint64_t bytes = (uint64_t)memory->pages * VELUM_PAGE;
+  if (!spare) {
+    /* Zero what the instance could have written: small memories by hand, large ones by
+       handing the pages back (they read as zero when touched again). */
+    int ok = 1;
+    if (bytes <= VELUM_MEMSET_LIMIT)
+      memset(memory->data, 0, bytes);
+    else
+      ok = madvise(memory->data, bytes, MADV_DONTNEED) == 0;
+    if (ok) {
+      spare = memory->data;
+      spare_rw = bytes;
+      memory->data = NULL;
+      return;
+    }
+  }
+  munmap(memory->data, VELUM_WASM_RT_RESERVATION);
   memory->data = NULL;
 }
 

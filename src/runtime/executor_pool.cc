@@ -190,9 +190,30 @@ void ExecutorPool::Release(Slot* slot) {
 }
 
 Result<std::string> ExecutorPool::StoreModule(const ModulePtr& module) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = stored_.find(module->hash()); it != stored_.end()) return it->second;
+  }
   auto path = ModuleStore::WriteFile(options_.home / "modules", module);
   if (!path.ok()) return path.error();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stored_.size() >= 1024) stored_.clear();  // bounded; a miss only costs a stat
+  stored_[module->hash()] = path->string();
   return path->string();
+}
+
+std::optional<fs::path> ExecutorPool::CachedObject(const ModulePtr& module) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = compiled_.find(module->hash()); it != compiled_.end()) return it->second;
+  }
+  auto so = compiler_.Cached({module});
+  if (so) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (compiled_.size() >= 1024) compiled_.clear();
+    compiled_[module->hash()] = *so;
+  }
+  return so;
 }
 
 bool ExecutorPool::AotReady(const ModulePtr& module) const {
@@ -275,7 +296,7 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
       outcome.note = so.error().ToString() + "; using the interpreter";
     }
   } else if (spec.engine == EngineKind::kAuto) {
-    if (auto so = compiler_.Cached({spec.module})) {
+    if (auto so = CachedObject(spec.module)) {
       req.engine = EngineKind::kAot;
       req.shared_object = so->string();
     } else {

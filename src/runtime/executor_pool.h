@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,8 @@ class ExecutorPool {
   bool Spawn(Slot* slot);
   void Replace(Slot* slot);
   Result<std::string> StoreModule(const ModulePtr& module);
+  // compiler_.Cached, remembered: a call should not cost a hash and a stat of the cache.
+  std::optional<std::filesystem::path> CachedObject(const ModulePtr& module);
 
   PoolOptions options_;
   AotCompiler compiler_;
@@ -97,6 +100,8 @@ class ExecutorPool {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<Slot*> free_;
   std::map<ModuleHash, std::shared_future<Result<std::filesystem::path>>> compiles_;
+  std::map<ModuleHash, std::string> stored_;              // written to the module store
+  std::map<ModuleHash, std::filesystem::path> compiled_;  // found in the AOT cache
   PoolStats stats_;
 };
 

@@ -91,18 +91,29 @@ TEST(Worker, OldestAttemptsTakeTheSlots) {
   Fixture f(config);
   WorkerOutput out = f.OnAssign(1, AssignOf(7, 1, 0, 100));
   ASSERT_EQ(out.start.size(), 1u);
-  // The coordinator hears at once that it arrived, and what is running.
-  ASSERT_EQ(out.reports.size(), 1u);
-  EXPECT_EQ(out.reports[0].first, 1u);
-  EXPECT_EQ(out.reports[0].second.upto, 0);
-  EXPECT_EQ(out.reports[0].second.running_to, 1);
-  EXPECT_TRUE(out.reports[0].second.partial.empty());
+  // No report yet: the first slice's end reports it, or first_report_ms if that is sooner.
+  EXPECT_TRUE(out.reports.empty());
   f.OnAssign(1, AssignOf(7, 2, 100, 200));
   out = f.OnAssign(1, AssignOf(7, 3, 200, 300));
   EXPECT_TRUE(out.start.empty());  // both slots busy: queued
-  ASSERT_EQ(out.reports.size(), 1u);
-  EXPECT_EQ(out.reports[0].second.running_to, 200);  // nothing running
+  EXPECT_TRUE(out.reports.empty());
   EXPECT_EQ(f.w.tasks(), 3u);
+  // first_report_ms after arriving, each attempt says where it is, running or queued.
+  EXPECT_EQ(f.w.NextDeadlineMs(), f.now + config.first_report_ms);
+  out = f.Take(f.w.Tick(f.now + config.first_report_ms));
+  ASSERT_EQ(out.reports.size(), 3u);
+  std::map<uint64_t, Report> by_attempt;
+  for (const auto& [to, r] : out.reports) {
+    EXPECT_EQ(to, 1u);
+    by_attempt[r.attempt] = r;
+  }
+  EXPECT_EQ(by_attempt[1].upto, 0);
+  EXPECT_EQ(by_attempt[1].running_to, 1);
+  EXPECT_TRUE(by_attempt[1].partial.empty());
+  EXPECT_EQ(by_attempt[3].upto, 200);
+  EXPECT_EQ(by_attempt[3].running_to, 200);  // queued: nothing running
+  // ... and then only at heartbeats.
+  EXPECT_TRUE(f.Take(f.w.Tick(f.now + config.first_report_ms + 1)).reports.empty());
   // Attempt 1's slices keep its slot until it is done; 3 starts only when 1 or 2 ends.
   for (int guard = 0; guard < 100 && f.SliceOf(1); guard++) {
     EXPECT_EQ(f.SliceOf(3), nullptr);

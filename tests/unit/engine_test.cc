@@ -101,6 +101,41 @@ class EngineTest : public ::testing::TestWithParam<EngineKind> {
 
 TEST_P(EngineTest, Kind) { EXPECT_EQ(holder_.engine().kind(), GetParam()); }
 
+// Every instance starts pristine, whatever an earlier instance of the module did: memory
+// zeroed and data segments in place, the memory's size as declared (the grown page gone, so
+// touching it traps), globals at their initial values. (The AOT tier reuses a freed memory
+// reservation for the next instance; this is what makes that safe.)
+TEST_P(EngineTest, InstancesNeverSeeEachOthersState) {
+  ModulePtr m = test::LoadWasm("state");
+  ASSERT_NE(m, nullptr);
+  auto call = [](Instance& i, const std::string& f, std::vector<Value> args) {
+    auto r = i.Call(f, args);
+    EXPECT_TRUE(r.ok()) << f << ": " << r.error().ToString();
+    return r.ok() && r->size() == 1 ? (*r)[0] : Value{};
+  };
+  for (int round = 0; round < 3; round++) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    auto a = holder_.engine().Instantiate(m, {});
+    ASSERT_TRUE(a.ok()) << a.error().ToString();
+    EXPECT_EQ(call(**a, "swap", I32s({16, 7})), Value::I32(42));  // the data segment
+    EXPECT_EQ(call(**a, "swap", I32s({100, 9})), Value::I32(0));
+    EXPECT_EQ(call(**a, "grow", {}), Value::I32(1));
+    EXPECT_EQ(call(**a, "pages", {}), Value::I32(2));
+    EXPECT_EQ(call(**a, "swap", I32s({65536 + 8, 3})), Value::I32(0));
+    EXPECT_EQ(call(**a, "bump", {}), Value::I32(6));
+    a->reset();
+    auto b = holder_.engine().Instantiate(m, {});
+    ASSERT_TRUE(b.ok()) << b.error().ToString();
+    EXPECT_EQ(call(**b, "pages", {}), Value::I32(1));
+    EXPECT_EQ(call(**b, "swap", I32s({16, 1})), Value::I32(42));
+    EXPECT_EQ(call(**b, "swap", I32s({100, 1})), Value::I32(0));
+    EXPECT_EQ(call(**b, "bump", {}), Value::I32(6));
+    auto oob = (*b)->Call("swap", I32s({65536 + 8, 1}));
+    ASSERT_FALSE(oob.ok()) << "the page grown by an earlier instance is still accessible";
+    EXPECT_EQ(oob.error().trap, TrapKind::kOutOfBoundsMemory) << oob.error().ToString();
+  }
+}
+
 TEST_P(EngineTest, Sum) {
   EXPECT_EQ(One("sum", "sum", I32s({10, 20, 30})), Value::I32(60));
   EXPECT_EQ(One("sum", "sum", I32s({-5, 2, 3})), Value::I32(0));
