@@ -60,6 +60,7 @@ struct WorkerRow {
   uint64_t chunks = 0;  // completed
   uint64_t items = 0;   // of the result, computed there
   double seconds = 0;   // executor time there
+  uint64_t held = 0;    // a running job: items it holds and has not yet reported done
 };
 
 // One worker lost during a job: what its loss cost (backups' duplicate work is not in here).

@@ -609,8 +609,15 @@ JobSummary Node::Impl::Summarize(const core::Job& job) const {
   s.elapsed_ms = static_cast<double>(end >= job.submitted_ms ? end - job.submitted_ms : 0);
   s.resumed = job.resumed;
   s.chunks = job.ledger.chunks().size();
+  std::map<core::NodeId, uint64_t> held;  // the remainders of active first copies
+  for (const auto& chunk : job.ledger.chunks())
+    for (const auto& a : chunk.attempts)
+      if (!a.backup) held[a.worker] += core::ItemsIn(std::max(a.upto, chunk.done_upto), chunk.end);
   for (const auto& [id, share] : job.shares)
-    s.workers.push_back({id, share.chunks, share.items, static_cast<double>(share.busy_us) / 1e6});
+    s.workers.push_back({id, share.chunks, share.items, static_cast<double>(share.busy_us) / 1e6,
+                         held.count(id) ? held[id] : 0});
+  for (const auto& [id, items] : held)
+    if (!job.shares.count(id)) s.workers.push_back({id, 0, 0, 0.0, items});
   s.reassigned = job.stats.reassigned;
   s.reassigned_items = job.stats.reassigned_items;
   s.recomputed = job.stats.recomputed;

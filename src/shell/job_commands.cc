@@ -128,7 +128,8 @@ json SummaryJson(const JobSummary& s) {
                        {"chunks", w.chunks},
                        {"items", w.items},
                        {"seconds", w.seconds},
-                       {"items_per_s", w.seconds > 0 ? w.items / w.seconds : 0.0}});
+                       {"items_per_s", w.seconds > 0 ? w.items / w.seconds : 0.0},
+                       {"held", w.held}});
   json failures = json::array();
   for (const auto& f : s.failures)
     failures.push_back({{"worker", f.worker},

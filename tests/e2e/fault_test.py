@@ -12,9 +12,11 @@ and the answer is checked exactly against a sieve.
 
 Cases:
   kill_worker  a no-failure baseline of the job, then the same job with kill -9 of a worker
-               once its committed items reach 90% of a fair share (N / 4): exact result,
-               reassigned >= 1, detection_ms reported, recomputed <= 10% of the share plus
-               one slice (the victim's measured items/s times the slice time)
+               once 90% of its share (the items it committed plus those it holds) is
+               committed: exact result, reassigned >= 1, detection_ms reported, recomputed <=
+               10% of the share plus one slice (the victim's items/s times the slice time).
+               The victim is stopped (SIGSTOP) for the few ms it takes to confirm in `jobs`
+               that it still holds work, then killed: that window adds to detection_ms.
   kill_two     kill -9 of two of the four workers at once mid-job: exact result
   sigstop      SIGSTOP of a worker mid-job, SIGCONT after the job ended: exact result; the
                node comes back alive, its obsolete work is cancelled (busy_slots 0, no more
@@ -33,7 +35,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh_lib import (HomesMesh, KnownBugs, busy_slots, check, check_job_shape,  # noqa: E402
+from mesh_lib import (HomesMesh, KnownBugs, TestFailure, busy_slots, check, check_job_shape,  # noqa: E402
                       failure_of, figure, full_mesh, idle, job_row, log, prime_count,
                       states_are, submit, views, wait_for)
 
@@ -128,24 +130,62 @@ def finish(coord, job, timeout=120, restored=0):
     return r
 
 
+def held_of(row, worker_id):
+    for w in row["workers"]:
+        if w["id"] == worker_id:
+            return w.get("held", 0)
+    return 0
+
+
+def ninety_percent(row, node):
+    """The node's share so far is what it committed plus what it holds; 90% of it committed,
+    and something still held (else a kill would cost nothing and test nothing)."""
+    done, held = items_of(row, node.id), held_of(row, node.id)
+    return held > 0 and done >= 0.9 * (done + held) and row["items_done"] >= 0.5 * N
+
+
+def freeze_at_ninety_percent(coord, job, workers):
+    """Stops (SIGSTOP) the first worker found with >= 90% of its share committed, still holding
+    work and computing a slice (whose result the kill will lose), and returns (node, row) once `jobs` shows it still holds work while stopped:
+    a stopped node sends no report, so the kill that follows finds that work unfinished.
+    A worker that finished its work before it stopped is continued and the search goes on."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = follow(coord, job, lambda row: any(ninety_percent(row, n) for n in workers),
+                     "a worker with 90% of its share committed")
+        node = next(n for n in workers if ninety_percent(row, n))
+        if node.status()["busy_slots"] < 1:
+            continue  # between two slices: wait for it to be computing one, to lose it
+        node.signal(signal.SIGSTOP)
+        t_stop = time.monotonic()
+        wait_for(f"{node.name} stopped", lambda: (node.state() == "T", node.state()), 5,
+                 interval=0.001)
+        # Two reads of `jobs` that agree: any report it sent before it stopped has arrived.
+        first = job_row(coord, job)
+        second = job_row(coord, job)
+        if (second["state"] == "running" and held_of(second, node.id) > 0 and
+                items_of(first, node.id) == items_of(second, node.id)):
+            return node, second, t_stop
+        node.signal(signal.SIGCONT)
+        log(f"node {node.id} finished its work as it stopped; looking again")
+    raise TestFailure("no worker was found holding work at 90% of its share")
+
+
 # ---------------------------------------------------------------------------------------------
 def case_kill_worker(mesh):
     nodes = four_nodes(mesh)
     coord = nodes[0]
     base = baseline(coord)
-    share = N // len(nodes)
     job = submit(coord, primes_line())
     t_submit = time.monotonic()
-    # The victim: the first worker (not the coordinator) with 90% of a fair share committed.
-    row = follow(coord, job, lambda row: any(items_of(row, n.id) >= 0.9 * share for n in nodes[1:]),
-                 "a worker with 90% of its share committed")
-    victim = next(n for n in nodes[1:] if items_of(row, n.id) >= 0.9 * share)
-    committed = items_of(row, victim.id)
+    victim, row, t_stop = freeze_at_ninety_percent(coord, job, nodes[1:])
+    committed, held = items_of(row, victim.id), held_of(row, victim.id)
+    share = committed + held
     kill9(victim)
     t_kill = time.monotonic()
-    log(f"kill -9 of node {victim.id} at {committed} items committed ({committed / share:.0%} of "
-        f"a share of {share}), {t_kill - t_submit:.2f} s into the job; job at "
-        f"{row['items_done']}/{N}")
+    log(f"kill -9 of node {victim.id} at {committed} items committed ({committed / share:.1%} of "
+        f"its share of {share}: {held} held), {t_kill - t_submit:.2f} s into the job, stopped "
+        f"{(t_kill - t_stop) * 1000:.0f} ms before; job at {row['items_done']}/{N}")
     r = finish(coord, job)
     t_done = time.monotonic()
     others = [n for n in nodes if n is not victim]
@@ -180,6 +220,7 @@ def case_kill_worker(mesh):
     figure("fault_kill_backups", r["backups"])
     figure("fault_kill_slice_items", float(slice_items))
     figure("fault_kill_detection_ms", r["detection_ms"])
+    figure("fault_kill_stopped_before_kill_ms", (t_kill - t_stop) * 1000, "ms")
     figure("fault_kill_reassigned_items", r["reassigned_items"])
     # The survivors know the victim is gone and are idle.
     wait_for("the survivors see the victim dead", states_are(others, [victim.id], {"dead"}), 10)

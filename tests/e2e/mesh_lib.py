@@ -204,6 +204,14 @@ class Node:
             except OSError:
                 pass
 
+    def state(self):
+        """The process state letter from /proc (R, S, T for stopped, Z...), or None."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, AttributeError):
+            return None
+
     def cpu_seconds(self):
         """User + system CPU time used so far (from /proc)."""
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -341,7 +349,7 @@ JOB_FIELDS = ("job", "state", "module", "func", "start", "end", "reducer", "item
               "items_total", "elapsed_ms", "chunks", "workers", "reassigned", "reassigned_items",
               "recomputed", "stale_reports", "backups", "retries", "detection_ms", "failures",
               "resumed")
-WORKER_FIELDS = ("id", "chunks", "items", "seconds", "items_per_s")
+WORKER_FIELDS = ("id", "chunks", "items", "seconds", "items_per_s", "held")
 FAILURE_FIELDS = ("worker", "detection_ms", "attempts", "reassigned_items", "recomputed_items")
 
 

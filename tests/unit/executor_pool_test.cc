@@ -307,6 +307,8 @@ TEST_F(PoolTest, ExecutorOutlivesTheThreadThatSpawnedIt) {
   ASSERT_NO_FATAL_FAILURE(MakePool(1));
   int old_pid = pool_->pids()[0];
   ASSERT_TRUE(test::KillChild(old_pid));
+  // Wait for the death to be visible: a call racing the kill may fail (it discovers the crash).
+  ASSERT_TRUE(test::WaitForProcessState(old_pid, IsZombieOrGone, milliseconds(10000)));
   std::thread short_lived([&] { test::ExpectSumWorks(*pool_); });  // replaces the executor
   short_lived.join();
   int new_pid = pool_->pids()[0];
