@@ -424,10 +424,20 @@ int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
                                          static_cast<uint64_t>(job.ledger.next_unassigned()),
                                      INT64_MAX);
   if (job.spec.chunk_items) return static_cast<int64_t>(std::min(job.spec.chunk_items, left));
-  double total = 0;
+  // Guided: the worker gets its share of what is left, over guided_divisor. Its speed is
+  // planned at the slower of its own measured rate and the mesh's mean per slot: a rate is
+  // measured on the part of the range a worker ran, and the cost of an item may vary along
+  // the range (count_primes' grows with n), so a rate from the cheap start would make a chunk
+  // from the expensive end run long, alone at the job's tail.
+  double total = 0, slots = 0;
   for (const auto& [id, w] : workers_)
-    if (Eligible(job, id, w)) total += RateOf(job, id) * w.slots;
-  double share = total > 0 ? RateOf(job, worker) / total : 1.0;
+    if (Eligible(job, id, w)) {
+      total += RateOf(job, id) * w.slots;
+      slots += w.slots;
+    }
+  double planned = RateOf(job, worker);
+  if (slots > 0) planned = std::min(planned, total / slots);
+  double share = total > 0 ? planned / total : 1.0;
   double size = static_cast<double>(left) * share / config_.guided_divisor;
   if (auto it = job.rate.find(worker); it != job.rate.end())
     size = std::max(size, it->second * config_.min_chunk_ms / 1000.0);

@@ -563,6 +563,29 @@ TEST(JobScenario, StragglerGetsABackupAndTheTailIsBounded) {
       (unsigned long long)s.backups, (unsigned long long)s.recomputed);
 }
 
+// Dynamic chunking on unequal workers: the fast one takes more, and nobody waits long at the
+// end (no backups here: the chunk sizes alone must keep the tail short).
+TEST(JobScenario, FastWorkersTakeMoreAndTheTailIsShort) {
+  const core::JobSpec spec = SpecOf("sum", 0, 20'000'000);
+  MeshOptions o;
+  o.speeds = {3000, 1000, 1000};  // items per ms: worker 2 is three times as fast
+  o.coordinator.backup_after_ms = 1u << 30;
+  const double ideal_ms = 20e6 / 5000.0;
+  Mesh m(o);
+  JobId id = m.Submit(spec);
+  ASSERT_TRUE(m.RunJob(id)) << m.failure();
+  const core::Job* j = m.coordinator().job(id);
+  uint64_t fast = j->shares.at(2).items, slow3 = j->shares.at(3).items,
+           slow4 = j->shares.at(4).items;
+  EXPECT_EQ(fast + slow3 + slow4, 20'000'000u);
+  EXPECT_GT(fast, 2 * slow3);
+  EXPECT_GT(fast, 2 * slow4);
+  EXPECT_LT(static_cast<double>(m.finished_ms()), 1.1 * ideal_ms);
+  std::printf("FIGURE unequal_workers: ideal_ms=%.0f finished_ms=%llu items=%llu,%llu,%llu\n",
+              ideal_ms, (unsigned long long)m.finished_ms(), (unsigned long long)fast,
+              (unsigned long long)slow3, (unsigned long long)slow4);
+}
+
 // The same faults through JobSim (random speeds and slots, its own exactness checks).
 TEST(JobScenario, JobSimScriptedFaults) {
   uint64_t reassigned = 0;
