@@ -28,16 +28,14 @@ Figures are printed as `FIGURE name=value` lines (times in ms). FAULT_ITEMS=N ch
 job's size; FAULT_DEBUG=1 prints the nodes' TCP sockets (ss) when the mesh does not heal."""
 
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh_lib import (HomesMesh, KnownBugs, TestFailure, busy_slots, check, check_job_shape,  # noqa: E402
+from mesh_lib import (KnownBugs, TestFailure, busy_slots, check, check_job_shape,  # noqa: E402
                       failure_of, figure, full_mesh, idle, job_row, log, prime_count,
-                      states_are, submit, views, wait_for)
+                      run_homes_cases, states_are, submit, views, wait_for)
 
 # The job: several seconds on 4 nodes of 1 slot each on 2 loaded cores.
 N = int(os.environ.get("FAULT_ITEMS", "16000000"))
@@ -365,41 +363,9 @@ CASES = {"kill_worker": case_kill_worker, "kill_two": case_kill_two, "sigstop": 
 
 def main():
     global WASM
-    if len(sys.argv) < 3 or not os.access(sys.argv[1], os.X_OK) or not os.path.isdir(sys.argv[2]):
-        print(__doc__, file=sys.stderr)
-        return 2
-    binary, WASM = sys.argv[1], os.path.abspath(sys.argv[2])
-    which = sys.argv[3] if len(sys.argv) > 3 else "all"
-    names = list(CASES) if which == "all" else [which]
-    failed = []
-    for name in names:
-        if name not in CASES:
-            print(f"unknown case {name}; cases: {', '.join(CASES)}", file=sys.stderr)
-            return 2
-        tmp = tempfile.mkdtemp(prefix=f"velum-fault-{name}-")
-        mesh = HomesMesh(binary, tmp)
-        t0 = time.monotonic()
-        log(f"=== {name} (tmp {tmp}, {N} items)")
-        try:
-            CASES[name](mesh)
-            log(f"=== {name}: PASS ({time.monotonic() - t0:.1f} s)")
-        except Exception as e:  # noqa: BLE001 - a crash in the test is a failure too
-            log(f"=== {name}: FAIL: {type(e).__name__}: {e}")
-            mesh.dump_logs()
-            failed.append(name)
-        finally:
-            mesh.h.cleanup()
-            if os.environ.get("MESH_KEEP") == "1":
-                log(f"kept {tmp}")
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-    if bugs.xpassed:
-        log(f"XPASS (known bugs now fixed: update KNOWN_BUGS): {bugs.xpassed}")
-        failed.append("xpass")
-    if failed:
-        log(f"FAILED: {failed}")
-        return 1
-    return 0
+    if len(sys.argv) > 2:
+        WASM = os.path.abspath(sys.argv[2])
+    return run_homes_cases(__doc__, CASES, "fault", bugs, lambda mesh: f", {N} items")
 
 
 if __name__ == "__main__":

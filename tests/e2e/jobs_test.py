@@ -30,16 +30,15 @@ Figures are printed as `FIGURE name=value` lines."""
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mesh_lib import (HomesMesh, KnownBugs, busy_slots, check, check_job_shape,  # noqa: E402
-                      child_sockets, figure, free_port, idle, job_row, log, submit, wait_for)
+                      child_sockets, figure, free_port, idle, job_row, log, run_homes_cases,
+                      submit, wait_for)
 
 PRIMES_500K = 41538  # primes below 500000
 
@@ -485,41 +484,9 @@ CASES = {"results": case_results, "transfer": case_transfer, "badinput": case_ba
 
 def main():
     global WASM
-    if len(sys.argv) < 3 or not os.access(sys.argv[1], os.X_OK) or not os.path.isdir(sys.argv[2]):
-        print(__doc__, file=sys.stderr)
-        return 2
-    binary, WASM = sys.argv[1], os.path.abspath(sys.argv[2])
-    which = sys.argv[3] if len(sys.argv) > 3 else "all"
-    names = list(CASES) if which == "all" else [which]
-    failed = []
-    for name in names:
-        if name not in CASES:
-            print(f"unknown case {name}; cases: {', '.join(CASES)}", file=sys.stderr)
-            return 2
-        tmp = tempfile.mkdtemp(prefix=f"velum-jobs-{name}-")
-        mesh = HomesMesh(binary, tmp)
-        t0 = time.monotonic()
-        log(f"=== {name} (tmp {tmp}, discovery port {mesh.discovery})")
-        try:
-            CASES[name](mesh)
-            log(f"=== {name}: PASS ({time.monotonic() - t0:.1f} s)")
-        except Exception as e:  # noqa: BLE001 - a crash in the test is a failure too
-            log(f"=== {name}: FAIL: {type(e).__name__}: {e}")
-            mesh.dump_logs()
-            failed.append(name)
-        finally:
-            mesh.h.cleanup()
-            if os.environ.get("MESH_KEEP") == "1":
-                log(f"kept {tmp}")
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-    if bugs.xpassed:
-        log(f"XPASS (known bugs now fixed: update KNOWN_BUGS): {bugs.xpassed}")
-        failed.append("xpass")
-    if failed:
-        log(f"FAILED: {failed}")
-        return 1
-    return 0
+    if len(sys.argv) > 2:
+        WASM = os.path.abspath(sys.argv[2])
+    return run_homes_cases(__doc__, CASES, "jobs", bugs, lambda mesh: f", discovery port {mesh.discovery}")
 
 
 if __name__ == "__main__":

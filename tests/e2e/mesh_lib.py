@@ -11,10 +11,12 @@ import ctypes
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -284,6 +286,47 @@ class KnownBugs:
             self.xpassed.append(name)
         else:
             log(f"XFAIL {name} (known bug: {self.bugs[name]}): {detail}")
+
+
+def run_homes_cases(doc, cases, label, bugs, describe=lambda mesh: ""):
+    """The main() of a test of named cases on a HomesMesh: argv is NODE_BINARY WASM_DIR
+    [CASE|all]. Each case gets its own temporary directory and mesh, ended by PID whatever
+    happens; a failure prints the nodes' logs. Returns the exit status."""
+    if len(sys.argv) < 3 or not os.access(sys.argv[1], os.X_OK) or not os.path.isdir(sys.argv[2]):
+        print(doc, file=sys.stderr)
+        return 2
+    binary = sys.argv[1]
+    which = sys.argv[3] if len(sys.argv) > 3 else "all"
+    names = list(cases) if which == "all" else [which]
+    failed = []
+    for name in names:
+        if name not in cases:
+            print(f"unknown case {name}; cases: {', '.join(cases)}", file=sys.stderr)
+            return 2
+        tmp = tempfile.mkdtemp(prefix=f"velum-{label}-{name}-")
+        mesh = HomesMesh(binary, tmp)
+        t0 = time.monotonic()
+        log(f"=== {name} (tmp {tmp}{describe(mesh)})")
+        try:
+            cases[name](mesh)
+            log(f"=== {name}: PASS ({time.monotonic() - t0:.1f} s)")
+        except Exception as e:  # noqa: BLE001 - a crash in the test is a failure too
+            log(f"=== {name}: FAIL: {type(e).__name__}: {e}")
+            mesh.dump_logs()
+            failed.append(name)
+        finally:
+            mesh.h.cleanup()
+            if os.environ.get("MESH_KEEP") == "1":
+                log(f"kept {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if bugs.xpassed:
+        log(f"XPASS (known bugs now fixed: update KNOWN_BUGS): {bugs.xpassed}")
+        failed.append("xpass")
+    if failed:
+        log(f"FAILED: {failed}")
+        return 1
+    return 0
 
 
 def wait_for(what, pred, timeout, interval=0.02):
