@@ -20,69 +20,23 @@ as `FIGURE netns_...=VALUE` lines. Namespaces and processes are removed on any e
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from mesh_lib import (SKIP, Harness, KnownBugs, TestFailure, check, figure, full_mesh,  # noqa: E402
+from mesh_lib import (Harness, KnownBugs, TestFailure, check, figure, full_mesh,  # noqa: E402
                       log, states_are, wait_for)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netns_lib import Bridge, ip  # noqa: E402
 
 DISCOVERY_PORT = 18888
-PID = os.getpid()
-BRIDGE_NS = f"vbr-{PID}"
-NODE_NS = {i: f"vn{i}-{PID}" for i in (1, 2, 3)}
-SUBNET = f"10.{100 + PID % 150}.0"  # inside private namespaces: cannot clash with the host
-created = []
+NET = Bridge("vbr", "vn", (1, 2, 3))
+BRIDGE_NS, NODE_NS, SUBNET = NET.bridge_ns, NET.node_ns, NET.subnet
 
 # Checks that a known, reported bug in src/ makes fail (see mesh_lib.KnownBugs).
 KNOWN_BUGS = {}  # every bug once listed here is fixed; its check now guards it
 bugs = KnownBugs(KNOWN_BUGS, os.path.abspath(__file__))
-
-
-def ip(*args, check_rc=True):
-    r = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if check_rc and r.returncode != 0:
-        raise TestFailure(f"ip {' '.join(args)}: {r.stderr.strip()} (exit {r.returncode})")
-    return r
-
-
-def skip(msg):
-    print(f"SKIP: {msg}", flush=True)
-    sys.exit(SKIP)
-
-
-def set_up():
-    if os.geteuid() != 0:
-        skip("needs root (ip netns); run as root to test discovery between network namespaces")
-    if not shutil.which("ip"):
-        skip("`ip` (iproute2) not found")
-    r = ip("netns", "add", BRIDGE_NS, check_rc=False)
-    if r.returncode != 0:
-        skip(f"`ip netns add` failed: {r.stderr.strip()}")
-    created.append(BRIDGE_NS)
-    r = ip("-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge", check_rc=False)
-    if r.returncode != 0:
-        skip(f"cannot create a bridge in a namespace: {r.stderr.strip()}")
-    ip("-n", BRIDGE_NS, "link", "set", "br0", "up")
-    for i, ns in NODE_NS.items():
-        ip("netns", "add", ns)
-        created.append(ns)
-        # Both ends are created inside namespaces: nothing appears in the host's namespace.
-        ip("-n", BRIDGE_NS, "link", "add", f"veth{i}", "type", "veth", "peer", "name", "eth0",
-           "netns", ns)
-        ip("-n", BRIDGE_NS, "link", "set", f"veth{i}", "master", "br0")
-        ip("-n", BRIDGE_NS, "link", "set", f"veth{i}", "up")
-        ip("-n", ns, "addr", "add", f"{SUBNET}.{i}/24", "brd", "+", "dev", "eth0")
-        ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", ns, "link", "set", "eth0", "up")
-
-
-def tear_down():
-    for ns in reversed(created):
-        ip("netns", "del", ns, check_rc=False)
-    created.clear()
 
 
 def main():
@@ -94,7 +48,7 @@ def main():
     h = Harness(binary, tmp)
     homes = []
     try:
-        set_up()
+        NET.set_up("test discovery between network namespaces")
         log(f"namespaces {BRIDGE_NS} (bridge), {', '.join(NODE_NS.values())}; subnet {SUBNET}.0/24")
         key = os.path.join(tmp, "cluster.key")
         with open(key, "wb") as f:
@@ -194,7 +148,7 @@ def main():
         return 1
     finally:
         h.cleanup()
-        tear_down()
+        NET.tear_down()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
