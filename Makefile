@@ -29,7 +29,7 @@ bench: deps all
 sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELUM_SANITIZE=address,undefined -DVELUM_FUZZ=OFF
 	cmake --build build-asan
-	cd build-asan && ctest --output-on-failure -j2 -LE 'conformance|fuzz' -E '1000|200'
+	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j2 -LE 'conformance|fuzz' -E '1000|200'
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h' '*.c')

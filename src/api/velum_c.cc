@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "node/node.h"
@@ -25,6 +26,17 @@
 #include "velum/velum.h"
 
 namespace {
+
+// An enum field of a caller's struct as the integer it holds. C lets any int sit in an enum
+// variable; in C++ loading an out-of-range value as the enum type is undefined, so the
+// checks below read the bytes instead.
+template <class E>
+std::underlying_type_t<E> RawEnum(const E& field) {
+  std::underlying_type_t<E> raw;
+  static_assert(sizeof raw == sizeof field);
+  std::memcpy(&raw, &field, sizeof raw);
+  return raw;
+}
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -363,7 +375,7 @@ int SubmitJob(velum::Node& node, const char* path, const char* func, int64_t sta
   velum_scatter_options_default(&o);
   if (options) o = *options;
   velum::ScatterRequest req;
-  switch (o.reducer) {
+  switch (RawEnum(o.reducer)) {
     case VELUM_REDUCE_SUM:
       req.reducer = velum::core::ReducerKind::kSum;
       break;
@@ -378,7 +390,7 @@ int SubmitJob(velum::Node& node, const char* path, const char* func, int64_t sta
       break;
     default:
       return Fail(VELUM_ERR_INVALID_ARGUMENT,
-                  "reducer " + std::to_string(o.reducer) + " is not a velum_reducer");
+                  "reducer " + std::to_string(RawEnum(o.reducer)) + " is not a velum_reducer");
   }
   if (o.timeout_ms == 0) return Fail(VELUM_ERR_INVALID_ARGUMENT, "timeout_ms must be above 0");
   if (o.max_memory_mib == 0 || o.max_memory_mib > 65536)
@@ -558,7 +570,7 @@ int velum_init_with(const velum_options* o) {
   n.home = o->home && *o->home ? std::filesystem::path(o->home) : velum::DefaultHome();
   if (o->cluster_key) n.cluster_key = o->cluster_key;
   n.slots = o->slots;
-  switch (o->engine) {
+  switch (RawEnum(o->engine)) {
     case VELUM_ENGINE_AUTO:
       n.engine = velum::EngineKind::kAuto;
       break;
@@ -571,7 +583,8 @@ int velum_init_with(const velum_options* o) {
     default:
       return Fail(VELUM_ERR_INVALID_ARGUMENT, "engine is not a velum_engine");
   }
-  if (o->log != VELUM_LOG_DEFAULT && o->log != VELUM_LOG_VERBOSE && o->log != VELUM_LOG_QUIET)
+  if (auto log = RawEnum(o->log);
+      log != VELUM_LOG_DEFAULT && log != VELUM_LOG_VERBOSE && log != VELUM_LOG_QUIET)
     return Fail(VELUM_ERR_INVALID_ARGUMENT, "log is not a velum_log");
   if (o->max_module_mib == 0 || o->max_memory_mib == 0 || o->max_memory_mib > 65536 ||
       o->max_call_ms == 0 || o->max_call_ms > 86400000)
