@@ -187,7 +187,7 @@ void Node::Impl::OnLinkUp(uint32_t peer) {
 
 void Node::Impl::SendLinkPing(uint32_t peer) {
   wire::LinkFrame ping{wire::LinkFrame::Kind::kPing, ++heartbeat_seq, SteadyUs()};
-  transport->Send(peer, wire::EncodeLinkFrame(ping));
+  transport->Send(peer, wire::EncodeLink(ping));
 }
 
 // Every second, each link carries a ping; the echo gives the round trip in `peers`.
@@ -219,7 +219,7 @@ void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
     if (coordinator) coordinator->OnHeard(peer, SteadyMs());
     if (frame->kind == wire::LinkFrame::Kind::kPing) {
       frame->kind = wire::LinkFrame::Kind::kPong;
-      transport->Send(peer, wire::EncodeLinkFrame(*frame));
+      transport->Send(peer, wire::EncodeLink(*frame));
     } else if (frame->sent_us <= SteadyUs()) {
       rtt_us[peer] = SteadyUs() - frame->sent_us;
     }

@@ -227,32 +227,4 @@ bool DecodeBeacon(std::string_view bytes, Beacon* beacon) {
   return MetaFromPb(p.meta(), &beacon->meta);
 }
 
-std::string EncodeLinkFrame(const LinkFrame& frame) {
-  pb::LinkFrame p;
-  if (frame.kind == LinkFrame::Kind::kPing) {
-    p.mutable_ping()->set_seq(frame.seq);
-    p.mutable_ping()->set_sent_us(frame.sent_us);
-  } else {
-    p.mutable_pong()->set_seq(frame.seq);
-    p.mutable_pong()->set_sent_us(frame.sent_us);
-  }
-  return p.SerializeAsString();
-}
-
-bool DecodeLinkFrame(std::string_view bytes, LinkFrame* frame) {
-  if (bytes.size() > kMaxMessageBytes) return false;
-  pb::LinkFrame p;
-  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
-  switch (p.body_case()) {
-    case pb::LinkFrame::kPing:
-      *frame = {LinkFrame::Kind::kPing, p.ping().seq(), p.ping().sent_us()};
-      return true;
-    case pb::LinkFrame::kPong:
-      *frame = {LinkFrame::Kind::kPong, p.pong().seq(), p.pong().sent_us()};
-      return true;
-    default:
-      return false;  // not a heartbeat (wire/job_codec decodes the others)
-  }
-}
-
 }  // namespace velum::wire

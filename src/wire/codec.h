@@ -32,15 +32,14 @@ struct Beacon {
 std::string EncodeBeacon(const Beacon& beacon);
 bool DecodeBeacon(std::string_view bytes, Beacon* beacon);
 
-// Frames on a TCP peer link: a heartbeat whose echo measures the round trip.
+// Frames on a TCP peer link: a heartbeat whose echo measures the round trip. Encoded with
+// the link's other frames by wire/job_codec.h (EncodeLink, DecodeLink).
 struct LinkFrame {
   enum class Kind : uint8_t { kPing, kPong } kind = Kind::kPing;
   uint64_t seq = 0;
   uint64_t sent_us = 0;  // the pinger's clock, echoed back unchanged
   bool operator==(const LinkFrame&) const = default;
 };
-std::string EncodeLinkFrame(const LinkFrame& frame);
-bool DecodeLinkFrame(std::string_view bytes, LinkFrame* frame);
 
 }  // namespace velum::wire
 

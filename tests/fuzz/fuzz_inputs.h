@@ -44,8 +44,7 @@ enum Target : uint8_t {
   // on the generated protobuf classes. The result is serialized and decoded, and the decoder
   // must accept it exactly when it obeys the rules (limits the raw bytes rarely reach).
   kStructured = 6,
-  // rest: bytes for wire::DecodeLink (a peer link's frame: heartbeat, job, module, call); a
-  // heartbeat must decode the same through wire::DecodeLinkFrame.
+  // rest: bytes for wire::DecodeLink (a peer link's frame: heartbeat, job, module, call).
   kLink = 7,
   // rest: bytes for wire::DecodeJobSpec (a journal record).
   kJobSpec = 8,

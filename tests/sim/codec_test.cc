@@ -8,6 +8,7 @@
 
 #include "core/random.h"
 #include "tests/sim/scenario.h"
+#include "wire/job_codec.h"
 #include "wire/velum.pb.h"
 
 namespace velum::wire {
@@ -80,13 +81,14 @@ std::vector<core::Message> Samples() {
 TEST(Codec, LinkFramesRoundTripAndGarbageIsRefused) {
   for (auto kind : {wire::LinkFrame::Kind::kPing, wire::LinkFrame::Kind::kPong}) {
     wire::LinkFrame frame{kind, 42, 123456789};
-    wire::LinkFrame back;
-    ASSERT_TRUE(wire::DecodeLinkFrame(wire::EncodeLinkFrame(frame), &back));
-    EXPECT_EQ(back, frame);
+    wire::LinkMessage back;
+    ASSERT_TRUE(wire::DecodeLink(wire::EncodeLink(frame), &back));
+    ASSERT_TRUE(std::holds_alternative<wire::LinkFrame>(back));
+    EXPECT_EQ(std::get<wire::LinkFrame>(back), frame);
   }
-  wire::LinkFrame back;
-  EXPECT_FALSE(wire::DecodeLinkFrame("", &back));  // no body
-  EXPECT_FALSE(wire::DecodeLinkFrame(std::string("\xff\xff\xff", 3), &back));
+  wire::LinkMessage back;
+  EXPECT_FALSE(wire::DecodeLink("", &back));  // no body
+  EXPECT_FALSE(wire::DecodeLink(std::string("\xff\xff\xff", 3), &back));
 }
 
 TEST(Codec, RoundTripsEveryMessageType) {

@@ -271,20 +271,6 @@ TEST(JobCodec, PartialsKeepEveryBit) {
   EXPECT_TRUE(std::signbit(got[12].f) && got[12].f == 0);
 }
 
-TEST(JobCodec, HeartbeatsAreTheMembershipCodecsLinkFrames) {
-  // Both codecs read the same LinkFrame message: a heartbeat of one is a heartbeat of the other.
-  LinkFrame ping{LinkFrame::Kind::kPing, 5, 6};
-  LinkMessage back;
-  ASSERT_TRUE(DecodeLink(EncodeLinkFrame(ping), &back));
-  EXPECT_TRUE(std::get<LinkFrame>(back) == ping);
-  LinkFrame pong{LinkFrame::Kind::kPong, 7, 8};
-  LinkFrame frame;
-  ASSERT_TRUE(DecodeLinkFrame(EncodeLink(pong), &frame));
-  EXPECT_EQ(frame, pong);
-  // ... and a job frame is not a heartbeat.
-  EXPECT_FALSE(DecodeLinkFrame(EncodeLink(core::Cancel{1, 2}), &frame));
-}
-
 core::JobSpec SampleSpec() {
   core::JobSpec s;
   s.module = Digest(9);
