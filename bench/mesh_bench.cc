@@ -23,6 +23,7 @@
 #include "node/node.h"
 #include "pi.h"      // examples/wasm: the very source compiled to pi.wasm
 #include "primes.h"  // examples/wasm: the very source compiled to primes.wasm
+#include "temp_dir.h"
 
 #ifndef VELUM_BENCH_WASM_DIR
 #error "VELUM_BENCH_WASM_DIR must name the directory of the example modules"
@@ -47,26 +48,7 @@ int64_t CallsPerBenchmark() {
   return std::max<int64_t>(n, 10);
 }
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents when destroyed.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/velum-bench-mesh-XXXXXX";
-    if (!mkdtemp(tmpl.data())) Die("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using velum::bench::TempDir;
 
 // A loopback port free for both TCP and UDP (a node uses the same number for both).
 uint16_t FreePort() {
@@ -91,7 +73,7 @@ uint16_t FreePort() {
 // Two nodes in this process sharing a temporary home (so they find each other through
 // HOME/nodes, share the key, the module store and the AOT cache), linked to each other.
 struct Mesh {
-  TempDir home;
+  TempDir home{"mesh"};
   std::unique_ptr<velum::Node> caller, callee;
   velum::ModulePtr sum;
 

@@ -25,6 +25,7 @@
 #include "runtime/executor_pool.h"
 #include "runtime/interp_engine.h"
 #include "runtime/module.h"
+#include "temp_dir.h"
 
 #ifndef VELUM_BENCH_WASM_DIR
 #error "VELUM_BENCH_WASM_DIR must name the directory of the example modules"
@@ -49,29 +50,7 @@ constexpr int kPrimesSmallEnd = 100000;
 constexpr int kPiEnd = 200000000;
 constexpr int kPiSmallEnd = 1000000;
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents when destroyed.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/velum-bench-" + tag + "-XXXXXX";
-    if (!mkdtemp(tmpl.data())) {
-      std::perror("velum-bench-runtime: mkdtemp");
-      std::exit(1);
-    }
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using velum::bench::TempDir;
 
 velum::ModulePtr LoadModule(const std::string& name) {
   fs::path path = fs::path(VELUM_BENCH_WASM_DIR) / (name + ".wasm");
