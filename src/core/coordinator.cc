@@ -469,14 +469,13 @@ void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup
   out->messages.push_back({worker, std::move(msg)});
 }
 
-uint32_t Coordinator::Finishing(NodeId worker) const {
-  uint32_t n = 0;
+std::map<NodeId, uint32_t> Coordinator::Finishing() const {
+  std::map<NodeId, uint32_t> n;
   for (const auto& [attempt, a] : active_) {
-    if (a.worker != worker) continue;
     const Ledger& ledger = jobs_.at(a.job).ledger;
     const Attempt* at = ledger.FindAttempt(attempt);
     if (at->running_to == ledger.chunk(*ledger.ChunkOf(attempt)).end && at->running_to > at->upto)
-      n++;
+      n[a.worker]++;
   }
   return n;
 }
@@ -490,12 +489,14 @@ bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
   uint32_t best_failures = 0;
   int64_t best_free = 0;
   double best_rate = 0;
+  const std::map<NodeId, uint32_t> finishing =
+      job.spec.chunk_items ? std::map<NodeId, uint32_t>() : Finishing();
   for (const auto& [id, w] : workers_) {
     if (!Eligible(job, id, w)) continue;
     int64_t free = static_cast<int64_t>(Capacity(job, w)) - static_cast<int64_t>(w.inflight);
     // An attempt whose last slice is running frees its slot within a slice: the next chunk
     // is sent now, so the worker goes on without waiting a round trip for it.
-    if (!job.spec.chunk_items) free += std::min<int64_t>(Finishing(id), w.slots);
+    if (auto f = finishing.find(id); f != finishing.end()) free += std::min(f->second, w.slots);
     if (free <= 0) continue;
     auto f = job.worker_failures.find(id);
     uint32_t failures = f == job.worker_failures.end() ? 0 : f->second;

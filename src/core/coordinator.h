@@ -165,7 +165,8 @@ class Coordinator {
 
   bool Eligible(const Job& job, NodeId id, const WorkerInfo& w) const;
   uint32_t Capacity(const Job& job, const WorkerInfo& w) const;
-  uint32_t Finishing(NodeId worker) const;  // its attempts whose last slice is running
+  // Per worker, its active attempts whose last slice is running (one pass over them all).
+  std::map<NodeId, uint32_t> Finishing() const;
   double RateOf(const Job& job, NodeId id) const;
   int64_t ChunkSize(const Job& job, NodeId worker) const;
   void Schedule(uint64_t now_ms, CoordinatorOutput* out);

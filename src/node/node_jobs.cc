@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "core/reducer.h"
 #include "node/node_impl.h"
@@ -613,11 +615,16 @@ JobSummary Node::Impl::Summarize(const core::Job& job) const {
   for (const auto& chunk : job.ledger.chunks())
     for (const auto& a : chunk.attempts)
       if (!a.backup) held[a.worker] += core::ItemsIn(std::max(a.upto, chunk.done_upto), chunk.end);
-  for (const auto& [id, share] : job.shares)
-    s.workers.push_back({id, share.chunks, share.items, static_cast<double>(share.busy_us) / 1e6,
-                         held.count(id) ? held[id] : 0});
-  for (const auto& [id, items] : held)
-    if (!job.shares.count(id)) s.workers.push_back({id, 0, 0, 0.0, items});
+  std::set<core::NodeId> ids;  // every worker that contributed or holds work, in id order
+  for (const auto& [id, share] : job.shares) ids.insert(id);
+  for (const auto& [id, items] : held) ids.insert(id);
+  for (core::NodeId id : ids) {
+    auto share = job.shares.find(id);
+    core::WorkerShare w = share != job.shares.end() ? share->second : core::WorkerShare{};
+    auto h = held.find(id);
+    s.workers.push_back({id, w.chunks, w.items, static_cast<double>(w.busy_us) / 1e6,
+                         h != held.end() ? h->second : 0});
+  }
   s.reassigned = job.stats.reassigned;
   s.reassigned_items = job.stats.reassigned_items;
   s.recomputed = job.stats.recomputed;

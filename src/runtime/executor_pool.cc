@@ -216,6 +216,12 @@ std::optional<fs::path> ExecutorPool::CachedObject(const ModulePtr& module) {
   return so;
 }
 
+void ExecutorPool::Forget(const ModuleHash& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stored_.erase(hash);
+  compiled_.erase(hash);
+}
+
 bool ExecutorPool::AotReady(const ModulePtr& module) const {
   return compiler_.Cached({module}).has_value();
 }
@@ -372,7 +378,13 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   }
   Release(winner);
   outcome.elapsed = Clock::now() - start;
-  if (!resp.ok) return resp.error;
+  if (!resp.ok) {
+    // The store's file or the cached object may be gone (a home cleared under a running
+    // node): the next call looks again instead of trusting what was remembered.
+    if (resp.error.kind == ErrorKind::kIo || resp.error.kind == ErrorKind::kCompilerFailed)
+      Forget(spec.module->hash());
+    return resp.error;
+  }
   outcome.values = std::move(resp.values);
   return outcome;
 }

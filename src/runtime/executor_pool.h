@@ -92,6 +92,7 @@ class ExecutorPool {
   Result<std::string> StoreModule(const ModulePtr& module);
   // compiler_.Cached, remembered: a call should not cost a hash and a stat of the cache.
   std::optional<std::filesystem::path> CachedObject(const ModulePtr& module);
+  void Forget(const ModuleHash& hash);  // drops what StoreModule and CachedObject remember
 
   PoolOptions options_;
   AotCompiler compiler_;

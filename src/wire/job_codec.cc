@@ -197,10 +197,9 @@ std::string EncodeLink(const LinkMessage& message) {
       [&p](const auto& m) {
         using M = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<M, LinkFrame>) {
-          auto* body = m.kind == LinkFrame::Kind::kPing ? p.mutable_ping() : nullptr;
-          if (body) {
-            body->set_seq(m.seq);
-            body->set_sent_us(m.sent_us);
+          if (m.kind == LinkFrame::Kind::kPing) {
+            p.mutable_ping()->set_seq(m.seq);
+            p.mutable_ping()->set_sent_us(m.sent_us);
           } else {
             p.mutable_pong()->set_seq(m.seq);
             p.mutable_pong()->set_sent_us(m.sent_us);

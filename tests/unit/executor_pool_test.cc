@@ -338,6 +338,28 @@ TEST_F(PoolTest, CancelStopsARunningCall) {
   test::ExpectSumWorks(*pool_);
 }
 
+// A home cleared under a running pool (the stored module and the compiled object deleted)
+// costs at most the call that finds out; the pool then writes and looks up again.
+TEST_F(PoolTest, RecoversWhenItsStoredFilesAreDeleted) {
+  ASSERT_NO_FATAL_FAILURE(MakePool(1));
+  test::ExpectSumWorks(*pool_, EngineKind::kAot);
+  test::ExpectSumWorks(*pool_);  // auto: remembers the stored file and the cached object
+  std::error_code ec;
+  fs::remove_all(home_.path() / "modules", ec);
+  fs::remove_all(home_.path() / "aot", ec);
+  // A fresh executor, which has nothing in memory and must read the files.
+  int pid = pool_->pids()[0];
+  ASSERT_TRUE(test::KillChild(pid));
+  ASSERT_TRUE(test::WaitForProcessState(pid, IsZombieOrGone, milliseconds(10000)));
+  auto first = pool_->Call(Spec(sum_, "sum", I32s({1, 2, 3})));
+  if (!first.ok()) {
+    EXPECT_TRUE(first.error().kind == ErrorKind::kIo ||
+                first.error().kind == ErrorKind::kCompilerFailed)
+        << first.error().ToString();
+  }
+  test::ExpectSumWorks(*pool_);
+}
+
 // An executor that dies while idle (OOM killer, an operator's kill -9) costs at most the call
 // that discovers it; the pool replaces it and the call after that works.
 TEST_F(PoolTest, RecoversAfterAnIdleExecutorIsKilled) {
