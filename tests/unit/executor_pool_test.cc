@@ -347,10 +347,16 @@ TEST_F(PoolTest, RecoversWhenItsStoredFilesAreDeleted) {
   std::error_code ec;
   fs::remove_all(home_.path() / "modules", ec);
   fs::remove_all(home_.path() / "aot", ec);
-  // A fresh executor, which has nothing in memory and must read the files.
+  // A fresh executor, which has nothing in memory and must read the files: a cancelled call
+  // makes the pool replace the executor before it returns.
   int pid = pool_->pids()[0];
-  ASSERT_TRUE(test::KillChild(pid));
-  ASSERT_TRUE(test::WaitForProcessState(pid, IsZombieOrGone, milliseconds(10000)));
+  std::atomic<bool> cancel{true};
+  CallSpec spin = Spec(traps_, "spin", {}, EngineKind::kInterp, milliseconds(20000));
+  spin.cancel = &cancel;
+  auto spun = pool_->Call(spin);
+  ASSERT_FALSE(spun.ok());
+  ASSERT_EQ(spun.error().kind, ErrorKind::kCancelled) << spun.error().ToString();
+  ASSERT_NE(pool_->pids()[0], pid);
   auto first = pool_->Call(Spec(sum_, "sum", I32s({1, 2, 3})));
   if (!first.ok()) {
     EXPECT_TRUE(first.error().kind == ErrorKind::kIo ||
