@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VELUM_AOT_ABI_VERSION 3
+/* 4: modules are rewritten with generated names before wasm2c (aot_rewrite.h), so objects
+   compiled from C that carried module-chosen names are never loaded again. */
+#define VELUM_AOT_ABI_VERSION 4
 
 /* Every Wasm value crosses the boundary in one 32-byte cell (a v128 or a funcref fits). */
 typedef struct velum_val {

@@ -1,10 +1,12 @@
-// Glue generation for compiled modules. wasm2c names symbols after the module and import
-// names; we read those names back from its header rather than re-deriving its mangling.
+// Glue generation for compiled modules. wasm2c names symbols after the generated import and
+// export names; we read those symbols back from its header rather than re-deriving its mangling.
 #include "runtime/aot_codegen.h"
 
 #include <map>
 #include <sstream>
 #include <vector>
+
+#include "runtime/aot_rewrite.h"
 
 namespace velum {
 
@@ -62,7 +64,7 @@ std::string ReturnType(const std::string& line, const std::string& name) {
   return type;
 }
 
-// "/* import: 'M' 'f' */" -> {M, f}. Names with "' '" inside are not representable here.
+// "/* import: 'M' 'f' */" -> {M, f} (generated names: no quotes inside).
 bool ParseImportComment(const std::string& line, std::string* module, std::string* field) {
   const std::string head = "/* import: '", mid = "' '", tail = "' */";
   size_t a = line.find(head);
@@ -134,36 +136,35 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
   std::vector<std::string> lines = Lines(header);
   const std::string instance_type = "Z_" + prefix + "_instance_t";
 
-  // Import names, by (module, field), from the comment before each declaration.
-  std::map<std::pair<std::string, std::string>, std::pair<std::string, std::string>> import_decl;
+  // The module was rewritten before wasm2c (aot_rewrite.h): the header names import i
+  // kAotImportModule.AotImportField(i) and export j AotExportName(j), in module order, so the
+  // comment before each declaration says which import or export of `module` it is.
+  std::map<std::string, std::pair<std::string, std::string>> import_decl;  // by field
   std::string instantiate_proto;
   std::vector<std::pair<std::string, std::string>> export_decls;  // (name, return type)
   for (size_t i = 0; i + 1 < lines.size(); i++) {
     std::string mod, field;
-    // A name may contain newlines: the comment then spans lines up to its closing "*/".
-    std::string comment = lines[i];
-    size_t last = i;
-    if (StartsWith(comment, "/* export: ") || comment.find("/* import: ") != std::string::npos) {
-      while (comment.find("*/") == std::string::npos && last + 1 < lines.size())
-        comment += "\n" + lines[++last];
-    }
-    if (last + 1 >= lines.size()) break;
-    const std::string& next = lines[last + 1];
-    if (ParseImportComment(comment, &mod, &field)) {
+    const std::string& next = lines[i + 1];
+    if (ParseImportComment(lines[i], &mod, &field)) {
+      if (mod != kAotImportModule) return fail("unexpected import module in: " + lines[i]);
       std::string name = DeclaredName(next);
       if (name.empty()) return fail("cannot read the import after: " + lines[i]);
-      import_decl[{mod, field}] = {name, ReturnType(next, name)};
-    } else if (StartsWith(comment, "/* export: ")) {
+      import_decl[field] = {name, ReturnType(next, name)};
+    } else if (StartsWith(lines[i], "/* export: ")) {
+      if (lines[i] != "/* export: '" + AotExportName(export_decls.size()) + "' */")
+        return fail("unexpected export " + lines[i]);
       std::string name = DeclaredName(next);
-      if (name.empty()) return fail("cannot read the export after: " + comment);
+      if (name.empty()) return fail("cannot read the export after: " + lines[i]);
       export_decls.push_back({name, ReturnType(next, name)});
     }
-    i = last;
     if (StartsWith(lines[i], "void Z_" + prefix + "_instantiate(")) instantiate_proto = lines[i];
   }
   if (export_decls.size() != module.exports().size())
     return fail("header lists " + std::to_string(export_decls.size()) + " exports, module has " +
                 std::to_string(module.exports().size()));
+  if (import_decl.size() != module.imports().size())
+    return fail("header lists " + std::to_string(import_decl.size()) + " imports, module has " +
+                std::to_string(module.imports().size()));
   if (instantiate_proto.empty()) return fail("no instantiate function in the header");
 
   std::string pre, post;
@@ -175,9 +176,8 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
   // import the same name with different types.
   const auto& imports = module.imports();
   for (size_t i = 0; i < imports.size(); i++) {
-    auto it = import_decl.find({imports[i].module, imports[i].field});
-    if (it == import_decl.end())
-      return fail("import " + imports[i].module + "." + imports[i].field + " not in the header");
+    auto it = import_decl.find(AotImportField(i));
+    if (it == import_decl.end()) return fail("import " + std::to_string(i) + " not in the header");
     pre +=
         "#define " + it->second.first + " velum_" + prefix + "_import_" + std::to_string(i) + "\n";
   }
@@ -189,7 +189,7 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
 
   for (size_t i = 0; i < imports.size(); i++) {
     const ImportInfo& imp = imports[i];
-    const auto& decl = import_decl[{imp.module, imp.field}];
+    const auto& decl = import_decl[AotImportField(i)];
     std::string fn = "velum_" + prefix + "_import_" + std::to_string(i);
     std::string slot = "velum_slots(ctx)[" + std::to_string(i + 1) + "]";
     std::string ctx_type = FirstParamType(lines, decl.first);

@@ -10,9 +10,11 @@
 
 namespace velum {
 
-// `prefix` is the -n name given to wasm2c; `header` the text of the header it wrote;
-// `source_file` the name of the C file it wrote (included by the glue). The result is one
-// translation unit defining `velum_module_<prefix>` (a velum_module_desc).
+// `prefix` is the -n name given to wasm2c; `header` the text of the header it wrote for the
+// module rewritten by RewriteForWasm2c; `source_file` the name of the C file it wrote (included
+// by the glue). Generated import i and export j stand for module.imports()[i] and
+// module.exports()[j]; no real name is read or written. The result is one translation unit
+// defining `velum_module_<prefix>` (a velum_module_desc).
 Result<std::string> GenerateAotGlue(const Module& module, const std::string& prefix,
                                     const std::string& header, const std::string& source_file);
 

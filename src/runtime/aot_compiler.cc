@@ -14,6 +14,7 @@
 
 #include "runtime/aot_abi.h"
 #include "runtime/aot_codegen.h"
+#include "runtime/aot_rewrite.h"
 #include "runtime/home.h"
 #include "runtime/process.h"
 
@@ -150,7 +151,11 @@ class ScratchDir {
 Status RunWasm2c(const AotOptions& options, const Module& module, const fs::path& dir,
                  const std::string& prefix) {
   fs::path wasm = dir / (prefix + ".wasm"), csrc = dir / (prefix + ".c");
-  if (!WriteFile(wasm, module.bytes().data(), module.bytes().size()))
+  // wasm2c sees only generated names (see aot_rewrite.h): no byte of a name chosen by the
+  // module's author may reach the C compiler.
+  auto rewritten = RewriteForWasm2c(module.bytes());
+  if (!rewritten.ok()) return rewritten.error();
+  if (!WriteFile(wasm, rewritten->bytes.data(), rewritten->bytes.size()))
     return MakeError(ErrorKind::kIo, "cannot write " + wasm.string());
   ProcessResult w2c = RunProcess({options.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()},
                                  options.timeout);
