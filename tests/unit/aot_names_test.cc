@@ -362,15 +362,19 @@ TEST_F(HostileNames, TranslatableSeesOnlyGeneratedNames) {
   for (const auto& leak : scan.leaks) ADD_FAILURE() << "leaked into generated code: " << leak;
 }
 
-// The regression: an export name that closes wasm2c's comment and declares a constructor, which
-// ran in the process that loaded the compiled module (the old code compiled it verbatim).
-TEST(AotNames, InjectedConstructorNeverRuns) {
+// The regression: an export name that closes wasm2c's comment and adds assembly run at load
+// time (an .init_array entry that creates a file): with the old code it ran in the process that
+// loaded the compiled module. The name appears twice in one unit, so the payload only uses
+// numeric local labels, which may repeat.
+TEST(AotNames, InjectedAssemblyNeverRuns) {
   test::TempDir dir;
   const fs::path marker = dir.path() / "injected-marker";
-  const std::string name =
-      "answer */ __attribute__((constructor)) static void velum_injected(void) { extern int "
-      "creat(const char*, unsigned); creat(\"" +
-      marker.string() + "\", 0600); } /*";
+  const std::string name = R"X(answer */ __asm__(".pushsection .text\n1: lea 2f(%rip), %rdi\n)X"
+                           R"X(mov $384, %esi\njmp creat@PLT\n.popsection\n)X"
+                           R"X(.pushsection .rodata\n2: .asciz \")X" +
+                           marker.string() +
+                           R"X(\"\n.popsection\n.pushsection .init_array, \"aw\"\n)X"
+                           R"X(.quad 1b\n.popsection"); /*)X";
   Bytes exports = {0x01};
   Append(&exports, Name(name));
   Append(&exports, {0x00, 0x00});
