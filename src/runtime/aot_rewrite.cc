@@ -10,7 +10,8 @@ namespace {
 
 enum SectionId : uint8_t { kCustomSection = 0, kImportSection = 2, kExportSection = 7 };
 constexpr uint8_t kLastKnownSection = 13;  // tag (exceptions); 12 is data count
-enum ImportKind : uint8_t { kFuncImport, kTableImport, kMemoryImport, kGlobalImport, kTagImport };
+// The descriptor codes of imports and exports (the binary format shares them).
+enum ExternCode : uint8_t { kFuncExtern, kTableExtern, kMemoryExtern, kGlobalExtern, kTagExtern };
 constexpr size_t kMaxLebBytes32 = 5, kMaxLebBytes64 = 10;
 constexpr uint8_t kLimitsHasMax = 1, kLimitsAllFlags = 7;  // has max, shared, 64-bit
 
@@ -108,15 +109,15 @@ bool SkipImportDesc(Reader* in) {
   uint32_t index;
   if (!in->Byte(&kind)) return false;
   switch (kind) {
-    case kFuncImport:
+    case kFuncExtern:
       return in->U32(&index);
-    case kTableImport:
+    case kTableExtern:
       return in->Byte(&byte) && (byte == 0x70 || byte == 0x6f) && SkipLimits(in);
-    case kMemoryImport:
+    case kMemoryExtern:
       return SkipLimits(in);
-    case kGlobalImport:
+    case kGlobalExtern:
       return in->Byte(&byte) && IsValueType(byte) && in->Byte(&byte) && byte <= 1;
-    case kTagImport:
+    case kTagExtern:
       return in->Byte(&byte) && byte == 0 && in->U32(&index);
   }
   return false;
@@ -155,7 +156,7 @@ Result<std::vector<uint8_t>> RewriteExports(Reader in, size_t* count_out) {
     uint8_t kind;
     if (!in.SkipName()) return Malformed("bad export name");
     const uint8_t* desc = in.position();
-    if (!in.Byte(&kind) || kind > kTagImport || !in.U32(&index))
+    if (!in.Byte(&kind) || kind > kTagExtern || !in.U32(&index))
       return Malformed("bad export descriptor");
     PutName(&out, AotExportName(i));
     PutBytes(&out, desc, in.position());
