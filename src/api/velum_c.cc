@@ -596,8 +596,18 @@ int velum_init_with(const velum_options* o) {
   n.max_call_ms = o->max_call_ms;
   if (n.port == 0 && n.id <= 57535) n.port = static_cast<uint16_t>(8000 + n.id);
 
-  InstallLogger(o->log, n.id, n.home);
-  auto node = velum::Node::Start(n);
+  // The home is checked before the logger writes to it; nothing below may throw across the
+  // C boundary (Node::Start turns its own exceptions into errors; this catches the rest).
+  if (velum::Status s = velum::PrepareHome(n.home); !s.ok()) return Fail(s.error());
+  velum::Result<std::unique_ptr<velum::Node>> node =
+      velum::MakeError(velum::ErrorKind::kInternal, "not started");
+  try {
+    InstallLogger(o->log, n.id, n.home);
+    node = velum::Node::Start(n);
+  } catch (const std::exception& e) {
+    node = velum::MakeError(velum::ErrorKind::kInternal,
+                            std::string("cannot start the node: ") + e.what());
+  }
   if (!node.ok()) {
     RestoreLogger();
     return Fail(node.error());

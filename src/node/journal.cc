@@ -3,8 +3,12 @@
 // tail), and a commit costs a write, not an fsync.
 #include "node/journal.h"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <cstring>
+#include <ctime>
+#include <fstream>
 #include <string>
 
 #include "runtime/home.h"
@@ -69,9 +73,9 @@ Status Journal::Prepare() {
   return {};
 }
 
-Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file) {
-  if (!EnsureDirectory(file.parent_path()))
-    return MakeError(ErrorKind::kIo, "cannot create " + file.parent_path().string());
+Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::filesystem::path& file,
+                                                   bool* unreadable) {
+  *unreadable = false;
   sqlite3* db = nullptr;
   if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) {
     Error e = DbError(db, "cannot open " + file.string());
@@ -91,8 +95,20 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file
       "  begin_item INTEGER NOT NULL, end_item INTEGER NOT NULL, done_upto INTEGER NOT NULL,"
       "  partial BLOB NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY(job, idx))"
       "  WITHOUT ROWID;";
-  if (Status s = j->Exec(schema); !s.ok()) return s.error();
-  if (Status s = j->Prepare(); !s.ok()) return s.error();
+  // SQLite reads the header lazily: garbage shows here, as "file is not a database" (or as
+  // a corrupt schema when the header survived).
+  auto unusable = [&] {
+    int code = sqlite3_errcode(db) & 0xff;
+    *unreadable = code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
+  };
+  if (Status s = j->Exec(schema); !s.ok()) {
+    unusable();
+    return s.error();
+  }
+  if (Status s = j->Prepare(); !s.ok()) {
+    unusable();
+    return s.error();
+  }
   // A new epoch, committed before anything else happens: attempt ids of this run can never
   // collide with those of an earlier one.
   sqlite3_stmt* st = nullptr;
@@ -113,8 +129,75 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file
   j->next_job_ = static_cast<core::JobId>(next_job);
   std::string bump = "INSERT INTO meta(key, value) VALUES('epoch', " + std::to_string(j->epoch_) +
                      ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;";
-  if (Status s = j->Exec(bump.c_str()); !s.ok()) return s.error();
+  if (Status s = j->Exec(bump.c_str()); !s.ok()) {
+    unusable();
+    return s.error();
+  }
   return j;
+}
+
+Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file) {
+  if (!EnsureDirectory(file.parent_path()))
+    return MakeError(ErrorKind::kIo, "cannot create " + file.parent_path().string());
+  // Not a database at all (overwritten with garbage): keeping it would make this node id
+  // unusable forever. It is kept aside for a post-mortem and the node starts afresh. A file
+  // without SQLite's magic is caught before SQLite opens it, which would delete the -wal and
+  // -shm beside it; one with the magic but a corrupt schema is caught by SQLite's verdict.
+  auto start_afresh = [&](const std::string& why) -> Result<std::unique_ptr<Journal>> {
+    auto aside = MoveAside(file);
+    if (!aside.ok()) return aside.error();
+    spdlog::warn("journal {} is not a database ({}); moved it to {} and started an empty journal",
+                 file.string(), why, aside->string());
+    bool unreadable = false;
+    return OpenFile(file, &unreadable);
+  };
+  if (!HasDatabaseMagic(file)) return start_afresh("no SQLite header");
+  bool unreadable = false;
+  auto j = OpenFile(file, &unreadable);
+  if (j.ok() || !unreadable) return j;
+  return start_afresh(j.error().message);
+}
+
+bool Journal::HasDatabaseMagic(const std::filesystem::path& file) {
+  static const char kMagic[16] = "SQLite format 3";  // and its NUL: the first 16 bytes
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return true;  // missing (created empty) or unreadable (SQLite says why)
+  char head[16] = {};
+  in.read(head, sizeof head);
+  if (in.gcount() == 0) return true;  // an empty file is an empty database
+  return in.gcount() == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0;
+}
+
+Result<std::filesystem::path> Journal::MoveAside(const std::filesystem::path& file) {
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  std::error_code ec;
+  std::filesystem::path aside;
+  // Two bad files within one second (a restart loop) get distinct names; the bound keeps the
+  // search finite.
+  for (int n = 0; n < 100; n++) {
+    aside = file.string() + ".bad-" + stamp + (n ? "-" + std::to_string(n) : "");
+    if (!std::filesystem::exists(aside, ec)) break;
+  }
+  if (std::filesystem::exists(aside, ec))
+    return MakeError(ErrorKind::kIo,
+                     "journal: cannot find a free name to move " + file.string() + " aside");
+  // The -wal and -shm files go along, named as SQLite pairs them, so the set still opens.
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::filesystem::path side = file.string() + suffix;
+    if (std::filesystem::exists(side, ec))
+      std::filesystem::rename(side, aside.string() + suffix, ec);
+  }
+  std::filesystem::rename(file, aside, ec);
+  if (ec)
+    return MakeError(ErrorKind::kIo, "journal: " + file.string() +
+                                         " is not a database and cannot "
+                                         "be moved aside: " +
+                                         ec.message());
+  return aside;
 }
 
 Result<std::vector<Journal::JobRecord>> Journal::Load() {

@@ -21,7 +21,10 @@ namespace velum {
 
 class Journal {
  public:
-  // Opens (creating) the journal and starts a new epoch: one more than the last run's.
+  // Opens (creating) the journal and starts a new epoch: one more than the last run's. A file
+  // that is not a database at all is moved aside (FILE.bad-TIMESTAMP, with its -wal and
+  // -shm), said once in the log, and replaced by an empty journal; damage inside a database
+  // is tolerated row by row (Load).
   static Result<std::unique_ptr<Journal>> Open(const std::filesystem::path& file);
   ~Journal();
   Journal(const Journal&) = delete;
@@ -47,6 +50,13 @@ class Journal {
 
  private:
   explicit Journal(sqlite3* db);
+  // Open's one attempt; *unreadable when SQLite says the file is no database or a corrupt one.
+  static Result<std::unique_ptr<Journal>> OpenFile(const std::filesystem::path& file,
+                                                   bool* unreadable);
+  // True unless `file` has bytes and they do not start with SQLite's header string.
+  static bool HasDatabaseMagic(const std::filesystem::path& file);
+  // Renames file (and its -wal, -shm) to FILE.bad-YYYYMMDDTHHMMSSZ; the new name.
+  static Result<std::filesystem::path> MoveAside(const std::filesystem::path& file);
   Status Exec(const char* sql);
   Status Prepare();
 

@@ -282,6 +282,16 @@ void Node::Impl::DoLeave() {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  // Start-up touches the file system, SQLite, sockets and threads: whatever throws there is
+  // a failed start with one message, never an exception out of ./node or the C API.
+  try {
+    return StartChecked(std::move(options));
+  } catch (const std::exception& e) {
+    return MakeError(ErrorKind::kInternal, std::string("cannot start the node: ") + e.what());
+  }
+}
+
+Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   if (options.id == 0) return MakeError(ErrorKind::kBadArguments, "node ids start at 1");
   if (options.port == 0) {
     if (options.id > 57535)
@@ -289,10 +299,15 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     options.port = static_cast<uint16_t>(8000 + options.id);
   }
   if (options.home.empty()) options.home = DefaultHome();
+  if (velum::Status s = PrepareHome(options.home); !s.ok()) return s.error();
   if (!EnsureDirectory(options.home / "nodes"))
-    return MakeError(ErrorKind::kIo, "cannot create " + options.home.string());
-  auto key = options.cluster_key.empty() ? net::LoadOrCreateClusterKey(options.home / "cluster.key")
-                                         : net::LoadClusterKey(options.cluster_key);
+    return MakeError(ErrorKind::kIo, "cannot create " + (options.home / "nodes").string());
+  // Another user's key (or one they can read or replace) is refused before it is used.
+  fs::path key_file =
+      options.cluster_key.empty() ? options.home / "cluster.key" : options.cluster_key;
+  if (velum::Status s = CheckPrivateFile(key_file); !s.ok()) return s.error();
+  auto key = options.cluster_key.empty() ? net::LoadOrCreateClusterKey(key_file)
+                                         : net::LoadClusterKey(key_file);
   if (!key.ok()) return key.error();
 
   // protobuf-lite logs every malformed string field to stderr before the codec rejects the

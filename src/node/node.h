@@ -36,10 +36,10 @@ struct NodeOptions {
   uint32_t slots = 2;
   EngineKind engine = EngineKind::kAuto;
   // This node's own limits as a worker, whatever a coordinator or caller asks.
-  uint64_t max_module_bytes = 64ull << 20;  // modules it accepts, from users or peers
-  uint32_t max_call_ms = 300000;            // per export call
-  uint32_t max_memory_mib = 256;            // linear memory per instance
-  core::CoordinatorConfig coordinator;      // scheduling of the jobs this node coordinates
+  uint64_t max_module_bytes = Module::kDefaultMaxBytes;  // modules it accepts, from users or peers
+  uint32_t max_call_ms = 300000;                         // per export call
+  uint32_t max_memory_mib = 256;                         // linear memory per instance
+  core::CoordinatorConfig coordinator;  // scheduling of the jobs this node coordinates
 };
 
 // `scatter`: run FUNC over [start, end) on every live worker and reduce.
@@ -182,6 +182,8 @@ class Node {
 
  private:
   explicit Node(std::unique_ptr<Impl> impl);
+  // Start's body; Start turns anything it throws into an error.
+  static Result<std::unique_ptr<Node>> StartChecked(NodeOptions options);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -12,12 +12,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <iostream>
 #include <thread>
 
 #include "node/node.h"
 #include "runtime/home.h"
+#include "shell/cli_options.h"
 #include "shell/commands.h"
+#include "shell/shell_util.h"
 
 namespace {
 
@@ -50,7 +54,13 @@ velum::shell::ShellContext Context(const Args& args) {
 velum::shell::CommandResult Run(velum::Node& node, const std::string& line, const Args& args) {
   g_interrupt = false;
   g_command_running = true;
-  auto r = velum::shell::RunCommand(node, line, Context(args));
+  velum::shell::CommandResult r;
+  try {
+    r = velum::shell::RunCommand(node, line, Context(args));
+  } catch (const std::exception& e) {
+    // A command's bug must not take the node down: it fails alone, with one line.
+    r = velum::shell::Failure(std::string("internal error: ") + e.what());
+  }
   g_command_running = false;
   return r;
 }
@@ -58,25 +68,44 @@ velum::shell::CommandResult Run(velum::Node& node, const std::string& line, cons
 // Waits until `wait_peers` peers are alive; false (and an error printed) after the timeout.
 bool WaitPeers(velum::Node& node, const Args& args);
 
-void SetUpLogging(const Args& args, const std::filesystem::path& home) {
+// Logs go to stderr and to HOME/logs/node-ID.log. An unusable log file (a read-only home, a
+// directory in its place) is a start-up error, not an exception out of main.
+velum::Status SetUpLogging(const Args& args, const std::filesystem::path& home) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   console->set_level(args.verbose ? spdlog::level::info : spdlog::level::warn);
   std::vector<spdlog::sink_ptr> sinks = {console};
-  if (velum::EnsureDirectory(home / "logs")) {
-    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
-        (home / "logs" / ("node-" + std::to_string(args.id) + ".log")).string());
+  std::filesystem::path logs = home / "logs";
+  if (!velum::EnsureDirectory(logs))
+    return velum::MakeError(velum::ErrorKind::kIo, "cannot create " + logs.string());
+  std::filesystem::path log_file = logs / ("node-" + std::to_string(args.id) + ".log");
+  try {
+    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string());
     file->set_level(spdlog::level::info);
     sinks.push_back(file);
+  } catch (const spdlog::spdlog_ex& e) {
+    return velum::MakeError(velum::ErrorKind::kIo,
+                            "cannot open the log " + log_file.string() + ": " + e.what());
   }
   auto logger = std::make_shared<spdlog::logger>("node", sinks.begin(), sinks.end());
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+  return {};
+}
+
+// A start-up failure: one line on stderr, and {"error": ...} on stdout under --json.
+int StartupFailure(const std::string& message, bool json, int code = 1) {
+  if (json) {
+    std::printf("%s\n", velum::shell::DumpJson({{"error", message}}).c_str());
+    std::fflush(stdout);
+  }
+  std::fprintf(stderr, "node: %s\n", message.c_str());
+  return code;
 }
 
 void Print(const velum::shell::CommandResult& r, bool json) {
   if (json) {
-    std::printf("%s\n", r.json.dump().c_str());
+    std::printf("%s\n", velum::shell::DumpJson(r.json).c_str());
   } else if (!r.text.empty()) {
     std::FILE* out = r.ok ? stdout : stderr;
     std::fprintf(out, "%s\n", r.text.c_str());
@@ -148,14 +177,22 @@ int RunShell(velum::Node& node, const Args& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
+  using velum::shell::InRange;
+  namespace limits = velum::shell;
   CLI::App app{"node: a member of the VelumOS mesh"};
   Args args;
+  // Errors before --json is parsed (a bad option) are still JSON when it was asked for.
+  bool json_asked = false;
+  for (int i = 1; i < argc; i++) json_asked = json_asked || std::strcmp(argv[i], "--json") == 0;
   app.add_option("id", args.id, "this node's id (1, 2, ...); TCP and gossip port 8000+ID")
-      ->required();
-  app.add_option("--port", args.node.port, "TCP and gossip (UDP) port");
+      ->required()
+      ->check(InRange(limits::kNodeId));
+  app.add_option("--port", args.node.port, "TCP and gossip (UDP) port")
+      ->check(InRange(limits::kPort));
   app.add_option("--discovery-port", args.node.discovery_port, "UDP beacon port (0: none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(InRange(limits::kDiscoveryPort));
   app.add_option("--join", args.node.joins, "seed HOST:PORT for networks without broadcast");
   app.add_option("--beacon", args.node.beacon_to, "extra unicast beacon target HOST:PORT");
   app.add_flag("!--no-broadcast", args.node.broadcast, "do not broadcast beacons on the LAN");
@@ -164,57 +201,57 @@ int main(int argc, char** argv) {
   app.add_option("--home", args.node.home, "home directory (default $VELUM_HOME or ~/.velum)");
   app.add_option("--cluster-key", args.node.cluster_key,
                  "cluster key file (default HOME/cluster.key)");
-  app.add_option("--slots", args.node.slots, "executor slots offered")->capture_default_str();
+  app.add_option("--slots", args.node.slots, "executor slots offered")
+      ->capture_default_str()
+      ->check(InRange(limits::kSlots));
   app.add_option("--engine", args.engine, "auto, interp or aot")->capture_default_str();
   app.add_option("--max-module-mib", args.max_module_mib,
                  "largest module accepted from users and peers")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(InRange(limits::kMaxModule));
   app.add_option("--max-call-seconds", args.max_call_s,
                  "this node's limit on one export call, whatever is asked")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(InRange(limits::kMaxCall));
   app.add_option("--max-memory-mib", args.node.max_memory_mib,
                  "this node's limit on an instance's linear memory")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(InRange(limits::kMaxMemory));
   app.add_option("--slice-ms", args.slice_ms,
                  "jobs this node coordinates: time of one slice (one checkpoint each)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(InRange(limits::kSliceMs));
   app.add_option("-c", args.command, "run one command, print the result and exit");
   app.add_flag("--no-shell", args.no_shell, "no shell: serve the mesh until SIGINT or SIGTERM");
   app.add_option("--wait-peers", args.wait_peers,
-                 "before the first command: wait until this many peers are alive");
+                 "before the first command: wait until this many peers are alive")
+      ->check(InRange(limits::kWaitPeers));
   app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(InRange(limits::kWaitTimeout));
   app.add_flag("--json", args.json, "one JSON object per result");
   app.add_flag("-v,--verbose", args.verbose, "log to stderr at info level");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "node: %s (see --help)\n", e.what());
-    return 2;
+    return StartupFailure(std::string(e.what()) + " (see --help)", json_asked, 2);
   }
   auto engine = velum::ParseEngineKind(args.engine);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "node: %s\n", engine.error().ToString().c_str());
-    return 2;
-  }
+  if (!engine.ok()) return StartupFailure(engine.error().ToString(), args.json, 2);
   args.node.id = args.id;
   args.node.engine = *engine;
   args.node.max_module_bytes = static_cast<uint64_t>(args.max_module_mib) << 20;
-  if (args.max_call_s <= 0 || args.max_call_s > 86400 || args.slice_ms < 10 ||
-      args.slice_ms > 10000 || args.max_module_mib == 0 || args.node.max_memory_mib == 0 ||
-      args.node.max_memory_mib > 65536) {
-    std::fprintf(stderr,
-                 "node: --max-call-seconds must be in (0, 86400], --slice-ms in [10, 10000], "
-                 "--max-module-mib above 0 and --max-memory-mib in [1, 65536]\n");
-    return 2;
-  }
   args.node.max_call_ms = static_cast<uint32_t>(args.max_call_s * 1000);
   args.node.coordinator.slice_ms = args.slice_ms;
   if (args.node.home.empty()) args.node.home = velum::DefaultHome();
   if (args.node.port == 0 && args.id > 0 && args.id <= 57535)
     args.node.port = static_cast<uint16_t>(8000 + args.id);
-  SetUpLogging(args, args.node.home);
+  // The home is checked before anything is written to it, the log file included.
+  if (velum::Status s = velum::PrepareHome(args.node.home); !s.ok())
+    return StartupFailure(s.error().ToString(), args.json);
+  if (velum::Status s = SetUpLogging(args, args.node.home); !s.ok())
+    return StartupFailure(s.error().ToString(), args.json);
 
   // SIGINT and SIGTERM leave the mesh gracefully: a thread waits for them.
   sigset_t signals;
@@ -225,12 +262,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   auto node = velum::Node::Start(args.node);
-  if (!node.ok()) {
-    if (args.json)
-      std::printf("%s\n", nlohmann::json({{"error", node.error().ToString()}}).dump().c_str());
-    std::fprintf(stderr, "node: %s\n", node.error().ToString().c_str());
-    return 1;
-  }
+  if (!node.ok()) return StartupFailure(node.error().ToString(), args.json);
   velum::Node* raw = node->get();
   std::thread([raw, signals] {
     for (;;) {
@@ -255,4 +287,16 @@ int main(int argc, char** argv) {
   int rc = args.command.empty() ? RunShell(**node, args) : RunOneCommand(**node, args);
   node->reset();
   return rc;
+}
+
+// Nothing the user gives may abort the node: an exception that escapes every check above is
+// still one clear line (and JSON under --json), never std::terminate.
+int main(int argc, char** argv) {
+  bool json = false;
+  for (int i = 1; i < argc; i++) json = json || std::strcmp(argv[i], "--json") == 0;
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    return StartupFailure(std::string("internal error: ") + e.what(), json);
+  }
 }

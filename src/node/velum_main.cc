@@ -2,12 +2,15 @@
 // Results go to stdout one per line; any error is one line on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
 #include "runtime/engine.h"
 #include "runtime/executor_pool.h"
+#include "runtime/home.h"
 #include "runtime/module.h"
+#include "shell/cli_options.h"
 
 namespace {
 
@@ -55,12 +58,13 @@ int Run(const RunOptions& o) {
   if (!exported.ok()) return Fail(exported.error());
   auto args = velum::ParseArgs(o.args, (*exported)->sig);
   if (!args.ok()) return Fail(args.error());
-  if (o.max_memory_mib == 0 || o.max_memory_mib > 4096)
-    return Fail(
-        velum::MakeError(velum::ErrorKind::kBadArguments, "--max-memory must be 1..4096 MiB"));
+  // The home holds the compiled-module cache: private, ours, writable, or a clear refusal.
+  std::filesystem::path home = velum::DefaultHome();
+  if (velum::Status s = velum::PrepareHome(home); !s.ok()) return Fail(s.error());
 
   velum::PoolOptions pool_options;
   pool_options.slots = 2;
+  pool_options.home = home;
   velum::ExecutorPool pool(pool_options);
   velum::CallSpec spec;
   spec.module = *module;
@@ -92,9 +96,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("func", run.func, "the exported function")->required();
   run_cmd->add_option("args", run.args, "arguments, typed by the export's signature");
   run_cmd->add_option("--engine", run.engine, "auto (default), interp or aot");
-  run_cmd->add_option("--timeout", run.timeout_s, "wall-clock deadline in seconds (default 60)");
-  run_cmd->add_option("--max-memory", run.max_memory_mib,
-                      "linear memory limit in MiB (default 256)");
+  run_cmd->add_option("--timeout", run.timeout_s, "wall-clock deadline in seconds (default 60)")
+      ->check(velum::shell::InRange(velum::shell::kCallTimeout));
+  run_cmd
+      ->add_option("--max-memory", run.max_memory_mib, "linear memory limit in MiB (default 256)")
+      ->check(velum::shell::InRange(velum::shell::kRunMemory));
   run_cmd->add_flag("--time", run.time, "print the engine used and the time taken on stderr");
   // Negative numbers are arguments, not options.
   run_cmd->allow_extras(false);
@@ -109,6 +115,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "velum: %s (see --help)\n", e.what());
     return 2;
   }
-  if (*inspect_cmd) return Inspect(inspect_file);
-  return Run(run);
+  // Nothing the user gives may abort the program: an exception that escapes the checks
+  // above is still one line and a non-zero exit.
+  try {
+    if (*inspect_cmd) return Inspect(inspect_file);
+    return Run(run);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "velum: internal error: %s\n", e.what());
+    return 1;
+  }
 }

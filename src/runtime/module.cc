@@ -4,9 +4,7 @@
 
 #include <sodium.h>
 
-#include <fstream>
-#include <iterator>
-
+#include "runtime/file_reader.h"
 #include "wabt/binary-reader-ir.h"
 #include "wabt/binary-reader.h"
 #include "wabt/cast.h"
@@ -187,13 +185,10 @@ Result<ModulePtr> Module::FromBytes(std::vector<uint8_t> bytes) {
   return ModulePtr(std::move(module));
 }
 
-Result<ModulePtr> Module::FromFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return MakeError(ErrorKind::kIo, "cannot open " + path.string());
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (in.bad()) return MakeError(ErrorKind::kIo, "cannot read " + path.string());
-  auto module = FromBytes(std::move(bytes));
+Result<ModulePtr> Module::FromFile(const std::filesystem::path& path, uint64_t max_bytes) {
+  auto bytes = ReadFileBounded(path, max_bytes, "the module size limit");
+  if (!bytes.ok()) return bytes.error();
+  auto module = FromBytes(std::move(*bytes));
   if (!module.ok()) {
     Error e = module.error();
     e.message = path.filename().string() + ": " + e.message;

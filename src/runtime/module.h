@@ -48,9 +48,15 @@ ModuleHash HashBytes(const uint8_t* data, size_t size);
 
 class Module {
  public:
+  // The largest module accepted by default, from users and peers (--max-module-mib).
+  static constexpr uint64_t kDefaultMaxBytes = 64ull << 20;
+
   // Reads, validates (wabt, WebAssembly 2.0 features) and hashes a module.
   static Result<std::shared_ptr<const Module>> FromBytes(std::vector<uint8_t> bytes);
-  static Result<std::shared_ptr<const Module>> FromFile(const std::filesystem::path& path);
+  // The file is read through ReadFileBounded: never more than max_bytes + 1 bytes, and a file
+  // that cannot be read (a directory, /proc/self/mem) is one error, not an exception.
+  static Result<std::shared_ptr<const Module>> FromFile(const std::filesystem::path& path,
+                                                        uint64_t max_bytes = kDefaultMaxBytes);
 
   const std::vector<uint8_t>& bytes() const { return bytes_; }
   const ModuleHash& hash() const { return hash_; }

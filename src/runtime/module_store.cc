@@ -82,15 +82,12 @@ Result<ModulePtr> ModuleStore::Add(std::vector<uint8_t> bytes) {
 }
 
 Result<ModulePtr> ModuleStore::Load(const fs::path& file) {
-  std::error_code ec;
-  auto size = fs::file_size(file, ec);
-  if (ec) return MakeError(ErrorKind::kIo, "cannot read " + file.string() + ": " + ec.message());
-  if (max_bytes_ && size > max_bytes_)
-    return MakeError(ErrorKind::kLimitExceeded, file.filename().string() + " is " + Size(size) +
-                                                    ", over the module size limit of " +
-                                                    Size(max_bytes_) + " (--max-module-mib)");
-  auto module = Module::FromFile(file);
-  if (!module.ok()) return module.error();
+  auto module = Module::FromFile(file, max_bytes_ ? max_bytes_ : UINT64_MAX);
+  if (!module.ok()) {
+    Error e = module.error();
+    if (e.kind == ErrorKind::kLimitExceeded) e.message += " (--max-module-mib)";
+    return e;
+  }
   if (auto kept = Keep(*module); !kept.ok()) return kept.error();
   return *module;
 }

@@ -17,7 +17,7 @@ namespace velum {
 
 class ModuleStore {
  public:
-  static constexpr uint64_t kDefaultMaxBytes = 64ull << 20;
+  static constexpr uint64_t kDefaultMaxBytes = Module::kDefaultMaxBytes;
 
   // dir: created on first write. max_bytes: the largest module accepted (0: no limit).
   explicit ModuleStore(std::filesystem::path dir, uint64_t max_bytes = kDefaultMaxBytes);
@@ -28,7 +28,7 @@ class ModuleStore {
   bool InCache(const ModuleHash& hash);
   // Validates and stores module bytes (from a peer); the hash comes from the bytes.
   Result<ModulePtr> Add(std::vector<uint8_t> bytes);
-  // Reads a module the user named, refusing files over the limit before reading them.
+  // Reads a module the user named, never past the limit (ReadFileBounded).
   Result<ModulePtr> Load(const std::filesystem::path& file);
   // Makes `module` durable in the store (a no-op if present).
   Result<std::filesystem::path> Keep(const ModulePtr& module);

@@ -165,7 +165,7 @@ CommandResult RunCommand(Node& node, const std::string& line, const ShellContext
     r.quit = true;
     r.text = "left the mesh";
     if (!unfinished.empty())
-      r.text += "; unfinished jobs " + unfinished.dump() + " resume when node " +
+      r.text += "; unfinished jobs " + DumpJson(unfinished) + " resume when node " +
                 std::to_string(node.id()) + " starts again with this home";
     r.json = {{"left", true}};
     if (!unfinished.empty()) r.json["unfinished_jobs"] = unfinished;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/reducer.h"
+#include "shell/option_limits.h"
 #include "shell/shell_util.h"
 
 namespace velum::shell {
@@ -50,28 +51,25 @@ std::string Rate(double per_s) {
   return buf;
 }
 
-bool ParseMib(const ParsedArgs& p, const std::string& flag, uint32_t* out, std::string* error) {
-  auto it = p.values.find(flag);
-  if (it == p.values.end()) return true;
-  int64_t v;
-  if (!ParseInt64(it->second, &v) || v <= 0 || v > 65536) {
-    *error = flag + " takes a size in MiB (1 to 65536), not '" + it->second + "'";
-    return false;
-  }
-  *out = static_cast<uint32_t>(v);
+// An optional numeric flag checked against its range in shell/option_limits.h.
+bool ParseNumber(const ParsedArgs& p, const NumberRange& range, double* out, std::string* error) {
+  auto it = p.values.find(range.name);
+  if (it == p.values.end()) return false;
+  *error = CheckNumber(range, it->second, out);
   return true;
 }
 
+bool ParseMib(const ParsedArgs& p, uint32_t* out, std::string* error) {
+  double mib;
+  if (ParseNumber(p, kCallMemory, &mib, error) && error->empty()) *out = static_cast<uint32_t>(mib);
+  return error->empty();
+}
+
 bool ParseTimeout(const ParsedArgs& p, uint32_t* out_ms, std::string* error) {
-  auto it = p.values.find("--timeout");
-  if (it == p.values.end()) return true;
   double s;
-  if (!ParseSeconds(it->second, &s)) {
-    *error = "--timeout takes seconds, e.g. 0.5 or 30, not '" + it->second + "'";
-    return false;
-  }
-  *out_ms = static_cast<uint32_t>(std::max(1.0, s * 1000));
-  return true;
+  if (ParseNumber(p, kCallTimeout, &s, error) && error->empty())
+    *out_ms = static_cast<uint32_t>(std::max(1.0, s * 1000));
+  return error->empty();
 }
 
 // Draws "[#####-----]  45%  1.2 s" on stderr, in place.
@@ -213,7 +211,7 @@ CommandResult WasmCommand(Node& node, const std::vector<std::string>& words,
   options.local = p.switches.count("--local") > 0;
   std::string error;
   if (!ParseTimeout(p, &options.timeout_ms, &error) ||
-      !ParseMib(p, "--max-memory", &options.max_memory_mib, &error))
+      !ParseMib(p, &options.max_memory_mib, &error))
     return Failure(error);
   if (auto it = p.values.find("--node"); it != p.values.end()) {
     int64_t id;
@@ -278,8 +276,7 @@ CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words_i
   }
   req.exclude_self = p.switches.count("--exclude-self") > 0;
   std::string error;
-  if (!ParseTimeout(p, &req.timeout_ms, &error) ||
-      !ParseMib(p, "--max-memory", &req.max_memory_mib, &error))
+  if (!ParseTimeout(p, &req.timeout_ms, &error) || !ParseMib(p, &req.max_memory_mib, &error))
     return Failure(error);
   auto id = node.Submit(req);
   if (!id.ok()) return Failure(id.error().ToString());

@@ -100,15 +100,6 @@ bool ParseInt64(const std::string& text_in, int64_t* out) {
   return true;
 }
 
-bool ParseSeconds(const std::string& text, double* out) {
-  double d;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), d);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || !(d > 0) || d > 86400 * 7)
-    return false;
-  *out = d;
-  return true;
-}
-
 fs::path ResolveModule(const std::string& text) {
   std::error_code ec;
   fs::path given(text);
@@ -134,6 +125,10 @@ fs::path ResolveModule(const std::string& text) {
     for (const auto& name : names)
       if (fs::exists(dir / name, ec)) return dir / name;
   return given;  // not found: reading it reports the error with the name the user gave
+}
+
+std::string DumpJson(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json NumJson(const core::Num& n) {

@@ -35,11 +35,14 @@ ParsedArgs ParseFlags(const std::vector<std::string>& words, size_t first,
 
 // An integer for a range bound: 500000, -5, 0x10, 2e9, 1_000_000. False if not exact.
 bool ParseInt64(const std::string& text, int64_t* out);
-bool ParseSeconds(const std::string& text, double* out);
 
 // A module named on the command line: the path as given, else a bare name (with or without
 // .wasm) looked up in $VELUM_WASM_PATH and in the build's wasm folder beside the program.
 std::filesystem::path ResolveModule(const std::string& text);
+
+// The one way results leave as JSON: strings that are not UTF-8 (a user's argument, a file
+// name) are dumped with U+FFFD in place of the bad bytes instead of throwing type_error.
+std::string DumpJson(const nlohmann::json& value);
 
 // A number for JSON: integers as integers, finite floats as floats, others as strings.
 nlohmann::json NumJson(const core::Num& n);

@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "api_test_util.h"
@@ -139,6 +141,27 @@ TEST_F(CApi, InitRefusesBadOptions) {
         << velum_last_error();
   }
   EXPECT_EQ(velum_node_id(), 0u);  // nothing was left half started
+}
+
+// The home is checked before anything is written to it, and a refusal is an error code with
+// one message, never an exception across the C boundary.
+TEST_F(CApi, InitRefusesAnUnsafeHome) {
+  std::filesystem::path open_home = Scratch() / "open-home";
+  std::filesystem::create_directories(open_home);
+  std::filesystem::permissions(open_home, std::filesystem::perms::all);  // 0777
+  std::filesystem::path plain = Scratch() / "plain-file";
+  { std::ofstream(plain) << "x"; }
+  for (const auto& [home, want] : {std::pair<std::filesystem::path, std::string>{
+                                       open_home, "is writable by others (mode 0777)"},
+                                   {plain, "is not a directory"}}) {
+    LoopbackOptions o(1, false);
+    std::string text = home.string();
+    o.options.home = text.c_str();
+    EXPECT_EQ(velum_init_with(&o.options), VELUM_ERR_IO);
+    EXPECT_NE(std::string(velum_last_error()).find(want), std::string::npos) << velum_last_error();
+  }
+  EXPECT_FALSE(std::filesystem::exists(open_home / "logs"));  // nothing written to it
+  EXPECT_EQ(velum_node_id(), 0u);
 }
 
 TEST_F(CApi, InitShutdownReinit) {

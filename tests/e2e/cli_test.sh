@@ -107,6 +107,67 @@ expect_error "deadline exceeded" run "$WASM/traps.wasm" spin --timeout 0.5 --eng
 expect_error "velum: " run            # no file: a usage error
 expect_error "velum: " frobnicate     # no such subcommand
 
+# Hostile files and numbers (issue 9): one line each, and nothing else happens: the home
+# (a fresh path here) is not even created.
+untouched() {
+  local home=$VELUM_HOME/untouched
+  VELUM_HOME=$home "$@"
+  if [[ -e $home ]]; then fail "velum ${*:3}: created the home"; rm -rf "$home"; fi
+}
+untouched expect_error "cannot read /proc/self/mem" run /proc/self/mem f
+untouched expect_error "cannot read /proc/self/mem" inspect /proc/self/mem
+untouched expect_error "/dev/zero is more than 64 MiB, over the module size limit" run /dev/zero f
+untouched expect_error "it is a directory" run "$WASM" f
+for bad in nan -nan inf -inf -1 0 1e308 604801 99999999999999999999 abc 1x ''; do
+  untouched expect_error "--timeout: takes a number of seconds in (0, 604800], not '$bad'" \
+    run "$WASM/sum.wasm" sum 1 2 3 --timeout "$bad"
+done
+for bad in 0 -1 4097 nan 1.5 1e308; do
+  untouched expect_error "--max-memory: takes a whole number of MiB in [1, 4096]" \
+    run "$WASM/sum.wasm" sum 1 2 3 --max-memory "$bad"
+done
+expect_ok 6 run "$WASM/sum.wasm" sum 1 2 3 --timeout 604800 --max-memory 4096
+
+# The home: created 0700 with its missing parents; refused when others may write to it or it
+# cannot be written (a regular file stands in for a read-only one: root ignores modes).
+nested=$VELUM_HOME/p/q/home
+VELUM_HOME=$nested expect_ok 6 run "$WASM/sum.wasm" sum 1 2 3
+for d in "$VELUM_HOME/p" "$VELUM_HOME/p/q" "$nested"; do
+  [[ "$(stat -c %a "$d")" == 700 ]] || fail "velum run left $d mode $(stat -c %a "$d"), not 700"
+done
+chmod 0777 "$nested"
+VELUM_HOME=$nested expect_error "is writable by others (mode 0777); chmod 700 it" \
+  run "$WASM/sum.wasm" sum 1 2 3
+chmod 0700 "$nested"
+touch "$VELUM_HOME/plainfile"
+VELUM_HOME=$VELUM_HOME/plainfile expect_error "is not a directory" run "$WASM/sum.wasm" sum 1 2 3
+if [[ $(id -u) -eq 0 ]]; then
+  chown 65534 "$nested"
+  VELUM_HOME=$nested expect_error "belongs to uid 65534" run "$WASM/sum.wasm" sum 1 2 3
+  chown 0 "$nested"
+  # HOME unset: the account's home from the password database, never a shared /tmp folder.
+  # nobody's is /nonexistent: a clear refusal.
+  if command -v setpriv >/dev/null && [[ "$(getent passwd 65534 | cut -d: -f6)" == /nonexistent ]]; then
+    run_nobody() {
+      env -u HOME -u VELUM_HOME setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$VELUM" "$@" >"$OUT" 2>"$ERR"
+      code=$?
+      checks=$((checks + 1))
+    }
+    chmod 0755 "$VELUM_HOME"
+    cp "$WASM/sum.wasm" "$VELUM_HOME/nobody.wasm"
+    chmod 0644 "$VELUM_HOME/nobody.wasm"
+    # Only where nobody can run the binary at all (the checkout may be private).
+    if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$VELUM"; then
+      run_nobody run "$VELUM_HOME/nobody.wasm" sum 1 2 3
+      if [[ $code -eq 0 ]] || ! grep -q "cannot create home /nonexistent" "$ERR"; then
+        fail "velum run without HOME as nobody: exit $code"
+      fi
+    fi
+    chmod 0700 "$VELUM_HOME"
+  fi
+fi
+
 # --help.
 run --help
 [[ $code -eq 0 ]] || fail "--help exited $code"

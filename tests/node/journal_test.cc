@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <string>
@@ -161,6 +162,84 @@ TEST_F(JournalTest, EachOpenStartsANewEpoch) {
   Exec("UPDATE meta SET value = 8388607 WHERE key = 'epoch'");
   EXPECT_EQ(Open()->epoch(), 8388608u);
   EXPECT_EQ(Open()->epoch(), 1u);
+}
+
+// A journal overwritten with garbage (and garbage -wal and -shm beside it) is moved aside
+// with its sidecars, and an empty journal takes its place: the node id stays usable.
+TEST_F(JournalTest, GarbageFileIsMovedAsideAndAnEmptyJournalStarts) {
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    j->Add({Job(3, JobState::kRunning)});
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  std::string garbage(8192, '\0');
+  for (size_t i = 0; i < garbage.size(); i++) garbage[i] = static_cast<char>((i * 131 + 7) % 251);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::FILE* f = std::fopen((file_.string() + suffix).c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(garbage.data(), 1, garbage.size(), f);
+    std::fclose(f);
+  }
+  auto j = Open();
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->epoch(), 1u);  // a new journal, not the old one's epoch 2
+  auto loaded = j->Load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->empty());
+  // The bad file and its sidecars are kept, byte for byte, under one timestamped name.
+  std::vector<fs::path> aside;
+  for (const auto& e : fs::directory_iterator(file_.parent_path()))
+    if (e.path().filename().string().rfind("jobs.db.bad-", 0) == 0) aside.push_back(e.path());
+  ASSERT_EQ(aside.size(), 3u);
+  std::sort(aside.begin(), aside.end());
+  EXPECT_EQ(aside[1].string(), aside[0].string() + "-shm");
+  EXPECT_EQ(aside[2].string(), aside[0].string() + "-wal");
+  for (const auto& path : aside) {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes, garbage) << path;
+  }
+  // The fresh journal works and survives a reopen without another move.
+  j->Add({Job(1, JobState::kRunning)});
+  ASSERT_TRUE(j->Flush().ok());
+  j.reset();
+  auto again = Open();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->epoch(), 2u);
+  EXPECT_EQ(again->Load()->size(), 1u);
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(file_.parent_path()))
+    files += e.path().filename().string().rfind("jobs.db.bad-", 0) == 0;
+  EXPECT_EQ(files, 3u);
+}
+
+// SQLite's header string followed by garbage gets past the magic check: SQLite's own verdict
+// (not a database, or corrupt) moves it aside all the same.
+TEST_F(JournalTest, AHeaderFollowedByGarbageIsMovedAsideToo) {
+  fs::create_directories(file_.parent_path());
+  std::string bytes("SQLite format 3", 16);
+  for (int i = 0; i < 4080; i++) bytes += static_cast<char>((i * 37 + 11) % 256);
+  {
+    std::ofstream out(file_, std::ios::binary);
+    out << bytes;
+  }
+  auto j = Open();
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->epoch(), 1u);
+  size_t aside = 0;
+  for (const auto& e : fs::directory_iterator(file_.parent_path()))
+    aside += e.path().filename().string().rfind("jobs.db.bad-", 0) == 0;
+  EXPECT_EQ(aside, 1u);
+}
+
+// A file that is not even readable as a journal (a directory in its place) is an error,
+// not moved aside: only SQLite's "not a database" verdict moves a file.
+TEST_F(JournalTest, ADirectoryInPlaceOfTheJournalIsAnError) {
+  fs::create_directories(file_);
+  auto j = Journal::Open(file_);
+  EXPECT_FALSE(j.ok());
+  EXPECT_TRUE(fs::is_directory(file_));
 }
 
 TEST_F(JournalTest, NextJobIdSurvivesReopenAndPruning) {

@@ -1,0 +1,28 @@
+// CLI11 glue of the numeric option table (shell/option_limits.h): ./node and ./velum check
+// every numeric flag with the same CheckNumber the shell's commands use.
+#ifndef VELUM_SHELL_CLI_OPTIONS_H_
+#define VELUM_SHELL_CLI_OPTIONS_H_
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "shell/option_limits.h"
+
+namespace velum::shell {
+
+// A CLI11 check that refuses what `range` does not accept, with CheckNumber's message.
+inline CLI::Validator InRange(const NumberRange& range) {
+  return CLI::Validator(
+      [&range](std::string& text) {
+        double value;
+        std::string error = CheckNumber(range, text, &value);
+        // CLI11 names the option itself: "--timeout: takes seconds in ...".
+        std::string name = std::string(range.name) + " ";
+        return error.rfind(name, 0) == 0 ? error.substr(name.size()) : error;
+      },
+      "", range.name);
+}
+
+}  // namespace velum::shell
+
+#endif  // VELUM_SHELL_CLI_OPTIONS_H_

@@ -1,0 +1,80 @@
+// The accepted range of every numeric option of ./node, ./velum and the shell's commands, in
+// one table, and the one check they all go through: a finite number, in range, whole if counted.
+#ifndef VELUM_SHELL_OPTION_LIMITS_H_
+#define VELUM_SHELL_OPTION_LIMITS_H_
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+namespace velum::shell {
+
+enum class NumberKind { kReal, kWhole };
+
+struct NumberRange {
+  const char* name;  // as the user types it: "--timeout"
+  const char* unit;  // "seconds", "MiB"
+  double min, max;   // inclusive, except min when min_open
+  bool min_open;     // durations: above 0, not 0
+  NumberKind kind;
+};
+
+// Per call: the shell's wasm and scatter, and velum run (a week is far past any real call).
+inline constexpr NumberRange kCallTimeout{"--timeout", "seconds", 0,
+                                          7 * 86400.0, true,      NumberKind::kReal};
+// Linear memory of one instance: the shell's wasm and scatter (the node caps it again).
+inline constexpr NumberRange kCallMemory{"--max-memory", "MiB", 1,
+                                         65536,          false, NumberKind::kWhole};
+// velum run: one local call.
+inline constexpr NumberRange kRunMemory{"--max-memory", "MiB", 1, 4096, false, NumberKind::kWhole};
+// ./node's own limits and settings.
+inline constexpr NumberRange kNodeId{"id", "", 1, 4294967295.0, false, NumberKind::kWhole};
+inline constexpr NumberRange kPort{"--port", "", 0, 65535, false, NumberKind::kWhole};
+inline constexpr NumberRange kDiscoveryPort{"--discovery-port", "", 0, 65535, false,
+                                            NumberKind::kWhole};
+inline constexpr NumberRange kSlots{"--slots", "slots", 1, 256, false, NumberKind::kWhole};
+inline constexpr NumberRange kMaxModule{"--max-module-mib", "MiB", 1, 4096, false,
+                                        NumberKind::kWhole};
+inline constexpr NumberRange kMaxCall{"--max-call-seconds", "seconds", 0, 86400, true,
+                                      NumberKind::kReal};
+inline constexpr NumberRange kMaxMemory{"--max-memory-mib", "MiB", 1, 65536, false,
+                                        NumberKind::kWhole};
+inline constexpr NumberRange kSliceMs{"--slice-ms", "ms", 10, 10000, false, NumberKind::kWhole};
+inline constexpr NumberRange kWaitPeers{"--wait-peers", "peers", 0,
+                                        4096,           false,   NumberKind::kWhole};
+inline constexpr NumberRange kWaitTimeout{"--wait-timeout", "seconds", 0, 86400, false,
+                                          NumberKind::kReal};
+
+// What `range` accepts, for messages: "--timeout takes seconds in (0, 604800]".
+inline std::string DescribeRange(const NumberRange& r) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s takes %s%s%s in %c%.15g, %.15g]", r.name,
+                r.kind == NumberKind::kWhole ? "a whole number" : "a number", *r.unit ? " of " : "",
+                r.unit, r.min_open ? '(' : '[', r.min, r.max);
+  return buf;
+}
+
+// Parses `text` as a number `range` accepts: "" and *out set, or one line saying what is
+// accepted. nan, inf, 1e308, -1, trailing junk and fractions of whole numbers are refused.
+inline std::string CheckNumber(const NumberRange& range, const std::string& text, double* out) {
+  double v = 0;
+  const char* b = text.data();
+  const char* e = b + text.size();
+  auto r = std::from_chars(b, e, v);
+  bool ok = !text.empty() && r.ec == std::errc() && r.ptr == e && std::isfinite(v) &&
+            (range.min_open ? v > range.min : v >= range.min) && v <= range.max &&
+            (range.kind == NumberKind::kReal || v == std::floor(v));
+  if (!ok) {
+    std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
+    std::string printable;
+    for (unsigned char c : shown) printable += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+    return DescribeRange(range) + ", not '" + printable + "'";
+  }
+  *out = v;
+  return "";
+}
+
+}  // namespace velum::shell
+
+#endif  // VELUM_SHELL_OPTION_LIMITS_H_
