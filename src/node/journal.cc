@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <string>
 
 #include "runtime/home.h"
@@ -90,7 +91,8 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file
       "CREATE TABLE IF NOT EXISTS chunks(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
       "  begin_item INTEGER NOT NULL, end_item INTEGER NOT NULL, done_upto INTEGER NOT NULL,"
       "  partial BLOB NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY(job, idx))"
-      "  WITHOUT ROWID;";
+      "  WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS resumes(job INTEGER PRIMARY KEY, count INTEGER NOT NULL);";
   if (Status s = j->Exec(schema); !s.ok()) return s.error();
   if (Status s = j->Prepare(); !s.ok()) return s.error();
   // A new epoch, committed before anything else happens: attempt ids of this run can never
@@ -122,7 +124,8 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "SELECT id, spec, state, result, error, reassigned, recomputed, stale, "
-                         "elapsed_ms FROM jobs ORDER BY id",
+                         "elapsed_ms, (SELECT count FROM resumes WHERE job = id) FROM jobs "
+                         "ORDER BY id",
                          -1, &st, nullptr) != SQLITE_OK)
     return DbError(db_, "load jobs");
   while (sqlite3_step(st) == SQLITE_ROW) {
@@ -138,6 +141,8 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
     r.job.recomputed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
     r.job.stale_reports = static_cast<uint64_t>(sqlite3_column_int64(st, 7));
     r.job.elapsed_ms = static_cast<uint64_t>(sqlite3_column_int64(st, 8));
+    r.job.resumes =
+        static_cast<uint32_t>(std::clamp<int64_t>(sqlite3_column_int64(st, 9), 0, UINT32_MAX));
     out.push_back(std::move(r));
   }
   sqlite3_finalize(st);
@@ -165,6 +170,22 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
   }
   sqlite3_finalize(st);
   return out;
+}
+
+Result<uint32_t> Journal::CountResume(core::JobId job) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO resumes(job, count) VALUES(?1, 1) ON CONFLICT(job) DO "
+                         "UPDATE SET count = MIN(count + 1, 4294967295) RETURNING count",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "count a resumption");
+  sqlite3_bind_int64(st, 1, static_cast<int64_t>(job));
+  int64_t count = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) count = sqlite3_column_int64(st, 0);
+  int done = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (count < 0 || done != SQLITE_DONE) return DbError(db_, "count a resumption");
+  return static_cast<uint32_t>(count);
 }
 
 void Journal::Add(std::vector<core::JournalOp> ops) {
@@ -224,7 +245,9 @@ Status Journal::Flush() {
                      ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "DELETE FROM jobs WHERE state != 0 AND id NOT IN (SELECT id FROM jobs WHERE "
                      "state != 0 ORDER BY id DESC LIMIT " +
-                     std::to_string(kFinishedJobsKept) + ");";
+                     std::to_string(kFinishedJobsKept) +
+                     ");"
+                     "DELETE FROM resumes WHERE job NOT IN (SELECT id FROM jobs WHERE state = 0);";
   if (ok) ok = Exec(meta.c_str()).ok();
   if (!ok) {
     Error e = DbError(db_, "write");
