@@ -62,7 +62,10 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
     Send(tasks_[i], now_ms, &out);  // a duplicate: the coordinator hears where we are
     return out;
   }
-  if (a.start >= a.end || a.func.empty() || tasks_.size() >= config_.max_tasks) {
+  // Items of a (i32, i32) export are passed as i32: a range beyond them cannot run.
+  bool narrow_overflow = !a.wide && (a.start < INT32_MIN || a.end > INT32_MAX);
+  bool malformed = a.start >= a.end || a.func.empty() || narrow_overflow;
+  if (malformed || tasks_.size() >= config_.max_tasks) {
     Report r;
     r.job = a.job;
     r.attempt = a.attempt;
@@ -70,10 +73,12 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
     r.has_error = true;
     r.error.kind = kTaskErrorWorkerBusy;
     r.error.retryable = true;
-    r.error.message = a.start >= a.end || a.func.empty()
-                          ? "malformed assignment"
-                          : "node " + std::to_string(self_) + " is busy (" +
-                                std::to_string(tasks_.size()) + " attempts held)";
+    r.error.message = narrow_overflow
+                          ? "malformed assignment: items [" + std::to_string(a.start) + ", " +
+                                std::to_string(a.end) + ") do not fit an export's i32 parameters"
+                      : malformed ? "malformed assignment"
+                                  : "node " + std::to_string(self_) + " is busy (" +
+                                        std::to_string(tasks_.size()) + " attempts held)";
     out.reports.push_back({from, r});
     Remember(key);
     return out;

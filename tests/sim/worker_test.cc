@@ -208,6 +208,29 @@ TEST(Worker, SlicesTileAnyInt64RangeExactly) {
   }
 }
 
+// An assignment of a (i32, i32) export whose items do not fit i32 would run on truncated
+// arguments: it is refused with an error that says so, and nothing starts.
+TEST(Worker, RefusesNarrowAssignmentsBeyondI32) {
+  Fixture f;
+  core::AttemptId attempt = 1;
+  for (auto [lo, hi] : {std::pair<int64_t, int64_t>{0, int64_t{INT32_MAX} + 1},
+                        {int64_t{INT32_MIN} - 1, 0},
+                        {INT64_MIN, INT64_MAX}}) {
+    Assign a = AssignOf(3, attempt++, lo, hi);
+    a.wide = false;
+    WorkerOutput out = f.OnAssign(1, a);
+    EXPECT_TRUE(out.start.empty());
+    ASSERT_EQ(out.reports.size(), 1u);
+    EXPECT_TRUE(out.reports[0].second.has_error);
+    EXPECT_NE(out.reports[0].second.error.message.find("do not fit"), std::string::npos)
+        << out.reports[0].second.error.message;
+  }
+  // The widest narrow range runs.
+  Assign a = AssignOf(4, 1, INT32_MIN, INT32_MAX);
+  a.wide = false;
+  EXPECT_EQ(f.OnAssign(1, a).start.size(), 1u);
+}
+
 TEST(Worker, ClampsTimeoutAndMemoryToItsOwnLimits) {
   WorkerConfig config;
   config.slots = 8;
