@@ -223,6 +223,9 @@ Status Journal::Flush() {
       sqlite3_reset(delete_chunks_);
       sqlite3_bind_int64(delete_chunks_, 1, static_cast<int64_t>(id));
       ok = ok && sqlite3_step(delete_chunks_) == SQLITE_DONE;
+      // ... nor a count of its resumptions (only running jobs are resumed).
+      std::string forget = "DELETE FROM resumes WHERE job = " + std::to_string(id);
+      ok = ok && Exec(forget.c_str()).ok();
     }
   }
   for (const auto& [key, c] : chunks_) {
@@ -245,9 +248,7 @@ Status Journal::Flush() {
                      ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "DELETE FROM jobs WHERE state != 0 AND id NOT IN (SELECT id FROM jobs WHERE "
                      "state != 0 ORDER BY id DESC LIMIT " +
-                     std::to_string(kFinishedJobsKept) +
-                     ");"
-                     "DELETE FROM resumes WHERE job NOT IN (SELECT id FROM jobs WHERE state = 0);";
+                     std::to_string(kFinishedJobsKept) + ");";
   if (ok) ok = Exec(meta.c_str()).ok();
   if (!ok) {
     Error e = DbError(db_, "write");
