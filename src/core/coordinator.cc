@@ -52,11 +52,12 @@ Coordinator::Coordinator(NodeId self, CoordinatorConfig config, uint32_t epoch, 
 
 // --- Jobs --------------------------------------------------------------------------------
 
-void Coordinator::Restore(const JournalJob& record, const std::vector<JournalChunk>& chunks,
-                          uint64_t now_ms) {
+CoordinatorOutput Coordinator::Restore(const JournalJob& record,
+                                       const std::vector<JournalChunk>& chunks, uint64_t now_ms) {
+  CoordinatorOutput out;
   if (jobs_.count(record.id) || record.spec.start >= record.spec.end ||
       record.spec.result_kinds.empty() || record.spec.result_kinds.size() > kMaxResultValues)
-    return;
+    return out;
   next_job_ = std::max(next_job_, record.id + 1);
   auto [it, inserted] = jobs_.try_emplace(record.id, record.id, record.spec, config_.max_chunks);
   Job& job = it->second;
@@ -71,13 +72,23 @@ void Coordinator::Restore(const JournalJob& record, const std::vector<JournalChu
   job.stats.stale_reports = record.stale_reports;
   if (job.state != JobState::kRunning) {
     Prune();  // the journal keeps more finished jobs than memory does
-    return;
+    return out;
   }
   for (const JournalChunk& c : chunks) {
     if (c.job != record.id || c.index != job.ledger.chunks().size()) break;
     if (!job.ledger.Restore(c.begin, c.end, c.done_upto, c.done, c.complete)) break;
   }
   job.ledger.CheckInvariants();
+  if (record.resumes > config_.max_resumes) {
+    job.resumed = false;
+    Finish(job, JobState::kFailed,
+           "its coordinator restarted " + std::to_string(record.resumes) +
+               " times while it ran; failed rather than resumed again (a job whose runs end "
+               "with the node is not replayed forever)",
+           now_ms, &out);
+    Prune();
+  }
+  return out;
 }
 
 CoordinatorOutput Coordinator::Submit(const JobSpec& spec, uint64_t now_ms, JobId* id,
@@ -441,9 +452,8 @@ int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
   double size = static_cast<double>(left) * share / config_.guided_divisor;
   if (auto it = job.rate.find(worker); it != job.rate.end())
     size = std::max(size, it->second * config_.min_chunk_ms / 1000.0);
-  // left as a double may round up to 2^63, which does not convert back.
-  if (size >= static_cast<double>(left)) return static_cast<int64_t>(left);
-  return static_cast<int64_t>(std::max(size, 1.0));
+  // In [1, left], converted in integers: left as a double may round up to 2^63.
+  return static_cast<int64_t>(CountFromPlan(size, left));
 }
 
 void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup, uint64_t now_ms,

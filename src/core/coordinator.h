@@ -30,7 +30,10 @@ struct CoordinatorConfig {
   uint32_t max_failures = 4;         // retryable failures of one chunk before the job fails
   uint32_t worker_failures = 2;      // retryable failures after which a worker skips the job
   uint32_t cancel_resend_ms = 1000;  // a stale attempt that keeps reporting is told again
-  size_t max_chunks = 1u << 20;      // per job
+  // Restarts of this coordinator a running job is resumed after; one more and it is failed
+  // instead: a job that takes its nodes down (or keeps being killed) is not replayed forever.
+  uint32_t max_resumes = 5;
+  size_t max_chunks = 1u << 20;  // per job
   size_t max_running_jobs = 64;
   size_t max_finished_jobs = 64;  // kept in memory for `jobs`
 };
@@ -96,6 +99,8 @@ struct JournalJob {
   std::string error;
   uint64_t reassigned = 0, recomputed = 0, stale_reports = 0;
   uint64_t elapsed_ms = 0;  // of a finished job
+  uint32_t resumes = 0;     // restarts it was resumed after, this one included (the shell's
+                            // journal counts them; CoordinatorConfig::max_resumes bounds them)
 };
 struct JournalChunk {
   JobId job = 0;
@@ -126,8 +131,10 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // A job from the journal, with its chunks in index order. A running job resumes from its
-  // chunks' committed points; chunks that do not fit (a torn journal) are cut again.
-  void Restore(const JournalJob& job, const std::vector<JournalChunk>& chunks, uint64_t now_ms);
+  // chunks' committed points; chunks that do not fit (a torn journal) are cut again. One
+  // resumed more than max_resumes times is failed (the output journals that and says so).
+  CoordinatorOutput Restore(const JournalJob& job, const std::vector<JournalChunk>& chunks,
+                            uint64_t now_ms);
 
   // A new job (already validated by the shell). Fails when too many jobs are running or the
   // fixed chunk size would need too many chunks.

@@ -20,6 +20,23 @@ inline uint64_t ItemsIn(int64_t lo, int64_t hi) {
   return static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
 }
 
+// The one way a planned figure (a rate times a time: floating point) becomes an item count:
+// a count in [1, max] (max >= 1). NaN and anything below 1 give 1; anything at or past max
+// gives max. Comparing in double and converting afterwards would not do: a double holds
+// integers exactly only up to 2^53, and rounds 2^63 - 1 and 2^64 - 1 up, past the range.
+inline uint64_t CountFromPlan(double want, uint64_t max) {
+  if (!(want >= 1.0) || max <= 1) return max == 0 ? 0 : 1;
+  if (want >= 18446744073709551616.0) return max;  // 2^64: beyond every uint64
+  uint64_t n = static_cast<uint64_t>(want);        // exact truncation: want < 2^64
+  return n < max ? n : max;
+}
+
+// a * b, or UINT64_MAX when that does not fit: item counts grow by factors, never wrap.
+inline uint64_t SaturatingMul(uint64_t a, uint64_t b) {
+  uint64_t product;
+  return __builtin_mul_overflow(a, b, &product) ? UINT64_MAX : product;
+}
+
 // A job is numbered by its coordinator; (coordinator id, JobId) names it in the whole mesh.
 using JobId = uint64_t;
 // One try at the remainder of one chunk by one worker. Unique per coordinator across its

@@ -62,7 +62,10 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
     Send(tasks_[i], now_ms, &out);  // a duplicate: the coordinator hears where we are
     return out;
   }
-  if (a.start >= a.end || a.func.empty() || tasks_.size() >= config_.max_tasks) {
+  // Items of a (i32, i32) export are passed as i32: a range beyond them cannot run.
+  bool narrow_overflow = !a.wide && (a.start < INT32_MIN || a.end > INT32_MAX);
+  bool malformed = a.start >= a.end || a.func.empty() || narrow_overflow;
+  if (malformed || tasks_.size() >= config_.max_tasks) {
     Report r;
     r.job = a.job;
     r.attempt = a.attempt;
@@ -70,10 +73,12 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
     r.has_error = true;
     r.error.kind = kTaskErrorWorkerBusy;
     r.error.retryable = true;
-    r.error.message = a.start >= a.end || a.func.empty()
-                          ? "malformed assignment"
-                          : "node " + std::to_string(self_) + " is busy (" +
-                                std::to_string(tasks_.size()) + " attempts held)";
+    r.error.message = narrow_overflow
+                          ? "malformed assignment: items [" + std::to_string(a.start) + ", " +
+                                std::to_string(a.end) + ") do not fit an export's i32 parameters"
+                      : malformed ? "malformed assignment"
+                                  : "node " + std::to_string(self_) + " is busy (" +
+                                        std::to_string(tasks_.size()) + " attempts held)";
     out.reports.push_back({from, r});
     Remember(key);
     return out;
@@ -95,11 +100,12 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
 void Worker::StartSlice(Task& t, WorkerOutput* out) {
   VELUM_ASSERT(!t.finished && t.slice == 0 && t.upto < t.assign.end);
   uint32_t slice_ms = std::clamp(t.assign.slice_ms, config_.min_slice_ms, config_.max_slice_ms);
-  double want = t.rate > 0 ? t.rate * slice_ms * 1000.0 : 1.0;
-  if (t.last_items > 0)
-    want = std::min(want, static_cast<double>(t.last_items) * config_.slice_growth);
-  uint64_t left = static_cast<uint64_t>(t.assign.end) - static_cast<uint64_t>(t.upto);
-  uint64_t items = static_cast<uint64_t>(std::clamp(want, 1.0, static_cast<double>(left)));
+  // Every count in integers: up to 2^64 - 1 items are left of the whole int64 range, and
+  // the measured rate only plans the slice, through CountFromPlan's clamp to what is left.
+  uint64_t left = ItemsIn(t.upto, t.assign.end);
+  uint64_t items = t.rate > 0 ? CountFromPlan(t.rate * slice_ms * 1000.0, left) : 1;
+  if (t.last_items > 0) items = std::min(items, SaturatingMul(t.last_items, config_.slice_growth));
+  VELUM_ASSERT(items >= 1 && items <= left);
   t.slice = next_slice_++;
   t.slice_hi = static_cast<int64_t>(static_cast<uint64_t>(t.upto) + items);
   slices_[t.slice] = t.key;
@@ -168,7 +174,7 @@ WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t 
       t.final.error = r.error;
     }
   } else {
-    int64_t items = t.slice_hi - t.upto;
+    uint64_t items = ItemsIn(t.upto, t.slice_hi);  // may exceed INT64_MAX
     t.partial = Combine(reducer, t.partial, p);
     t.upto = t.slice_hi;
     t.last_items = items;

@@ -89,9 +89,9 @@ class Worker {
     uint64_t busy_us = 0;
     uint64_t slice = 0;  // the running slice, 0 if none
     int64_t slice_hi = 0;
-    int64_t last_items = 0;  // size of the previous slice
-    double rate = 0;         // items per microsecond, measured; 0: unknown
-    bool finished = false;   // the final report (done or error) waits for its release
+    uint64_t last_items = 0;  // size of the previous slice
+    double rate = 0;          // items per microsecond, measured; 0: unknown
+    bool finished = false;    // the final report (done or error) waits for its release
     Report final;
     uint64_t finished_ms = 0;
     uint64_t last_sent_ms = 0;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -94,7 +95,8 @@ Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::filesystem::path& 
       "CREATE TABLE IF NOT EXISTS chunks(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
       "  begin_item INTEGER NOT NULL, end_item INTEGER NOT NULL, done_upto INTEGER NOT NULL,"
       "  partial BLOB NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY(job, idx))"
-      "  WITHOUT ROWID;";
+      "  WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS resumes(job INTEGER PRIMARY KEY, count INTEGER NOT NULL);";
   // SQLite reads the header lazily: garbage shows here, as "file is not a database" (or as
   // a corrupt schema when the header survived).
   auto unusable = [&] {
@@ -205,7 +207,8 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "SELECT id, spec, state, result, error, reassigned, recomputed, stale, "
-                         "elapsed_ms FROM jobs ORDER BY id",
+                         "elapsed_ms, (SELECT count FROM resumes WHERE job = id) FROM jobs "
+                         "ORDER BY id",
                          -1, &st, nullptr) != SQLITE_OK)
     return DbError(db_, "load jobs");
   while (sqlite3_step(st) == SQLITE_ROW) {
@@ -221,6 +224,8 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
     r.job.recomputed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
     r.job.stale_reports = static_cast<uint64_t>(sqlite3_column_int64(st, 7));
     r.job.elapsed_ms = static_cast<uint64_t>(sqlite3_column_int64(st, 8));
+    r.job.resumes =
+        static_cast<uint32_t>(std::clamp<int64_t>(sqlite3_column_int64(st, 9), 0, UINT32_MAX));
     out.push_back(std::move(r));
   }
   sqlite3_finalize(st);
@@ -248,6 +253,22 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
   }
   sqlite3_finalize(st);
   return out;
+}
+
+Result<uint32_t> Journal::CountResume(core::JobId job) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO resumes(job, count) VALUES(?1, 1) ON CONFLICT(job) DO "
+                         "UPDATE SET count = MIN(count + 1, 4294967295) RETURNING count",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "count a resumption");
+  sqlite3_bind_int64(st, 1, static_cast<int64_t>(job));
+  int64_t count = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) count = sqlite3_column_int64(st, 0);
+  int done = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (count < 0 || done != SQLITE_DONE) return DbError(db_, "count a resumption");
+  return static_cast<uint32_t>(count);
 }
 
 void Journal::Add(std::vector<core::JournalOp> ops) {
@@ -285,6 +306,9 @@ Status Journal::Flush() {
       sqlite3_reset(delete_chunks_);
       sqlite3_bind_int64(delete_chunks_, 1, static_cast<int64_t>(id));
       ok = ok && sqlite3_step(delete_chunks_) == SQLITE_DONE;
+      // ... nor a count of its resumptions (only running jobs are resumed).
+      std::string forget = "DELETE FROM resumes WHERE job = " + std::to_string(id);
+      ok = ok && Exec(forget.c_str()).ok();
     }
   }
   for (const auto& [key, c] : chunks_) {

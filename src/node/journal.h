@@ -37,8 +37,12 @@ class Journal {
     core::JournalJob job;
     std::vector<core::JournalChunk> chunks;  // in index order
   };
-  // Every job kept (running ones with their chunks). Rows that do not decode are skipped.
+  // Every job kept (running ones with their chunks, and how often they were resumed). Rows
+  // that do not decode are skipped.
   Result<std::vector<JobRecord>> Load();
+  // One more resumption of a running job, committed at once (before the job runs again, so a
+  // run that takes the process down is counted too); the new count.
+  Result<uint32_t> CountResume(core::JobId job);
 
   // Buffers ops, keeping only the latest state of each job and chunk; Flush() writes them
   // all in one transaction, so what is on disk is always the state at some flush.

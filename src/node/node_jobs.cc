@@ -167,15 +167,27 @@ velum::Status Node::Impl::StartJobs() {
   auto loaded = journal->Load();
   if (!loaded.ok()) return loaded.error();
   uint64_t now = SteadyMs();
-  for (const auto& record : *loaded) {
-    coordinator->Restore(record.job, record.chunks, now);
+  for (auto& record : *loaded) {
+    if (record.job.state == core::JobState::kRunning) {
+      auto resumes = journal->CountResume(record.job.id);
+      if (!resumes.ok()) return resumes.error();
+      record.job.resumes = *resumes;
+    }
+    core::CoordinatorOutput out = coordinator->Restore(record.job, record.chunks, now);
+    if (!out.journal.empty()) journal->Add(std::move(out.journal));
     const core::Job* job = coordinator->job(record.job.id);
+    if (job && job->state == core::JobState::kFailed && !out.events.empty()) {
+      spdlog::error("job {} ({} over [{}, {})) not resumed: {}", job->id, job->spec.func,
+                    job->spec.start, job->spec.end, job->error);
+    }
     if (!job || job->state != core::JobState::kRunning) continue;
     counters.jobs_resumed++;
     spdlog::warn("resuming job {} ({} over [{}, {}), {} of {} items done) from the journal",
                  job->id, job->spec.func, job->spec.start, job->spec.end, job->ledger.items_done(),
                  job->ledger.items_total());
   }
+  // Jobs failed for their resumptions stay failed across the next restart.
+  if (velum::Status s = journal->Flush(); !s.ok()) return s;
   core::WorkerConfig wc;
   wc.slots = std::max<uint32_t>(options.slots, 1);
   wc.max_timeout_ms = options.max_call_ms;

@@ -2,7 +2,7 @@
 """End-to-end tests of faults during jobs (issue 5): workers and the coordinator killed,
 stopped and restarted while a scatter runs, on real node processes on loopback.
 
-Usage: fault_test.py NODE_BINARY WASM_DIR [kill_worker|kill_two|sigstop|coordinator|all]
+Usage: fault_test.py NODE_BINARY WASM_DIR [kill_worker|kill_two|sigstop|coordinator|crashloop|all]
 
 Four nodes with separate homes (mesh_lib.HomesMesh), --slots 1 each so that each node's share
 of the work is clear; node 1 coordinates `scatter primes count_primes 0 N` in the background
@@ -23,6 +23,9 @@ Cases:
                slices), the job's result does not change
   coordinator  kill -9 of the coordinator mid-job, restart with the same id and home: `jobs`
                shows the job resumed from its checkpoints and `wait JOB` ends it exactly
+  crashloop    kill -9 of a lone coordinator every time it has resumed its job: resumed 5
+               times, failed at the 6th restart ("restarted 6 times") and still failed after
+               one more; a new job is exact
 
 Figures are printed as `FIGURE name=value` lines (times in ms). FAULT_ITEMS=N changes the
 job's size; FAULT_DEBUG=1 prints the nodes' TCP sockets (ss) when the mesh does not heal."""
@@ -357,8 +360,46 @@ def case_coordinator(mesh):
 
 
 # ---------------------------------------------------------------------------------------------
+MAX_RESUMES = 5  # core::CoordinatorConfig::max_resumes
+
+
+def case_crashloop(mesh):
+    # A coordinator killed again and again while its job runs (the way a job that took its
+    # node down used to be replayed on every restart): resumed MAX_RESUMES times, then failed
+    # with a clear error, and a new job still runs.
+    coord = mesh.add(1, ["--slice-ms", str(SLICE_MS)], slots=1)
+    mesh.form([coord], "crashloop")
+    job = submit(coord, primes_line(2000000000))  # minutes: it never ends by itself here
+    for restart in range(1, MAX_RESUMES + 2):
+        wait_for(f"job {job} running before kill {restart}", lambda: (
+            (job_row(coord, job) or {}).get("state") == "running", job_row(coord, job)), 20)
+        kill9(coord)
+        coord.start()
+        mesh.form([coord], f"restart {restart}")
+        row = job_row(coord, job)
+        check(row is not None, f"restart {restart}: job {job} is gone: {coord.cmd('jobs')}")
+        if restart <= MAX_RESUMES:
+            check(row["state"] == "running" and row["resumed"] is True,
+                  f"restart {restart}: job {job} should be resumed: {row}")
+        else:
+            check(row["state"] == "failed" and
+                  f"restarted {restart} times" in row.get("error", ""),
+                  f"restart {restart}: job {job} should have failed for its restarts: {row}")
+    log(f"job {job} failed after {MAX_RESUMES + 1} restarts: {row['error']}")
+    # It stays failed across one more restart; the node works.
+    kill9(coord)
+    coord.start()
+    mesh.form([coord], "after the crash loop")
+    row = job_row(coord, job)
+    check(row is not None and row["state"] == "failed", f"job {job} after one more restart: {row}")
+    check(coord.status()["jobs_resumed"] == 0, f"status: {coord.status()}")
+    r = coord.cmd(primes_line(500000), timeout=60)
+    check(r.get("result") == 41538, f"a job after the crash loop: {r}")
+
+
+# ---------------------------------------------------------------------------------------------
 CASES = {"kill_worker": case_kill_worker, "kill_two": case_kill_two, "sigstop": case_sigstop,
-         "coordinator": case_coordinator}
+         "coordinator": case_coordinator, "crashloop": case_crashloop}
 
 
 def main():

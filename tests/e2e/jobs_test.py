@@ -2,7 +2,7 @@
 """End-to-end tests of jobs (issue 4): `scatter`, `wasm`, `jobs`, `wait` and `cancel` on real
 node processes on loopback.
 
-Usage: jobs_test.py NODE_BINARY WASM_DIR [results|transfer|badinput|cancel|output|all]
+Usage: jobs_test.py NODE_BINARY WASM_DIR [results|transfer|badinput|int64|cancel|output|all]
 
 Every node has its own --home (its own module store and journal: modules travel between
 nodes) and the same --cluster-key file; nodes find each other by unicast beacons to one free
@@ -23,6 +23,9 @@ Cases:
             every node still answers and the next scatter is exact
   cancel    a long scatter in the background, `cancel JOB`: `jobs` says cancelled, every
             worker's busy_slots back to 0, then a new job is exact
+  int64     ranges of the whole int64 domain (0..INT64_MAX, INT64_MIN..INT64_MAX, one item,
+            ending at INT64_MAX) on 3 nodes with range64's O(1) sum_squares_closed and the
+            loop sum_squares: exact answers, every item counted once, every node alive
   output    the JSON of `scatter &`, `jobs`, `wait JOB` and `scatter` (fields and values)
 
 Figures are printed as `FIGURE name=value` lines."""
@@ -418,6 +421,39 @@ def case_cancel(mesh):
 
 
 # ---------------------------------------------------------------------------------------------
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def case_int64(mesh):
+    nodes = [mesh.add(i) for i in (1, 2, 3)]
+    mesh.form(nodes, "int64")
+    # sum_squares_closed answers any slice in O(1), so slices and chunks grow to 2^62 items and
+    # more; the report's `scatter range64.wasm sum_squares 0 9223372036854775807` aborted every
+    # worker this way (a slice planned through a double, past the range's end).
+    jobs = [("sum_squares_closed", 0, INT64_MAX, ""),
+            ("sum_squares_closed", INT64_MIN, INT64_MAX, ""),
+            ("sum_squares_closed", INT64_MAX - 10**17, INT64_MAX, ""),
+            ("sum_squares_closed", INT64_MIN, INT64_MAX, f"--chunk {1 << 62}"),
+            ("sum_squares_closed", INT64_MAX - 1, INT64_MAX, ""),  # one item
+            ("sum_squares", INT64_MAX - 2000000, INT64_MAX, "")]  # the loop, at the very end
+    for k, (func, a, b, extra) in enumerate(jobs):
+        coordinator = nodes[k % len(nodes)]
+        what = f"{func} over [{a}, {b}) {extra} from {coordinator.name}"
+        r = scatter(coordinator, f"{wasm('range64')} {func} {a} {b} {extra}")
+        want = sum_squares(a, b)
+        check(r["result"] == want, f"{what} = {r['result']}, want {want}")
+        items = sum(w["items"] for w in r["workers"])
+        check(items == b - a, f"{what}: workers computed {items} items, the range has {b - a}")
+        if b - a > 10**9:
+            working = [w["id"] for w in r["workers"] if w["items"] > 0]
+            check(len(working) >= 2, f"{what}: only nodes {working} worked")
+        figure(f"int64_{k}_ms", float(r["elapsed_ms"]), "ms")
+        for n in nodes:
+            check(n.running(), f"{what}: {n.name} is gone:\n{n.stderr_tail()}")
+        all_answer(nodes, what)
+
+
+# ---------------------------------------------------------------------------------------------
 def case_output(mesh):
     nodes = [mesh.add(i) for i in (1, 2)]
     n1 = nodes[0]
@@ -479,6 +515,7 @@ def case_output(mesh):
 
 # ---------------------------------------------------------------------------------------------
 CASES = {"results": case_results, "transfer": case_transfer, "badinput": case_badinput,
+         "int64": case_int64,
          "cancel": case_cancel, "output": case_output}
 
 

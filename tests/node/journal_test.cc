@@ -344,6 +344,64 @@ TEST_F(JournalTest, JobsAndChunksRoundTrip) {
   for (const auto& r : *loaded) EXPECT_NE(r.job.id, 3u);
 }
 
+// A running job is resumed after each restart of its coordinator, and each resumption is
+// counted in the journal before the job runs again: a job whose runs take the node down (the
+// node's start-up, as node_jobs does it: Load, CountResume, Restore, journal what that says)
+// is failed after max_resumes, with a clear error, and stays failed.
+TEST_F(JournalTest, AJobThatKeepsTakingItsNodeDownIsFailed) {
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    j->Add({Job(1, JobState::kRunning, 0, 1000), Chunk(1, 0, 0, 1000, 400),
+            Job(2, JobState::kRunning, 0, 10)});
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  core::CoordinatorConfig config;
+  config.max_resumes = 3;
+  for (uint32_t restart = 1; restart <= config.max_resumes + 2; restart++) {
+    SCOPED_TRACE("restart " + std::to_string(restart));
+    auto j = Open();
+    ASSERT_TRUE(j);
+    auto loaded = j->Load();
+    ASSERT_TRUE(loaded.ok());
+    core::Coordinator coordinator(1, config, j->epoch(), j->next_job_id());
+    for (Journal::JobRecord& r : *loaded) {
+      if (r.job.state == JobState::kRunning) {
+        EXPECT_EQ(r.job.resumes, r.job.id == 1 ? restart - 1 : 0u) << "job " << r.job.id;
+        auto count = j->CountResume(r.job.id);
+        ASSERT_TRUE(count.ok());
+        r.job.resumes = *count;
+      }
+      core::CoordinatorOutput out = coordinator.Restore(r.job, r.chunks, 1000);
+      j->Add(std::move(out.journal));
+    }
+    ASSERT_TRUE(j->Flush().ok());
+    const core::Job* job = coordinator.job(1);
+    ASSERT_NE(job, nullptr);
+    if (restart <= config.max_resumes) {
+      EXPECT_EQ(job->state, JobState::kRunning);
+      EXPECT_EQ(job->ledger.chunk(0).done_upto, 400);
+    } else {
+      EXPECT_EQ(job->state, JobState::kFailed);
+      EXPECT_NE(job->error.find("restarted " + std::to_string(config.max_resumes + 1) + " times"),
+                std::string::npos)
+          << job->error;
+      EXPECT_EQ(Query("SELECT COUNT(*) FROM chunks WHERE job = 1"), 0);
+      EXPECT_EQ(Query("SELECT COUNT(*) FROM resumes WHERE job = 1"), 0);
+    }
+    // Job 2 finishes during the first run: it is never counted again.
+    if (restart == 1) {
+      ASSERT_EQ(coordinator.job(2)->state, JobState::kRunning);
+      JournalJob done = Job(2, JobState::kDone);
+      j->Add({done});
+      ASSERT_TRUE(j->Flush().ok());
+    } else {
+      EXPECT_EQ(coordinator.job(2)->state, JobState::kDone);
+    }
+  }
+  EXPECT_EQ(Query("SELECT state FROM jobs WHERE id = 1"), static_cast<int>(JobState::kFailed));
+}
+
 TEST_F(JournalTest, OnlyTheNewestFinishedJobsAreKept) {
   auto j = Open();
   ASSERT_TRUE(j);

@@ -575,6 +575,38 @@ TEST(Coordinator, WholeInt64Range) {
   }
 }
 
+// Property: a job over any range of the int64 domain, with guided or fixed chunks, on one to
+// three workers reporting in random steps, ends done with the exact answer and every item
+// counted once.
+TEST(Coordinator, RandomInt64RangesFinishExactly) {
+  for (uint64_t seed : Seeds(500, 300)) {
+    core::Rng rng(seed);
+    int64_t lo = 0, hi = 0;
+    RandomInt64Range(rng, &lo, &hi);
+    uint64_t items = core::ItemsIn(lo, hi);
+    uint64_t chunk = 0;  // guided
+    if (rng.Chance(0.4)) chunk = std::max<uint64_t>(items >> rng.Uniform(12), 1);
+    const std::string func = rng.Chance(0.5) ? "sum" : "max";
+    SCOPED_TRACE(func + " [" + std::to_string(lo) + ", " + std::to_string(hi) + ") chunk " +
+                 std::to_string(chunk) + " " + ReplayCommand(seed));
+    Fixture f(NoBackups());
+    uint32_t workers = 1 + static_cast<uint32_t>(rng.Uniform(3));
+    for (uint32_t i = 0; i < workers; i++) f.Up(2 + i, 1 + static_cast<uint32_t>(rng.Uniform(2)));
+    JobId id = f.Submit(SpecOf(func, lo, hi, chunk));
+    int64_t slice = static_cast<int64_t>(std::max<uint64_t>((items >> rng.Uniform(6)) / 2, 1));
+    uint64_t t = 0;
+    ASSERT_TRUE(f.w.RunJob(id, slice, &t));
+    f.c.CheckInvariants();
+    EXPECT_EQ(f.job(id).state, JobState::kDone) << f.job(id).error;
+    EXPECT_EQ(f.job(id).result, Ref(func, lo, hi).values);
+    EXPECT_EQ(f.job(id).ledger.items_done(), items);
+    uint64_t shared = 0;
+    for (const auto& [w, share] : f.job(id).shares) shared += share.items;
+    EXPECT_EQ(shared, items);
+    if (HasFailure()) return;
+  }
+}
+
 // Runs three jobs to the end while recording the journal; then every prefix of it is restored
 // into a new coordinator (a later epoch), which must finish every job exactly.
 TEST(Coordinator, EveryJournalPrefixRestoresAndFinishesExactly) {

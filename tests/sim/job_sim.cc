@@ -77,6 +77,55 @@ Partial SimFunction::Reference(int64_t lo, int64_t hi) const {
   return core::SlicePartial(r, Call(lo, hi));
 }
 
+// A range [*lo, *hi) drawn from the whole int64 domain, weighted toward its edges: the whole
+// domain, ranges ending at INT64_MAX or starting at INT64_MIN, 1-item ranges, sizes spread
+// log-uniformly over 1 .. 2^64 - 1 at random places.
+void RandomInt64Range(core::Rng& rng, int64_t* lo, int64_t* hi) {
+  // A size in [1, 2^64 - 1], its bit length uniform.
+  auto size = [&rng]() -> uint64_t {
+    unsigned bits = 1 + static_cast<unsigned>(rng.Uniform(64));
+    uint64_t top = bits == 64 ? UINT64_MAX : (uint64_t{1} << bits) - 1;
+    uint64_t n = rng.Next() & top;
+    return n == 0 ? 1 : n;
+  };
+  // A start at which `n` items fit: [INT64_MIN, INT64_MAX - n].
+  auto start_for = [&rng](uint64_t n) -> int64_t {
+    uint64_t room = UINT64_MAX - n;  // starts available, minus one
+    uint64_t off = room == UINT64_MAX ? rng.Next() : rng.Uniform(room + 1);
+    return static_cast<int64_t>(static_cast<uint64_t>(INT64_MIN) + off);
+  };
+  auto set = [lo, hi](int64_t start, uint64_t n) {
+    *lo = start;
+    *hi = static_cast<int64_t>(static_cast<uint64_t>(start) + n);
+  };
+  switch (rng.Uniform(8)) {
+    case 0:
+      *lo = INT64_MIN, *hi = INT64_MAX;  // 2^64 - 1 items
+      break;
+    case 1: {  // ending at INT64_MAX
+      uint64_t n = size();
+      set(static_cast<int64_t>(static_cast<uint64_t>(INT64_MAX) - n), n);
+      break;
+    }
+    case 2:  // starting at INT64_MIN
+      set(INT64_MIN, size());
+      break;
+    case 3: {  // one item, anywhere (the edges included)
+      uint64_t pick = rng.Uniform(4);
+      int64_t at = pick == 0 ? INT64_MIN : pick == 1 ? INT64_MAX - 1 : start_for(1);
+      set(at, 1);
+      break;
+    }
+    case 4:  // [0, INT64_MAX): the range of the report
+      *lo = 0, *hi = INT64_MAX;
+      break;
+    default: {
+      uint64_t n = size();
+      set(start_for(n), n);
+    }
+  }
+}
+
 // --- Setup ---------------------------------------------------------------------------------
 
 JobSim::JobSim(JobSimOptions options) : options_(options), rng_(options.seed) {
@@ -141,6 +190,18 @@ void JobSim::AddRandomJobs(size_t count) {
     if (rng_.Chance(0.1)) spec.start = INT64_MAX - size - 1;  // far ends of the 64-bit range
     if (rng_.Chance(0.05) && spec.reducer != core::ReducerKind::kFirst) spec.start = INT64_MIN;
     spec.end = spec.start + size;
+    if (options_.int64_ranges) {
+      RandomInt64Range(rng_, &spec.start, &spec.end);
+      size =
+          static_cast<int64_t>(std::min<uint64_t>(core::ItemsIn(spec.start, spec.end), INT64_MAX));
+      // A search's closed form needs lo >= 0 for its modulus arithmetic: searches keep to
+      // the upper half, which still reaches INT64_MAX.
+      if (spec.reducer == core::ReducerKind::kFirst && spec.start < 1) {
+        spec.start = 1;
+        if (spec.end <= spec.start) spec.end = spec.start + 1;
+        size = static_cast<int64_t>(core::ItemsIn(spec.start, spec.end));
+      }
+    }
     spec.wide = true;
     // Fixed chunks: from a handful to a couple of hundred (each step checks every chunk).
     if (rng_.Chance(0.2))
@@ -468,9 +529,10 @@ void JobSim::ProcessWorker(NodeId id, core::WorkerOutput out) {
   for (const core::SliceRun& run : out.start) {
     auto f = SimFunction::Parse(run.func);
     VELUM_ASSERT(f.has_value());
-    double items = static_cast<double>(run.hi - run.lo);
+    double items = static_cast<double>(core::ItemsIn(run.lo, run.hi));
     double jitter = 0.8 + 0.4 * rng_.Real();
-    uint64_t us = static_cast<uint64_t>(items / speed * 1000.0 * jitter) + 50;
+    // At most a virtual day: a slice of 2^64 items at a low speed must not overflow.
+    uint64_t us = static_cast<uint64_t>(std::min(items / speed * 1000.0 * jitter, 864e8)) + 50;
     Event e = Make(now_ + us / 1000, Kind::kSliceDone, id);
     e.gen = gen;
     e.slice = run.id;

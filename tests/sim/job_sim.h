@@ -37,6 +37,11 @@ struct SimFunction {
   core::Partial Reference(int64_t lo, int64_t hi) const;
 };
 
+// A range [*lo, *hi) drawn from the whole int64 domain, weighted toward its edges: the whole
+// domain, ranges ending at INT64_MAX or starting at INT64_MIN, 1-item ranges, sizes spread
+// log-uniformly over 1 .. 2^64 - 1 at random places.
+void RandomInt64Range(core::Rng& rng, int64_t* lo, int64_t* hi);
+
 struct JobSimOptions {
   uint64_t seed = 1;
   uint32_t workers = 4;           // ids 2 .. workers + 1; the coordinator is node 1
@@ -56,6 +61,9 @@ struct JobSimOptions {
   uint64_t limit_ms = 600000;  // virtual time by which every job must have finished
   // Executors: items per ms per slot, per worker uniform in [speed_min, speed_max].
   double speed_min = 2000, speed_max = 20000;
+  // Random jobs over ranges of the whole int64 domain (RandomInt64Range), not the usual
+  // sizes of 1e3 .. 4e7 items; pair it with speeds that finish 2^64 items in virtual time.
+  bool int64_ranges = false;
   core::CoordinatorConfig coordinator;
   core::WorkerConfig worker;
 };

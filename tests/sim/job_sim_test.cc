@@ -9,19 +9,10 @@
 #include <string>
 
 #include "core/reducer.h"
+#include "tests/sim/job_test_util.h"
 
 namespace velum::sim {
 namespace {
-
-// The seeds of a sweep: VELUM_SIM_SEED alone, or `runs` seeds from `base`.
-std::vector<uint64_t> Seeds(uint64_t base, uint64_t runs) {
-  if (const char* s = std::getenv("VELUM_SIM_SEED"); s && *s)
-    return {std::strtoull(s, nullptr, 10)};
-  if (const char* r = std::getenv("VELUM_SIM_RUNS"); r && *r) runs = std::strtoull(r, nullptr, 10);
-  std::vector<uint64_t> seeds;
-  for (uint64_t i = 0; i < runs; i++) seeds.push_back(base + i);
-  return seeds;
-}
 
 struct SweepTotals {
   uint64_t runs = 0, faults = 0, restarts = 0, reassigned = 0, recomputed = 0, stale = 0;
@@ -38,7 +29,8 @@ void Sweep(const std::string& name, uint64_t base, uint64_t runs, size_t jobs,
     JobSim sim(o);
     sim.AddRandomJobs(jobs);
     bool ok = sim.Run();
-    ASSERT_TRUE(ok) << name << ": " << sim.failure() << "\n  " << sim.Summary();
+    ASSERT_TRUE(ok) << name << ": " << sim.failure() << "\n  " << sim.Summary() << "\n  "
+                    << ReplayCommand(seed);
     t.runs++;
     t.faults += sim.faults();
     t.restarts += sim.coordinator_restarts();
@@ -105,6 +97,19 @@ TEST(JobSim, EverythingAtOnce) {
     o->coordinator_crashes = true;
     o->faults_per_s = 2.0;
     o->workers = 6;
+  });
+}
+
+// Ranges from the whole int64 domain (2^64 - 1 items, ending at INT64_MAX, 1 item, ...) on
+// executors fast enough to finish them: slices and chunks of more than 2^63 items, worker
+// and coordinator crashes; every answer exact.
+TEST(JobSim, WholeInt64DomainWithFaults) {
+  Sweep("int64", 100000, 300, 2, [](JobSimOptions* o) {
+    o->int64_ranges = true;
+    o->speed_min = 1e15;
+    o->speed_max = 1e17;
+    o->coordinator_crashes = true;
+    o->faults_per_s = 1.0;
   });
 }
 

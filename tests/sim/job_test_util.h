@@ -3,7 +3,10 @@
 #ifndef VELUM_TESTS_SIM_JOB_TEST_UTIL_H_
 #define VELUM_TESTS_SIM_JOB_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +19,25 @@
 #include "tests/sim/job_sim.h"
 
 namespace velum::sim {
+
+// The seeds of a seeded sweep: VELUM_SIM_SEED alone (a replay), or `runs` seeds from `base`
+// (VELUM_SIM_RUNS=K sweeps K instead).
+inline std::vector<uint64_t> Seeds(uint64_t base, uint64_t runs) {
+  if (const char* s = std::getenv("VELUM_SIM_SEED"); s && *s)
+    return {std::strtoull(s, nullptr, 10)};
+  if (const char* r = std::getenv("VELUM_SIM_RUNS"); r && *r) runs = std::strtoull(r, nullptr, 10);
+  std::vector<uint64_t> seeds;
+  for (uint64_t i = 0; i < runs; i++) seeds.push_back(base + i);
+  return seeds;
+}
+
+// The command that replays one seed of the running test (for failure messages).
+inline std::string ReplayCommand(uint64_t seed) {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "*";
+  return "replay: VELUM_SIM_SEED=" + std::to_string(seed) +
+         " build/tests/sim/velum-sim-tests --gtest_filter=" + name;
+}
 
 // A job over [start, end) of one of the simulated exports ("sum", "min", "max", "first:M:R").
 inline core::JobSpec SpecOf(const std::string& func, int64_t start, int64_t end,
