@@ -46,6 +46,11 @@ class DatagramAuth {
   static constexpr uint64_t kDefaultWindowMs = 30000;  // tolerated clock skew and delay
   // Bounded: past this many datagrams in one window the oldest are forgotten (and could be
   // replayed once). 65536 covers ~2000 datagrams/s, far above a 1000-node mesh's load.
+  // What a replay can do: a unicast datagram is refused at its node (this memory) and as
+  // misdirected anywhere else; one delivered again after the memory overflowed is harmless
+  // to SWIM (claims count by incarnation, acks by sequence number: an old one is ignored, a
+  // Ping or PingReq costs one more answer). A beacon opens once at every node in the window;
+  // the membership core only lets it introduce a member, never change a known one.
   static constexpr size_t kReplayMemory = 65536;
 
   explicit DatagramAuth(const ClusterKey& key, uint64_t window_ms = kDefaultWindowMs);
