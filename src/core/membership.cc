@@ -126,20 +126,34 @@ Output Membership::OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnat
                             uint64_t now_ms) {
   Begin(now_ms);
   if (from == kNoNode || from == self_ || left_) return Finish();
-  Update u;
-  u.id = from;
-  u.incarnation = incarnation;
-  u.state = MemberState::kAlive;
-  u.meta = meta;
-  // A beacon is authenticated and comes from the node itself: as good as a sender record.
-  Apply(u, Source::kBeacon);
+  // A beacon is broadcast: it proves the member's broadcasts get out, not that it answers
+  // probes, and anyone on the segment can capture it and send it again to another node
+  // within the freshness window. So it introduces a member we do not know, and for a known
+  // one it is only a hint: it never refutes a suspicion (probes keep confirming it while the
+  // member's unicast traffic is lost), never revives a dead or left member, never moves an
+  // incarnation. Only the member's own messages and gossip do that.
   auto it = members_.find(from);
-  if (it == members_.end()) return Finish();
+  if (it == members_.end()) {
+    Update u;
+    u.id = from;
+    u.incarnation = incarnation;
+    u.state = MemberState::kAlive;
+    u.meta = meta;
+    Apply(u, Source::kBeacon);
+    it = members_.find(from);
+    if (it == members_.end()) return Finish();
+  } else if (it->second.state == MemberState::kAlive && incarnation == it->second.incarnation &&
+             !(it->second.meta == meta)) {
+    // Load rides in beacons without a new incarnation, as in sender records.
+    it->second.meta = meta;
+    Emit(EventKind::kMetaChanged, it->second);
+  }
   Member& m = it->second;
   m.last_heard_ms = now_ms;
   if (m.state == MemberState::kDead) {
-    // It is running but we hold it dead at its current incarnation (a healed partition):
-    // a ping carries the buddy update "you are dead", which it refutes.
+    // It may be running while we hold it dead (a healed partition, a restart): a ping carries
+    // the buddy update "you are dead", which a live member refutes in its ack. A replayed
+    // beacon of a member that is really gone gets no answer.
     SendTo(m, Ping{++seq_});
   } else if (IsLive(m.state) && !joined_ && !sync_.active) {
     StartSync(true, from, m.meta.gossip_addr);

@@ -79,8 +79,10 @@ class Membership {
   Output OnMessage(const Message& msg, uint64_t now_ms);
   // Timers: call at NextDeadlineMs() (calling earlier or more often is harmless).
   Output Tick(uint64_t now_ms);
-  // Discovery: a beacon from `from` (authenticated). An unknown node becomes a member, and a
-  // node that has not joined anyone yet joins through it.
+  // Discovery: a beacon from `from` (authenticated, but broadcast: it may be a replay). An
+  // unknown node becomes a member, and a node that has not joined anyone yet joins through
+  // it. A known member's state and incarnation never change on a beacon: it does not refute
+  // a suspicion nor revive the dead (a member held dead is pinged, so a live one refutes).
   Output OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnation, uint64_t now_ms);
   // A seed address (--join HOST:PORT) whose id is unknown: sends it a Join (to = kNoNode,
   // to_addr = addr) and keeps it to retry while this node is not joined, or alone.

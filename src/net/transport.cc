@@ -2,6 +2,11 @@
 // the node; security to DatagramAuth and SecureSession; this file only moves bytes.
 #include "net/transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
 #include <deque>
 
 #include "net/secure_session.h"
@@ -14,10 +19,16 @@ using asio::ip::udp;
 namespace {
 constexpr size_t kMaxQueuedFrames = 4096;
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
-// Unauthenticated connections cost a descriptor each: they get a deadline and a cap.
-constexpr std::chrono::milliseconds kHandshakeDeadline{5000};
-constexpr size_t kMaxPendingHandshakes = 64;
-constexpr size_t kHandshakeBuffer = 256;  // hello and proof records are < 64 bytes
+// Unauthenticated connections cost a descriptor each: they get a deadline and caps. The
+// hello and the proof fit in one packet each way, so a peer finishes in a few round trips;
+// a stranger that holds a slot longer is dropped. When the slots are full, the oldest
+// pending connection makes room: a newcomer (a real peer) is never the one refused, and
+// holding the slots costs a stranger a steady stream of new connections.
+constexpr std::chrono::milliseconds kHandshakeDeadline{1500};
+constexpr size_t kMaxPendingInbound = 64;
+constexpr size_t kMaxPendingPerSource = 16;    // one address cannot take every slot
+constexpr size_t kMaxDatagramsPerWakeup = 64;  // then the loop serves other work
+constexpr size_t kHandshakeBuffer = 256;       // hello and proof records are < 64 bytes
 constexpr size_t kLinkBuffer = 65536;
 constexpr size_t kMaxGatheredFrames = 64;  // per write system call
 constexpr size_t kMaxGatheredBytes = 256 << 10;
@@ -35,7 +46,8 @@ struct Transport::Link {
   bool dead = false;
   bool writing = false;
   std::deque<std::string> queue;
-  bool pending = false;                                         // counted in pending_handshakes_
+  bool pending = false;  // inbound and not yet authenticated: in pending_inbound_
+  asio::ip::address source;
   std::vector<char> buf = std::vector<char>(kHandshakeBuffer);  // grows once established
 };
 
@@ -67,6 +79,10 @@ Status Transport::Open() {
   gossip_.open(udp::v4(), ec);
   if (!ec) gossip_.set_option(asio::socket_base::broadcast(true), ec);
   if (!ec) gossip_.bind(udp::endpoint(addr, config_.port), ec);
+  // The destination address of each datagram (IP_PKTINFO) is what it must be bound to.
+  int on = 1;
+  if (!ec && setsockopt(gossip_.native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0)
+    ec = asio::error_code(errno, asio::system_category());
   if (ec)
     return MakeError(ErrorKind::kIo,
                      "UDP port " + std::to_string(config_.port) + ": " + ec.message());
@@ -78,12 +94,14 @@ Status Transport::Open() {
     if (!ec) discovery_.set_option(asio::socket_base::broadcast(true), ec);
     if (!ec)
       discovery_.bind(udp::endpoint(asio::ip::address_v4::any(), config_.discovery_port), ec);
+    if (!ec && setsockopt(discovery_.native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0)
+      ec = asio::error_code(errno, asio::system_category());
     if (ec)
       return MakeError(ErrorKind::kIo, "discovery port " + std::to_string(config_.discovery_port) +
                                            ": " + ec.message());
-    ReceiveBeacon();
+    Receive(discovery_);
   }
-  ReceiveGossip();
+  Receive(gossip_);
   Accept();
   return {};
 }
@@ -103,6 +121,13 @@ void Transport::Close() {
     link->socket.close(ec);
   }
   links_.clear();
+  for (auto& link : pending_inbound_) {
+    link->dead = true;
+    link->deadline.cancel();
+    link->socket.close(ec);
+  }
+  pending_inbound_.clear();
+  pending_by_source_.clear();
 }
 
 uint64_t Transport::NowMs() const {
@@ -117,39 +142,69 @@ const TransportStats& Transport::stats() const {
 }
 
 void Transport::SendDatagram(const udp::endpoint& to, std::string_view payload) {
+  Seal(to, DatagramKind::kUnicast, payload);
+}
+
+void Transport::SendBeacon(const udp::endpoint& to, std::string_view payload) {
+  Seal(to, DatagramKind::kBroadcast, payload);
+}
+
+void Transport::Seal(const udp::endpoint& to, DatagramKind kind, std::string_view payload) {
   if (closed_) return;
-  auto sealed = std::make_shared<std::string>(auth_.Seal(config_.self_id, payload, NowMs()));
+  std::string destination = to.address().to_string() + ":" + std::to_string(to.port());
+  auto sealed = std::make_shared<std::string>(
+      auth_.Seal(config_.self_id, kind, destination, payload, NowMs()));
+  if (sealed->empty()) return;  // too large: the membership core keeps messages far smaller
   stats_.bytes_sent += sealed->size();
   gossip_.async_send_to(asio::buffer(*sealed), to, [sealed](asio::error_code, size_t) {});
 }
 
-void Transport::ReceiveGossip() {
-  gossip_.async_receive_from(asio::buffer(gossip_buf_), gossip_from_,
-                             [this](asio::error_code ec, size_t n) {
-                               if (closed_ || ec == asio::error::operation_aborted) return;
-                               if (!ec)
-                                 OnDatagramBytes({gossip_buf_.data(), n}, gossip_from_, false);
-                               ReceiveGossip();
-                             });
+// Datagrams are read with recvmsg, not Asio's receive_from: the IP_PKTINFO control message
+// says which of this host's addresses each one was sent to.
+void Transport::Receive(udp::socket& socket) {
+  socket.async_wait(udp::socket::wait_read, [this, &socket](asio::error_code ec) {
+    if (closed_ || ec == asio::error::operation_aborted) return;
+    asio::error_code port_ec;
+    const uint16_t port = socket.local_endpoint(port_ec).port();
+    for (size_t i = 0; !ec && i < kMaxDatagramsPerWakeup; i++) {
+      sockaddr_in from{};
+      iovec iov{datagram_buf_.data(), datagram_buf_.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof from;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = recvmsg(socket.native_handle(), &msg, MSG_DONTWAIT);
+      if (n < 0) break;  // EAGAIN: drained (other errors: the next wake-up tries again)
+      std::string local;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO) continue;
+        in_pktinfo info;
+        std::memcpy(&info, CMSG_DATA(c), sizeof info);
+        char text[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &info.ipi_addr, text, sizeof text);
+        local = std::string(text) + ":" + std::to_string(port);
+      }
+      udp::endpoint sender(asio::ip::address_v4(ntohl(from.sin_addr.s_addr)), ntohs(from.sin_port));
+      OnDatagramBytes({datagram_buf_.data(), static_cast<size_t>(n)}, sender, local);
+      if (closed_) return;
+    }
+    Receive(socket);
+  });
 }
 
-void Transport::ReceiveBeacon() {
-  discovery_.async_receive_from(asio::buffer(beacon_buf_), beacon_from_,
-                                [this](asio::error_code ec, size_t n) {
-                                  if (closed_ || ec == asio::error::operation_aborted) return;
-                                  if (!ec)
-                                    OnDatagramBytes({beacon_buf_.data(), n}, beacon_from_, true);
-                                  ReceiveBeacon();
-                                });
-}
-
-void Transport::OnDatagramBytes(std::string_view bytes, const udp::endpoint& from, bool beacon) {
+void Transport::OnDatagramBytes(std::string_view bytes, const udp::endpoint& from,
+                                std::string_view local) {
   stats_.bytes_received += bytes.size();
   uint32_t sender = 0;
+  DatagramKind kind;
   std::string_view payload;
-  if (auth_.Open(bytes, NowMs(), &sender, &payload) != DatagramVerdict::kOk) return;
+  if (auth_.Open(bytes, local, NowMs(), &sender, &kind, &payload) != DatagramVerdict::kOk) return;
   if (sender == config_.self_id) return;  // our own broadcast, looped back
-  handler_->OnDatagram(sender, payload, from, beacon);
+  handler_->OnDatagram(sender, payload, from, kind == DatagramKind::kBroadcast);
 }
 
 void Transport::Accept() {
@@ -166,16 +221,47 @@ void Transport::Accept() {
       return;
     }
     accept_backoff_ = std::chrono::milliseconds(50);
-    if (pending_handshakes_ >= kMaxPendingHandshakes) {
-      // Too many strangers mid-handshake: refuse this one rather than run out of descriptors.
-      stats_.links_refused++;
-      asio::error_code ignored;
-      link->socket.close(ignored);
-    } else {
-      StartLink(link);
-    }
+    AdmitInbound(link);
     Accept();
   });
+}
+
+void Transport::AdmitInbound(std::shared_ptr<Link> link) {
+  asio::error_code ec;
+  link->source = link->socket.remote_endpoint(ec).address();
+  if (ec) {  // already reset by the peer
+    link->socket.close(ec);
+    return;
+  }
+  if (pending_by_source_[link->source] >= kMaxPendingPerSource) EvictOldestPending(&link->source);
+  if (pending_inbound_.size() >= kMaxPendingInbound) EvictOldestPending(nullptr);
+  link->pending = true;
+  pending_inbound_.push_back(link);
+  pending_by_source_[link->source]++;
+  StartLink(link);
+}
+
+void Transport::EvictOldestPending(const asio::ip::address* source) {
+  for (auto& link : pending_inbound_) {
+    if (source && link->source != *source) continue;
+    stats_.handshakes_evicted++;
+    stats_.links_refused++;
+    DropLink(link, "evicted by a newer handshake");  // erases it from pending_inbound_
+    return;
+  }
+}
+
+void Transport::EndPending(Link& link) {
+  if (!link.pending) return;
+  link.pending = false;
+  for (auto it = pending_inbound_.begin(); it != pending_inbound_.end(); ++it) {
+    if (it->get() == &link) {
+      pending_inbound_.erase(it);
+      break;
+    }
+  }
+  auto count = pending_by_source_.find(link.source);
+  if (count != pending_by_source_.end() && --count->second == 0) pending_by_source_.erase(count);
 }
 
 void Transport::Connect(uint32_t peer, const tcp::endpoint& to) {
@@ -224,11 +310,10 @@ bool Transport::LinkUp(uint32_t peer) const { return links_.count(peer) > 0; }
 void Transport::StartLink(std::shared_ptr<Link> link) {
   asio::error_code ec;
   link->socket.set_option(tcp::no_delay(true), ec);
-  link->pending = true;
-  pending_handshakes_++;
   link->deadline.expires_after(kHandshakeDeadline);
   link->deadline.async_wait([this, link](asio::error_code e) {
     if (e || closed_ || link->dead || link->session.established()) return;
+    stats_.handshakes_timed_out++;
     stats_.links_refused++;
     DropLink(link, "handshake not completed in time");
   });
@@ -250,6 +335,7 @@ void Transport::ReadLink(std::shared_ptr<Link> link) {
         std::string reply;
         bool was_established = link->session.established();
         if (!link->session.Feed({link->buf.data(), n}, &messages, &reply)) {
+          if (!was_established) stats_.handshakes_failed++;
           stats_.links_refused++;
           DropLink(link, link->session.failure());
           return;
@@ -260,10 +346,12 @@ void Transport::ReadLink(std::shared_ptr<Link> link) {
         }
         if (!was_established && link->session.established()) {
           link->deadline.cancel();
-          if (link->pending) link->pending = false, pending_handshakes_--;
+          EndPending(*link);
           link->buf.resize(kLinkBuffer);
           uint32_t peer = link->session.peer_id();
           if (peer == config_.self_id || (link->outbound && peer != link->expected_peer)) {
+            stats_.handshakes_failed++;
+            stats_.links_refused++;
             DropLink(link, "unexpected peer id");
             return;
           }
@@ -331,7 +419,7 @@ void Transport::WriteLink(std::shared_ptr<Link> link) {
 void Transport::DropLink(std::shared_ptr<Link> link, const std::string& /*why*/) {
   if (link->dead) return;
   link->dead = true;
-  if (link->pending) link->pending = false, pending_handshakes_--;
+  EndPending(*link);
   link->deadline.cancel();
   asio::error_code ec;
   link->socket.close(ec);

@@ -6,6 +6,7 @@
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,7 +28,11 @@ struct TransportConfig {
 
 struct TransportStats {
   DatagramStats datagrams;     // gossip and beacons: accepted and dropped by reason
-  uint64_t links_refused = 0;  // failed or too slow handshakes, bad frames, over the cap
+  uint64_t links_refused = 0;  // all of the below, and bad frames on established links
+  // Pre-authentication TCP connections dropped, by reason.
+  uint64_t handshakes_timed_out = 0;  // no hello and proof within the deadline
+  uint64_t handshakes_evicted = 0;    // the oldest pending one, to make room for a newcomer
+  uint64_t handshakes_failed = 0;     // wrong key, not a peer, unexpected id
   uint64_t links_up = 0, links_down = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
 };
@@ -51,8 +56,10 @@ class Transport {
   Status Open();
   void Close();
 
-  // Unicast datagram (gossip) or a beacon to every address given.
+  // A unicast datagram (gossip), bound to `to`: delivered anywhere else it is dropped.
   void SendDatagram(const asio::ip::udp::endpoint& to, std::string_view payload);
+  // A beacon (broadcast, or unicast to a --beacon address): bound to no destination.
+  void SendBeacon(const asio::ip::udp::endpoint& to, std::string_view payload);
   // Keeps a link to `peer` at `to` (reconnects with backoff until Forget).
   void Connect(uint32_t peer, const asio::ip::tcp::endpoint& to);
   void Forget(uint32_t peer);
@@ -67,10 +74,14 @@ class Transport {
   struct Link;
 
  private:
-  void ReceiveGossip();
-  void ReceiveBeacon();
-  void OnDatagramBytes(std::string_view bytes, const asio::ip::udp::endpoint& from, bool beacon);
+  void Seal(const asio::ip::udp::endpoint& to, DatagramKind kind, std::string_view payload);
+  void Receive(asio::ip::udp::socket& socket);
+  void OnDatagramBytes(std::string_view bytes, const asio::ip::udp::endpoint& from,
+                       std::string_view local);
   void Accept();
+  void AdmitInbound(std::shared_ptr<Link> link);
+  void EvictOldestPending(const asio::ip::address* source);
+  void EndPending(Link& link);
   void StartLink(std::shared_ptr<Link> link);
   void ReadLink(std::shared_ptr<Link> link);
   void WriteLink(std::shared_ptr<Link> link);
@@ -84,8 +95,7 @@ class Transport {
   asio::ip::udp::socket gossip_;
   asio::ip::udp::socket discovery_;
   asio::ip::tcp::acceptor acceptor_;
-  std::array<char, 65536> gossip_buf_{}, beacon_buf_{};
-  asio::ip::udp::endpoint gossip_from_, beacon_from_;
+  std::array<char, 65536> datagram_buf_{};  // one loop thread: one receive at a time
   struct Wanted {
     asio::ip::tcp::endpoint endpoint;
     std::chrono::milliseconds backoff{100};
@@ -95,7 +105,10 @@ class Transport {
   std::map<uint32_t, std::shared_ptr<Link>> links_;  // established links by peer id
   asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_{50};
-  size_t pending_handshakes_ = 0;  // accepted or dialled links not yet authenticated
+  // Accepted links not yet authenticated, oldest first, and how many per source address
+  // (both bounded by the caps in transport.cc). Outbound dials are not counted here.
+  std::deque<std::shared_ptr<Link>> pending_inbound_;
+  std::map<asio::ip::address, size_t> pending_by_source_;
   mutable TransportStats stats_;
   bool closed_ = false;
 };

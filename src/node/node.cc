@@ -155,17 +155,19 @@ bool Node::Impl::IsLiveMember(uint32_t id) const {
 }
 
 void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp::endpoint& from,
-                            bool /*beacon*/) {
+                            bool beacon) {
   if (left || payload.empty()) return;
   uint64_t now = SteadyMs();
-  if (payload[0] == kBeaconTag) {
+  // The sealed kind says how the datagram travelled: a beacon is only read from a broadcast
+  // datagram, a membership message only from one bound to this node's address.
+  if (payload[0] == kBeaconTag && beacon) {
     wire::Beacon beacon;
     if (!wire::DecodeBeacon(payload.substr(1), &beacon) || beacon.id != sender) {
       undecodable++;
       return;
     }
     Dispatch(membership->OnBeacon(beacon.id, beacon.meta, beacon.incarnation, now));
-  } else if (payload[0] == kMessageTag) {
+  } else if (payload[0] == kMessageTag && !beacon) {
     core::Message msg;
     // The MAC proved the sender holds the key; the message must also speak for itself.
     if (!wire::Decode(payload.substr(1), &msg) || msg.from.id != sender) {
@@ -244,7 +246,7 @@ void Node::Impl::SendBeacon() {
   wire::Beacon beacon{options.id, membership->self().incarnation, membership->self().meta};
   std::string payload(1, kBeaconTag);
   payload += wire::EncodeBeacon(beacon);
-  for (const auto& target : beacon_targets) transport->SendDatagram(target, payload);
+  for (const auto& target : beacon_targets) transport->SendBeacon(target, payload);
   // Nodes sharing this home (the same machine, the same key) register their address.
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(registry.parent_path(), ec)) {
@@ -252,7 +254,7 @@ void Node::Impl::SendBeacon() {
     std::ifstream in(entry.path());
     std::string addr;
     udp::endpoint ep;
-    if (std::getline(in, addr) && ParseEndpoint(addr, &ep)) transport->SendDatagram(ep, payload);
+    if (std::getline(in, addr) && ParseEndpoint(addr, &ep)) transport->SendBeacon(ep, payload);
   }
 }
 
@@ -470,9 +472,13 @@ NodeStatus Node::Status() {
     s.dropped_malformed = ts.datagrams.malformed;
     s.dropped_stale = ts.datagrams.stale;
     s.dropped_replayed = ts.datagrams.replayed;
+    s.dropped_misdirected = ts.datagrams.misdirected;
     s.undecodable = impl_->undecodable + impl_->bad_link_frames;
     s.links_up = ts.links_up - ts.links_down;
     s.links_refused = ts.links_refused;
+    s.handshakes_timed_out = ts.handshakes_timed_out;
+    s.handshakes_evicted = ts.handshakes_evicted;
+    s.handshakes_failed = ts.handshakes_failed;
     s.probes = ms.stats().probes;
     s.suspicions = ms.stats().suspicions;
     s.declared_dead = ms.stats().declared_dead;

@@ -136,11 +136,13 @@ struct NodeStatus {
   size_t alive_peers = 0;  // other members alive or suspect
   size_t known_members = 0;
   uint64_t datagrams_accepted = 0;
-  uint64_t datagrams_dropped = 0;  // bad MAC, malformed, stale or replayed
+  uint64_t datagrams_dropped = 0;  // malformed, misdirected, bad MAC, stale or replayed
   uint64_t dropped_bad_mac = 0, dropped_malformed = 0, dropped_stale = 0, dropped_replayed = 0;
-  uint64_t undecodable = 0;  // authenticated but not a valid message
+  uint64_t dropped_misdirected = 0;  // sealed for another destination (a replay elsewhere)
+  uint64_t undecodable = 0;          // authenticated but not a valid message
   uint64_t links_up = 0;
-  uint64_t links_refused = 0;  // TCP peers that failed the handshake
+  uint64_t links_refused = 0;  // TCP connections dropped before or at authentication, by
+  uint64_t handshakes_timed_out = 0, handshakes_evicted = 0, handshakes_failed = 0;  // reason
   uint64_t probes = 0, suspicions = 0, declared_dead = 0, refutations = 0;
   std::string home;
   uint32_t slots = 0, busy_slots = 0;

@@ -101,8 +101,12 @@ CommandResult Status(Node& node) {
             {"dropped_malformed", s.dropped_malformed},
             {"dropped_stale", s.dropped_stale},
             {"dropped_replayed", s.dropped_replayed},
+            {"dropped_misdirected", s.dropped_misdirected},
             {"undecodable", s.undecodable},
             {"connections_refused", s.links_refused},
+            {"handshakes_timed_out", s.handshakes_timed_out},
+            {"handshakes_evicted", s.handshakes_evicted},
+            {"handshakes_failed", s.handshakes_failed},
             {"probes", s.probes},
             {"suspicions", s.suspicions},
             {"declared_dead", s.declared_dead},
@@ -124,9 +128,11 @@ CommandResult Status(Node& node) {
       << " links\n"
       << "datagrams: " << s.datagrams_accepted << " accepted, " << s.datagrams_dropped
       << " dropped (bad mac " << s.dropped_bad_mac << ", malformed " << s.dropped_malformed
-      << ", stale " << s.dropped_stale << ", replayed " << s.dropped_replayed << "), "
-      << s.undecodable << " undecodable\n"
-      << "connections refused: " << s.links_refused << "\n"
+      << ", stale " << s.dropped_stale << ", replayed " << s.dropped_replayed << ", misdirected "
+      << s.dropped_misdirected << "), " << s.undecodable << " undecodable\n"
+      << "connections refused: " << s.links_refused << " (handshake timed out "
+      << s.handshakes_timed_out << ", evicted " << s.handshakes_evicted << ", failed "
+      << s.handshakes_failed << ")\n"
       << "failure detector: " << s.probes << " probes, " << s.suspicions << " suspicions, "
       << s.declared_dead << " declared dead, " << s.refutations << " refutations\n"
       << "work: " << s.busy_slots << " of " << s.slots << " slots busy; " << s.jobs.jobs_running

@@ -381,14 +381,15 @@ def case_garbage(mesh):
         size = rng.choice([0, 1, 31, 32, 63, 64, 65, 100, 500, 1400]) if i < 40 else rng.randrange(0, 1500)
         send(rng.randbytes(size), port1)
         sent_gossip += 1
-    # The right magic, then random bytes: must fail the MAC.
+    # A well-formed header (magic, version 2, a beacon's "broadcast" destination), then
+    # random bytes: must fail authentication.
     for _ in range(200):
-        send(b"VLMD" + rng.randbytes(rng.randrange(60, 1400)), port1)
+        send(b"VLMD\x02B\x09broadcast" + rng.randbytes(rng.randrange(60, 1400)), port1)
         sent_gossip += 1
     # Over the 65000-byte limit.
     send(b"VLMD" + rng.randbytes(65400), port1)
     sent_gossip += 1
-    # A tampered copy of the authentic datagram (one payload byte flipped): bad MAC.
+    # A tampered copy of the authentic datagram (its first encrypted byte flipped): bad MAC.
     tampered = bytearray(authentic)
     tampered[40] ^= 0x01
     send(bytes(tampered), port1)

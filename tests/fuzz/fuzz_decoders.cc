@@ -41,6 +41,7 @@ namespace {
 
 using namespace velum;
 using fuzz::kKey;
+using fuzz::kLocal;
 using fuzz::kNowMs;
 using fuzz::Reader;
 
@@ -707,20 +708,22 @@ void FuzzStructuredLink(Reader in) {
 void FuzzRawDatagram(std::string_view datagram) {
   net::DatagramAuth auth(kKey);
   uint32_t sender = 0;
+  net::DatagramKind kind;
   std::string_view payload;
-  net::DatagramVerdict verdict = auth.Open(datagram, kNowMs, &sender, &payload);
+  net::DatagramVerdict verdict = auth.Open(datagram, kLocal, kNowMs, &sender, &kind, &payload);
   if (verdict != net::DatagramVerdict::kOk) {
     FUZZ_CHECK(auth.stats().dropped() == 1 && auth.stats().accepted == 0);
     return;
   }
-  FUZZ_CHECK(payload.data() == datagram.data() + net::DatagramAuth::kHeaderSize);
-  FUZZ_CHECK(payload.size() + net::DatagramAuth::kHeaderSize + net::DatagramAuth::kTagSize ==
+  FUZZ_CHECK(payload.size() + net::DatagramAuth::kMinHeaderSize + net::DatagramAuth::kSealedFields +
+                 net::DatagramAuth::kTagSize <=
              datagram.size());
+  std::string opened(payload);
   uint32_t again_sender = 0;
   std::string_view again_payload;
-  FUZZ_CHECK(auth.Open(datagram, kNowMs, &again_sender, &again_payload) ==
+  FUZZ_CHECK(auth.Open(datagram, kLocal, kNowMs, &again_sender, &kind, &again_payload) ==
              net::DatagramVerdict::kReplay);
-  DecodeAsNode(sender, payload);
+  DecodeAsNode(sender, opened);
 }
 
 void FuzzSealedDatagram(Reader in) {
@@ -729,38 +732,50 @@ void FuzzSealedDatagram(Reader in) {
   uint16_t position = in.U16();
   uint32_t sender = in.U32();
   std::string_view payload = in.Rest();
+  // bit 5: a beacon (bound to "broadcast"); bit 6: sealed for another node's address.
+  const auto kind = flags & 0x20 ? net::DatagramKind::kBroadcast : net::DatagramKind::kUnicast;
+  const bool elsewhere = (flags & 0x40) && kind == net::DatagramKind::kUnicast;
 
   net::DatagramAuth sealer(kKey), opener(kKey);
-  std::string datagram = sealer.Seal(sender, payload, kNowMs + skew_ms);
+  std::string datagram =
+      sealer.Seal(sender, kind, elsewhere ? "127.0.0.1:8003" : kLocal, payload, kNowMs + skew_ms);
+  if (datagram.empty()) {
+    FUZZ_CHECK(payload.size() + 128 > net::DatagramAuth::kMaxDatagram);
+    return;
+  }
   bool tampered = flags & 1;
   if (tampered) datagram[position % datagram.size()] ^= static_cast<char>(1 << (flags >> 1 & 7));
 
   uint32_t got_sender = 0;
+  net::DatagramKind got_kind;
   std::string_view got_payload;
-  net::DatagramVerdict verdict = opener.Open(datagram, kNowMs, &got_sender, &got_payload);
+  net::DatagramVerdict verdict =
+      opener.Open(datagram, kLocal, kNowMs, &got_sender, &got_kind, &got_payload);
   if (tampered) {
     FUZZ_CHECK(verdict == net::DatagramVerdict::kMalformed ||
+               verdict == net::DatagramVerdict::kMisdirected ||
                verdict == net::DatagramVerdict::kBadMac);
     return;
   }
   net::DatagramVerdict expected = net::DatagramVerdict::kOk;
-  if (datagram.size() > net::DatagramAuth::kMaxDatagram) {
-    expected = net::DatagramVerdict::kMalformed;
+  if (elsewhere) {
+    expected = net::DatagramVerdict::kMisdirected;
   } else if (skew_ms > static_cast<int64_t>(net::DatagramAuth::kDefaultWindowMs) ||
              -skew_ms > static_cast<int64_t>(net::DatagramAuth::kDefaultWindowMs)) {
     expected = net::DatagramVerdict::kStale;
   }
   FUZZ_CHECK(verdict == expected);
   if (verdict != net::DatagramVerdict::kOk) return;
-  FUZZ_CHECK(got_sender == sender && got_payload == payload);
-  DecodeAsNode(got_sender, got_payload);
+  FUZZ_CHECK(got_sender == sender && got_payload == payload && got_kind == kind);
+  DecodeAsNode(got_sender, std::string(got_payload));
   if (flags & 0x10) {
     // A minute later another datagram pushes the first one's entry out of the replay memory:
     // the first one, sent again, must now be refused as stale.
     uint64_t later = kNowMs + 2 * net::DatagramAuth::kDefaultWindowMs + 1000;
-    std::string next = sealer.Seal(sender, payload, later);
-    FUZZ_CHECK(opener.Open(next, later, &got_sender, &got_payload) == net::DatagramVerdict::kOk);
-    FUZZ_CHECK(opener.Open(datagram, later, &got_sender, &got_payload) ==
+    std::string next = sealer.Seal(sender, kind, kLocal, payload, later);
+    FUZZ_CHECK(opener.Open(next, kLocal, later, &got_sender, &got_kind, &got_payload) ==
+               net::DatagramVerdict::kOk);
+    FUZZ_CHECK(opener.Open(datagram, kLocal, later, &got_sender, &got_kind, &got_payload) ==
                net::DatagramVerdict::kStale);
     FUZZ_CHECK(opener.stats().accepted == 2 && opener.stats().stale == 1);
   }

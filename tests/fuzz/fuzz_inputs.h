@@ -17,6 +17,8 @@ inline constexpr net::ClusterKey kKey = {
     0x56, 0x65, 0x6c, 0x75, 0x6d, 0x4f, 0x53, 0x20, 0x66, 0x75, 0x7a, 0x7a, 0x20, 0x6b, 0x65, 0x79,
     0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
 inline constexpr uint64_t kNowMs = 1'700'000'000'000;
+// The fuzzed node's address: unicast datagrams are sealed for (and opened at) it.
+inline constexpr std::string_view kLocal = "127.0.0.1:8002";
 
 // input[0] % kTargets selects the target; the rest of the input is laid out as described.
 enum Target : uint8_t {
@@ -24,7 +26,8 @@ enum Target : uint8_t {
   // payload is decoded as the node does ('B' beacon, 'M' membership message).
   kRawDatagram = 0,
   // rest: flags u8 (bit 0: flip one bit after sealing; bits 1-3: which bit; bit 4: a minute
-  // later, send it again), skew s8 (seconds from the opener's clock), position u16 (of the
+  // later, send it again; bit 5: a beacon; bit 6: sealed for another address), skew s8 (seconds
+  // from the opener's clock), position u16 (of the
   // flipped byte), sender u32, payload. The payload is sealed with the right key, opened, and
   // decoded as the node does.
   kSealedDatagram = 1,

@@ -174,12 +174,16 @@ int main(int argc, char** argv) {
   add("beacon", Writer(fuzz::kBeacon).Bytes(wire::EncodeBeacon(beacon)));
 
   net::DatagramAuth auth(fuzz::kKey);
-  add("raw-beacon", Writer(fuzz::kRawDatagram).Bytes(auth.Seal(1, beacon_payload, fuzz::kNowMs)));
+  add("raw-beacon",
+      Writer(fuzz::kRawDatagram)
+          .Bytes(auth.Seal(1, net::DatagramKind::kBroadcast, "", beacon_payload, fuzz::kNowMs)));
   add("raw-garbage", Writer(fuzz::kRawDatagram).Bytes(std::string("VLMD") + std::string(60, 'x')));
   add("sealed-beacon",
-      Writer(fuzz::kSealedDatagram).U8(0).U8(0).U16(0).U32(1).Bytes(beacon_payload));
+      Writer(fuzz::kSealedDatagram).U8(0x20).U8(0).U16(0).U32(1).Bytes(beacon_payload));
   add("sealed-beacon-later",
-      Writer(fuzz::kSealedDatagram).U8(0x10).U8(0).U16(0).U32(1).Bytes(beacon_payload));
+      Writer(fuzz::kSealedDatagram).U8(0x30).U8(0).U16(0).U32(1).Bytes(beacon_payload));
+  add("sealed-misdirected",
+      Writer(fuzz::kSealedDatagram).U8(0x40).U8(0).U16(0).U32(1).Bytes(beacon_payload));
   add("sealed-stale",
       Writer(fuzz::kSealedDatagram).U8(0).U8(31).U16(0).U32(1).Bytes(beacon_payload));
   add("sealed-tampered",
@@ -191,8 +195,9 @@ int main(int argc, char** argv) {
     add("sealed-" + name,
         Writer(fuzz::kSealedDatagram).U8(0).U8(0).U16(0).U32(msg.from.id).Bytes("M" + encoded));
     if (name == "ping-gossip" || name == "join-ack-page") {
-      add("raw-" + name,
-          Writer(fuzz::kRawDatagram).Bytes(auth.Seal(1, "M" + encoded, fuzz::kNowMs)));
+      add("raw-" + name, Writer(fuzz::kRawDatagram)
+                             .Bytes(auth.Seal(1, net::DatagramKind::kUnicast, fuzz::kLocal,
+                                              "M" + encoded, fuzz::kNowMs)));
     }
   }
 

@@ -265,6 +265,74 @@ TEST(Membership, LinkDownOfALivePeerIsRefuted) {
   EXPECT_EQ(net.StateAt(1, 2), MemberState::kAlive);
 }
 
+// Issue 9: beacons are broadcast, so anyone on the segment can capture one and send it again
+// (to this node or another) within the freshness window. A beacon introduces a member we
+// do not know; it never refutes a suspicion, never revives a dead or left member, never moves
+// a known member's incarnation: only the member's own messages (and gossip) do.
+TEST(Membership, ReplayedBeaconIntroducesButNeverRevives) {
+  Net net;
+  Membership& a = net.Add(1);
+  net.Add(2);
+  net.Take(2, net[2].Join(SimNetwork::Addr(1), net.now()));
+  net.Flush();
+  const uint64_t inc = net[2].self().incarnation;
+  // A beacon of 2 captured after a few of its (load) bumps, that 1 never heard as gossip.
+  auto replay = [&](uint64_t incarnation) {
+    net.Take(1, a.OnBeacon(2, SimNetwork::MetaFor(2), incarnation, net.now()));
+    net.Flush();
+  };
+  // Suspected by probes: a beacon at a newer incarnation does not refute it.
+  net.Cut(2, true);
+  net.Take(1, a.OnMessage(Carrying(Claim(2, inc, MemberState::kSuspect)), net.now()));
+  ASSERT_EQ(net.StateAt(1, 2), MemberState::kSuspect);
+  replay(inc + 3);
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kSuspect);
+  EXPECT_EQ(a.members().at(2).incarnation, inc);
+  EXPECT_FALSE(net.Saw(1, EventKind::kAlive, 2));
+  // Dead (2 is gone): the replayed beacon pings it and nothing answers. No ghost.
+  net.Remove(2);
+  net.Advance(SuspicionMaxMs(a.config(), 2) + 1);
+  ASSERT_EQ(net.StateAt(1, 2), MemberState::kDead);
+  net.ClearEvents();
+  for (int i = 0; i < 5; i++) {
+    replay(inc + 5 + i);
+    net.Advance(500);
+  }
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kDead);
+  EXPECT_EQ(a.members().at(2).incarnation, inc);
+  EXPECT_FALSE(net.Saw(1, EventKind::kJoined, 2));
+  EXPECT_EQ(a.live_count(), 1u);
+  // Left: the same.
+  net.Take(1, a.OnMessage(Carrying(Claim(2, inc + 1, MemberState::kLeft)), net.now()));
+  ASSERT_EQ(net.StateAt(1, 2), MemberState::kLeft);
+  replay(inc + 50);
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kLeft);
+  EXPECT_FALSE(net.Saw(1, EventKind::kJoined, 2));
+  // A stranger's beacon still introduces it.
+  net.Take(1, a.OnBeacon(5, SimNetwork::MetaFor(5), 7, net.now()));
+  EXPECT_EQ(net.StateAt(1, 5), MemberState::kAlive);
+  EXPECT_TRUE(net.Saw(1, EventKind::kJoined, 5));
+}
+
+// The other side of the same rule: a member held dead that is really running (a healed
+// partition, a restart) comes back, through the ping the beacon triggers: its ack refutes.
+TEST(Membership, BeaconOfALiveMemberHeldDeadBringsItBackThroughAPing) {
+  Net net;
+  Membership& a = net.Add(1);
+  net.Add(2);
+  net.Take(2, net[2].Join(SimNetwork::Addr(1), net.now()));
+  net.Flush();
+  net.Cut(2, true);
+  net.Advance(SuspicionMaxMs(a.config(), 2) + 2000);
+  ASSERT_EQ(net.StateAt(1, 2), MemberState::kDead);
+  net.Cut(2, false);
+  net.ClearEvents();
+  net.Take(1, a.OnBeacon(2, SimNetwork::MetaFor(2), net[2].self().incarnation, net.now()));
+  net.Flush();
+  EXPECT_EQ(net.StateAt(1, 2), MemberState::kAlive);
+  EXPECT_TRUE(net.Saw(1, EventKind::kJoined, 2));
+}
+
 TEST(Membership, LeaveIsSeenAsLeftWithoutATimeout) {
   Net net;
   net.Add(1);

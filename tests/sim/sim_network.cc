@@ -164,6 +164,12 @@ void SimNetwork::Heal() {
   for (Node& n : nodes_) n.group = 0;
 }
 
+void SimNetwork::CutUnicast(NodeId id, bool cut) {
+  Node* n = Find(id);
+  VELUM_ASSERT(n != nullptr);
+  n->unicast_cut = cut;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The event loop.
 
@@ -282,7 +288,7 @@ void SimNetwork::Process(NodeId id, core::Output out) {
     const NodeId to = IdOfAddr(env.to_addr);
     VELUM_ASSERT(env.to == core::kNoNode || env.to == to);
     const Node* t = Find(to);
-    if (t == nullptr || t->group != n.group) continue;
+    if (t == nullptr || t->group != n.group || n.unicast_cut || t->unicast_cut) continue;
     if (rng_.Chance(options_.link.loss)) continue;
     Push(now_ + Latency(), Kind::kDeliver, to, id, 0, bytes);
     if (options_.link.duplicate > 0 && rng_.Chance(options_.link.duplicate)) {

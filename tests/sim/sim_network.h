@@ -70,6 +70,9 @@ class SimNetwork {
   // Nodes in different groups cannot reach each other; unlisted nodes form group 0.
   void Partition(const std::vector<std::vector<NodeId>>& groups);
   void Heal();
+  // Unicast datagrams to and from `id` are lost; its beacons still go out and others' still
+  // reach it (a firewall dropping unicast UDP, not broadcast).
+  void CutUnicast(NodeId id, bool cut);
   LinkModel& link() { return options_.link; }
   void set_beacons(bool on) { options_.beacons = on; }
 
@@ -137,6 +140,7 @@ class SimNetwork {
     bool left = false;
     uint32_t gen = 0;
     uint32_t group = 0;
+    bool unicast_cut = false;
     uint64_t next_tick = UINT64_MAX;
     uint64_t start_incarnation = 0;
     std::vector<std::string> inbox;

@@ -2,6 +2,8 @@
 // partitions, leaves and restarts. Every failure prints its seed; VELUM_SIM_SEED replays it.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <tuple>
@@ -138,6 +140,57 @@ TEST(SimDefaults, SilentNodeIsDeadWithinThreeSeconds) {
     EXPECT_TRUE(back.has_value()) << sim.Summary();
     EXPECT_GT(sim.node(4)->self().incarnation, inc);
     EXPECT_EQ(sim.false_deaths(), 0u) << sim.Summary();
+  }
+}
+
+// Issue 9: a node whose unicast datagrams are all lost while its broadcast beacons still get
+// out (a firewall rule, a broken switch port for unicast) must be declared dead like a
+// silent one. It keeps working meanwhile: its load changes bump its incarnation about once
+// a second, and every beacon carries the new number. A beacon must not refute the suspicion
+// that probes keep confirming, nor revive the dead member: it stays dead until its unicast
+// traffic flows again, then it is alive again everywhere.
+TEST(SimDefaults, UnicastCutNodeIsDeadDespiteItsBeacons) {
+  SIM_SEED(base, 450);
+  for (uint64_t k = 0; k < 6; ++k) {
+    const uint64_t seed = base + k;
+    SCOPED_TRACE(SeedNote(seed));
+    SimNetwork sim(Options(seed));
+    Form(&sim, 4, JoinMode::kBeacons);
+    sim.RunFor(1000 + 37 * k);
+    core::NodeMeta meta = sim.node(4)->self().meta;
+    // Runs for `ms`, changing node 4's load every 250 ms; stops early once pred() holds.
+    auto busy = [&](uint64_t ms, const std::function<bool()>& pred) -> std::optional<uint64_t> {
+      const uint64_t start = sim.now();
+      while (sim.now() < start + ms) {
+        if (pred && pred()) return sim.now() - start;
+        meta.load = (meta.load + 1) % 4;
+        sim.UpdateMeta(4, meta);
+        sim.RunFor(50);
+        for (int i = 0; i < 4 && !(pred && pred()); i++) sim.RunFor(50);
+      }
+      return std::nullopt;
+    };
+    sim.CutUnicast(4, true);
+    const uint64_t cut_at = sim.now();
+    auto dead = busy(10000, [&] { return sim.AllSee(4, MemberState::kDead); });
+    ASSERT_TRUE(dead.has_value()) << "never declared dead everywhere: " << sim.Summary();
+    EXPECT_LE(*dead, 3000u) << sim.Summary();
+    // Ten more seconds of beacons with ever newer incarnations: no ghost.
+    const uint64_t dead_at = sim.now();
+    busy(10000, nullptr);
+    EXPECT_TRUE(sim.AllSee(4, MemberState::kDead)) << sim.Summary();
+    for (const Observed& o : sim.events()) {
+      if (o.time_ms < cut_at || o.event.id != 4) continue;
+      EXPECT_NE(o.event.kind, EventKind::kAlive) << "node " << o.observer << " at " << o.time_ms;
+      if (o.time_ms >= dead_at) {
+        EXPECT_NE(o.event.kind, EventKind::kJoined) << "node " << o.observer << " at " << o.time_ms;
+      }
+    }
+    EXPECT_GT(sim.node(4)->self().incarnation, sim.node(1)->members().at(4).incarnation);
+    // Unicast flows again: the beacons' pings reach it, it refutes, it is back everywhere.
+    sim.CutUnicast(4, false);
+    auto back = busy(5000, [&] { return sim.AllSee(4, MemberState::kAlive); });
+    EXPECT_TRUE(back.has_value()) << sim.Summary();
   }
 }
 
