@@ -157,7 +157,12 @@ velum::Status Node::Impl::StartJobs() {
   po.home = options.home;
   pool = std::make_unique<ExecutorPool>(po);
   if (velum::Status s = pool->Start(); !s.ok()) return s;
-  spdlog::info("executor pool: {} slots of {}", po.slots, pool->executor_path());
+  spdlog::info("executor pool: {} slots of {}; confinement: {}", po.slots, pool->executor_path(),
+               pool->confinement());
+  // Said once per node, not per executor: every executor is confined the same way.
+  if (!pool->namespaces())
+    spdlog::warn("executors run without namespaces (the kernel refused them): {}",
+                 pool->confinement());
   runner = std::make_unique<CallRunner>(po.slots + 2, 4096);
   auto j = Journal::Open(options.home / "journal" / ("node-" + std::to_string(options.id) + ".db"));
   if (!j.ok()) return j.error();
