@@ -2,7 +2,6 @@
 // Modules are cached by hash; every call gets a fresh instance so no call sees another's state.
 #include "runtime/executor.h"
 
-#include <dlfcn.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "runtime/channel.h"
 #include "runtime/interp_engine.h"
 #include "runtime/module.h"
+#include "runtime/sandbox.h"
 
 namespace velum {
 
@@ -108,11 +108,13 @@ class Executor {
  public:
   Executor() : aot_(&compiler_) {}
 
-  // Loads the executor's shared object; before confinement, since dlopen opens a file.
-  void Bind(const std::string& shared_object) {
-    bound_object_ = shared_object;
-    bound_handle_ = dlopen(shared_object.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!bound_handle_) bound_error_ = std::string("dlopen: ") + dlerror();
+  // Loads the executor's shared object, under confinement: its constructors run confined.
+  void Bind(const ExecutorSetup& setup) {
+    bound_object_ = setup.bound_object;
+    if (setup.bound_fd < 0)
+      bound_error_ = setup.bound_error;
+    else
+      bound_handle_ = LoadObjectConfined(setup.bound_fd, &bound_error_);
   }
 
   // Takes ownership of `module_fd` (-1: none sent).
@@ -209,8 +211,9 @@ uint64_t CpuSeconds() {
 
 int RunExecutor(int fd, const ExecutorSetup& setup) {
   Executor executor;  // initialises the wasm2c runtime (signal handlers, alternate stack)
-  if (!setup.bound_object.empty()) executor.Bind(setup.bound_object);
   if (setup.confine && !setup.confine()) return 4;
+  if (!setup.bound_object.empty()) executor.Bind(setup);
+  if (setup.seal && !setup.seal()) return 4;
   std::vector<uint8_t> frame;
   int module_fd = -1;
   while (ReadFrame(fd, &frame, &module_fd)) {

@@ -49,11 +49,16 @@ struct ExecResponse {
 
 // What an executor does before it serves its first request.
 struct ExecutorSetup {
-  // AOT: the shared object loaded (dlopen) before confinement; the executor can run native
-  // code from this object only. Empty: interpreter only.
+  // AOT: the shared object this executor runs native code from, opened (`bound_fd`) before
+  // confinement and loaded under it (sandbox.h, FilterStage::kLoading). Empty: interpreter
+  // only. `bound_fd` < 0 with a name: it could not be opened, for `bound_error`.
   std::string bound_object;
-  // Confines the process (sandbox.h) once everything it needs is loaded. False: exit.
+  int bound_fd = -1;
+  std::string bound_error;
+  // Confines the process for loading (sandbox.h); false: exit.
   std::function<bool()> confine;
+  // Tightens the confinement once the object is loaded, before the first request; false: exit.
+  std::function<bool()> seal;
   // Answer, then exit, once the process has used this much CPU time (0: never).
   uint64_t retire_after_cpu_seconds = 0;
 };

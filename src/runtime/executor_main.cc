@@ -1,6 +1,7 @@
 // velum-executor: the sandbox process started by the executor pool; never run by hand.
 // Usage: velum-executor FD MAX_DATA_BYTES PARENT_PID [--cpu-seconds N] [--bind OBJECT]
 // [--report]. It confines itself, serves the channel on FD until it closes, dies with the parent.
+#include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +23,7 @@
 namespace {
 
 pid_t parent_pid = 0;
+velum::SandboxReport namespaces_report;  // what Confine got, for Seal's report
 
 // Ends this process when the parent process ends, even in the middle of a call: a timer
 // checks every 100 ms whether it was reparented. PR_SET_PDEATHSIG cannot do it: it fires when
@@ -53,18 +56,28 @@ struct Arguments {
 };
 
 // Everything in order: namespaces (the process must be single-threaded), the parent watch,
-// the rlimits, and the system-call filter last.
+// the rlimits, and the loading filter; a compiled module is loaded under it.
 bool Confine(const Arguments& args) {
   velum::SandboxReport report;
   velum::EnterNamespaces(&report);
   if (!WatchParent()) return false;
   velum::Status s = velum::ApplyLimits(args.limits);
-  if (s.ok()) s = velum::InstallSyscallFilter();
+  if (s.ok()) s = velum::InstallSyscallFilter(velum::FilterStage::kLoading);
   if (!s.ok()) {
     std::fprintf(stderr, "velum-executor: cannot confine itself: %s\n", s.error().message.c_str());
     return false;
   }
-  if (args.report && !velum::WriteFrame(args.fd, report.Encode())) return false;
+  namespaces_report = report;
+  return true;
+}
+
+// The serving filter, then the report to the pool (and the tests' forbidden call).
+bool Seal(const Arguments& args) {
+  if (velum::Status s = velum::InstallSyscallFilter(velum::FilterStage::kServing); !s.ok()) {
+    std::fprintf(stderr, "velum-executor: cannot confine itself: %s\n", s.error().message.c_str());
+    return false;
+  }
+  if (args.report && !velum::WriteFrame(args.fd, namespaces_report.Encode())) return false;
   if (!args.try_forbidden.empty()) {
     bool known = velum::TryForbiddenCall(args.try_forbidden);
     std::fprintf(stderr, "velum-executor: %s %s\n", args.try_forbidden.c_str(),
@@ -111,7 +124,14 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;  // module hashes; it may read /dev/urandom, so now
   velum::ExecutorSetup setup;
   setup.bound_object = args.bind;
+  if (!args.bind.empty()) {
+    // Opened now, loaded once confined: dlopen would run the object's constructors.
+    setup.bound_fd = open(args.bind.c_str(), O_RDONLY | O_CLOEXEC);
+    if (setup.bound_fd < 0)
+      setup.bound_error = "cannot open " + args.bind + ": " + std::strerror(errno);
+  }
   setup.confine = [&args] { return Confine(args); };
+  setup.seal = [&args] { return Seal(args); };
   setup.retire_after_cpu_seconds = args.limits.cpu_seconds / 2;
   return velum::RunExecutor(args.fd, setup);
 }

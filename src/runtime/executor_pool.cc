@@ -128,9 +128,7 @@ Status ExecutorPool::Start() {
       return MakeError(ErrorKind::kInternal, "cannot start executor " + options_.executor_path);
     if (i == 0) {
       if (Status s = ReadConfinementReport(slot.get()); !s.ok()) {
-        kill(slot->pid, SIGKILL);
-        waitpid(slot->pid, nullptr, 0);
-        close(slot->fd);
+        close(slot->fd);  // the executor was ended and reaped by ReadConfinementReport
         return s;
       }
     }
@@ -151,8 +149,10 @@ Status ExecutorPool::ReadConfinementReport(Slot* slot) {
     return {};
   }
   int status = 0;
-  kill(slot->pid, SIGKILL);
-  waitpid(slot->pid, &status, 0);
+  if (slot->pid > 0) {
+    kill(slot->pid, SIGKILL);
+    waitpid(slot->pid, &status, 0);
+  }
   slot->pid = -1;
   return MakeError(ErrorKind::kInternal, "executor " + options_.executor_path +
                                              " could not confine itself (" +

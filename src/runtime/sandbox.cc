@@ -2,6 +2,7 @@
 // The allow-list is the whole of what a confined executor can ask of the kernel.
 #include "runtime/sandbox.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -30,7 +32,8 @@ namespace {
 
 // Calls a confined executor makes, with why. Anything else kills it.
 constexpr int kAllowedSyscalls[] = {
-    // The channel to the pool (recvmsg: module descriptors) and reading a received module.
+    // The channel to the pool (recvmsg: module descriptors), reading a received module, and
+    // descriptors the executor has (dup, fstat: no path).
     SCMP_SYS(read),
     SCMP_SYS(readv),
     SCMP_SYS(pread64),
@@ -42,6 +45,8 @@ constexpr int kAllowedSyscalls[] = {
     SCMP_SYS(sendto),
     SCMP_SYS(lseek),
     SCMP_SYS(close),
+    SCMP_SYS(dup),
+    SCMP_SYS(fstat),
     // Memory: the heap, linear memories and their guard regions (mmap and mprotect only
     // without PROT_EXEC, below).
     SCMP_SYS(brk),
@@ -138,7 +143,38 @@ Status ApplyLimits(const SandboxLimits& limits) {
   return {};
 }
 
-Status InstallSyscallFilter() {
+namespace {
+
+// The object LoadObjectConfined is loading: its descriptor and the path dlopen opens it by.
+int loading_fd = -1;
+char loading_path[32];
+
+// SIGSYS from a trapped call of the kLoading filter (the call did not run). Emulates the two
+// calls dlopen makes for the object being loaded, and nothing else: any other call dies of
+// SIGSYS, as the kServing filter would kill it.
+void OnTrappedSyscall(int, siginfo_t* info, void* context) {
+  int saved_errno = errno;
+  greg_t* regs = static_cast<ucontext_t*>(context)->uc_mcontext.gregs;
+  const char* path = reinterpret_cast<const char*>(regs[REG_RSI]);
+  long result = 0;
+  if (info->si_syscall == SYS_openat && loading_fd >= 0 && path &&
+      std::strcmp(path, loading_path) == 0) {
+    result = syscall(SYS_dup, loading_fd);
+  } else if (info->si_syscall == SYS_newfstatat && (regs[REG_R10] & AT_EMPTY_PATH) && path &&
+             path[0] == 0) {
+    result = syscall(SYS_fstat, regs[REG_RDI], regs[REG_RDX]);  // fstat of an open descriptor
+  } else {
+    signal(SIGSYS, SIG_DFL);
+    raise(SIGSYS);  // delivered, and fatal, when this handler returns
+    return;
+  }
+  regs[REG_RAX] = result < 0 ? -errno : result;
+  errno = saved_errno;
+}
+
+}  // namespace
+
+Status InstallSyscallFilter(FilterStage stage) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return MakeError(ErrorKind::kInternal,
                      std::string("PR_SET_NO_NEW_PRIVS: ") + std::strerror(errno));
@@ -149,12 +185,31 @@ Status InstallSyscallFilter() {
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
   for (int sys : kAllowedSyscalls)
     if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, sys, 0);
-  // Memory may be mapped and protected, never executable: every piece of code the executor
-  // runs (itself, its libraries, a compiled module) was loaded before the filter.
-  for (int sys : {SCMP_SYS(mmap), SCMP_SYS(mprotect)})
+  if (stage == FilterStage::kServing) {
+    // Memory may be mapped and protected, never executable: every piece of code the
+    // executor runs (itself, its libraries, a compiled module) is loaded by now.
+    for (int sys : {SCMP_SYS(mmap), SCMP_SYS(mprotect)})
+      if (rc == 0)
+        rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, sys, 1,
+                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  } else {
+    for (int sys : {SCMP_SYS(mmap), SCMP_SYS(mprotect)})
+      if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, sys, 0);
+    for (int sys : {SCMP_SYS(openat), SCMP_SYS(newfstatat)})
+      if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_TRAP, sys, 0);
+    // Installing the kServing filter: adding a filter can only take rights away.
+    if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
     if (rc == 0)
-      rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, sys, 1,
-                            SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+      rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                            SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
+    if (rc == 0) {
+      struct sigaction action {};
+      action.sa_sigaction = OnTrappedSyscall;
+      action.sa_flags = SA_SIGINFO;
+      sigemptyset(&action.sa_mask);
+      if (sigaction(SIGSYS, &action, nullptr) != 0) rc = -errno;
+    }
+  }
   // Signals to itself only: abort() and raise() use tgkill on the own process.
   if (rc == 0)
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
@@ -164,6 +219,17 @@ Status InstallSyscallFilter() {
     return MakeError(ErrorKind::kInternal,
                      std::string("cannot install the seccomp filter: ") + std::strerror(-rc));
   return {};
+}
+
+void* LoadObjectConfined(int fd, std::string* error) {
+  // A unique name per descriptor: dlopen would return an object loaded under the same name.
+  std::snprintf(loading_path, sizeof loading_path, "/proc/self/fd/%d", fd);
+  loading_fd = fd;
+  void* handle = dlopen(loading_path, RTLD_NOW | RTLD_LOCAL);
+  if (!handle) *error = std::string("dlopen: ") + dlerror();
+  loading_fd = -1;
+  close(fd);
+  return handle;
 }
 
 bool TryForbiddenCall(const std::string& name) {

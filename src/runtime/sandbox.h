@@ -45,9 +45,23 @@ void EnterNamespaces(SandboxReport* report);
 // Sets every rlimit of `limits`. Fails only if the kernel refuses to lower a limit.
 Status ApplyLimits(const SandboxLimits& limits);
 
-// Sets PR_SET_NO_NEW_PRIVS and installs the seccomp allow-list on every thread; any other
-// system call kills the process with SIGSYS. Irreversible.
-Status InstallSyscallFilter();
+// The executor installs two filters; seccomp keeps both and the stricter answer wins.
+enum class FilterStage : uint8_t {
+  // While a compiled module is loaded (dlopen runs its constructors and resolvers, which
+  // must not run unconfined): executable mappings are allowed, and openat/newfstatat trap
+  // to a handler that grants only the object's own descriptor (LoadObjectConfined).
+  kLoading,
+  // Serving calls: the allow-list only; no executable mapping, no open at all.
+  kServing,
+};
+
+// Sets PR_SET_NO_NEW_PRIVS and installs the seccomp allow-list of `stage` on every thread;
+// any other system call kills the process with SIGSYS. Irreversible.
+Status InstallSyscallFilter(FilterStage stage);
+
+// dlopen of the object open as `fd` (taken over), under the kLoading filter: the only file
+// it can open is that descriptor. Null on failure, with dlerror's message in `error`.
+void* LoadObjectConfined(int fd, std::string* error);
 
 // Test only (executor --try-forbidden NAME): performs the named forbidden operation, which
 // must kill a confined process. Returns if it did not (or the name is unknown: false).

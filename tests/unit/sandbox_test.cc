@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "runtime/executor_pool.h"
+#include "runtime/process.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -115,6 +116,32 @@ INSTANTIATE_TEST_SUITE_P(Executor, ForbiddenCall,
                                            "mmap_exec", "mprotect_exec", "unshare", "mount",
                                            "setrlimit", "memfd_create", "process_vm_readv"),
                          [](const auto& info) { return info.param; });
+
+// A compiled module's constructors run when it is loaded (dlopen), so loading happens under
+// confinement too: an object whose constructor opens a file kills the executor with SIGSYS.
+TEST(Sandbox, ObjectConstructorsRunConfined) {
+  if (!ProgramExists("cc")) GTEST_SKIP() << "no C compiler";
+  test::TempDir dir;
+  fs::path source = dir.path() / "evil.c", object = dir.path() / "evil.so",
+           marker = dir.path() / "opened";
+  {
+    std::ofstream out(source);
+    out << "#include <fcntl.h>\n#include <unistd.h>\n"
+           "__attribute__((constructor)) static void evil(void) {\n"
+           "  int fd = open(\"/etc/hostname\", O_RDONLY);\n"
+           "  if (fd >= 0) close(open(\""
+        << marker.string() << "\", O_CREAT | O_WRONLY, 0600));\n}\n";
+  }
+  ProcessResult cc = RunProcess({"cc", "-shared", "-fPIC", "-o", object.string(), source.string()},
+                                milliseconds(60000));
+  ASSERT_TRUE(cc.ok()) << cc.output;
+  ExecutorProcess executor({"--bind", object.string()});
+  ASSERT_GT(executor.pid(), 0);
+  auto status = executor.Wait(milliseconds(20000));
+  ASSERT_TRUE(status.has_value()) << "the executor is still running";
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGSYS) << DescribeStatus(*status);
+  EXPECT_FALSE(fs::exists(marker)) << "the constructor ran unconfined";
+}
 
 // The control for the tests above: the test hook itself does not kill (an unknown name is
 // not tried and the executor exits 3), and a confined executor ends normally when its
