@@ -129,6 +129,10 @@ Status ApplyLimits(const SandboxLimits& limits) {
       {RLIMIT_CORE, 0, "RLIMIT_CORE"},
   };
   for (const Limit& l : all) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // ASan and TSan reserve terabytes of shadow address space at start: no RLIMIT_AS.
+    if (l.resource == RLIMIT_AS) continue;
+#endif
     rlimit current{};
     if (getrlimit(l.resource, &current) != 0) continue;
     // Never raise: a limit the operator set lower stays.
