@@ -157,9 +157,9 @@ velum::Status Node::Impl::StartJobs() {
   po.home = options.home;
   pool = std::make_unique<ExecutorPool>(po);
   if (velum::Status s = pool->Start(); !s.ok()) return s;
-  spdlog::info("executor pool: {} slots of {}; confinement: {}", po.slots, pool->executor_path(),
-               pool->confinement());
+  spdlog::info("executor pool: {} slots of {}", po.slots, pool->executor_path());
   // Said once per node, not per executor: every executor is confined the same way.
+  spdlog::info("executor confinement: {}", pool->confinement());
   if (!pool->namespaces())
     spdlog::warn("executors run without namespaces (the kernel refused them): {}",
                  pool->confinement());
