@@ -340,6 +340,43 @@ void BM_PoolStartup(benchmark::State& state) {
   state.SetLabel("Start() + first sum (interp), 2 slots");
 }
 
+// A native call of a module the executor is not bound to: a confined executor cannot open
+// another compiled object, so the pool restarts it bound to this one (sandbox.h). One slot,
+// calls alternating between two compiled modules: every call pays a restart.
+void BM_PoolRebind(benchmark::State& state) {
+  velum::ExecutorPool pool(PoolOpts(1));
+  if (auto s = pool.Start(); !s.ok()) return state.SkipWithError(s.error().ToString().c_str());
+  for (const auto& m : {S().sum, S().primes})
+    if (auto so = pool.CompileNow(m); !so.ok())
+      return state.SkipWithError(so.error().ToString().c_str());
+  velum::CallSpec sum = SumSpec(velum::EngineKind::kAot);
+  velum::CallSpec primes = sum;
+  primes.module = S().primes;
+  primes.func = "count_primes";
+  primes.args = {Value::I32(0), Value::I32(10)};
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(state.max_iterations));
+  bool odd = false;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    std::string e;
+    if (odd) {
+      auto out = pool.Call(primes);
+      if (!out.ok() || out->engine != velum::EngineKind::kAot) e = "primes failed";
+    } else {
+      e = CallSum(pool, sum);
+    }
+    auto t1 = Clock::now();
+    if (!e.empty()) return state.SkipWithError(e.c_str());
+    odd = !odd;
+    us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  state.counters["p50_us"] = Percentile(us, 0.50);
+  state.counters["p99_us"] = Percentile(us, 0.99);
+  state.counters["rebinds"] = static_cast<double>(pool.stats().executors_rebound);
+  state.SetLabel("AOT calls alternating sum / primes on 1 slot: a restart each");
+}
+
 // Every executor is made to answer once (concurrent calls, one per slot), so all are up and
 // idle; then VmRSS and Pss of each pid are read. Manual time = Start() until all answered.
 void BM_PoolIdleRss(benchmark::State& state) {
@@ -446,6 +483,10 @@ void Register() {
       ->UseManualTime()
       ->Iterations(10)
       ->Unit(kMillisecond);
+  benchmark::RegisterBenchmark("pool_rebind", BM_PoolRebind)
+      ->UseRealTime()
+      ->Iterations(200)
+      ->Unit(kMicrosecond);
   benchmark::RegisterBenchmark("pool_idle_rss", BM_PoolIdleRss)
       ->UseManualTime()
       ->Iterations(3)

@@ -158,6 +158,11 @@ velum::Status Node::Impl::StartJobs() {
   pool = std::make_unique<ExecutorPool>(po);
   if (velum::Status s = pool->Start(); !s.ok()) return s;
   spdlog::info("executor pool: {} slots of {}", po.slots, pool->executor_path());
+  // Said once per node, not per executor: every executor is confined the same way.
+  spdlog::info("executor confinement: {}", pool->confinement());
+  if (!pool->namespaces())
+    spdlog::warn("executors run without namespaces (the kernel refused them): {}",
+                 pool->confinement());
   runner = std::make_unique<CallRunner>(po.slots + 2, 4096);
   auto j = Journal::Open(options.home / "journal" / ("node-" + std::to_string(options.id) + ".db"));
   if (!j.ok()) return j.error();

@@ -333,13 +333,18 @@ Status AotEngine::Load(const std::filesystem::path& shared_object,
                        const std::vector<ModulePtr>& modules) {
   void* handle = dlopen(shared_object.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) return MakeError(ErrorKind::kCompilerFailed, std::string("dlopen: ") + dlerror());
+  return Adopt(handle, shared_object.string(), modules);
+}
+
+Status AotEngine::Adopt(void* handle, const std::string& name,
+                        const std::vector<ModulePtr>& modules) {
   state_->handles.push_back(handle);
   for (size_t i = 0; i < modules.size(); i++) {
     auto* desc =
         static_cast<const velum_module_desc*>(dlsym(handle, AotCompiler::SymbolFor(i).c_str()));
     if (!desc || desc->abi_version != VELUM_AOT_ABI_VERSION)
       return MakeError(ErrorKind::kCompilerFailed,
-                       shared_object.string() + ": bad or missing " + AotCompiler::SymbolFor(i));
+                       name + ": bad or missing " + AotCompiler::SymbolFor(i));
     state_->loaded.emplace(modules[i]->hash(), Loaded{desc, false});
   }
   return {};

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "runtime/aot_compiler.h"
@@ -28,6 +29,9 @@ class AotEngine : public Engine {
   Status Preload(const std::vector<ModulePtr>& modules);
   // Loads modules from a shared object made by AotCompiler::Compile for exactly `modules`.
   Status Load(const std::filesystem::path& shared_object, const std::vector<ModulePtr>& modules);
+  // Load, for an object opened already (`handle` from dlopen; `name` for messages): how a
+  // confined executor, which can no longer open files, uses the object it was bound to.
+  Status Adopt(void* handle, const std::string& name, const std::vector<ModulePtr>& modules);
   bool IsLoaded(const Module& module) const;
 
   struct State;

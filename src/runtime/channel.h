@@ -92,8 +92,10 @@ class FrameReader {
 };
 
 // Blocking frame I/O on a stream socket. False on EOF or error.
-bool WriteFrame(int fd, const std::vector<uint8_t>& frame);
-bool ReadFrame(int fd, std::vector<uint8_t>* frame);
+// `pass_fd` >= 0 travels with the frame (SCM_RIGHTS): how a confined executor, which cannot
+// open files, receives a module. `received_fd` gets it (-1 if none; the caller closes it).
+bool WriteFrame(int fd, const std::vector<uint8_t>& frame, int pass_fd = -1);
+bool ReadFrame(int fd, std::vector<uint8_t>* frame, int* received_fd = nullptr);
 
 }  // namespace velum
 

@@ -2,6 +2,10 @@
 // Modules are cached by hash; every call gets a fresh instance so no call sees another's state.
 #include "runtime/executor.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -11,12 +15,14 @@
 #include "runtime/channel.h"
 #include "runtime/interp_engine.h"
 #include "runtime/module.h"
+#include "runtime/sandbox.h"
 
 namespace velum {
 
 std::vector<uint8_t> ExecRequest::Encode() const {
   FrameWriter w;
-  w.Str(module_path);
+  w.U8(module_attached);
+  w.U8(reset_module_cache);
   w.Str(module_hash);
   w.U8(static_cast<uint8_t>(engine));
   w.Str(shared_object);
@@ -30,7 +36,8 @@ std::vector<uint8_t> ExecRequest::Encode() const {
 
 bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
   FrameReader r(frame);
-  out->module_path = r.Str();
+  out->module_attached = r.U8();
+  out->reset_module_cache = r.U8();
   out->module_hash = r.Str();
   out->engine = static_cast<EngineKind>(r.U8());
   out->shared_object = r.Str();
@@ -48,6 +55,8 @@ std::vector<uint8_t> ExecResponse::Encode() const {
   FrameWriter w;
   w.U8(ok);
   w.U64(run_ns);
+  w.U8(module_held);
+  w.U8(retiring);
   if (ok) {
     w.U32(static_cast<uint32_t>(values.size()));
     for (const auto& v : values) w.Val(v);
@@ -63,6 +72,8 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
   FrameReader r(frame);
   out->ok = r.U8();
   out->run_ns = r.U64();
+  out->module_held = r.U8();
+  out->retiring = r.U8();
   out->values.clear();
   if (out->ok) {
     uint32_t n = r.U32();
@@ -78,14 +89,39 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
 
 namespace {
 
+// The bytes of a module received as a descriptor (read without a path: no open()).
+Result<std::vector<uint8_t>> ReadModuleFd(int fd) {
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size < 0) return MakeError(ErrorKind::kIo, "cannot size the module sent by the pool");
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t r = pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return MakeError(ErrorKind::kIo, "cannot read the module sent by the pool");
+    done += static_cast<size_t>(r);
+  }
+  return bytes;
+}
+
 class Executor {
  public:
   Executor() : aot_(&compiler_) {}
 
-  ExecResponse Handle(const ExecRequest& req) {
+  // Loads the executor's shared object, under confinement: its constructors run confined.
+  void Bind(const ExecutorSetup& setup) {
+    bound_object_ = setup.bound_object;
+    if (setup.bound_fd < 0)
+      bound_error_ = setup.bound_error;
+    else
+      bound_handle_ = LoadObjectConfined(setup.bound_fd, &bound_error_);
+  }
+
+  // Takes ownership of `module_fd` (-1: none sent).
+  ExecResponse Handle(const ExecRequest& req, int module_fd) {
     ExecResponse resp;
     auto start = std::chrono::steady_clock::now();
-    auto values = Run(req);
+    auto values = Run(req, module_fd);
     resp.run_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
@@ -95,24 +131,44 @@ class Executor {
     } else {
       resp.error = values.error();
     }
+    resp.module_held = modules_.count(req.module_hash) > 0;
     return resp;
   }
 
  private:
-  Result<ModulePtr> LoadModule(const ExecRequest& req) {
+  Result<ModulePtr> LoadModule(const ExecRequest& req, int module_fd) {
+    if (req.reset_module_cache) modules_.clear();
     auto it = modules_.find(req.module_hash);
-    if (it != modules_.end()) return it->second;
-    auto module = Module::FromFile(req.module_path);
+    if (it != modules_.end()) {
+      if (module_fd >= 0) close(module_fd);
+      return it->second;
+    }
+    if (module_fd < 0)
+      return MakeError(ErrorKind::kIo, "the executor does not hold module " + req.module_hash);
+    auto bytes = ReadModuleFd(module_fd);
+    close(module_fd);
+    if (!bytes.ok()) return bytes.error();
+    auto module = Module::FromBytes(std::move(*bytes));
     if (!module.ok()) return module;
     if ((*module)->hash_hex() != req.module_hash)
       return MakeError(ErrorKind::kIo, "module store entry does not match its hash");
-    if (modules_.size() >= 64) modules_.clear();  // bounded cache
+    if (modules_.size() >= kExecutorModuleCache) modules_.clear();  // the pool resets first
     modules_[req.module_hash] = *module;
     return module;
   }
 
-  Result<std::vector<Value>> Run(const ExecRequest& req) {
-    auto module = LoadModule(req);
+  Status LoadNative(const ExecRequest& req, const ModulePtr& module) {
+    if (aot_.IsLoaded(*module)) return {};
+    // A confined executor cannot open another object: the pool binds one per module.
+    if (req.shared_object != bound_object_)
+      return MakeError(ErrorKind::kInternal,
+                       "executor bound to '" + bound_object_ + "', not to " + req.shared_object);
+    if (!bound_handle_) return MakeError(ErrorKind::kCompilerFailed, bound_error_);
+    return aot_.Adopt(bound_handle_, bound_object_, {module});
+  }
+
+  Result<std::vector<Value>> Run(const ExecRequest& req, int module_fd) {
+    auto module = LoadModule(req, module_fd);
     if (!module.ok()) return module.error();
     InstanceLimits limits;
     limits.max_memory_pages = req.max_memory_pages;
@@ -123,9 +179,7 @@ class Executor {
       std::unique_ptr<Engine> interp;
       Engine* engine = &aot_;
       if (req.engine == EngineKind::kAot) {
-        if (!aot_.IsLoaded(**module)) {
-          if (Status s = aot_.Load(req.shared_object, {*module}); !s.ok()) return s.error();
-        }
+        if (Status s = LoadNative(req, *module); !s.ok()) return s.error();
       } else {
         interp = NewInterpEngine();  // a fresh store per call: nothing accumulates
         engine = interp.get();
@@ -141,22 +195,41 @@ class Executor {
   AotCompiler compiler_;  // unused for compiling here: the pool compiles, executors load
   AotEngine aot_;
   std::map<std::string, ModulePtr> modules_;
+  std::string bound_object_;
+  void* bound_handle_ = nullptr;
+  std::string bound_error_;
 };
+
+// CPU time this process has used, in seconds.
+uint64_t CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec);
+}
 
 }  // namespace
 
-int RunExecutor(int fd) {
-  Executor executor;
+int RunExecutor(int fd, const ExecutorSetup& setup) {
+  Executor executor;  // initialises the wasm2c runtime (signal handlers, alternate stack)
+  if (setup.confine && !setup.confine()) return 4;
+  if (!setup.bound_object.empty()) executor.Bind(setup);
+  if (setup.seal && !setup.seal()) return 4;
   std::vector<uint8_t> frame;
-  while (ReadFrame(fd, &frame)) {
+  int module_fd = -1;
+  while (ReadFrame(fd, &frame, &module_fd)) {
     ExecRequest req;
     ExecResponse resp;
     if (!ExecRequest::Decode(frame, &req)) {
+      if (module_fd >= 0) close(module_fd);
       resp.error = MakeError(ErrorKind::kInternal, "malformed request");
     } else {
-      resp = executor.Handle(req);
+      if (!req.module_attached && module_fd >= 0) close(module_fd), module_fd = -1;
+      resp = executor.Handle(req, module_fd);
     }
+    resp.retiring =
+        setup.retire_after_cpu_seconds && CpuSeconds() >= setup.retire_after_cpu_seconds;
     if (!WriteFrame(fd, resp.Encode())) return 1;
+    if (resp.retiring) return 0;
   }
   return 0;
 }

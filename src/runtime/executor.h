@@ -4,6 +4,7 @@
 #define VELUM_RUNTIME_EXECUTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,13 +14,18 @@
 
 namespace velum {
 
-// One call, as sent over the channel. The module travels as a path in the module store
-// (checked against its hash), so frames stay small whatever the module's size.
+// Modules an executor holds in memory at most; the pool mirrors the set (ExecutorPool::Slot).
+constexpr size_t kExecutorModuleCache = 64;
+
+// One call, as sent over the channel. A confined executor cannot open files: the module
+// travels as a descriptor of its module-store entry passed with the frame (checked against
+// its hash) the first time an executor needs it, so frames stay small whatever its size.
 struct ExecRequest {
-  std::string module_path;
+  bool module_attached = false;             // a descriptor of the module comes with the frame
+  bool reset_module_cache = false;          // forget every held module first (the pool's LRU)
   std::string module_hash;                  // hex BLAKE2b-256
   EngineKind engine = EngineKind::kInterp;  // kInterp or kAot, never kAuto here
-  std::string shared_object;                // AOT: the compiled module
+  std::string shared_object;                // AOT: the object this executor was bound to
   std::string func;
   std::vector<Value> args;
   uint32_t max_memory_pages = 4096;
@@ -33,14 +39,32 @@ struct ExecResponse {
   bool ok = false;
   std::vector<Value> values;
   Error error;
-  uint64_t run_ns = 0;  // time inside the engine (instantiate + call)
+  uint64_t run_ns = 0;       // time inside the engine (instantiate + call)
+  bool module_held = false;  // the executor holds the module now (the next call sends none)
+  bool retiring = false;     // the executor exits after this answer (its CPU budget is spent)
 
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecResponse* out);
 };
 
+// What an executor does before it serves its first request.
+struct ExecutorSetup {
+  // AOT: the shared object this executor runs native code from, opened (`bound_fd`) before
+  // confinement and loaded under it (sandbox.h, FilterStage::kLoading). Empty: interpreter
+  // only. `bound_fd` < 0 with a name: it could not be opened, for `bound_error`.
+  std::string bound_object;
+  int bound_fd = -1;
+  std::string bound_error;
+  // Confines the process for loading (sandbox.h); false: exit.
+  std::function<bool()> confine;
+  // Tightens the confinement once the object is loaded, before the first request; false: exit.
+  std::function<bool()> seal;
+  // Answer, then exit, once the process has used this much CPU time (0: never).
+  uint64_t retire_after_cpu_seconds = 0;
+};
+
 // Serves requests on `fd` until it closes. Returns the process exit code.
-int RunExecutor(int fd);
+int RunExecutor(int fd, const ExecutorSetup& setup);
 
 }  // namespace velum
 

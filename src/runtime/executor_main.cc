@@ -1,76 +1,137 @@
 // velum-executor: the sandbox process started by the executor pool; never run by hand.
-// Usage: velum-executor FD [MAX_DATA_BYTES [PARENT_PID]]. It serves the channel on FD until
-// it closes, and dies with the parent process.
+// Usage: velum-executor FD MAX_DATA_BYTES PARENT_PID [--cpu-seconds N] [--bind OBJECT]
+// [--report]. It confines itself, serves the channel on FD until it closes, dies with the parent.
+#include <fcntl.h>
 #include <malloc.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
+#include "runtime/channel.h"
 #include "runtime/executor.h"
+#include "runtime/sandbox.h"
 
 namespace {
 
 pid_t parent_pid = 0;
+velum::SandboxReport namespaces_report;  // what Confine got, for Seal's report
 
-// Ends this process when the parent process ends, even in the middle of a call.
-// PR_SET_PDEATHSIG cannot do it: it fires when the parent *thread* that spawned us exits,
-// and the pool respawns executors from whichever thread saw the old one die.
-void* WatchParent(void*) {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, parent_pid, 0));
-  if (fd >= 0) {
-    pollfd p{fd, POLLIN, 0};
-    while (poll(&p, 1, -1) < 0) {
-    }
-    _exit(1);
+// Ends this process when the parent process ends, even in the middle of a call: a timer
+// checks every 100 ms whether it was reparented. PR_SET_PDEATHSIG cannot do it: it fires when
+// the parent *thread* that spawned us exits, and the pool respawns executors from whichever
+// thread saw the old one die. A timer, not a watcher thread, keeps the executor
+// single-threaded, so its channel is closed by the time it shows as dead, and no thread can be
+// caught half-started by the system-call filter.
+void CheckParent(int) {
+  if (getppid() != parent_pid) _exit(1);
+}
+
+bool WatchParent() {
+  struct sigaction action {};
+  action.sa_handler = CheckParent;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGALRM, &action, nullptr) != 0) return false;
+  itimerval every{{0, 100000}, {0, 100000}};
+  if (setitimer(ITIMER_REAL, &every, nullptr) != 0) return false;
+  CheckParent(0);
+  return true;
+}
+
+struct Arguments {
+  int fd = -1;
+  velum::SandboxLimits limits;
+  std::string bind;           // --bind OBJECT: the AOT object to load before confinement
+  bool report = false;        // --report: send the pool one frame saying what confinement got
+  std::string try_forbidden;  // --try-forbidden NAME: tests only, see sandbox.h
+};
+
+// Everything in order: namespaces (the process must be single-threaded), the parent watch,
+// the rlimits, and the loading filter; a compiled module is loaded under it.
+bool Confine(const Arguments& args) {
+  velum::SandboxReport report;
+  velum::EnterNamespaces(&report);
+  if (!WatchParent()) return false;
+  velum::Status s = velum::ApplyLimits(args.limits);
+  if (s.ok()) s = velum::InstallSyscallFilter(velum::FilterStage::kLoading);
+  if (!s.ok()) {
+    std::fprintf(stderr, "velum-executor: cannot confine itself: %s\n", s.error().message.c_str());
+    return false;
   }
-  for (;;) {  // no pidfd (an old kernel): being reparented means the parent is gone
-    if (getppid() != parent_pid) _exit(1);
-    sleep(1);
+  namespaces_report = report;
+  return true;
+}
+
+// The serving filter, then the report to the pool (and the tests' forbidden call).
+bool Seal(const Arguments& args) {
+  if (velum::Status s = velum::InstallSyscallFilter(velum::FilterStage::kServing); !s.ok()) {
+    std::fprintf(stderr, "velum-executor: cannot confine itself: %s\n", s.error().message.c_str());
+    return false;
   }
+  if (args.report && !velum::WriteFrame(args.fd, namespaces_report.Encode())) return false;
+  if (!args.try_forbidden.empty()) {
+    bool known = velum::TryForbiddenCall(args.try_forbidden);
+    std::fprintf(stderr, "velum-executor: %s %s\n", args.try_forbidden.c_str(),
+                 known ? "was not stopped" : "is not a known forbidden call");
+    _exit(3);
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
+  if (argc < 4) {
     std::fprintf(stderr, "velum-executor: started by the node's executor pool, not by hand\n");
     return 2;
   }
-  int fd = std::atoi(argv[1]);
-  // Die with the parent, never dump core, and cap writable memory as a backstop to the
-  // per-instance limit (the reserved-but-inaccessible guard regions do not count).
-  parent_pid = argc > 3 ? static_cast<pid_t>(std::atol(argv[3])) : getppid();
+  Arguments args;
+  args.fd = std::atoi(argv[1]);
+  args.limits.data_bytes = std::strtoull(argv[2], nullptr, 10);
+  parent_pid = static_cast<pid_t>(std::atol(argv[3]));
+  for (int i = 4; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--bind" && i + 1 < argc)
+      args.bind = argv[++i];
+    else if (a == "--cpu-seconds" && i + 1 < argc)
+      args.limits.cpu_seconds = std::max<uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+    else if (a == "--report")
+      args.report = true;
+    else if (a == "--try-forbidden" && i + 1 < argc)
+      args.try_forbidden = argv[++i];
+    else
+      return 2;
+  }
   if (getppid() != parent_pid) return 1;  // the parent died before we got here
   // Wasm is batch work: SCHED_BATCH lets the scheduler give it longer time slices and keeps
   // its wake-ups from preempting others, so the node's own loop (heartbeats, reports) runs
   // promptly and executors sharing a core switch less (fewer cold caches). No privilege needed.
   sched_param batch{};
   sched_setscheduler(0, SCHED_BATCH, &batch);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 64 << 10);
-  pthread_t watcher;
-  if (pthread_create(&watcher, &attr, WatchParent, nullptr) != 0) return 1;
-  pthread_attr_destroy(&attr);
-  rlimit core{0, 0};
-  setrlimit(RLIMIT_CORE, &core);
-  if (argc > 2) {
-    rlim_t data = std::strtoull(argv[2], nullptr, 10);
-    if (data > 0) {
-      rlimit lim{data, data};
-      setrlimit(RLIMIT_DATA, &lim);
-    }
-  }
   // Every call builds and frees an instance; without this glibc returns the freed heap to
   // the kernel after each call and faults it back in on the next (measured: interpreter
   // p50 of a trivial call 190 us -> 60 us).
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  return velum::RunExecutor(fd);
+  if (sodium_init() < 0) return 1;  // module hashes; it may read /dev/urandom, so now
+  velum::ExecutorSetup setup;
+  setup.bound_object = args.bind;
+  if (!args.bind.empty()) {
+    // Opened now, loaded once confined: dlopen would run the object's constructors.
+    setup.bound_fd = open(args.bind.c_str(), O_RDONLY | O_CLOEXEC);
+    if (setup.bound_fd < 0)
+      setup.bound_error = "cannot open " + args.bind + ": " + std::strerror(errno);
+  }
+  setup.confine = [&args] { return Confine(args); };
+  setup.seal = [&args] { return Seal(args); };
+  setup.retire_after_cpu_seconds = args.limits.cpu_seconds / 2;
+  return velum::RunExecutor(args.fd, setup);
 }

@@ -3,6 +3,7 @@
 #include "runtime/executor_pool.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,11 +14,13 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "runtime/channel.h"
 #include "runtime/executor.h"
 #include "runtime/home.h"
 #include "runtime/module_store.h"
+#include "runtime/sandbox.h"
 
 extern char** environ;
 
@@ -33,7 +36,9 @@ using Clock = std::chrono::steady_clock;
 struct ExecutorPool::Slot {
   int pid = -1;
   int fd = -1;
-  int exit_status = 0;  // of the last process that died in this slot
+  int exit_status = 0;        // of the last process that died in this slot
+  std::string bound_object;   // the AOT object its executor loaded before confinement, or ""
+  std::set<ModuleHash> held;  // modules its executor holds (it mirrors kExecutorModuleCache)
 };
 
 namespace {
@@ -76,9 +81,10 @@ std::string FindExecutor(const std::string& configured) {
 Error DeathError(int status) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
-    return MakeError(
-        ErrorKind::kExecutorCrashed,
-        "executor killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")");
+    return MakeError(ErrorKind::kExecutorCrashed,
+                     "executor killed by signal " + std::to_string(sig) + " (" + strsignal(sig) +
+                         ")" +
+                         (sig == SIGSYS ? ": a system call outside the sandbox's allow-list" : ""));
   }
   return MakeError(ErrorKind::kExecutorCrashed,
                    "executor exited with status " + std::to_string(WEXITSTATUS(status)));
@@ -117,15 +123,43 @@ Status ExecutorPool::Start() {
     return MakeError(ErrorKind::kIo, "cannot create " + (options_.home / "modules").string());
   for (size_t i = 0; i < options_.slots; i++) {
     auto slot = std::make_unique<Slot>();
-    if (!Spawn(slot.get()))
+    // The first executor says what its confinement got: the same for all, so said once.
+    if (!Spawn(slot.get(), i == 0))
       return MakeError(ErrorKind::kInternal, "cannot start executor " + options_.executor_path);
+    if (i == 0) {
+      if (Status s = ReadConfinementReport(slot.get()); !s.ok()) {
+        close(slot->fd);  // the executor was ended and reaped by ReadConfinementReport
+        return s;
+      }
+    }
     free_.push_back(slot.get());
     slots_.push_back(std::move(slot));
   }
   return {};
 }
 
-bool ExecutorPool::Spawn(Slot* slot) {
+Status ExecutorPool::ReadConfinementReport(Slot* slot) {
+  pollfd p{slot->fd, POLLIN, 0};
+  std::vector<uint8_t> frame;
+  SandboxReport report;
+  if (poll(&p, 1, 10000) > 0 && ReadFrame(slot->fd, &frame) &&
+      SandboxReport::Decode(frame, &report)) {
+    confinement_ = report.Describe();
+    namespaces_ = report.namespaces;
+    return {};
+  }
+  int status = 0;
+  if (slot->pid > 0) {
+    kill(slot->pid, SIGKILL);
+    waitpid(slot->pid, &status, 0);
+  }
+  slot->pid = -1;
+  return MakeError(ErrorKind::kInternal, "executor " + options_.executor_path +
+                                             " could not confine itself (" +
+                                             DeathError(status).message + ")");
+}
+
+bool ExecutorPool::Spawn(Slot* slot, bool report) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
   posix_spawn_file_actions_t actions;
@@ -135,10 +169,19 @@ bool ExecutorPool::Spawn(Slot* slot) {
   // in the sandbox: a crashed node's links must reset at once, not when its executors exit.
   posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   std::string path = options_.executor_path, fd = "3",
-              data = std::to_string(options_.max_data_bytes), parent = std::to_string(getpid());
-  char* argv[] = {path.data(), fd.data(), data.data(), parent.data(), nullptr};
+              data = std::to_string(options_.max_data_bytes), parent = std::to_string(getpid()),
+              bind = "--bind", report_flag = "--report", cpu_flag = "--cpu-seconds",
+              cpu = std::to_string(options_.executor_cpu_seconds);
+  std::vector<char*> argv = {path.data(),   fd.data(),       data.data(),
+                             parent.data(), cpu_flag.data(), cpu.data()};
+  if (!slot->bound_object.empty()) {
+    argv.push_back(bind.data());
+    argv.push_back(slot->bound_object.data());
+  }
+  if (report) argv.push_back(report_flag.data());
+  argv.push_back(nullptr);
   pid_t pid;
-  int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
+  int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(sv[1]);
   if (rc != 0) {
@@ -147,11 +190,12 @@ bool ExecutorPool::Spawn(Slot* slot) {
   }
   slot->pid = pid;
   slot->fd = sv[0];
+  slot->held.clear();
   stats_.executors_started++;
   return true;
 }
 
-void ExecutorPool::Replace(Slot* slot) {
+void ExecutorPool::Respawn(Slot* slot) {
   if (slot->pid > 0) {
     kill(slot->pid, SIGKILL);
     int status = 0;
@@ -161,24 +205,78 @@ void ExecutorPool::Replace(Slot* slot) {
   if (slot->fd >= 0) close(slot->fd);
   slot->pid = slot->fd = -1;
   std::lock_guard<std::mutex> lock(mu_);
-  stats_.executors_replaced++;
   Spawn(slot);
 }
 
-ExecutorPool::Slot* ExecutorPool::Acquire(bool wait) {
+void ExecutorPool::Replace(Slot* slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.executors_replaced++;
+  }
+  Respawn(slot);
+}
+
+ExecutorPool::Slot* ExecutorPool::Acquire(bool wait, const std::string& object) {
   Slot* slot = nullptr;
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (wait) free_cv_.wait(lock, [&] { return !free_.empty(); });
     if (free_.empty()) return nullptr;
-    slot = free_.back();
-    free_.pop_back();
+    // The most recently used executor (warm caches), or for native code one already bound to
+    // the object; failing that, rebind an unbound one, else the one idle the longest.
+    auto pick = free_.end() - 1;
+    if (!object.empty() && (*pick)->bound_object != object) {
+      auto bound = std::find_if(free_.rbegin(), free_.rend(),
+                                [&](Slot* s) { return s->bound_object == object; });
+      auto unbound = std::find_if(free_.rbegin(), free_.rend(),
+                                  [](Slot* s) { return s->bound_object.empty(); });
+      pick = bound != free_.rend()     ? std::next(bound).base()
+             : unbound != free_.rend() ? std::next(unbound).base()
+                                       : free_.begin();
+    }
+    slot = *pick;
+    free_.erase(pick);
+  }
+  if (!object.empty() && slot->bound_object != object) {
+    slot->bound_object = object;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.executors_rebound++;
+    }
+    Respawn(slot);
+    return slot;
   }
   // An idle executor never writes: a readable channel means it died (EOF) while idle, e.g.
   // killed from outside. Replace it before handing it out, so no call pays for that.
   pollfd p{slot->fd, POLLIN, 0};
   if (slot->fd < 0 || poll(&p, 1, 0) != 0) Replace(slot);
   return slot;
+}
+
+Status ExecutorPool::Send(Slot* slot, ExecRequest req, const ModulePtr& module) {
+  int module_fd = -1;
+  req.module_attached = !slot->held.count(module->hash());
+  if (req.module_attached) {
+    if (slot->held.size() >= kExecutorModuleCache) {
+      req.reset_module_cache = true;
+      slot->held.clear();
+    }
+    // The executor cannot open the store: it gets a read-only descriptor of the entry. An
+    // entry deleted under us (a cleared home) is written again.
+    for (int attempt = 0; attempt < 2 && module_fd < 0; attempt++) {
+      auto path = StoreModule(module);
+      if (!path.ok()) return path.error();
+      module_fd = open(path->c_str(), O_RDONLY | O_CLOEXEC);
+      if (module_fd < 0) Forget(module->hash());
+    }
+    if (module_fd < 0)
+      return MakeError(ErrorKind::kIo,
+                       std::string("cannot open the stored module: ") + std::strerror(errno));
+  }
+  bool sent = WriteFrame(slot->fd, req.Encode(), module_fd);
+  if (module_fd >= 0) close(module_fd);
+  if (!sent) return MakeError(ErrorKind::kExecutorCrashed, "executor unavailable");
+  return {};
 }
 
 void ExecutorPool::Release(Slot* slot) {
@@ -283,7 +381,6 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   if (!stored.ok()) return stored.error();
 
   ExecRequest req;
-  req.module_path = *stored;
   req.module_hash = spec.module->hash_hex();
   req.func = spec.func;
   req.args = spec.args;
@@ -313,17 +410,17 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
 
   // The deadline covers running the code, not compiling it (which has its own time limit).
   auto deadline = Clock::now() + spec.timeout;
-  Slot* a = Acquire(true);
+  Slot* a = Acquire(true, req.shared_object);
   Slot* b = nullptr;  // the native copy, once started
   std::shared_future<Result<fs::path>> compile;
   if (race) {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = compiles_.find(spec.module->hash()); it != compiles_.end()) compile = it->second;
   }
-  if (!WriteFrame(a->fd, req.Encode())) {
-    Replace(a);
+  if (Status sent = Send(a, req, spec.module); !sent.ok()) {
+    if (sent.error().kind == ErrorKind::kExecutorCrashed) Replace(a);
     Release(a);
-    return MakeError(ErrorKind::kExecutorCrashed, "executor unavailable");
+    return sent.error();
   }
 
   ExecResponse resp;
@@ -359,11 +456,15 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     if (race && !b && compile.valid() &&
         compile.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       race = false;
-      if (compile.get().ok() && (b = Acquire(false))) {
+      if (compile.get().ok() && (b = Acquire(false, compile.get()->string()))) {
         ExecRequest native = req;
         native.engine = EngineKind::kAot;
         native.shared_object = compile.get()->string();
-        if (!WriteFrame(b->fd, native.Encode())) Replace(b), Release(b), b = nullptr;
+        if (Status sent = Send(b, native, spec.module); !sent.ok()) {
+          if (sent.error().kind == ErrorKind::kExecutorCrashed) Replace(b);
+          Release(b);
+          b = nullptr;
+        }
       }
     }
   }
@@ -375,6 +476,20 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     Error e = DeathError(winner->exit_status);
     Release(winner);
     return e;
+  }
+  if (resp.module_held)
+    winner->held.insert(spec.module->hash());
+  else
+    winner->held.erase(spec.module->hash());
+  // An object that would not load (deleted, corrupt) is not retried in this executor: the
+  // next native call restarts it bound afresh.
+  if (outcome.engine == EngineKind::kAot && !resp.ok &&
+      resp.error.kind == ErrorKind::kCompilerFailed)
+    winner->bound_object.clear();
+  if (resp.retiring) {  // it exits after this answer: half its CPU budget is spent
+    Respawn(winner);
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.executors_retired++;
   }
   Release(winner);
   outcome.elapsed = Clock::now() - start;

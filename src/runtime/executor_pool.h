@@ -18,7 +18,9 @@
 
 #include "runtime/aot_compiler.h"
 #include "runtime/engine.h"
+#include "runtime/executor.h"
 #include "runtime/module.h"
+#include "runtime/sandbox.h"
 
 namespace velum {
 
@@ -30,6 +32,8 @@ struct PoolOptions {
                                 // directory), or the build's
   AotOptions aot;               // cache_dir defaults to <home>/aot
   uint64_t max_data_bytes = 0;  // RLIMIT_DATA of each executor (0: none); a backstop only
+  // RLIMIT_CPU of each executor over its life; it is restarted after using half (sandbox.h).
+  uint64_t executor_cpu_seconds = SandboxLimits{}.cpu_seconds;
 };
 
 struct CallSpec {
@@ -54,6 +58,10 @@ struct CallOutcome {
 struct PoolStats {
   uint64_t executors_started = 0;
   uint64_t executors_replaced = 0;  // after a crash, a deadline kill or a lost race
+  // Restarted to load another compiled module: a confined executor cannot open a file, so
+  // each is bound at start to one AOT object (or none).
+  uint64_t executors_rebound = 0;
+  uint64_t executors_retired = 0;  // restarted after using half of their CPU budget
   uint64_t compiles = 0;
 };
 
@@ -81,14 +89,25 @@ class ExecutorPool {
   const std::string& executor_path() const { return options_.executor_path; }
   // Process ids of the executors, for tests and status output.
   std::vector<int> pids() const;
+  // What the executors' confinement achieved, for the log (known once Start succeeded).
+  const std::string& confinement() const { return confinement_; }
+  bool namespaces() const { return namespaces_; }
 
   struct Slot;
 
  private:
-  Slot* Acquire(bool wait);
+  // A free executor; for native code (`object` not empty) one bound to `object`, restarted
+  // bound to it if no free one is.
+  Slot* Acquire(bool wait, const std::string& object = {});
   void Release(Slot* slot);
-  bool Spawn(Slot* slot);
+  bool Spawn(Slot* slot, bool report = false);
+  // Ends the slot's executor and starts another, bound to the slot's object.
+  void Respawn(Slot* slot);
   void Replace(Slot* slot);
+  // Sends `req` to the slot's executor with the module's descriptor if it does not hold it.
+  Status Send(Slot* slot, ExecRequest req, const ModulePtr& module);
+  // Reads the --report frame of a freshly started executor.
+  Status ReadConfinementReport(Slot* slot);
   Result<std::string> StoreModule(const ModulePtr& module);
   // compiler_.Cached, remembered: a call should not cost a hash and a stat of the cache.
   std::optional<std::filesystem::path> CachedObject(const ModulePtr& module);
@@ -104,6 +123,8 @@ class ExecutorPool {
   std::map<ModuleHash, std::string> stored_;              // written to the module store
   std::map<ModuleHash, std::filesystem::path> compiled_;  // found in the AOT cache
   PoolStats stats_;
+  std::string confinement_;
+  bool namespaces_ = false;
 };
 
 }  // namespace velum
