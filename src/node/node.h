@@ -36,10 +36,12 @@ struct NodeOptions {
   uint32_t slots = 2;
   EngineKind engine = EngineKind::kAuto;
   // This node's own limits as a worker, whatever a coordinator or caller asks.
-  uint64_t max_module_bytes = 64ull << 20;  // modules it accepts, from users or peers
-  uint32_t max_call_ms = 300000;            // per export call
-  uint32_t max_memory_mib = 256;            // linear memory per instance
-  core::CoordinatorConfig coordinator;      // scheduling of the jobs this node coordinates
+  uint64_t max_module_bytes = 64ull << 20;   // modules it accepts, from users or peers
+  uint32_t max_call_ms = 300000;             // per export call
+  uint32_t max_memory_mib = 256;             // linear memory per instance
+  uint32_t compile_jobs = 1;                 // AOT compiles at once (a queue holds the rest)
+  uint64_t max_cache_bytes = 1024ull << 20;  // <home>/modules and <home>/aot together; 0: none
+  core::CoordinatorConfig coordinator;       // scheduling of the jobs this node coordinates
 };
 
 // `scatter`: run FUNC over [start, end) on every live worker and reduce.

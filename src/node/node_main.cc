@@ -32,6 +32,7 @@ struct Args {
   bool verbose = false;
   bool no_shell = false;
   uint32_t max_module_mib = 64;
+  uint32_t max_cache_mib = 1024;
   double max_call_s = 300;
   uint32_t slice_ms = 150;
 };
@@ -175,6 +176,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-memory-mib", args.node.max_memory_mib,
                  "this node's limit on an instance's linear memory")
       ->capture_default_str();
+  app.add_option("--compile-jobs", args.node.compile_jobs,
+                 "AOT compiles run at once; the others wait in a bounded queue")
+      ->capture_default_str();
+  app.add_option("--max-cache-mib", args.max_cache_mib,
+                 "HOME/modules and HOME/aot together, least recently used evicted (0: no bound)")
+      ->capture_default_str();
   app.add_option("--slice-ms", args.slice_ms,
                  "jobs this node coordinates: time of one slice (one checkpoint each)")
       ->capture_default_str();
@@ -203,12 +210,15 @@ int main(int argc, char** argv) {
   args.node.max_module_bytes = static_cast<uint64_t>(args.max_module_mib) << 20;
   if (args.max_call_s <= 0 || args.max_call_s > 86400 || args.slice_ms < 10 ||
       args.slice_ms > 10000 || args.max_module_mib == 0 || args.node.max_memory_mib == 0 ||
-      args.node.max_memory_mib > 65536) {
+      args.node.max_memory_mib > 65536 || args.node.compile_jobs == 0 ||
+      args.node.compile_jobs > 64 || args.max_cache_mib > (1u << 24)) {
     std::fprintf(stderr,
                  "node: --max-call-seconds must be in (0, 86400], --slice-ms in [10, 10000], "
-                 "--max-module-mib above 0 and --max-memory-mib in [1, 65536]\n");
+                 "--max-module-mib above 0, --max-memory-mib in [1, 65536], --compile-jobs in "
+                 "[1, 64] and --max-cache-mib in [0, 16777216]\n");
     return 2;
   }
+  args.node.max_cache_bytes = static_cast<uint64_t>(args.max_cache_mib) << 20;
   args.node.max_call_ms = static_cast<uint32_t>(args.max_call_s * 1000);
   args.node.coordinator.slice_ms = args.slice_ms;
   if (args.node.home.empty()) args.node.home = velum::DefaultHome();

@@ -260,8 +260,8 @@ std::optional<Error> ExecutorPool::CompileFailure(const ModulePtr& module) const
   return std::nullopt;
 }
 
-void ExecutorPool::RememberFailure(const ModuleHash& hash, const Error& error) {
-  if (failed_.count(hash)) return;
+bool ExecutorPool::RememberFailure(const ModuleHash& hash, const Error& error) {
+  if (failed_.count(hash)) return false;
   while (!failed_order_.empty() && failed_order_.size() >= options_.max_failed_compiles) {
     failed_.erase(failed_order_.front());
     failed_order_.pop_front();
@@ -269,6 +269,7 @@ void ExecutorPool::RememberFailure(const ModuleHash& hash, const Error& error) {
   failed_.emplace(hash, error);
   failed_order_.push_back(hash);
   stats_.compiles_failed++;
+  return true;
 }
 
 void ExecutorPool::PrepareAot(const ModulePtr& module) {
@@ -279,10 +280,12 @@ void ExecutorPool::PrepareAot(const ModulePtr& module) {
   if (CachedObject(module)) return;
   // Over the budget: never queued, remembered like a failed compile (checked once per module).
   Status budget = compiler_.WithinBudget(module);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (stopping_ || compiles_.count(module->hash()) || failed_.count(module->hash())) return;
   if (!budget.ok()) {
-    RememberFailure(module->hash(), budget.error());
+    bool first = RememberFailure(module->hash(), budget.error());
+    lock.unlock();
+    if (first && options_.on_compile_failed) options_.on_compile_failed(module, budget.error());
     return;
   }
   if (compile_queue_.size() >= options_.max_queued_compiles) {
@@ -309,6 +312,7 @@ void ExecutorPool::CompileLoop() {
       stats_.compiles++;
     }
     Result<fs::path> result = compiler_.Compile({job.module});
+    bool first_failure = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       compiles_.erase(job.module->hash());
@@ -316,9 +320,11 @@ void ExecutorPool::CompileLoop() {
         if (compiled_.size() >= 1024) compiled_.clear();
         compiled_[job.module->hash()] = *result;
       } else {
-        RememberFailure(job.module->hash(), result.error());
+        first_failure = RememberFailure(job.module->hash(), result.error());
       }
     }
+    if (first_failure && options_.on_compile_failed)
+      options_.on_compile_failed(job.module, result.error());
     if (result.ok()) {
       CachePin pin(disk_.get(), *result);  // the new object is in use as soon as it exists
       TrimCache();

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -45,6 +46,9 @@ struct PoolOptions {
   // recently used entries that no call of this pool uses and nobody used within cache_grace.
   uint64_t max_cache_bytes = 1024ull << 20;
   std::chrono::seconds cache_grace{600};
+  // Told once per module when its compile fails or it is over the budget (e.g. to log it);
+  // called from a compile thread or the caller's, never with the pool's lock held.
+  std::function<void(const ModulePtr&, const Error&)> on_compile_failed;
 };
 
 struct CallSpec {
@@ -116,7 +120,8 @@ class ExecutorPool {
   std::optional<std::filesystem::path> CachedObject(const ModulePtr& module);
   void Forget(const ModuleHash& hash);  // drops what StoreModule and CachedObject remember
   void CompileLoop();                   // one thread of the compile queue
-  void RememberFailure(const ModuleHash& hash, const Error& error);  // with mu_ held
+  // With mu_ held; false if it was already remembered.
+  bool RememberFailure(const ModuleHash& hash, const Error& error);
   void TrimCache();  // evicts beyond max_cache_bytes, forgetting what it removed
 
   struct QueuedCompile {
