@@ -103,7 +103,7 @@ Status CheckAotBudget(const std::vector<uint8_t>& bytes, const AotBudget& budget
   auto over = [](uint64_t value, const std::string& what, uint64_t limit) {
     return MakeError(ErrorKind::kLimitExceeded, std::to_string(value) + " " + what +
                                                     " (AOT budget " + std::to_string(limit) +
-                                                    "): not compiled, runs on the interpreter");
+                                                    "): not compiled");
   };
   if (stats->functions > budget.max_functions)
     return over(stats->functions, "functions", budget.max_functions);
