@@ -102,6 +102,8 @@ typedef struct velum_options {
   uint32_t max_memory_mib;    /* linear memory per instance run here; default 256 */
   uint32_t max_call_ms;       /* one export call run here; default 300000 */
   velum_log log;              /* default VELUM_LOG_DEFAULT */
+  uint32_t compile_jobs;      /* AOT compiles at once, 1..64; default 1 */
+  uint32_t max_cache_mib;     /* HOME/modules + HOME/aot, LRU-evicted; default 1024; 0: none */
 } velum_options;
 
 /* Fills `options` with the defaults of ./node (node_id 0: set it). Does not block. */

@@ -188,6 +188,8 @@ struct Options {
     max_memory_mib = d.max_memory_mib;
     max_call_ms = d.max_call_ms;
     log = d.log;
+    compile_jobs = d.compile_jobs;
+    max_cache_mib = d.max_cache_mib;
   }
   uint32_t node_id = 0;
   uint16_t port;
@@ -199,6 +201,7 @@ struct Options {
   velum_engine engine;
   uint32_t max_module_mib, max_memory_mib, max_call_ms;
   velum_log log;
+  uint32_t compile_jobs, max_cache_mib;
 };
 
 // velum_scatter_options, filled with the defaults.
@@ -234,6 +237,8 @@ class Mesh {
     c.max_memory_mib = o.max_memory_mib;
     c.max_call_ms = o.max_call_ms;
     c.log = o.log;
+    c.compile_jobs = o.compile_jobs;
+    c.max_cache_mib = o.max_cache_mib;
     detail::Check(velum_init_with(&c));
   }
   explicit Mesh(uint32_t node_id, uint16_t port = 0) { detail::Check(velum_init(node_id, port)); }

@@ -527,6 +527,8 @@ void velum_options_default(velum_options* options) {
   options->max_memory_mib = d.max_memory_mib;
   options->max_call_ms = d.max_call_ms;
   options->log = VELUM_LOG_DEFAULT;
+  options->compile_jobs = d.compile_jobs;
+  options->max_cache_mib = static_cast<uint32_t>(d.max_cache_bytes >> 20);
 }
 
 int velum_init(uint32_t node_id, uint16_t port) {
@@ -587,10 +589,13 @@ int velum_init_with(const velum_options* o) {
       log != VELUM_LOG_DEFAULT && log != VELUM_LOG_VERBOSE && log != VELUM_LOG_QUIET)
     return Fail(VELUM_ERR_INVALID_ARGUMENT, "log is not a velum_log");
   if (o->max_module_mib == 0 || o->max_memory_mib == 0 || o->max_memory_mib > 65536 ||
-      o->max_call_ms == 0 || o->max_call_ms > 86400000)
+      o->max_call_ms == 0 || o->max_call_ms > 86400000 || o->compile_jobs == 0 ||
+      o->compile_jobs > 64 || o->max_cache_mib > (1u << 24))
     return Fail(VELUM_ERR_INVALID_ARGUMENT,
-                "max_module_mib must be above 0, max_memory_mib in [1, 65536] and max_call_ms "
-                "in [1, 86400000]");
+                "max_module_mib must be above 0, max_memory_mib in [1, 65536], max_call_ms "
+                "in [1, 86400000], compile_jobs in [1, 64] and max_cache_mib in [0, 16777216]");
+  n.compile_jobs = o->compile_jobs;
+  n.max_cache_bytes = static_cast<uint64_t>(o->max_cache_mib) << 20;
   n.max_module_bytes = static_cast<uint64_t>(o->max_module_mib) << 20;
   n.max_memory_mib = o->max_memory_mib;
   n.max_call_ms = o->max_call_ms;

@@ -155,6 +155,12 @@ velum::Status Node::Impl::StartJobs() {
   PoolOptions po;
   po.slots = std::max<uint32_t>(options.slots, 1);
   po.home = options.home;
+  po.compile_jobs = std::max<uint32_t>(options.compile_jobs, 1);
+  po.max_cache_bytes = options.max_cache_bytes;
+  po.on_compile_failed = [](const ModulePtr& module, const Error& error) {
+    spdlog::warn("module {}: not compiled, the interpreter runs it: {}",
+                 module->hash_hex().substr(0, 12), error.ToString());
+  };
   pool = std::make_unique<ExecutorPool>(po);
   if (velum::Status s = pool->Start(); !s.ok()) return s;
   spdlog::info("executor pool: {} slots of {}", po.slots, pool->executor_path());

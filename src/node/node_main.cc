@@ -36,6 +36,7 @@ struct Args {
   bool verbose = false;
   bool no_shell = false;
   uint32_t max_module_mib = 64;
+  uint32_t max_cache_mib = 1024;
   double max_call_s = 300;
   uint32_t slice_ms = 150;
 };
@@ -217,6 +218,14 @@ static int Main(int argc, char** argv) {
                  "this node's limit on an instance's linear memory")
       ->capture_default_str()
       ->check(InRange(limits::kMaxMemory));
+  app.add_option("--compile-jobs", args.node.compile_jobs,
+                 "AOT compiles run at once; the others wait in a bounded queue")
+      ->capture_default_str()
+      ->check(InRange(limits::kCompileJobs));
+  app.add_option("--max-cache-mib", args.max_cache_mib,
+                 "HOME/modules and HOME/aot together, least recently used evicted (0: no bound)")
+      ->capture_default_str()
+      ->check(InRange(limits::kMaxCacheMib));
   app.add_option("--slice-ms", args.slice_ms,
                  "jobs this node coordinates: time of one slice (one checkpoint each)")
       ->capture_default_str()
@@ -242,6 +251,7 @@ static int Main(int argc, char** argv) {
   args.node.id = args.id;
   args.node.engine = *engine;
   args.node.max_module_bytes = static_cast<uint64_t>(args.max_module_mib) << 20;
+  args.node.max_cache_bytes = static_cast<uint64_t>(args.max_cache_mib) << 20;
   args.node.max_call_ms = static_cast<uint32_t>(args.max_call_s * 1000);
   args.node.coordinator.slice_ms = args.slice_ms;
   if (args.node.home.empty()) args.node.home = velum::DefaultHome();

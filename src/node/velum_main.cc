@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/aot_budget.h"
 #include "runtime/engine.h"
 #include "runtime/executor_pool.h"
 #include "runtime/home.h"
@@ -38,6 +39,15 @@ int Inspect(const std::string& file) {
       std::printf("  %-7s %s.%s\n", velum::ExternKindName(i.kind), i.module.c_str(),
                   i.field.c_str());
   }
+  // What the AOT budget measures, and whether this node would compile the module at all.
+  if (auto code = velum::MeasureCode(m.bytes()); code.ok())
+    std::printf("code    %llu functions, %llu bytes, at most %llu locals in one function\n",
+                static_cast<unsigned long long>(code->functions),
+                static_cast<unsigned long long>(code->code_bytes),
+                static_cast<unsigned long long>(code->max_locals));
+  velum::Status budget = velum::CheckAotBudget(m.bytes(), velum::AotBudget{});
+  std::printf("aot     %s\n",
+              budget.ok() ? "within the compile budget" : budget.error().message.c_str());
   return 0;
 }
 

@@ -113,40 +113,70 @@ namespace {
 // An exclusive advisory lock on a file, held for the object's lifetime (released by the
 // kernel if the process dies). If the file cannot be opened, nothing is locked: concurrent
 // compiles of one module are only wasteful, never wrong (the final rename is atomic).
+// The file is removed when the lock is let go, so the cache does not keep one per module: a
+// process still waiting on the removed file then finds the object, or compiles it again.
 class CacheLock {
  public:
-  explicit CacheLock(const std::string& path)
-      : fd_(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+  explicit CacheLock(std::string path)
+      : path_(std::move(path)), fd_(open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
     if (fd_ >= 0)
       while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
       }
   }
   ~CacheLock() {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ < 0) return;
+    // Only if the name is still this file: another process may have made a new one since.
+    struct stat mine {
+    }, named{};
+    if (fstat(fd_, &mine) == 0 && stat(path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino &&
+        mine.st_dev == named.st_dev)
+      unlink(path_.c_str());
+    close(fd_);
   }
   CacheLock(const CacheLock&) = delete;
   CacheLock& operator=(const CacheLock&) = delete;
 
  private:
+  std::string path_;
   int fd_;
 };
 
-// A private scratch folder in the cache, removed with everything in it on scope exit.
+constexpr char kScratchPrefix[] = "build-";
+constexpr char kScratchLock[] = ".lock";
+
+// A private scratch folder in the cache, removed with everything in it on scope exit. A lock
+// on its .lock file, held while it exists, tells RemoveLeftovers that its compile is running.
 class ScratchDir {
  public:
   explicit ScratchDir(const fs::path& parent) {
-    std::string tmpl = (parent / "build-XXXXXX").string();
-    if (mkdtemp(tmpl.data())) path_ = tmpl;
+    std::string tmpl = (parent / (std::string(kScratchPrefix) + "XXXXXX")).string();
+    if (!mkdtemp(tmpl.data())) return;
+    path_ = tmpl;
+    lock_fd_ = open((path_ / kScratchLock).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ >= 0) flock(lock_fd_, LOCK_EX | LOCK_NB);  // new: nobody else has it
   }
   ~ScratchDir() {
     std::error_code ec;
     if (!path_.empty()) fs::remove_all(path_, ec);
+    if (lock_fd_ >= 0) close(lock_fd_);
   }
   const fs::path& path() const { return path_; }
 
  private:
   fs::path path_;
+  int lock_fd_ = -1;
 };
+
+// Whether nobody holds `path`'s lock now; if so, calls remove() while holding it.
+template <typename Remove>
+bool RemoveIfUnlocked(const fs::path& path, Remove remove) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  bool free = flock(fd, LOCK_EX | LOCK_NB) == 0;
+  if (free) remove();
+  close(fd);
+  return free;
+}
 
 Status RunWasm2c(const AotOptions& options, const Module& module, const fs::path& dir,
                  const std::string& prefix) {
@@ -158,7 +188,7 @@ Status RunWasm2c(const AotOptions& options, const Module& module, const fs::path
   if (!WriteFile(wasm, rewritten->bytes.data(), rewritten->bytes.size()))
     return MakeError(ErrorKind::kIo, "cannot write " + wasm.string());
   ProcessResult w2c = RunProcess({options.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()},
-                                 options.timeout);
+                                 options.timeout, options.tool_limits);
   if (w2c.ok()) return {};
   std::string why = w2c.timed_out ? "timed out"
                     : w2c.signal  ? "crashed (signal " + std::to_string(w2c.signal) + ")"
@@ -176,8 +206,39 @@ Status AotCompiler::Translatable(const ModulePtr& module) {
   return RunWasm2c(options_, *module, dir.path(), "m0");
 }
 
+Status AotCompiler::WithinBudget(const ModulePtr& module) const {
+  return CheckAotBudget(module->bytes(), options_.budget);
+}
+
+void AotCompiler::RemoveLeftovers() const {
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  auto stale_before = now - 2 * options_.timeout;
+  // A scratch folder is made, then its lock taken: one this young may be between the two.
+  auto settled_before = now - std::chrono::seconds(10);
+  for (fs::directory_iterator it(options_.cache_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path path = it->path();
+    std::string name = path.filename().string();
+    std::error_code entry_ec;
+    if (name.rfind(kScratchPrefix, 0) == 0 && it->is_directory(entry_ec)) {
+      auto remove = [&] { fs::remove_all(path, entry_ec); };
+      auto made = it->last_write_time(entry_ec);
+      if (entry_ec) continue;
+      if (fs::exists(path / kScratchLock, entry_ec)) {
+        if (made < settled_before) RemoveIfUnlocked(path / kScratchLock, remove);
+      } else if (made < stale_before) {
+        remove();  // from before scratch folders had locks, or killed before taking it
+      }
+    } else if (path.extension() == ".lock" && it->is_regular_file(entry_ec)) {
+      RemoveIfUnlocked(path, [&] { unlink(path.c_str()); });
+    }
+  }
+}
+
 Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
   if (auto cached = Cached(modules)) return *cached;
+  for (const auto& m : modules)
+    if (Status s = WithinBudget(m); !s.ok()) return s.error();
   if (auto available = Available(); !available.ok()) return available.error();
   if (!EnsureDirectory(options_.cache_dir))
     return MakeError(ErrorKind::kIo, "cannot create " + options_.cache_dir.string());
@@ -208,7 +269,7 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
   fs::path out = dir / "out.so";
   cc.push_back("-o");
   cc.push_back(out.string());
-  ProcessResult build = RunProcess(cc, options_.timeout);
+  ProcessResult build = RunProcess(cc, options_.timeout, options_.tool_limits);
   if (!build.ok()) {
     std::string why = build.timed_out ? "timed out" : "failed";
     return MakeError(ErrorKind::kCompilerFailed,

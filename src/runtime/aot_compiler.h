@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "runtime/aot_budget.h"
 #include "runtime/error.h"
 #include "runtime/module.h"
+#include "runtime/process.h"
 
 namespace velum {
 
@@ -20,6 +22,10 @@ struct AotOptions {
   std::vector<std::string> cflags = {"-O2"};
   std::chrono::milliseconds timeout{120000};  // per tool invocation
   std::filesystem::path cache_dir;            // empty: <home>/aot
+  // rlimits of wasm2c and of cc (each of cc's own children gets them too). cc -O2 on the
+  // 14 MB of C of a 1-2 MB program peaks at about 0.9 GB and takes well under a minute.
+  ProcessLimits tool_limits{1536ull << 20, 120};
+  AotBudget budget;  // a module over it is not compiled (kLimitExceeded)
 };
 
 class AotCompiler {
@@ -35,6 +41,14 @@ class AotCompiler {
 
   // Whether wasm2c can translate `module` (it cannot translate SIMD in wabt 1.0.32).
   Status Translatable(const ModulePtr& module);
+
+  // Whether `module` is within the complexity budget (kLimitExceeded says which limit not).
+  Status WithinBudget(const ModulePtr& module) const;
+
+  // Start-up: removes what a killed compile left in the cache: build-* scratch folders whose
+  // lock is free (or, without one, older than two tool timeouts) and *.so.lock files nobody
+  // holds. A compile running now in another process sharing the home keeps both.
+  void RemoveLeftovers() const;
 
   // The cached shared object for `modules`, if it was compiled before.
   std::optional<std::filesystem::path> Cached(const std::vector<ModulePtr>& modules) const;

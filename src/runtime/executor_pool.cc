@@ -97,16 +97,25 @@ ExecutorPool::ExecutorPool(PoolOptions options) : options_(std::move(options)) {
   if (options_.aot.cache_dir.empty()) options_.aot.cache_dir = options_.home / "aot";
   options_.executor_path = FindExecutor(options_.executor_path);
   if (options_.slots == 0) options_.slots = 1;
+  if (options_.compile_jobs == 0) options_.compile_jobs = 1;
   compiler_ = AotCompiler(options_.aot);
+  disk_ = std::make_unique<DiskCache>(
+      DiskCacheOptions{{options_.home / "modules", options_.aot.cache_dir},
+                       options_.max_cache_bytes,
+                       options_.cache_grace});
 }
 
 ExecutorPool::~ExecutorPool() {
-  std::map<ModuleHash, std::shared_future<Result<fs::path>>> compiles;
+  std::deque<QueuedCompile> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    compiles = compiles_;
+    stopping_ = true;
+    dropped.swap(compile_queue_);
   }
-  for (auto& [hash, future] : compiles) future.wait();
+  compile_cv_.notify_all();
+  for (auto& q : dropped)
+    q.done->set_value(MakeError(ErrorKind::kCancelled, "the executor pool is stopping"));
+  for (auto& thread : compile_threads_) thread.join();  // the running compiles end first
   for (auto& slot : slots_) {
     if (slot->fd >= 0) close(slot->fd);  // the executor sees EOF and exits
     if (slot->pid > 0) {
@@ -121,6 +130,10 @@ Status ExecutorPool::Start() {
   if (!slots_.empty()) return {};
   if (!EnsureDirectory(options_.home / "modules"))
     return MakeError(ErrorKind::kIo, "cannot create " + (options_.home / "modules").string());
+  // What a killed process left behind, then the cap (nothing is in use yet).
+  compiler_.RemoveLeftovers();
+  ModuleStore::RemoveLeftovers(options_.home / "modules", options_.cache_grace);
+  stats_.cache_evictions += disk_->Trim().size();
   for (size_t i = 0; i < options_.slots; i++) {
     auto slot = std::make_unique<Slot>();
     // The first executor says what its confinement got: the same for all, so said once.
@@ -294,10 +307,25 @@ Result<std::string> ExecutorPool::StoreModule(const ModulePtr& module) {
   }
   auto path = ModuleStore::WriteFile(options_.home / "modules", module);
   if (!path.ok()) return path.error();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stored_.size() >= 1024) stored_.clear();  // bounded; a miss only costs a stat
-  stored_[module->hash()] = path->string();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stored_.size() >= 1024) stored_.clear();  // bounded; a miss only costs a stat
+    stored_[module->hash()] = path->string();
+  }
+  CachePin pin(disk_.get(), *path);  // the caller's own pin comes after this returns
+  TrimCache();
   return path->string();
+}
+
+void ExecutorPool::TrimCache() {
+  std::vector<fs::path> removed = disk_->Trim();
+  if (removed.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.cache_evictions += removed.size();
+  for (const auto& path : removed) {
+    std::erase_if(stored_, [&](const auto& e) { return e.second == path.string(); });
+    std::erase_if(compiled_, [&](const auto& e) { return e.second == path; });
+  }
 }
 
 std::optional<fs::path> ExecutorPool::CachedObject(const ModulePtr& module) {
@@ -324,13 +352,83 @@ bool ExecutorPool::AotReady(const ModulePtr& module) const {
   return compiler_.Cached({module}).has_value();
 }
 
-void ExecutorPool::PrepareAot(const ModulePtr& module) {
+std::optional<Error> ExecutorPool::CompileFailure(const ModulePtr& module) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (compiles_.count(module->hash()) || compiler_.Cached({module})) return;
-  stats_.compiles++;
-  compiles_[module->hash()] = std::async(std::launch::async, [this, module] {
-                                return compiler_.Compile({module});
-                              }).share();
+  if (auto it = failed_.find(module->hash()); it != failed_.end()) return it->second;
+  return std::nullopt;
+}
+
+bool ExecutorPool::RememberFailure(const ModuleHash& hash, const Error& error) {
+  if (failed_.count(hash)) return false;
+  while (!failed_order_.empty() && failed_order_.size() >= options_.max_failed_compiles) {
+    failed_.erase(failed_order_.front());
+    failed_order_.pop_front();
+  }
+  failed_.emplace(hash, error);
+  failed_order_.push_back(hash);
+  stats_.compiles_failed++;
+  return true;
+}
+
+void ExecutorPool::PrepareAot(const ModulePtr& module) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || compiles_.count(module->hash()) || failed_.count(module->hash())) return;
+  }
+  if (CachedObject(module)) return;
+  // Over the budget: never queued, remembered like a failed compile (checked once per module).
+  Status budget = compiler_.WithinBudget(module);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_ || compiles_.count(module->hash()) || failed_.count(module->hash())) return;
+  if (!budget.ok()) {
+    bool first = RememberFailure(module->hash(), budget.error());
+    lock.unlock();
+    if (first && options_.on_compile_failed) options_.on_compile_failed(module, budget.error());
+    return;
+  }
+  if (compile_queue_.size() >= options_.max_queued_compiles) {
+    stats_.compiles_refused++;
+    return;
+  }
+  auto done = std::make_shared<std::promise<Result<fs::path>>>();
+  compiles_[module->hash()] = done->get_future().share();
+  compile_queue_.push_back({module, std::move(done)});
+  if (compile_threads_.size() < options_.compile_jobs)
+    compile_threads_.emplace_back([this] { CompileLoop(); });
+  compile_cv_.notify_one();
+}
+
+void ExecutorPool::CompileLoop() {
+  for (;;) {
+    QueuedCompile job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      compile_cv_.wait(lock, [&] { return stopping_ || !compile_queue_.empty(); });
+      if (compile_queue_.empty()) return;  // stopping
+      job = std::move(compile_queue_.front());
+      compile_queue_.pop_front();
+      stats_.compiles++;
+    }
+    Result<fs::path> result = compiler_.Compile({job.module});
+    bool first_failure = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      compiles_.erase(job.module->hash());
+      if (result.ok()) {
+        if (compiled_.size() >= 1024) compiled_.clear();
+        compiled_[job.module->hash()] = *result;
+      } else {
+        first_failure = RememberFailure(job.module->hash(), result.error());
+      }
+    }
+    if (first_failure && options_.on_compile_failed)
+      options_.on_compile_failed(job.module, result.error());
+    if (result.ok()) {
+      CachePin pin(disk_.get(), *result);  // the new object is in use as soon as it exists
+      TrimCache();
+    }
+    job.done->set_value(std::move(result));
+  }
 }
 
 Result<fs::path> ExecutorPool::CompileNow(const ModulePtr& module) {
@@ -338,11 +436,14 @@ Result<fs::path> ExecutorPool::CompileNow(const ModulePtr& module) {
   std::shared_future<Result<fs::path>> future;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = compiles_.find(module->hash());
-    if (it == compiles_.end()) return compiler_.Compile({module});  // cached
-    future = it->second;
+    if (auto it = failed_.find(module->hash()); it != failed_.end()) return it->second;
+    if (auto it = compiles_.find(module->hash()); it != compiles_.end()) future = it->second;
   }
-  return future.get();
+  if (future.valid()) return future.get();
+  if (auto so = CachedObject(module)) return *so;
+  return MakeError(ErrorKind::kLimitExceeded, "the compile queue is full (" +
+                                                  std::to_string(options_.max_queued_compiles) +
+                                                  " waiting): not compiled now");
 }
 
 PoolStats ExecutorPool::stats() const {
@@ -379,6 +480,9 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   if (Status s = Start(); !s.ok()) return s.error();
   auto stored = StoreModule(spec.module);
   if (!stored.ok()) return stored.error();
+  // Files this call's executors read stay in the cache until it ends.
+  CachePin module_pin(disk_.get(), *stored);
+  std::optional<CachePin> object_pin;
 
   ExecRequest req;
   req.module_hash = spec.module->hash_hex();
@@ -395,6 +499,7 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     if (so.ok()) {
       req.engine = EngineKind::kAot;
       req.shared_object = so->string();
+      object_pin.emplace(disk_.get(), *so);
     } else {
       outcome.note = so.error().ToString() + "; using the interpreter";
     }
@@ -402,9 +507,13 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     if (auto so = CachedObject(spec.module)) {
       req.engine = EngineKind::kAot;
       req.shared_object = so->string();
+      object_pin.emplace(disk_.get(), *so);
     } else {
       PrepareAot(spec.module);
-      race = true;
+      if (auto failure = CompileFailure(spec.module))
+        outcome.note = failure->ToString() + "; using the interpreter";
+      else
+        race = true;
     }
   }
 
@@ -460,6 +569,7 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
         ExecRequest native = req;
         native.engine = EngineKind::kAot;
         native.shared_object = compile.get()->string();
+        object_pin.emplace(disk_.get(), *compile.get());
         if (Status sent = Send(b, native, spec.module); !sent.ok()) {
           if (sent.error().kind == ErrorKind::kExecutorCrashed) Replace(b);
           Release(b);

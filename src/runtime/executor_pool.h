@@ -7,16 +7,20 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/aot_compiler.h"
+#include "runtime/disk_cache.h"
 #include "runtime/engine.h"
 #include "runtime/executor.h"
 #include "runtime/module.h"
@@ -34,6 +38,21 @@ struct PoolOptions {
   uint64_t max_data_bytes = 0;  // RLIMIT_DATA of each executor (0: none); a backstop only
   // RLIMIT_CPU of each executor over its life; it is restarted after using half (sandbox.h).
   uint64_t executor_cpu_seconds = SandboxLimits{}.cpu_seconds;
+  // The compile queue: at most compile_jobs compiles (wasm2c then cc) run at once, in the
+  // background; at most max_queued_compiles more wait. A module asked for while the queue is
+  // full is not queued: its call runs on the interpreter and a later call asks again.
+  size_t compile_jobs = 1;
+  size_t max_queued_compiles = 64;
+  // Modules whose compile failed (or that are over the AOT budget) are remembered, this many
+  // at most (the oldest forgotten first), and never compiled again by this pool.
+  size_t max_failed_compiles = 1024;
+  // <home>/modules and <home>/aot together stay under this (0: no bound), evicting the least
+  // recently used entries that no call of this pool uses and nobody used within cache_grace.
+  uint64_t max_cache_bytes = 1024ull << 20;
+  std::chrono::seconds cache_grace{600};
+  // Told once per module when its compile fails or it is over the budget (e.g. to log it);
+  // called from a compile thread or the caller's, never with the pool's lock held.
+  std::function<void(const ModulePtr&, const Error&)> on_compile_failed;
 };
 
 struct CallSpec {
@@ -62,13 +81,16 @@ struct PoolStats {
   // each is bound at start to one AOT object (or none).
   uint64_t executors_rebound = 0;
   uint64_t executors_retired = 0;  // restarted after using half of their CPU budget
-  uint64_t compiles = 0;
+  uint64_t compiles = 0;           // started by the compile queue
+  uint64_t compiles_failed = 0;    // remembered, not retried (over the budget included)
+  uint64_t compiles_refused = 0;   // asked for while the queue was full
+  uint64_t cache_evictions = 0;    // files removed from modules/ and aot/ to stay under the cap
 };
 
 class ExecutorPool {
  public:
   explicit ExecutorPool(PoolOptions options = {});
-  ~ExecutorPool();  // waits for background compiles, then ends every executor
+  ~ExecutorPool();  // drops queued compiles, waits for running ones, ends every executor
   ExecutorPool(const ExecutorPool&) = delete;
   ExecutorPool& operator=(const ExecutorPool&) = delete;
 
@@ -78,11 +100,15 @@ class ExecutorPool {
   // Runs one call. Thread-safe; blocks while every slot is busy.
   Result<CallOutcome> Call(const CallSpec& spec);
 
-  // Starts compiling `module` in the background unless it is compiled or compiling.
+  // Queues `module` for a background compile unless it is compiled, queued, failed before,
+  // over the AOT budget or the queue is full.
   void PrepareAot(const ModulePtr& module);
-  // Compiles now (or finds in the cache): the path of the shared object.
+  // Waits for the compile through the queue (or finds it in the cache): the shared object's
+  // path, or why there is none (the remembered failure, the budget, a full queue).
   Result<std::filesystem::path> CompileNow(const ModulePtr& module);
   bool AotReady(const ModulePtr& module) const;
+  // Why `module` is not compiled and will not be by this pool, if that is known.
+  std::optional<Error> CompileFailure(const ModulePtr& module) const;
 
   size_t slots() const { return options_.slots; }
   PoolStats stats() const;
@@ -112,6 +138,15 @@ class ExecutorPool {
   // compiler_.Cached, remembered: a call should not cost a hash and a stat of the cache.
   std::optional<std::filesystem::path> CachedObject(const ModulePtr& module);
   void Forget(const ModuleHash& hash);  // drops what StoreModule and CachedObject remember
+  void CompileLoop();                   // one thread of the compile queue
+  // With mu_ held; false if it was already remembered.
+  bool RememberFailure(const ModuleHash& hash, const Error& error);
+  void TrimCache();  // evicts beyond max_cache_bytes, forgetting what it removed
+
+  struct QueuedCompile {
+    ModulePtr module;
+    std::shared_ptr<std::promise<Result<std::filesystem::path>>> done;
+  };
 
   PoolOptions options_;
   AotCompiler compiler_;
@@ -119,7 +154,16 @@ class ExecutorPool {
   std::condition_variable free_cv_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<Slot*> free_;
+  // Queued or running compiles; an entry leaves when its compile ends (into compiled_ or
+  // failed_), so both maps stay bounded.
   std::map<ModuleHash, std::shared_future<Result<std::filesystem::path>>> compiles_;
+  std::deque<QueuedCompile> compile_queue_;
+  std::vector<std::thread> compile_threads_;
+  std::condition_variable compile_cv_;
+  bool stopping_ = false;
+  std::map<ModuleHash, Error> failed_;
+  std::deque<ModuleHash> failed_order_;  // oldest first
+  std::unique_ptr<DiskCache> disk_;
   std::map<ModuleHash, std::string> stored_;              // written to the module store
   std::map<ModuleHash, std::filesystem::path> compiled_;  // found in the AOT cache
   PoolStats stats_;

@@ -127,4 +127,18 @@ Result<fs::path> ModuleStore::WriteFile(const fs::path& dir, const ModulePtr& mo
   return path;
 }
 
+void ModuleStore::RemoveLeftovers(const fs::path& dir, std::chrono::seconds age) {
+  auto stale_before = fs::file_time_type::clock::now() - age;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    size_t dot = name.find(".wasm.");
+    std::error_code entry_ec;
+    if (dot == std::string::npos || name.size() != dot + 6 + 6 || !it->is_regular_file(entry_ec))
+      continue;
+    auto written = it->last_write_time(entry_ec);
+    if (!entry_ec && written < stale_before) fs::remove(it->path(), entry_ec);
+  }
+}
+
 }  // namespace velum

@@ -3,6 +3,7 @@
 #ifndef VELUM_RUNTIME_MODULE_STORE_H_
 #define VELUM_RUNTIME_MODULE_STORE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <list>
@@ -43,6 +44,9 @@ class ModuleStore {
   // concurrent writers each write a whole copy and readers only ever see complete files.
   static Result<std::filesystem::path> WriteFile(const std::filesystem::path& dir,
                                                  const ModulePtr& module);
+  // Removes the temporaries of writes that never finished (the writer was killed): files
+  // named <hash>.wasm.XXXXXX last written more than `age` ago.
+  static void RemoveLeftovers(const std::filesystem::path& dir, std::chrono::seconds age);
 
  private:
   void Remember(const ModulePtr& module);

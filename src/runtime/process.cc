@@ -1,49 +1,109 @@
-// Child processes for the compiler pipeline: posix_spawn, merged output, kill at deadline.
-// The child gets its own process group so a compiler's own children die with it.
+// Child processes for the compiler pipeline: fork and exec with rlimits, merged output, kill
+// at the deadline. The child gets its own process group so a compiler's children die with it.
 #include "runtime/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
 
-extern char** environ;
-
 namespace velum {
 
-ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+namespace {
+
+// `wanted` (0: keep) as a limit no higher than the hard limit the caller already has.
+bool LimitFor(int resource, uint64_t wanted, uint64_t hard_extra, rlimit* out) {
+  if (wanted == 0 || getrlimit(resource, out) != 0) return false;
+  rlim_t soft = static_cast<rlim_t>(wanted), hard = soft + static_cast<rlim_t>(hard_extra);
+  if (out->rlim_max != RLIM_INFINITY) {
+    soft = std::min(soft, out->rlim_max);
+    hard = std::min(hard, out->rlim_max);
+  }
+  out->rlim_cur = soft;
+  out->rlim_max = hard;
+  return true;
+}
+
+}  // namespace
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const ProcessLimits& limits) {
   ProcessResult result;
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) return result;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  // None of the caller's other descriptors (a node's sockets) stay open in the compiler.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
+  if (argv.empty()) return result;
+  // Everything the child needs is prepared here: between fork and exec a multi-threaded
+  // parent's child may only make async-signal-safe calls (no allocation, no PATH search).
+  std::string program = FindProgram(argv[0]);
+  if (program.empty()) {
+    result.output = argv[0] + ": " + strerror(ENOENT);
+    return result;
+  }
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(pipefd[1]);
-  if (rc != 0) {
+  rlimit as_limit{}, cpu_limit{};
+  bool set_as = LimitFor(RLIMIT_AS, limits.address_space_bytes, 0, &as_limit);
+  // One second between SIGXCPU and the hard limit's SIGKILL, for a tool that catches the first.
+  bool set_cpu = LimitFor(RLIMIT_CPU, limits.cpu_seconds, 1, &cpu_limit);
+  int pipefd[2], errfd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return result;
+  // The child writes its errno here if exec fails; a successful exec closes it (EOF).
+  if (pipe2(errfd, O_CLOEXEC) != 0) {
     close(pipefd[0]);
-    result.output = argv[0] + ": " + strerror(rc);
+    close(pipefd[1]);
+    return result;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Its own process group, so a compiler's own children die with it at the deadline.
+    setpgid(0, 0);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
+      _exit(127);
+    // None of the caller's other descriptors (a node's sockets) stay open in the compiler.
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+      for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if ((set_as && setrlimit(RLIMIT_AS, &as_limit) != 0) ||
+        (set_cpu && setrlimit(RLIMIT_CPU, &cpu_limit) != 0)) {
+      int err = errno;
+      ssize_t ignored = write(errfd[1], &err, sizeof err);
+      (void)ignored;
+      _exit(127);
+    }
+    execv(program.c_str(), args.data());
+    int err = errno;
+    ssize_t ignored = write(errfd[1], &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+  }
+  close(pipefd[1]);
+  close(errfd[1]);
+  if (pid < 0) {
+    int err = errno;
+    close(pipefd[0]);
+    close(errfd[0]);
+    result.output = argv[0] + ": " + strerror(err);
+    return result;
+  }
+  setpgid(pid, pid);  // also here: a kill at the deadline must not race the child's own call
+  int exec_errno = 0;
+  ssize_t got_errno;
+  while ((got_errno = read(errfd[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+  }
+  close(errfd[0]);
+  if (got_errno == static_cast<ssize_t>(sizeof exec_errno)) {
+    close(pipefd[0]);
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    result.output = argv[0] + ": " + strerror(exec_errno);
     return result;
   }
   result.started = true;

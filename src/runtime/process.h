@@ -4,6 +4,7 @@
 #define VELUM_RUNTIME_PROCESS_H_
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,15 @@ struct ProcessResult {
   bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
 };
 
-ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+// Resource limits set in the child between fork and exec (inherited by its own children, e.g.
+// cc's cc1 and as, each of which gets the whole limit). 0: the caller's limit is kept.
+struct ProcessLimits {
+  uint64_t address_space_bytes = 0;  // RLIMIT_AS: allocations beyond it fail
+  uint64_t cpu_seconds = 0;          // RLIMIT_CPU: SIGXCPU, then SIGKILL one second later
+};
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const ProcessLimits& limits = {});
 
 // The path `program` runs from (searched on PATH unless it has a '/'), or "" if none.
 std::string FindProgram(const std::string& program);

@@ -40,6 +40,10 @@ inline constexpr NumberRange kMaxCall{"--max-call-seconds", "seconds", 0, 86400,
                                       NumberKind::kReal};
 inline constexpr NumberRange kMaxMemory{"--max-memory-mib", "MiB", 1, 65536, false,
                                         NumberKind::kWhole};
+inline constexpr NumberRange kCompileJobs{"--compile-jobs", "compiles", 1, 64, false,
+                                          NumberKind::kWhole};
+inline constexpr NumberRange kMaxCacheMib{"--max-cache-mib", "MiB", 0, 16777216, false,
+                                          NumberKind::kWhole};
 inline constexpr NumberRange kSliceMs{"--slice-ms", "ms", 10, 10000, false, NumberKind::kWhole};
 inline constexpr NumberRange kWaitPeers{"--wait-peers", "peers", 0,
                                         4096,           false,   NumberKind::kWhole};

@@ -184,6 +184,24 @@ std::vector<uint8_t> BigCustomSectionModule(size_t bytes) {
   });
 }
 
+std::vector<uint8_t> ManyLocalsModule(uint32_t locals, int32_t answer) {
+  std::vector<uint8_t> body = {0x01};  // one group of locals ...
+  Append(&body, LebU(locals));
+  body.push_back(0x7f);  // ... of i32
+  body.push_back(0x41);  // i32.const answer; end
+  Append(&body, LebS(answer));
+  body.push_back(0x0b);
+  std::vector<uint8_t> code = {0x01};
+  Append(&code, LebU(body.size()));
+  Append(&code, body);
+  return WasmModule({
+      TypeSection({0x01, 0x60, 0x00, 0x01, 0x7f}),
+      Section(3, {0x01, 0x00}),
+      ExportFunc("f", 0),
+      Section(10, code),
+  });
+}
+
 std::vector<uint8_t> ImportingModule() {
   std::vector<uint8_t> imports = {0x01};
   Append(&imports, Name("env"));

@@ -62,6 +62,9 @@ std::vector<uint8_t> InvalidReturnTypeModule();
 std::vector<uint8_t> BigDataModule(size_t bytes);
 // A custom section "velum.padding" of `bytes` bytes and export "answer" () -> i32 = 42.
 std::vector<uint8_t> BigCustomSectionModule(size_t bytes);
+// Exports "f" () -> i32 returning `answer`, declaring `locals` unused i32 locals (one group).
+// Distinct answers make distinct modules.
+std::vector<uint8_t> ManyLocalsModule(uint32_t locals, int32_t answer);
 // Imports env.log (i32) -> () and exports "main" () -> ().
 std::vector<uint8_t> ImportingModule();
 
