@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/module_bounds.h"
 #include "runtime/value.h"
 
 namespace velum {
@@ -48,8 +49,11 @@ ModuleHash HashBytes(const uint8_t* data, size_t size);
 
 class Module {
  public:
-  // Reads, validates (wabt, WebAssembly 2.0 features) and hashes a module.
-  static Result<std::shared_ptr<const Module>> FromBytes(std::vector<uint8_t> bytes);
+  // Reads, validates (wabt, WebAssembly 2.0 features) and hashes a module. The bytes are first
+  // checked against `bounds` in one linear pass, so wabt never parses a module that could
+  // exhaust the stack or memory of this process.
+  static Result<std::shared_ptr<const Module>> FromBytes(std::vector<uint8_t> bytes,
+                                                         const ModuleBounds& bounds = {});
   static Result<std::shared_ptr<const Module>> FromFile(const std::filesystem::path& path);
 
   const std::vector<uint8_t>& bytes() const { return bytes_; }
