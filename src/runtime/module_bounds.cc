@@ -23,7 +23,8 @@ class BoundsReader : public wabt::BinaryReaderNop {
 
   const std::string& limit_error() const { return limit_error_; }
   bool ChargeModuleBytes(size_t size) {
-    return Charge(size, ParseCost::kPerModuleByte, "module bytes");
+    return Charge(1, ParseCost::kBase, "module bytes") &&
+           Charge(size, ParseCost::kPerModuleByte, "module bytes");
   }
   wabt::Errors& errors() { return errors_; }
 

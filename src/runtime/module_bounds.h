@@ -49,22 +49,23 @@ struct ModuleBounds {
 // Bytes of peak memory Module::FromBytes was measured to take per item (velum-parse-cost
 // --gen KIND N, wabt 1.0.32, glibc malloc), rounded up: what the budget charges.
 struct ParseCost {
-  static constexpr uint64_t kPerInstruction =
-      144;                                    // i64.const+drop 133, nop 78, br_table target 116
-  static constexpr uint64_t kPerBlock = 352;  // block/loop/if/try beyond its two instructions: 241
+  // One instruction: i64.const+drop 133, nop 78; a br_table target counts as one (116).
+  static constexpr uint64_t kPerInstruction = 144;
+  static constexpr uint64_t kPerBlock = 352;      // block/loop/if/try, beyond its 2 instructions
   static constexpr uint64_t kPerFunction = 960;   // an empty function 864, its `end` included
-  static constexpr uint64_t kPerSigField = 36;    // per param/result and user: 31.8
+  static constexpr uint64_t kPerSigField = 36;    // a param/result, per type and per user: 31.8
   static constexpr uint64_t kPerImport = 512;     // a function import 1,279 with its function
   static constexpr uint64_t kPerExport = 768;     // 708
   static constexpr uint64_t kPerType = 576;       // () -> (): 519
   static constexpr uint64_t kPerGlobal = 448;     // an i32 global 547 with its 2 init instructions
   static constexpr uint64_t kPerSegment = 512;    // a data or element segment's header
   static constexpr uint64_t kPerElemEntry = 192;  // ref.func 177
-  static constexpr uint64_t kPerDataByte = 3;     // 2.0: copied into the IR and the interpreter
+  static constexpr uint64_t kPerDataByte = 2;     // 2.0: copied into the IR and the interpreter
   static constexpr uint64_t kPerNameByte = 4;     // names: IR, interpreter, Module, a margin
   static constexpr uint64_t kPerLocalGroup = 64;  // a (count, type) group: IR, validator, interp
   static constexpr uint64_t kPerTable = 512;
-  static constexpr uint64_t kPerModuleByte = 2;  // the module keeps its bytes; custom sections
+  static constexpr uint64_t kPerModuleByte = 1;  // custom sections; the input is the caller's
+  static constexpr uint64_t kBase = 2 << 20;     // any module: 1.1 MiB for a 476-byte one
 };
 
 // What the pre-pass saw; the measurements relate these to the parse's cost.
