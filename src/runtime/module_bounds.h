@@ -15,7 +15,7 @@ namespace velum {
 //   wasmparser, "the JS API limits"), which real toolchains are built to fit;
 // - a memory budget for the parse itself: wabt 1.0.32 holds the IR, the validator's state and
 //   the interpreter's module at once, about 80-1300 bytes per item. Each item is charged
-//   what it was measured to cost (ParseCost, rounded up by about 10 %), and the module is
+//   what it was measured to cost (ParseCost, rounded up), and the module is
 //   refused as soon as the sum passes the budget, before anything is built.
 // Measured with `build/bench/velum-parse-cost` (bench/parse_cost.cc); figures in the comments.
 struct ModuleBounds {
@@ -25,10 +25,11 @@ struct ModuleBounds {
   // main thread and on node threads of 8 MiB (the default stack limit; glibc gives 2 MiB when
   // it is unlimited); 10,000 levels take 320 KiB there, with room for unoptimised and
   // sanitised builds' larger frames. Compilers emit dozens (79 in the deepest Rust test of
-  // wasi-testsuite), a few thousand for the largest switch statements.
+  // wasi-testsuite; a switch nests one block per case).
   uint32_t max_nesting_depth = 10000;
-  // The estimated peak memory of the parse: 256 MiB. Without it a 64 MiB module could take
-  // about 14 GiB (1.2 MB of tiny functions took 247 MiB).
+  // The estimated peak memory of the parse: 256 MiB. Without it 1.2 MB of tiny functions took
+  // 247 MiB (216 B/byte: about 14 GiB for a 64 MiB module) and 41 KB of functions with 1,000
+  // parameters 314 MiB (8,000 B/byte).
   uint64_t max_parse_bytes = 256ull << 20;
 
   uint32_t max_functions = 1000000;          // JS API limit, imported and defined
