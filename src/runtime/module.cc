@@ -1,5 +1,5 @@
-// Module loading: wabt parses and validates, libsodium hashes, and the IR gives signatures.
-// Nothing here executes code; an invalid module is reported with wabt's own message.
+// Module loading: a bounded pre-pass, then wabt parses and validates, libsodium hashes, and the
+// IR gives signatures. Nothing here executes code; an invalid module gets wabt's own message.
 #include "runtime/module.h"
 
 #include <sodium.h>
@@ -146,13 +146,17 @@ std::string FirstLine(std::string text) {
 
 }  // namespace
 
-Result<ModulePtr> Module::FromBytes(std::vector<uint8_t> bytes) {
+Result<ModulePtr> Module::FromBytes(std::vector<uint8_t> bytes, const ModuleBounds& bounds) {
   if (sodium_init() < 0) return MakeError(ErrorKind::kInternal, "libsodium failed to initialise");
   if (bytes.size() < 8 || std::memcmp(bytes.data(), "\0asm", 4) != 0) {
     return MakeError(ErrorKind::kInvalidModule, bytes.size() < 4
                                                     ? "file too short to be a wasm module"
                                                     : "not a wasm module (bad magic number)");
   }
+  // Before any IR exists: wabt builds and frees it recursively and at about a hundred bytes
+  // per byte of input, so nesting and counts are bounded first (module_bounds.h).
+  if (Status bounded = CheckModuleBounds(bytes.data(), bytes.size(), bounds); !bounded.ok())
+    return bounded.error();
   wabt::Features features;  // defaults: the WebAssembly 2.0 feature set
   wabt::ReadBinaryOptions options(features, nullptr, /*read_debug_names=*/false,
                                   /*stop_on_first_error=*/true,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/module_bounds.h"
 #include "runtime/value.h"
 
 namespace velum {
@@ -51,8 +52,11 @@ class Module {
   // The largest module accepted by default, from users and peers (--max-module-mib).
   static constexpr uint64_t kDefaultMaxBytes = 64ull << 20;
 
-  // Reads, validates (wabt, WebAssembly 2.0 features) and hashes a module.
-  static Result<std::shared_ptr<const Module>> FromBytes(std::vector<uint8_t> bytes);
+  // Reads, validates (wabt, WebAssembly 2.0 features) and hashes a module. The bytes are first
+  // checked against `bounds` in one linear pass, so wabt never parses a module that could
+  // exhaust the stack or memory of this process.
+  static Result<std::shared_ptr<const Module>> FromBytes(std::vector<uint8_t> bytes,
+                                                         const ModuleBounds& bounds = {});
   // The file is read through ReadFileBounded: never more than max_bytes + 1 bytes, and a file
   // that cannot be read (a directory, /proc/self/mem) is one error, not an exception.
   static Result<std::shared_ptr<const Module>> FromFile(const std::filesystem::path& path,

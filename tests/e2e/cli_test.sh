@@ -104,6 +104,33 @@ expect_error "trap: unreachable" run "$WASM/traps.wasm" unreachable
 expect_error "memory limit exceeded" run "$WASM/traps.wasm" grow_bomb --max-memory 16
 expect_error "deadline exceeded" run "$WASM/traps.wasm" spin --timeout 0.5
 expect_error "deadline exceeded" run "$WASM/traps.wasm" spin --timeout 0.5 --engine aot
+# A valid module of 1,000,000 nested blocks (3 MB) once overflowed the parser's stack; 300,000
+# empty functions took 250 MiB to parse. Each is now refused by the bounded pre-pass.
+python3 - "$VELUM_HOME" <<'PY'
+import sys
+def leb(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        out.append(b | 0x80 if n else b)
+        if not n:
+            return bytes(out)
+def section(i, payload):
+    return bytes([i]) + leb(len(payload)) + payload
+def module(body, count):
+    funcs = leb(count) + bytes(count)
+    code = leb(count) + (leb(len(body)) + body) * count
+    return (b"\0asm\1\0\0\0" + section(1, b"\1\x60\0\0") + section(3, funcs)
+            + section(7, b"\1\1f\0\0") + section(10, code))
+depth = 1000000
+open(sys.argv[1] + "/nest.wasm", "wb").write(module(b"\0" + b"\2\x40" * depth + b"\x0b" * (depth + 1), 1))
+open(sys.argv[1] + "/funcs.wasm", "wb").write(module(b"\0\x0b", 300000))
+PY
+expect_error "invalid module: nest.wasm: module too complex: nesting depth in function 0 10001 exceeds the limit of 10000" run "$VELUM_HOME/nest.wasm" f
+expect_error "invalid module: nest.wasm: module too complex: nesting depth" inspect "$VELUM_HOME/nest.wasm"
+expect_error "invalid module: funcs.wasm: module too complex: parsing would take an estimated" run "$VELUM_HOME/funcs.wasm" f
+expect_error "over the budget of 256 MiB" inspect "$VELUM_HOME/funcs.wasm"
 expect_error "velum: " run            # no file: a usage error
 expect_error "velum: " frobnicate     # no such subcommand
 
