@@ -20,7 +20,6 @@ Cases another branch is fixing are listed in KNOWN_BROKEN below: they print XFAI
 failing, and XPASS (which fails the test) once fixed, so that the lead removes them."""
 
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -41,7 +40,6 @@ KNOWN_BROKEN = {
     "many_functions_300k": "h-parse: hundreds of MB to parse; h-compile: cc on 300,000 functions",
     "names_inject_marker": "h-aot: wasm2c copies export names into C comments (the payload runs)",
     "names_100k": "h-aot: 100 KB names copied into the C source, cc past the time limit",
-    "names_every_code_point": "h-aot: a 4.3 MB name copied into the C source, cc past the limit",
     # Found by this corpus, not in issue 9 (no branch owns them yet; see docs/SECURITY.md):
     "data_100k_segments": "NEW (h-compile's budget?): wasm2c + cc on 100,000 segments run minutes",
     "imports_100k": "NEW: 100,000 imports take seconds to refuse; wasm2c + cc run minutes",
