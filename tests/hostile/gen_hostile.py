@@ -291,6 +291,13 @@ def cases(marker):
         module(types=[functype([], [I32])],
                imports=[name("env") + name(f"f{i}") + bytes([KIND_FUNC, 0]) for i in range(100_000)],
                exports=[export("f", KIND_FUNC, 0)]), "error")
+    # Found by velum-fuzz-module (2026-12-04): a global's init expression with a stray block
+    # makes wabt's IR reader fail an assert() (intrusive_list::back on an empty list): abort.
+    add("global_init_block", "a 106-byte module velum-fuzz-module found: wabt asserts",
+        bytes.fromhex(
+        "0061736d010000000109026000017f60017f00030403000001060c027f00412a0b7f01410c020b07"
+        "2d0504676c6f620300036765740000086575745f676c6f620301076765745f6d7574000107736574"
+        "5f6d757400020a1203040023000b040023010b0600200024010b"), "either", 42)
     # Truncated and garbage sections.
     ref = valid_reference()
     add("valid_reference", "the module the truncation cases cut (reads 42)", ref, "value", 42)
