@@ -70,14 +70,39 @@ const char* TrapKindName(TrapKind kind) {
   return "unknown";
 }
 
+namespace {
+
+// Messages quote what modules contain (import and export names may hold any character, newlines
+// and terminal escapes included): control characters are shown escaped, so one error stays one
+// line and cannot rewrite the user's terminal.
+std::string OneLine(const std::string& text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string Error::ToString() const {
   std::string out = ErrorKindName(kind);
   if (kind == ErrorKind::kTrap && trap != TrapKind::kNone) {
     out += ": ";
     out += TrapKindName(trap);
-    return message.empty() || trap != TrapKind::kOther ? out : out + " (" + message + ")";
+    return message.empty() || trap != TrapKind::kOther ? out : out + " (" + OneLine(message) + ")";
   }
-  if (!message.empty()) out += ": " + message;
+  if (!message.empty()) out += ": " + OneLine(message);
   return out;
 }
 

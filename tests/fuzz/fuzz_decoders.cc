@@ -18,24 +18,11 @@
 #include "core/types.h"
 #include "net/datagram_auth.h"
 #include "net/secure_session.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/fuzz_inputs.h"
 #include "wire/codec.h"
 #include "wire/job_codec.h"
 #include "wire/velum.pb.h"
-
-// Beyond crashes the harness checks what the decoders promise; a broken promise aborts, so
-// libFuzzer saves the input like any crash.
-#define FUZZ_STR2(x) #x
-#define FUZZ_STR(x) FUZZ_STR2(x)
-#define FUZZ_CHECK(cond)                                                                         \
-  do {                                                                                           \
-    if (!(cond)) {                                                                               \
-      std::fprintf(stderr,                                                                       \
-                   "velum-fuzz: invariant violated: %s (" __FILE__ ":" FUZZ_STR(__LINE__) ")\n", \
-                   #cond);                                                                       \
-      std::abort();                                                                              \
-    }                                                                                            \
-  } while (0)
 
 namespace {
 
