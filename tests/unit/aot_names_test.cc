@@ -50,20 +50,9 @@ std::string AllCodePoints() {
 
 // Payloads that break out of a C comment, string or line, or are merely huge.
 std::vector<std::string> Payloads() {
-  return {AllCodePoints(),
-          "*/",
-          "/*",
-          "x */ __asm__(\"int3\") ; /*",
-          "\n#include \"/etc/passwd\"\n",
-          "*/\n#error injected\n/*",
-          "\\",
-          "\\\n#error continued",
-          "\"",
-          "'",
-          "' '",
-          "?\?/",
-          "?\?/\n#error trigraph",
-          "\r\n#error cr\r\n",
+  return {AllCodePoints(), "*/", "/*", "x */ __asm__(\"int3\") ; /*",
+          "\n#include \"/etc/passwd\"\n", "*/\n#error injected\n/*", "\\", "\\\n#error continued",
+          "\"", "'", "' '", "?\?/", "?\?/\n#error trigraph", "\r\n#error cr\r\n",
           std::string(1, '\0') + "*/ #error nul",
           // As long as a name may be (ModuleBounds::max_name_bytes is 100 000 bytes).
           kMarker + std::string(99 * 1000, 'L') + "*/"};
