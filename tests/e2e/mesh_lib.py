@@ -523,8 +523,16 @@ def child_sockets(node):
                 children += [int(c) for c in f.read().split()]
     except OSError:
         return children, out
+    try:
+        node_exe = os.readlink(f"/proc/{node.pid}/exe")
+    except OSError:
+        node_exe = None
     for child in children:
         try:
+            # A child forked for a compiler that has not reached exec yet is still the node's
+            # image: its descriptors are close-on-exec (process.cc), so it is not counted.
+            if node_exe and os.readlink(f"/proc/{child}/exe") == node_exe:
+                continue
             fds = os.listdir(f"/proc/{child}/fd")
         except OSError:
             continue
