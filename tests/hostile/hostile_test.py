@@ -43,7 +43,6 @@ KNOWN_BROKEN = {
     # Found by this corpus, not in issue 9 (no branch owns them yet; see docs/SECURITY.md):
     "data_100k_segments": "NEW (h-compile's budget?): wasm2c + cc on 100,000 segments run minutes",
     "imports_100k": "NEW: 100,000 imports take seconds to refuse; wasm2c + cc run minutes",
-    "global_init_block": "NEW (h-parse?): wabt's BinaryReaderIR::OnEndExpr assert aborts velum and the node",
 }
 bugs = KnownBugs(KNOWN_BROKEN, os.path.abspath(__file__))
 
