@@ -1,5 +1,6 @@
-// Measuring a module's code for the AOT budget: the section headers and each function body's
-// size and local declarations, without decoding instructions. Every read is bounds-checked.
+// Measuring a module's code for the AOT budget: the section headers and counts and each
+// function body's size and local declarations, without decoding instructions. Every read is
+// bounds-checked.
 #include "runtime/aot_budget.h"
 
 #include <string>
@@ -8,7 +9,11 @@ namespace velum {
 
 namespace {
 
+constexpr uint8_t kImportSectionId = 2;
+constexpr uint8_t kExportSectionId = 7;
+constexpr uint8_t kElemSectionId = 9;
 constexpr uint8_t kCodeSectionId = 10;
+constexpr uint8_t kDataSectionId = 11;
 
 // A cursor over the module bytes; a read past the end makes it fail for good.
 class Reader {
@@ -67,6 +72,18 @@ Result<CodeStats> MeasureCode(const std::vector<uint8_t>& bytes) {
     uint64_t size = module.U32();
     if (!module.ok() || size > module.left()) return Malformed("a section runs past the end");
     if (id != kCodeSectionId) {
+      // Sections that are a vector: their count is the first number.
+      uint64_t* count = id == kImportSectionId   ? &stats.imports
+                        : id == kExportSectionId ? &stats.exports
+                        : id == kElemSectionId   ? &stats.elem_segments
+                        : id == kDataSectionId   ? &stats.data_segments
+                                                 : nullptr;
+      if (count) {
+        Reader vec(module.pos(), size);
+        *count = vec.U32();
+        if (!vec.ok()) return Malformed("a section without its count");
+      }
+      if (id == kDataSectionId) stats.data_bytes = size;
       module.Skip(size);
       continue;
     }
@@ -115,6 +132,16 @@ Status CheckAotBudget(const std::vector<uint8_t>& bytes, const AotBudget& budget
     return over(stats->max_function_bytes, "bytes in one function body", budget.max_function_bytes);
   if (stats->code_bytes > budget.max_code_bytes)
     return over(stats->code_bytes, "bytes of code", budget.max_code_bytes);
+  if (stats->imports > budget.max_imports)
+    return over(stats->imports, "imports", budget.max_imports);
+  if (stats->exports > budget.max_exports)
+    return over(stats->exports, "exports", budget.max_exports);
+  if (stats->data_segments > budget.max_data_segments)
+    return over(stats->data_segments, "data segments", budget.max_data_segments);
+  if (stats->elem_segments > budget.max_elem_segments)
+    return over(stats->elem_segments, "element segments", budget.max_elem_segments);
+  if (stats->data_bytes > budget.max_data_bytes)
+    return over(stats->data_bytes, "bytes of data", budget.max_data_bytes);
   return {};
 }
 

@@ -136,10 +136,14 @@ class BoundsReader : public wabt::BinaryReaderNop {
   wabt::Result BeginGlobalInitExpr(wabt::Index) override { return Initialiser(); }
   wabt::Result BeginElemSegmentInitExpr(wabt::Index) override { return Initialiser(); }
   wabt::Result BeginDataSegmentInitExpr(wabt::Index) override { return Initialiser(); }
+  wabt::Result EndGlobalInitExpr(wabt::Index) override { return EndInitialiser(); }
+  wabt::Result EndElemSegmentInitExpr(wabt::Index) override { return EndInitialiser(); }
+  wabt::Result EndDataSegmentInitExpr(wabt::Index) override { return EndInitialiser(); }
 
-  wabt::Result OnOpcode(wabt::Opcode) override {
+  wabt::Result OnOpcode(wabt::Opcode opcode) override {
     counts_.instructions++;
-    return All({Charge(1, ParseCost::kPerInstruction, "instructions")});
+    return All({Charge(1, ParseCost::kPerInstruction, "instructions"),
+                !in_initialiser_ || Constant(opcode)});
   }
   wabt::Result OnBrTableExpr(wabt::Index num_targets, wabt::Index*, wabt::Index) override {
     // Each target is one byte of input but one entry in the IR and the interpreter.
@@ -165,7 +169,36 @@ class BoundsReader : public wabt::BinaryReaderNop {
   wabt::Result Initialiser() {
     function_ = kNoFunction;
     depth_ = 0;
+    in_initialiser_ = true;
     return wabt::Result::Ok;
+  }
+  wabt::Result EndInitialiser() {
+    in_initialiser_ = false;
+    return wabt::Result::Ok;
+  }
+  // An initialiser holds constant instructions only, as the spec's validator requires. Checked
+  // here because wabt 1.0.32 builds the IR before it validates: a `block` in a global's
+  // initialiser makes BinaryReaderIR::OnEndExpr take back() of an empty list, an assert()
+  // Debian's libwabt.a keeps (SIGABRT in velum and the node; fuzzer, 2026-12-04). With no block,
+  // loop, if or try allowed, the initialiser's first `end` is its own and nothing nests.
+  bool Constant(wabt::Opcode opcode) {
+    switch (opcode) {
+      case wabt::Opcode::I32Const:
+      case wabt::Opcode::I64Const:
+      case wabt::Opcode::F32Const:
+      case wabt::Opcode::F64Const:
+      case wabt::Opcode::V128Const:
+      case wabt::Opcode::GlobalGet:
+      case wabt::Opcode::RefNull:
+      case wabt::Opcode::RefFunc:
+      case wabt::Opcode::End:
+        return true;
+      default:
+        if (limit_error_.empty())
+          limit_error_ = "constant expression required (" + std::string(opcode.GetName()) +
+                         " in an initialiser)";
+        return false;
+    }
   }
   wabt::Result Open(wabt::Type type) {
     depth_++;
@@ -229,6 +262,7 @@ class BoundsReader : public wabt::BinaryReaderNop {
   wabt::Index function_ = kNoFunction;
   uint64_t depth_ = 0;
   uint64_t locals_ = 0;
+  bool in_initialiser_ = false;  // between Begin*InitExpr and End*InitExpr
 };
 
 }  // namespace

@@ -135,6 +135,65 @@ TEST(AotBudget, MeasuresLocalsAndCode) {
   EXPECT_FALSE(MeasureCode(bytes).ok());
 }
 
+// Sections wasm2c turns into C declarations and data: `count` items of each vector section,
+// one `data_bytes` data segment. Only counts and sizes are read, so the items can be minimal.
+std::vector<uint8_t> VectorSectionModule(uint8_t id, uint64_t count,
+                                         const std::vector<uint8_t>& item) {
+  std::vector<uint8_t> payload = test::LebU(count);
+  for (uint64_t i = 0; i < count; i++) payload.insert(payload.end(), item.begin(), item.end());
+  return test::WasmModule({test::Section(id, payload)});
+}
+
+TEST(AotBudget, BoundsWhatWasm2cTurnsIntoDataAndDeclarations) {
+  AotBudget budget;
+  std::vector<uint8_t> import = {0x01, 'e', 0x01, 'f', 0x00, 0x00};
+  std::vector<uint8_t> exported = {0x01, 'e', 0x00, 0x00};
+  std::vector<uint8_t> segment = {0x00, 0x41, 0x00, 0x0b, 0x01, 'd'};
+  std::vector<uint8_t> elem = {0x00, 0x41, 0x00, 0x0b, 0x00};
+  struct Case {
+    uint8_t id;
+    uint64_t limit;
+    std::vector<uint8_t> item;
+    std::string what;
+  };
+  for (const Case& c : std::vector<Case>{{2, budget.max_imports, import, "imports"},
+                                         {7, budget.max_exports, exported, "exports"},
+                                         {11, budget.max_data_segments, segment, "data segments"},
+                                         {9, budget.max_elem_segments, elem, "element segments"}}) {
+    EXPECT_TRUE(CheckAotBudget(VectorSectionModule(c.id, c.limit, c.item), budget).ok()) << c.what;
+    Status over = CheckAotBudget(VectorSectionModule(c.id, c.limit + 1, c.item), budget);
+    ASSERT_FALSE(over.ok()) << c.what;
+    EXPECT_EQ(over.error().kind, ErrorKind::kLimitExceeded);
+    EXPECT_EQ(over.error().message, std::to_string(c.limit + 1) + " " + c.what + " (AOT budget " +
+                                        std::to_string(c.limit) + "): not compiled");
+  }
+  // One segment of data: the section's size counts.
+  std::vector<uint8_t> big = {0x00, 0x41, 0x00, 0x0b};
+  std::vector<uint8_t> size = test::LebU(budget.max_data_bytes);
+  big.insert(big.end(), size.begin(), size.end());
+  big.resize(big.size() + budget.max_data_bytes, 0);
+  Status over = CheckAotBudget(VectorSectionModule(11, 1, big), budget);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.error().message.find("bytes of data (AOT budget 1048576)"), std::string::npos)
+      << over.error().message;
+  // A section too short to hold its count is malformed, not a read past the end.
+  EXPECT_FALSE(MeasureCode(test::WasmModule({test::Section(2, {})})).ok());
+}
+
+// Real programs stay compilable: the Rust tests of wasi-testsuite (about 2 MB each).
+TEST(AotBudget, RealRustProgramsAreWithinIt) {
+  fs::path dir = fs::path(VELUM_SHARED_DIR) / "wasi-testsuite" / "rust";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " is not there";
+  int seen = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".wasm") continue;
+    seen++;
+    Status within = CheckAotBudget(test::ReadBytes(entry.path().string()), AotBudget{});
+    EXPECT_TRUE(within.ok()) << entry.path() << ": " << within.error().ToString();
+  }
+  EXPECT_GT(seen, 0);
+}
+
 class CompileQueueTest : public ::testing::Test {
  protected:
   PoolOptions Options(size_t compile_jobs = 1) {
