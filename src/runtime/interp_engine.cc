@@ -330,6 +330,24 @@ Result<std::unique_ptr<Instance>> InterpEngine::Instantiate(const ModulePtr& mod
       }
     }
   }
+  // Tables count against the same limit: a table's entries are host memory (a Ref each, and
+  // a growing vector may briefly hold two copies), so table.grow past it returns -1 too.
+  if (limits.max_memory_pages < 65536) {
+    const uint64_t max_elements =
+        uint64_t{limits.max_memory_pages} * 65536 / (2 * sizeof(interp::Ref));
+    for (auto& table : desc.tables) {
+      auto& l = table.type.limits;
+      if (l.initial > max_elements) {
+        return MakeError(ErrorKind::kMemoryLimitExceeded,
+                         "module needs a table of " + std::to_string(l.initial) +
+                             " entries, limit is " + std::to_string(max_elements));
+      }
+      if (!l.has_max || l.max > max_elements) {
+        l.has_max = true;
+        l.max = max_elements;
+      }
+    }
+  }
   interp::Module::Ptr wmodule = interp::Module::New(store_, desc);
 
   interp::RefVec imports;

@@ -35,10 +35,7 @@ from mesh_lib import HomesMesh, KnownBugs, TestFailure, check, log, wait_for  # 
 
 # --- Cases that fail today, each with its owner; an entry prints XPASS (and fails the test)
 # once fixed, so that it is removed.
-KNOWN_BROKEN = {
-    "table_max_grow": "NEW: the interpreter does not count table growth against --max-memory "
-                      "(1 GiB of RSS in 10 s)",
-}
+KNOWN_BROKEN = {}
 bugs = KnownBugs(KNOWN_BROKEN, os.path.abspath(__file__))
 
 # Limits of one call of a hostile module, whatever the runner: CPU time (the process and the
