@@ -89,6 +89,11 @@ constexpr int kSanitizerSyscalls[] = {
     // vptr check calls it on every dynamic-type cache miss (seen: ~AotEngine at exit).
     SCMP_SYS(pipe2),
     SCMP_SYS(pipe),
+#if defined(__SANITIZE_THREAD__)
+    // TSan's dlopen interceptor names the loaded object (readlink of /proc/self/fd/N).
+    SCMP_SYS(readlink),
+    SCMP_SYS(readlinkat),
+#endif
 };
 // Also: ASan's longjmp interceptor (a wasm2c trap leaves the signal stack by siglongjmp)
 // asks pthread_getattr_np for the stack bounds, which reads /proc/self/maps (openat, served
@@ -189,8 +194,11 @@ void OnTrappedSyscall(int, siginfo_t* info, void* context) {
       std::strcmp(path, loading_path) == 0) {
     result = syscall(SYS_dup, loading_fd);
 #ifdef VELUM_SANITIZER_RUNTIME
-  } else if (info->si_syscall == SYS_openat && proc_maps_fd >= 0 && path &&
-             std::strcmp(path, "/proc/self/maps") == 0) {
+  } else if (proc_maps_fd >= 0 && ((info->si_syscall == SYS_openat && path &&
+                                    std::strcmp(path, "/proc/self/maps") == 0) ||
+                                   (info->si_syscall == SYS_open && regs[REG_RDI] &&
+                                    std::strcmp(reinterpret_cast<const char*>(regs[REG_RDI]),
+                                                "/proc/self/maps") == 0))) {
     // The copy shares the offset: rewind, the runtime reads it from the start each time.
     result = syscall(SYS_lseek, proc_maps_fd, 0, SEEK_SET);
     if (result == 0) result = syscall(SYS_dup, proc_maps_fd);
@@ -233,6 +241,8 @@ Status InstallSyscallFilter(FilterStage stage) {
   if (stage == FilterStage::kServing)
     for (int sys : {SCMP_SYS(openat), SCMP_SYS(newfstatat)})
       if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_TRAP, sys, 0);
+  // TSan's own reader of /proc/self/maps uses open (served the same way), in both stages.
+  if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_TRAP, SCMP_SYS(open), 0);
 #endif
   if (stage == FilterStage::kServing) {
     // Memory may be mapped and protected, never executable: every piece of code the
