@@ -48,13 +48,24 @@ std::string AllCodePoints() {
   return s;
 }
 
-// Payloads that break out of a C comment, string or line, or are merely huge.
+// Payloads that break out of a C comment, string or line, or are merely huge (the longest
+// within ModuleBounds::max_name_bytes, 100,000, the JS API limit).
 std::vector<std::string> Payloads() {
-  return {AllCodePoints(), "*/", "/*", "x */ __asm__(\"int3\") ; /*",
-          "\n#include \"/etc/passwd\"\n", "*/\n#error injected\n/*", "\\", "\\\n#error continued",
-          "\"", "'", "' '", "?\?/", "?\?/\n#error trigraph", "\r\n#error cr\r\n",
+  return {AllCodePoints(),
+          "*/",
+          "/*",
+          "x */ __asm__(\"int3\") ; /*",
+          "\n#include \"/etc/passwd\"\n",
+          "*/\n#error injected\n/*",
+          "\\",
+          "\\\n#error continued",
+          "\"",
+          "'",
+          "' '",
+          "?\?/",
+          "?\?/\n#error trigraph",
+          "\r\n#error cr\r\n",
           std::string(1, '\0') + "*/ #error nul",
-          // Very long, yet within ModuleBounds::max_name_bytes (100,000, the JS API limit).
           kMarker + std::string(90 * 1024, 'L') + "*/"};
 }
 
