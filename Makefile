@@ -26,8 +26,10 @@ bench: deps all
 	BUILD=$(BUILD) ./scripts/bench
 
 # ASan+UBSan build of everything but the spec suite and the fuzzer, then the fast tests.
+# ccache is used when installed (CI has none).
+CCACHE_FLAGS := $(shell command -v ccache >/dev/null 2>&1 && echo -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 sanitize: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELUM_SANITIZE=address,undefined -DVELUM_FUZZ=OFF
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELUM_SANITIZE=address,undefined -DVELUM_FUZZ=OFF $(CCACHE_FLAGS)
 	cmake --build build-asan
 	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j2 -LE 'conformance|fuzz' -E '1000|200'
 

@@ -3,6 +3,7 @@
 #include "runtime/aot_invoke.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,8 +16,30 @@
 uint32_t velum_aot_max_pages = 65536;
 int velum_aot_limit_hit = 0;
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* Sanitized builds only: a trap leaves the runtime's 8 KiB signal stack (SIGSTKSZ) through
+   the sanitizer's longjmp interceptor, which reads /proc/self/maps on it; in a confined
+   executor that read also runs the seccomp SIGSYS handler there (sandbox.cc). Together they
+   overflow 8 KiB (seen: SIGSEGV just below the stack), so give the signal stack 256 KiB. */
+#define VELUM_SANITIZER_SIGNAL_STACK (256u << 10)
+static void velum_enlarge_signal_stack(void) {
+  static char* stack = NULL;
+  if (stack) return;
+  stack = malloc(VELUM_SANITIZER_SIGNAL_STACK);
+  if (!stack) return;
+  stack_t ss;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_sp = stack;
+  ss.ss_size = VELUM_SANITIZER_SIGNAL_STACK;
+  sigaltstack(&ss, NULL);
+}
+#endif
+
 void velum_aot_init(void) {
   if (!wasm_rt_is_initialized()) wasm_rt_init();
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  velum_enlarge_signal_stack();
+#endif
 }
 
 int velum_aot_invoke(velum_thunk fn, void* instance, const velum_val* args, velum_val* results) {

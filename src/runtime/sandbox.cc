@@ -78,6 +78,32 @@ constexpr int kAllowedSyscalls[] = {
     SCMP_SYS(exit_group),
 };
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    defined(VELUM_SANITIZE_UNDEFINED)
+#define VELUM_SANITIZER_RUNTIME 1
+// Sanitized builds only (make sanitize, -DVELUM_SANITIZE=...): what the sanitizer runtimes
+// ask of the kernel inside a confined executor, beyond the list above. A release build
+// compiles none of it (and none of the /proc/self/maps emulation below).
+constexpr int kSanitizerSyscalls[] = {
+    // __sanitizer::IsAccessibleMemoryRange probes memory by writing it into a pipe: UBSan's
+    // vptr check calls it on every dynamic-type cache miss (seen: ~AotEngine at exit).
+    SCMP_SYS(pipe2),
+    SCMP_SYS(pipe),
+#if defined(__SANITIZE_THREAD__)
+    // TSan's dlopen interceptor names the loaded object (readlink of /proc/self/fd/N).
+    SCMP_SYS(readlink),
+    SCMP_SYS(readlinkat),
+#endif
+};
+// Also: ASan's longjmp interceptor (a wasm2c trap leaves the signal stack by siglongjmp)
+// asks pthread_getattr_np for the stack bounds, which reads /proc/self/maps (openat, served
+// from a descriptor opened before confinement by OnTrappedSyscall, which also answers the
+// fstat stdio makes of it) and calls getrlimit
+// (prlimit64 with no new limit: allowed read-only below) and sched_getaffinity (of itself).
+#else
+constexpr int kSanitizerSyscalls[] = {-1};  // none; -1 is skipped
+#endif
+
 }  // namespace
 
 std::string SandboxReport::Describe() const {
@@ -152,6 +178,9 @@ namespace {
 // The object LoadObjectConfined is loading: its descriptor and the path dlopen opens it by.
 int loading_fd = -1;
 char loading_path[32];
+#ifdef VELUM_SANITIZER_RUNTIME
+int proc_maps_fd = -1;  // /proc/self/maps, opened before the first filter (see above)
+#endif
 
 // SIGSYS from a trapped call of the kLoading filter (the call did not run). Emulates the two
 // calls dlopen makes for the object being loaded, and nothing else: any other call dies of
@@ -164,6 +193,16 @@ void OnTrappedSyscall(int, siginfo_t* info, void* context) {
   if (info->si_syscall == SYS_openat && loading_fd >= 0 && path &&
       std::strcmp(path, loading_path) == 0) {
     result = syscall(SYS_dup, loading_fd);
+#ifdef VELUM_SANITIZER_RUNTIME
+  } else if (proc_maps_fd >= 0 && ((info->si_syscall == SYS_openat && path &&
+                                    std::strcmp(path, "/proc/self/maps") == 0) ||
+                                   (info->si_syscall == SYS_open && regs[REG_RDI] &&
+                                    std::strcmp(reinterpret_cast<const char*>(regs[REG_RDI]),
+                                                "/proc/self/maps") == 0))) {
+    // The copy shares the offset: rewind, the runtime reads it from the start each time.
+    result = syscall(SYS_lseek, proc_maps_fd, 0, SEEK_SET);
+    if (result == 0) result = syscall(SYS_dup, proc_maps_fd);
+#endif
   } else if (info->si_syscall == SYS_newfstatat && (regs[REG_R10] & AT_EMPTY_PATH) && path &&
              path[0] == 0) {
     result = syscall(SYS_fstat, regs[REG_RDI], regs[REG_RDX]);  // fstat of an open descriptor
@@ -189,6 +228,22 @@ Status InstallSyscallFilter(FilterStage stage) {
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
   for (int sys : kAllowedSyscalls)
     if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, sys, 0);
+  for (int sys : kSanitizerSyscalls)
+    if (rc == 0 && sys >= 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, sys, 0);
+#ifdef VELUM_SANITIZER_RUNTIME
+  if (proc_maps_fd < 0) proc_maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+                          SCMP_A2(SCMP_CMP_EQ, 0));
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(sched_getaffinity), 1,
+                          SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid())));
+  if (stage == FilterStage::kServing)
+    for (int sys : {SCMP_SYS(openat), SCMP_SYS(newfstatat)})
+      if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_TRAP, sys, 0);
+  // TSan's own reader of /proc/self/maps uses open (served the same way), in both stages.
+  if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_TRAP, SCMP_SYS(open), 0);
+#endif
   if (stage == FilterStage::kServing) {
     // Memory may be mapped and protected, never executable: every piece of code the
     // executor runs (itself, its libraries, a compiled module) is loaded by now.

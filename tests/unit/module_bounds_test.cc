@@ -143,6 +143,10 @@ TEST(ModuleBounds, ManyTinyFunctionsAreRefusedBeforeTheyCostMemory) {
 
 // A module under the budget loads, and the estimate covers what the parse really took.
 TEST(ModuleBounds, EstimateCoversTheMeasuredPeak) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Their allocators add redzones and quarantine: the peak measures the sanitizer, not wabt.
+  GTEST_SKIP() << "memory figures are not comparable under ASan/TSan";
+#endif
   for (const Bytes& bytes : {TinyFunctionsModule(20000), NestModule(5000)}) {
     ModuleCounts counts;
     ASSERT_TRUE(CheckModuleBounds(bytes.data(), bytes.size(), ModuleBounds(), &counts).ok());
