@@ -13,9 +13,7 @@
 
 namespace velum {
 
-namespace {
-
-std::string Size(uint64_t bytes) {
+std::string FormatBytes(uint64_t bytes) {
   if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0)
     return std::to_string(bytes >> 20) + " MiB";
   if (bytes >= (1ull << 20)) {
@@ -25,6 +23,8 @@ std::string Size(uint64_t bytes) {
   }
   return std::to_string(bytes) + " bytes";
 }
+
+namespace {
 
 // Closes the descriptor on every path out.
 struct Fd {
@@ -52,12 +52,12 @@ Result<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path& path, 
   // "is 2.0 MiB" when the size is known, "is more than 64 MiB" when reading had to stop.
   auto too_large = [&](const std::string& size) {
     return MakeError(ErrorKind::kLimitExceeded, path.string() + " is " + size + ", over " +
-                                                    limit_name + " of " + Size(max_bytes));
+                                                    limit_name + " of " + FormatBytes(max_bytes));
   };
   // A regular file announces its size: refuse before reading a byte. Others (/dev/zero, a
   // pipe, /proc files that claim 0 bytes) are read up to the cap + 1.
   if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
-    return too_large(Size(static_cast<uint64_t>(st.st_size)));
+    return too_large(FormatBytes(static_cast<uint64_t>(st.st_size)));
   std::vector<uint8_t> bytes;
   uint64_t want = max_bytes == UINT64_MAX ? max_bytes : max_bytes + 1;
   if (S_ISREG(st.st_mode))
@@ -79,7 +79,7 @@ Result<std::vector<uint8_t>> ReadFileBounded(const std::filesystem::path& path, 
     bytes.resize(old + static_cast<size_t>(got));
     if (got == 0) break;
   }
-  if (bytes.size() > max_bytes) return too_large("more than " + Size(max_bytes));
+  if (bytes.size() > max_bytes) return too_large("more than " + FormatBytes(max_bytes));
   return bytes;
 }
 

@@ -12,6 +12,9 @@
 
 namespace velum {
 
+// "64 MiB", "1.5 MiB" or "812 bytes": sizes in messages about limits.
+std::string FormatBytes(uint64_t bytes);
+
 // The bytes of `path`, or kIo (cannot open or read: a directory, /proc/self/mem) or
 // kLimitExceeded (more than max_bytes; at most max_bytes + 1 bytes are read to know it).
 // `limit_name` names the cap in that message, e.g. "the module size limit (--max-module-mib)".

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "runtime/file_reader.h"
 #include "runtime/home.h"
 
 namespace velum {
@@ -22,16 +23,7 @@ constexpr uint64_t kCacheBytes = 256ull << 20;
 ModuleStore::ModuleStore(fs::path dir, uint64_t max_bytes)
     : dir_(std::move(dir)), max_bytes_(max_bytes) {}
 
-std::string ModuleStore::Size(uint64_t bytes) {
-  if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0)
-    return std::to_string(bytes >> 20) + " MiB";
-  if (bytes >= (1ull << 20)) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-    return buf;
-  }
-  return std::to_string(bytes) + " bytes";
-}
+std::string ModuleStore::Size(uint64_t bytes) { return FormatBytes(bytes); }
 
 fs::path ModuleStore::PathOf(const ModuleHash& hash) const {
   return dir_ / (HashToHex(hash) + ".wasm");
