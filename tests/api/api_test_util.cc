@@ -12,10 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <random>
+#include <set>
 #include <thread>
 
 namespace velum::api_test {
@@ -132,10 +136,23 @@ class PeerEnvironment : public testing::Environment {
 
 }  // namespace
 
+// A port free for TCP and UDP, chosen at random below the kernel's ephemeral range: tests run
+// in parallel, and a port found by bind(0) may become some other test's client port before
+// the node binds it.
 uint16_t FreePort() {
-  for (int i = 0; i < 100; i++) {
-    uint16_t port = 0;
-    if (Bind(SOCK_STREAM, 0, &port) && Bind(SOCK_DGRAM, port, nullptr)) return port;
+  int ephemeral_low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low;
+  int high = std::max(ephemeral_low, 2048);
+  int low = std::max(1024, high - 20000);
+  static std::mt19937 rng(static_cast<unsigned>(getpid()) ^ static_cast<unsigned>(time(nullptr)));
+  static std::set<uint16_t> handed_out;  // never the same port twice in one test program
+  for (int i = 0; i < 1000; i++) {
+    auto port = static_cast<uint16_t>(std::uniform_int_distribution<int>(low, high - 1)(rng));
+    if (handed_out.count(port)) continue;
+    if (Bind(SOCK_STREAM, port, nullptr) && Bind(SOCK_DGRAM, port, nullptr)) {
+      handed_out.insert(port);
+      return port;
+    }
   }
   ADD_FAILURE() << "no free port";
   return 0;

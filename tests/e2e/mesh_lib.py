@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import queue
+import random
 import shutil
 import signal
 import socket
@@ -43,15 +44,37 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+def _unassigned_port_range():
+    """Ports the kernel never hands out on its own: below the ephemeral range, where a port
+    released by free_port() cannot be taken meanwhile by some other test's outgoing socket."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    high = max(ephemeral_low, 2048)
+    return max(1024, high - 20000), high
+
+
+_handed_out = set()  # ports this process already gave to a node: never twice
+
+
 def free_port(host="127.0.0.1"):
-    """A port free for both TCP and UDP on `host` (bound to port 0, then released)."""
-    for _ in range(100):
+    """A port free for both TCP and UDP on `host`, chosen at random below the ephemeral range
+    (tests run in parallel: a port from bind(0) may be reused as a client's local port before
+    the node binds it)."""
+    low, high = _unassigned_port_range()
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(1000):
+        port = rng.randrange(low, high)
+        if port in _handed_out:
+            continue
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
+            t.bind((host, port))
             u.bind((host, port))
+            _handed_out.add(port)
             return port
         except OSError:
             continue
@@ -118,7 +141,9 @@ class Node:
         err.close()
         self.stopped = False
         self.lines = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(self.proc, self.lines),
+                                       daemon=True)
+        self.reader.start()
         return self
 
     @staticmethod
@@ -200,11 +225,17 @@ class Node:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        # stdout is closed only once its reader has seen EOF: closing it under a reader still
+        # in read() frees the descriptor number, the next node's pipe reuses it, and the old
+        # reader steals bytes from the new node's answers. A pipe still held open by some
+        # leftover child is left open (the reader is a daemon thread).
+        self.reader.join(timeout=5)
+        if not self.reader.is_alive():
+            self.proc.stdout.close()
 
     def state(self):
         """The process state letter from /proc (R, S, T for stopped, Z...), or None."""
