@@ -227,7 +227,7 @@ void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
     }
     return;
   }
-  OnJobMessage(peer, std::move(decoded));
+  OnJobMessage(peer, std::move(decoded), message.size());
 }
 
 void Node::Impl::ScheduleTick() {
@@ -474,6 +474,8 @@ NodeStatus Node::Status() {
     s.dropped_replayed = ts.datagrams.replayed;
     s.dropped_misdirected = ts.datagrams.misdirected;
     s.undecodable = impl_->undecodable + impl_->bad_link_frames;
+    s.frames_held = impl_->held_frames_total;
+    s.frames_held_dropped = impl_->held_frames_dropped;
     s.links_up = ts.links_up - ts.links_down;
     s.links_refused = ts.links_refused;
     s.handshakes_timed_out = ts.handshakes_timed_out;

@@ -41,7 +41,7 @@ struct NodeOptions {
   uint32_t max_memory_mib = 256;                         // linear memory per instance
   uint32_t compile_jobs = 1;                 // AOT compiles at once (a queue holds the rest)
   uint64_t max_cache_bytes = 1024ull << 20;  // <home>/modules and <home>/aot together; 0: none
-  core::CoordinatorConfig coordinator;  // scheduling of the jobs this node coordinates
+  core::CoordinatorConfig coordinator;       // scheduling of the jobs this node coordinates
 };
 
 // `scatter`: run FUNC over [start, end) on every live worker and reduce.
@@ -142,6 +142,9 @@ struct NodeStatus {
   uint64_t dropped_bad_mac = 0, dropped_malformed = 0, dropped_stale = 0, dropped_replayed = 0;
   uint64_t dropped_misdirected = 0;  // sealed for another destination (a replay elsewhere)
   uint64_t undecodable = 0;          // authenticated but not a valid message
+  // Job frames from a peer held dead or left, kept until it is live again; dropped: its link
+  // went down first, or they were too many or too old (Node::Impl::HeldFrames).
+  uint64_t frames_held = 0, frames_held_dropped = 0;
   uint64_t links_up = 0;
   uint64_t links_refused = 0;  // TCP connections dropped before or at authentication, by
   uint64_t handshakes_timed_out = 0, handshakes_evicted = 0, handshakes_failed = 0;  // reason

@@ -7,6 +7,7 @@
 #include <asio.hpp>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -76,6 +77,25 @@ struct Node::Impl : net::Transport::Handler {
   std::atomic<uint32_t> local_calls{0};  // calls running here for this node's own shell
   JobCounters counters;
   uint32_t published_load = 0;
+  // Job frames over a link from a peer this node still holds dead or left. A restarted node's
+  // link, and the work it assigns at once, can beat its first gossip by some milliseconds:
+  // dropping those frames cost the job a whole Coordinator silence_ms. They wait here, and
+  // run once the peer is live again; its link going down or age drops them. Bounded.
+  struct HeldFrames {
+    static constexpr size_t kMaxPeers = 16;
+    static constexpr size_t kMaxFrames = 64;      // per peer
+    static constexpr size_t kMaxBytes = 4 << 20;  // per peer, as they came over the link
+    static constexpr uint64_t kMaxAgeMs = 5000;   // longer than any join takes
+    struct Frame {
+      uint64_t arrived_ms;
+      size_t wire_bytes;
+      wire::LinkMessage message;
+    };
+    std::deque<Frame> frames;
+    size_t bytes = 0;
+  };
+  std::map<uint32_t, HeldFrames> held_frames;
+  uint64_t held_frames_total = 0, held_frames_dropped = 0;
   // Job endings wake WaitJob (any thread).
   std::mutex done_mu;
   std::condition_variable done_cv;
@@ -112,7 +132,9 @@ struct Node::Impl : net::Transport::Handler {
   void OnMemberEvent(const core::Event& event);
   void OnJobLinkUp(uint32_t peer);
   void OnJobLinkDown(uint32_t peer);
-  void OnJobMessage(uint32_t peer, wire::LinkMessage message);
+  void OnJobMessage(uint32_t peer, wire::LinkMessage message, size_t wire_bytes);
+  void HoldFrame(uint32_t peer, wire::LinkMessage message, size_t wire_bytes);
+  void ReleaseHeldFrames(uint32_t peer);
   bool SendLink(uint32_t peer, const wire::LinkMessage& message);
   void RunCoordinator(core::CoordinatorOutput out);
   void RunWorker(core::WorkerOutput out);

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "core/assert.h"
 #include "core/reducer.h"
 #include "node/node_impl.h"
 
@@ -262,6 +263,7 @@ void Node::Impl::OnMemberEvent(const core::Event& event) {
     case core::EventKind::kAlive:
     case core::EventKind::kMetaChanged:
       if (transport->LinkUp(event.id)) OnJobLinkUp(event.id);
+      ReleaseHeldFrames(event.id);
       break;
     case core::EventKind::kSuspected:
       break;
@@ -283,6 +285,10 @@ void Node::Impl::OnJobLinkUp(uint32_t peer) {
 void Node::Impl::OnJobLinkDown(uint32_t peer) {
   if (!coordinator) return;
   uint64_t now = SteadyMs();
+  if (auto held = held_frames.find(peer); held != held_frames.end()) {
+    held_frames_dropped += held->second.frames.size();
+    held_frames.erase(held);
+  }
   if (workers_up.erase(peer)) RunCoordinator(coordinator->OnWorkerDown(peer, now));
   RunWorker(worker->OnCoordinatorDown(peer, now));
   fetcher->OnLinkDown(peer);
@@ -310,14 +316,14 @@ bool Node::Impl::SendLink(uint32_t peer, const wire::LinkMessage& message) {
   return transport->Send(peer, wire::EncodeLink(message));
 }
 
-void Node::Impl::OnJobMessage(uint32_t peer, wire::LinkMessage message) {
+void Node::Impl::OnJobMessage(uint32_t peer, wire::LinkMessage message, size_t wire_bytes) {
   if (left) return;
   // Work and modules only from members. The link already proved the cluster key; a peer
-  // this node holds dead or gone gets nothing done here (one not heard of yet is joining:
-  // its link can be up a moment before its first gossip arrives).
+  // this node holds dead or gone gets nothing done until it is heard alive again (one not
+  // heard of yet is joining: its link can be up a moment before its first gossip arrives).
   if (auto it = membership->members().find(peer);
       it != membership->members().end() && !core::IsLive(it->second.state)) {
-    bad_link_frames++;
+    HoldFrame(peer, std::move(message), wire_bytes);
     return;
   }
   uint64_t now = SteadyMs();
@@ -346,6 +352,46 @@ void Node::Impl::OnJobMessage(uint32_t peer, wire::LinkMessage message) {
         }
       },
       message);
+}
+
+void Node::Impl::HoldFrame(uint32_t peer, wire::LinkMessage message, size_t wire_bytes) {
+  using Limits = HeldFrames;
+  uint64_t now = SteadyMs();
+  auto drop = [this] { held_frames_dropped++; };
+  if (wire_bytes > Limits::kMaxBytes ||
+      (!held_frames.count(peer) && held_frames.size() >= Limits::kMaxPeers)) {
+    drop();
+    return;
+  }
+  HeldFrames& held = held_frames[peer];
+  // The oldest frames go first: past kMaxAgeMs, or to make room.
+  while (!held.frames.empty() && (held.frames.front().arrived_ms + Limits::kMaxAgeMs <= now ||
+                                  held.frames.size() >= Limits::kMaxFrames ||
+                                  held.bytes + wire_bytes > Limits::kMaxBytes)) {
+    held.bytes -= held.frames.front().wire_bytes;
+    held.frames.pop_front();
+    drop();
+  }
+  held.frames.push_back({now, wire_bytes, std::move(message)});
+  held_frames_total++;
+  held.bytes += wire_bytes;
+  VELUM_ASSERT(held.frames.size() <= Limits::kMaxFrames && held.bytes <= Limits::kMaxBytes);
+  VELUM_ASSERT(held_frames.size() <= Limits::kMaxPeers);
+}
+
+void Node::Impl::ReleaseHeldFrames(uint32_t peer) {
+  auto it = held_frames.find(peer);
+  if (it == held_frames.end() || !IsLiveMember(peer)) return;
+  HeldFrames held = std::move(it->second);
+  held_frames.erase(it);
+  uint64_t now = SteadyMs();
+  for (auto& frame : held.frames) {
+    if (frame.arrived_ms + HeldFrames::kMaxAgeMs <= now) {
+      held_frames_dropped++;
+      continue;
+    }
+    OnJobMessage(peer, std::move(frame.message), frame.wire_bytes);
+  }
 }
 
 // --- Driving the cores ---------------------------------------------------------------------

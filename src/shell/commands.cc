@@ -103,6 +103,8 @@ CommandResult Status(Node& node) {
             {"dropped_replayed", s.dropped_replayed},
             {"dropped_misdirected", s.dropped_misdirected},
             {"undecodable", s.undecodable},
+            {"frames_held", s.frames_held},
+            {"frames_held_dropped", s.frames_held_dropped},
             {"connections_refused", s.links_refused},
             {"handshakes_timed_out", s.handshakes_timed_out},
             {"handshakes_evicted", s.handshakes_evicted},
@@ -130,6 +132,8 @@ CommandResult Status(Node& node) {
       << " dropped (bad mac " << s.dropped_bad_mac << ", malformed " << s.dropped_malformed
       << ", stale " << s.dropped_stale << ", replayed " << s.dropped_replayed << ", misdirected "
       << s.dropped_misdirected << "), " << s.undecodable << " undecodable\n"
+      << "job frames from peers not yet alive again: " << s.frames_held << " held, "
+      << s.frames_held_dropped << " dropped\n"
       << "connections refused: " << s.links_refused << " (handshake timed out "
       << s.handshakes_timed_out << ", evicted " << s.handshakes_evicted << ", failed "
       << s.handshakes_failed << ")\n"

@@ -2,7 +2,7 @@
 """End-to-end tests of jobs (issue 4): `scatter`, `wasm`, `jobs`, `wait` and `cancel` on real
 node processes on loopback.
 
-Usage: jobs_test.py NODE_BINARY WASM_DIR [results|transfer|badinput|int64|cancel|output|all]
+Usage: jobs_test.py NODE_BINARY WASM_DIR [results|transfer|badinput|int64|cancel|output|rejoin|all]
 
 Every node has its own --home (its own module store and journal: modules travel between
 nodes) and the same --cluster-key file; nodes find each other by unicast beacons to one free
@@ -27,9 +27,15 @@ Cases:
             ending at INT64_MAX) on 3 nodes with range64's O(1) sum_squares_closed and the
             loop sum_squares: exact answers, every item counted once, every node alive
   output    the JSON of `scatter &`, `jobs`, `wait JOB` and `scatter` (fields and values)
+  rejoin    `node 1 --wait-peers 2 -c "scatter ..."` run 4 times against nodes 2 and 3, as
+            `make demo` does: each run's node 1 assigns work the moment it sees its peers,
+            while they still hold the last run's node 1 as left. Every answer is exact with
+            no reassignment (workers dropped those first assignments, and each job waited
+            the coordinator's 10 s silence before reassigning them)
 
 Figures are printed as `FIGURE name=value` lines."""
 
+import json
 import math
 import os
 import re
@@ -514,9 +520,40 @@ def case_output(mesh):
 
 
 # ---------------------------------------------------------------------------------------------
+def case_rejoin(mesh):
+    workers = [mesh.add(i) for i in (2, 3)]
+    mesh.form(workers, "rejoin")
+    one = mesh.add(1)  # never started as a shell: its arguments, for one-command runs
+    argv = [mesh.h.binary, "1"] + one.args + ["--json", "--wait-peers", "2", "--wait-timeout",
+                                               "20", "-c", f"scatter {wasm('primes')} "
+                                               "count_primes 0 500000"]
+    for run in range(4):
+        t0 = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - t0
+        check(p.returncode == 0, f"run {run}: exit {p.returncode}: {p.stdout} {p.stderr}")
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        check(r.get("result") == PRIMES_500K, f"run {run}: {r}")
+        check(r["reassigned"] == 0 and r["detection_ms"] is None,
+              f"run {run}: work was lost and reassigned after {r['detection_ms']} ms "
+              f"({elapsed:.2f} s in all): {r}")
+        log(f"run {run}: exact in {elapsed:.2f} s, workers "
+            f"{[(w['id'], w['items']) for w in r['workers']]}")
+        figure(f"rejoin_{run}_ms", elapsed * 1000, "ms")
+    held = 0
+    for n in workers:
+        st = n.status()
+        check(st["frames_held_dropped"] == 0, f"{n.name} dropped held frames: {st}")
+        held += st["frames_held"]
+    # How often the race happened (frames that arrived before node 1 was alive again).
+    figure("rejoin_frames_held", float(held), "frames")
+    all_answer(workers, "rejoin")
+
+
+# ---------------------------------------------------------------------------------------------
 CASES = {"results": case_results, "transfer": case_transfer, "badinput": case_badinput,
          "int64": case_int64,
-         "cancel": case_cancel, "output": case_output}
+         "cancel": case_cancel, "output": case_output, "rejoin": case_rejoin}
 
 
 def main():
