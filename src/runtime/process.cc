@@ -1,10 +1,11 @@
-// Child processes for the compiler pipeline: fork and exec with rlimits, merged output, kill
-// at the deadline. The child gets its own process group so a compiler's children die with it.
+// Child processes for the compiler pipeline: posix_spawn with rlimits (through prlimit), merged
+// output, kill at the deadline. Its own process group, so a compiler's children die with it.
 #include "runtime/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+
+extern char** environ;
 
 namespace velum {
 
@@ -39,71 +42,68 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, std::chrono::mill
                          const ProcessLimits& limits) {
   ProcessResult result;
   if (argv.empty()) return result;
-  // Everything the child needs is prepared here: between fork and exec a multi-threaded
-  // parent's child may only make async-signal-safe calls (no allocation, no PATH search).
   std::string program = FindProgram(argv[0]);
   if (program.empty()) {
     result.output = argv[0] + ": " + strerror(ENOENT);
     return result;
   }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  // Limits go through util-linux's prlimit, which sets them on itself and execs the tool:
+  // posix_spawn (the node is multi-threaded and holds sockets: no fork) has no rlimit action.
+  std::vector<std::string> command;
   rlimit as_limit{}, cpu_limit{};
   bool set_as = LimitFor(RLIMIT_AS, limits.address_space_bytes, 0, &as_limit);
   // One second between SIGXCPU and the hard limit's SIGKILL, for a tool that catches the first.
   bool set_cpu = LimitFor(RLIMIT_CPU, limits.cpu_seconds, 1, &cpu_limit);
-  int pipefd[2], errfd[2];
+  if (set_as || set_cpu) {
+    std::string prlimit = FindProgram("prlimit");
+    if (prlimit.empty()) {
+      result.output =
+          "prlimit (util-linux) is needed to limit " + argv[0] + ": " + strerror(ENOENT);
+      return result;
+    }
+    command.push_back(prlimit);
+    auto pair = [](const rlimit& l) {
+      return std::to_string(l.rlim_cur) + ":" + std::to_string(l.rlim_max);
+    };
+    if (set_as) command.push_back("--as=" + pair(as_limit));
+    if (set_cpu) command.push_back("--cpu=" + pair(cpu_limit));
+    command.push_back("--");
+  }
+  command.push_back(program);
+  command.insert(command.end(), argv.begin() + 1, argv.end());
+  std::vector<char*> args;
+  for (auto& a : command) args.push_back(a.data());
+  args.push_back(nullptr);
+
+  int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return result;
-  // The child writes its errno here if exec fails; a successful exec closes it (EOF).
-  if (pipe2(errfd, O_CLOEXEC) != 0) {
-    close(pipefd[0]);
-    close(pipefd[1]);
-    return result;
-  }
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Its own process group, so a compiler's own children die with it at the deadline.
-    setpgid(0, 0);
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
-      _exit(127);
-    // None of the caller's other descriptors (a node's sockets) stay open in the compiler.
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-      for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    if ((set_as && setrlimit(RLIMIT_AS, &as_limit) != 0) ||
-        (set_cpu && setrlimit(RLIMIT_CPU, &cpu_limit) != 0)) {
-      int err = errno;
-      ssize_t ignored = write(errfd[1], &err, sizeof err);
-      (void)ignored;
-      _exit(127);
-    }
-    execv(program.c_str(), args.data());
-    int err = errno;
-    ssize_t ignored = write(errfd[1], &err, sizeof err);
-    (void)ignored;
-    _exit(127);
-  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);  // dup2 clears close-on-exec
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
+  // None of the caller's other descriptors (a node's sockets) reach the compiler.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group, so a compiler's own children die with it at the deadline; and the
+  // default signal dispositions and an empty mask, whatever the calling thread had.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   close(pipefd[1]);
-  close(errfd[1]);
-  if (pid < 0) {
-    int err = errno;
+  if (rc != 0 || pid <= 0) {
     close(pipefd[0]);
-    close(errfd[0]);
-    result.output = argv[0] + ": " + strerror(err);
-    return result;
-  }
-  setpgid(pid, pid);  // also here: a kill at the deadline must not race the child's own call
-  int exec_errno = 0;
-  ssize_t got_errno;
-  while ((got_errno = read(errfd[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
-  }
-  close(errfd[0]);
-  if (got_errno == static_cast<ssize_t>(sizeof exec_errno)) {
-    close(pipefd[0]);
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    result.output = argv[0] + ": " + strerror(exec_errno);
+    result.output = argv[0] + ": " + strerror(rc);
     return result;
   }
   result.started = true;

@@ -19,8 +19,9 @@ struct ProcessResult {
   bool ok() const { return started && !timed_out && signal == 0 && exit_code == 0; }
 };
 
-// Resource limits set in the child between fork and exec (inherited by its own children, e.g.
-// cc's cc1 and as, each of which gets the whole limit). 0: the caller's limit is kept.
+// Resource limits the child runs under, set by util-linux's prlimit before it execs the tool
+// (inherited by the tool's own children, e.g. cc's cc1 and as, each of which gets the whole
+// limit). 0: the caller's limit is kept.
 struct ProcessLimits {
   uint64_t address_space_bytes = 0;  // RLIMIT_AS: allocations beyond it fail
   uint64_t cpu_seconds = 0;          // RLIMIT_CPU: SIGXCPU, then SIGKILL one second later

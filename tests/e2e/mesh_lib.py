@@ -560,8 +560,9 @@ def child_sockets(node):
         node_exe = None
     for child in children:
         try:
-            # A child forked for a compiler that has not reached exec yet is still the node's
-            # image: its descriptors are close-on-exec (process.cc), so it is not counted.
+            # A child spawned for a compiler or an executor that has not reached exec yet is
+            # still the node's image: posix_spawn closes its descriptors (beyond the channel)
+            # before the exec, so it is not counted.
             if node_exe and os.readlink(f"/proc/{child}/exe") == node_exe:
                 continue
             fds = os.listdir(f"/proc/{child}/fd")

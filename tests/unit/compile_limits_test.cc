@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -95,6 +96,31 @@ TEST(ProcessLimits, MissingProgramIsNotStarted) {
   ProcessResult r = RunProcess({"velum-no-such-tool"}, milliseconds(1000));
   EXPECT_FALSE(r.started);
   EXPECT_NE(r.output.find("velum-no-such-tool"), std::string::npos) << r.output;
+}
+
+TEST(ProcessLimits, ToolGetsNoDescriptorOfTheCaller) {
+  // A node's sockets (even without close-on-exec) and the tool's limits: only stdin, stdout
+  // and stderr reach it, in its own process group.
+  int sock = socket(AF_INET, SOCK_STREAM, 0);  // deliberately not close-on-exec
+  ASSERT_GE(sock, 0);
+  ProcessResult r =
+      RunProcess({"sh", "-c", "ls /proc/$$/fd; echo pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$"},
+                 milliseconds(20000), {1ull << 30, 30});
+  close(sock);
+  ASSERT_TRUE(r.ok()) << r.output;
+  std::istringstream lines(r.output);
+  std::vector<std::string> fds;
+  std::string pgid, pid;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("pgid=", 0) == 0) {
+      std::istringstream(line) >> pgid >> pid;
+    } else {
+      fds.push_back(line);
+    }
+  }
+  // ls lists the shell's descriptors, not its own.
+  EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"})) << r.output;
+  EXPECT_EQ(pgid.substr(5), pid.substr(4)) << r.output;
 }
 
 TEST(AotLimits, CompilerOverItsMemoryLimitFailsCleanly) {
