@@ -59,6 +59,7 @@ struct WorkerOutput {
   std::vector<uint64_t> cancel;                    // running slices whose result is unwanted
 };
 
+// Every input carries the driver's clock, whether or not this version of the rules reads it.
 class Worker {
  public:
   Worker(NodeId self, WorkerConfig config);
@@ -101,7 +102,7 @@ class Worker {
 
   Report ReportOf(const Task& t) const;
   void Send(Task& t, uint64_t now_ms, WorkerOutput* out);
-  void Pump(uint64_t now_ms, WorkerOutput* out);
+  void Pump(WorkerOutput* out);
   void StartSlice(Task& t, WorkerOutput* out);
   void Drop(size_t index, WorkerOutput* out);
   void Remember(const Key& key);
