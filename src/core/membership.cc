@@ -278,7 +278,7 @@ void Membership::Begin(uint64_t now_ms) {
     VELUM_ASSERT(next_probe_ms_ >= now_ms && next_sync_ms_ > now_ms);
     return;
   }
-  // The shell's clock must be monotonic (steady_clock); a step back is a bug in the shell.
+  // The driver's clock must be monotonic (steady_clock); a step back is a bug in the driver.
   VELUM_ASSERT(now_ms >= now_ms_);
   const uint64_t promised = NextDeadlineMs();
   now_ms_ = now_ms;

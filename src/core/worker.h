@@ -1,6 +1,6 @@
 // The worker side of jobs as a sans-I/O state machine: it queues attempts assigned by
 // coordinators, runs each as slices sized to a fixed time, and reports a checkpoint after
-// every slice. The shell runs the slices in its executor pool and feeds the results back.
+// every slice. The driver runs the slices in its executor pool and feeds the results back.
 #ifndef VELUM_CORE_WORKER_H_
 #define VELUM_CORE_WORKER_H_
 
@@ -30,7 +30,7 @@ struct WorkerConfig {
   uint32_t slice_growth = 16;  // a slice is at most this many times the previous one
 };
 
-// One call of the export over [lo, hi), for the shell to run.
+// One call of the export over [lo, hi), for the driver to run.
 struct SliceRun {
   uint64_t id = 0;
   NodeId coordinator = kNoNode;
