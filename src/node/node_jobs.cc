@@ -17,6 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Progress journaled by the coordinator is flushed at most this long after it was recorded:
+// what a coordinator's crash can cost of committed work (the timer used to flush every tick).
+constexpr uint64_t kJournalFlushMs = 50;
+
 uint32_t PagesOf(uint32_t mib) { return std::max<uint32_t>(mib, 1) * 16; }  // 64 KiB pages
 
 // Whether an export can be scattered: (i32, i32) or (i64, i64) -> numbers. Empty if so.
@@ -242,8 +246,8 @@ void Node::Impl::StopJobs() {
 
 void Node::Impl::ScheduleJobTick() {
   if (left || !coordinator) return;
-  uint64_t next = std::min(
-      {coordinator->NextDeadlineMs(), worker->NextDeadlineMs(), fetcher->NextDeadlineMs()});
+  uint64_t next = std::min({coordinator->NextDeadlineMs(), worker->NextDeadlineMs(),
+                            fetcher->NextDeadlineMs(), journal_flush_at_ms});
   if (next >= job_timer_at_ms) return;  // armed for then or sooner already
   job_timer_at_ms = next;
   // SteadyMs counts milliseconds of steady_clock, the timer's own clock: at the wake,
@@ -263,6 +267,7 @@ void Node::Impl::ScheduleJobTick() {
 }
 
 void Node::Impl::FlushJournal() {
+  journal_flush_at_ms = UINT64_MAX;
   if (!journal || !journal->dirty()) return;
   if (velum::Status s = journal->Flush(); !s.ok()) spdlog::warn("{}", s.error().ToString());
 }
@@ -426,7 +431,10 @@ void Node::Impl::RunCoordinator(core::CoordinatorOutput out) {
       SendLink(to, ToLink(m));  // no link: the coordinator hears of its loss separately
     }
   }
-  if (!out.journal.empty()) journal->Add(std::move(out.journal));
+  if (!out.journal.empty()) {
+    journal->Add(std::move(out.journal));
+    journal_flush_at_ms = std::min(journal_flush_at_ms, SteadyMs() + kJournalFlushMs);
+  }
   if (!out.events.empty()) {
     for (const auto& ev : out.events) {
       const core::Job* job = coordinator->job(ev.job);
