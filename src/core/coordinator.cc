@@ -13,6 +13,7 @@ namespace velum::core {
 namespace {
 constexpr AttemptId kAttemptMask = (AttemptId{1} << 40) - 1;
 constexpr double kRateSmoothing = 0.3;  // EWMA weight of a new throughput sample
+constexpr size_t kMaxTold = 4096;       // stale attempts remembered as told to stop
 }  // namespace
 
 const char* JobStateName(JobState state) {
@@ -38,7 +39,10 @@ uint64_t JobStats::max_detection_ms() const {
 Job::Job(JobId id, JobSpec spec_in, size_t max_chunks)
     : id(id),
       spec(std::move(spec_in)),
-      ledger(spec.start, spec.end, spec.reducer, spec.result_kinds, max_chunks) {}
+      ledger(spec.start, spec.end, spec.reducer, spec.result_kinds, max_chunks) {
+  VELUM_ASSERT(id != 0 && spec.start < spec.end);  // Submit asserts, Restore checks
+  VELUM_ASSERT(!spec.result_kinds.empty() && spec.result_kinds.size() <= kMaxResultValues);
+}
 
 Coordinator::Coordinator(NodeId self, CoordinatorConfig config, uint32_t epoch, JobId first_job_id)
     : self_(self),
@@ -79,6 +83,7 @@ CoordinatorOutput Coordinator::Restore(const JournalJob& record,
     if (!job.ledger.Restore(c.begin, c.end, c.done_upto, c.done, c.complete)) break;
   }
   job.ledger.CheckInvariants();
+  VELUM_ASSERT(next_job_ > record.id && job.ledger.active_attempts() == 0);
   if (record.resumes > config_.max_resumes) {
     job.resumed = false;
     Finish(job, JobState::kFailed,
@@ -118,8 +123,11 @@ CoordinatorOutput Coordinator::Submit(const JobSpec& spec, uint64_t now_ms, JobI
 CoordinatorOutput Coordinator::Cancel(JobId id, uint64_t now_ms, const std::string& why) {
   CoordinatorOutput out;
   auto it = jobs_.find(id);
-  if (it != jobs_.end() && it->second.state == JobState::kRunning)
-    Finish(it->second, JobState::kCancelled, why, now_ms, &out);
+  if (it == jobs_.end() || it->second.state != JobState::kRunning) return out;
+  Finish(it->second, JobState::kCancelled, why, now_ms, &out);
+  VELUM_ASSERT(it->second.ledger.active_attempts() == 0);
+  Schedule(now_ms, &out);  // the slots it held go to the other jobs now, not at a tick
+  VELUM_ASSERT(it->second.state == JobState::kCancelled);
   return out;
 }
 
@@ -134,9 +142,11 @@ void Coordinator::Finish(Job& job, JobState state, const std::string& error, uin
     job.result = FinalValues(job.ledger.Result(), job.spec.result_kinds);
   JournalJobOf(job, out);
   out->events.push_back({job.id, state});
+  VELUM_ASSERT(job.ledger.active_attempts() == 0);
 }
 
 void Coordinator::Prune() {
+  VELUM_ASSERT(running_jobs() <= jobs_.size());
   size_t finished = jobs_.size() - running_jobs();
   for (auto it = jobs_.begin(); it != jobs_.end() && finished > config_.max_finished_jobs;) {
     if (it->second.state != JobState::kRunning) {
@@ -146,6 +156,7 @@ void Coordinator::Prune() {
       ++it;
     }
   }
+  VELUM_ASSERT(finished <= config_.max_finished_jobs && finished == jobs_.size() - running_jobs());
 }
 
 size_t Coordinator::running_jobs() const {
@@ -174,6 +185,7 @@ void Coordinator::JournalJobOf(const Job& job, CoordinatorOutput* out) const {
 }
 
 void Coordinator::JournalChunkOf(const Job& job, size_t index, CoordinatorOutput* out) const {
+  VELUM_ASSERT(index < job.ledger.chunks().size() && index <= UINT32_MAX);
   const Chunk& c = job.ledger.chunk(index);
   out->journal.push_back(JournalChunk{job.id, static_cast<uint32_t>(index), c.begin, c.end,
                                       c.done_upto, c.done, c.complete});
@@ -204,6 +216,7 @@ CoordinatorOutput Coordinator::OnWorkerUp(NodeId id, uint32_t slots, uint64_t no
   w.slots = slots;
   w.last_heard_ms = std::max(w.last_heard_ms, now_ms);
   Schedule(now_ms, &out);
+  VELUM_ASSERT(workers_.count(id) && workers_.at(id).slots == slots);
   return out;
 }
 
@@ -234,6 +247,7 @@ CoordinatorOutput Coordinator::OnWorkerDown(NodeId id, uint64_t now_ms) {
   VELUM_ASSERT(wit->second.inflight == 0);
   workers_.erase(wit);
   Schedule(now_ms, &out);
+  for (const auto& [attempt, a] : active_) VELUM_ASSERT(a.worker != id);
   return out;
 }
 
@@ -246,6 +260,7 @@ void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record,
   auto closed = job.ledger.Close(id, /*failed=*/false, &index);
   VELUM_ASSERT(closed.has_value());
   Ended(job, *closed, out);
+  VELUM_ASSERT(!active_.count(id) && !job.ledger.FindAttempt(id));
   const Chunk& c = job.ledger.chunk(index);
   uint64_t recomputed =
       closed->running_to > c.done_upto ? ItemsIn(c.done_upto, closed->running_to) : 0;
@@ -279,8 +294,9 @@ void Coordinator::TellStale(NodeId to, JobId job, AttemptId attempt, uint64_t no
                             CoordinatorOutput* out) {
   auto it = told_.find(attempt);
   if (it != told_.end() && now_ms < it->second + config_.cancel_resend_ms) return;
-  if (told_.size() >= 4096) told_.clear();  // bounded; at worst a cancel is sent again
+  if (told_.size() >= kMaxTold) told_.clear();  // bounded; at worst a cancel is sent again
   told_[attempt] = now_ms;
+  VELUM_ASSERT(told_.size() <= kMaxTold && told_.count(attempt));
   out->messages.emplace_back(to, ToWorker(std::in_place_index<1>, job, attempt));
 }
 
@@ -298,7 +314,7 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
     return out;
   }
   const Attempt* before = job.ledger.FindAttempt(r.attempt);
-  int64_t upto0 = before ? before->upto : 0;
+  int64_t upto0 = before ? before->upto : 0, running_to0 = before ? before->running_to : 0;
   uint64_t busy0 = before ? before->busy_us : 0;
   Ledger::Applied applied = job.ledger.Apply(from, r, now_ms);
   switch (applied.verdict) {
@@ -311,6 +327,9 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
         TellStale(from, r.job, r.attempt, now_ms, &out);
       return out;
     case Verdict::kHeartbeat:
+      // A new slice started: if it is the attempt's last, its worker may take the next chunk
+      // now (Finishing), without waiting for the slice to end.
+      if (job.ledger.FindAttempt(r.attempt)->running_to != running_to0) Schedule(now_ms, &out);
       return out;
     case Verdict::kProgress:
     case Verdict::kCompleted:
@@ -322,12 +341,14 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
     double sample = static_cast<double>(ItemsIn(upto0, r.upto)) * 1e6 / static_cast<double>(busy);
     auto [rit, fresh] = job.rate.try_emplace(from, sample);
     if (!fresh) rit->second = (1 - kRateSmoothing) * rit->second + kRateSmoothing * sample;
+    VELUM_ASSERT(rit->second > 0 && std::isfinite(rit->second));
   }
   WorkerShare& share = job.shares[from];
   share.items += applied.committed;
   share.busy_us += busy;
   JournalChunkOf(job, applied.chunk, &out);
   if (applied.verdict == Verdict::kCompleted) {
+    VELUM_ASSERT(job.ledger.chunk(applied.chunk).complete);
     share.chunks++;
     int64_t winner_start = 0;
     for (const Attempt& a : applied.ended)
@@ -364,6 +385,7 @@ void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t n
   auto closed = job.ledger.Close(r.attempt, /*failed=*/r.error.retryable, &index);
   VELUM_ASSERT(closed.has_value());
   Ended(job, *closed, out);
+  VELUM_ASSERT(!active_.count(r.attempt));
   std::string where = "node " + std::to_string(from) + ", items [" + std::to_string(lo) + ", " +
                       std::to_string(hi) + ")";
   if (!r.error.retryable) {
@@ -405,6 +427,8 @@ CoordinatorOutput Coordinator::Tick(uint64_t now_ms) {
       job.stats.failures.push_back(record);
   }
   Schedule(now_ms, &out);
+  // Every silent attempt is gone: the timer that woke this tick is re-armed for later.
+  VELUM_ASSERT(NextDeadlineMs() > now_ms);
   return out;
 }
 
@@ -412,8 +436,10 @@ uint64_t Coordinator::NextDeadlineMs() const {
   uint64_t next = UINT64_MAX;
   for (const auto& [id, a] : active_) {
     const Attempt* at = jobs_.at(a.job).ledger.FindAttempt(id);
+    VELUM_ASSERT(at != nullptr && at->worker == a.worker);
     next = std::min(next, at->last_report_ms + config_.silence_ms);
   }
+  VELUM_ASSERT(active_.empty() == (next == UINT64_MAX));  // every attempt is heard of in time
   return next;
 }
 
@@ -426,6 +452,7 @@ double Coordinator::RateOf(const Job& job, NodeId id) const {
   // only matters relative to the others).
   double sum = 0;
   for (const auto& [w, r] : job.rate) sum += r;
+  VELUM_ASSERT(sum >= 0);
   return job.rate.empty() ? 1.0 : sum / static_cast<double>(job.rate.size());
 }
 
@@ -434,6 +461,7 @@ int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
   uint64_t left = std::min<uint64_t>(static_cast<uint64_t>(job.ledger.limit()) -
                                          static_cast<uint64_t>(job.ledger.next_unassigned()),
                                      INT64_MAX);
+  VELUM_ASSERT(left > 0);  // called only while some of the range is uncut
   if (job.spec.chunk_items) return static_cast<int64_t>(std::min(job.spec.chunk_items, left));
   // Guided: the worker gets its share of what is left, over guided_divisor. Its speed is
   // planned at the slower of its own measured rate and the mesh's mean per slot: a rate is
@@ -453,7 +481,9 @@ int64_t Coordinator::ChunkSize(const Job& job, NodeId worker) const {
   if (auto it = job.rate.find(worker); it != job.rate.end())
     size = std::max(size, it->second * config_.min_chunk_ms / 1000.0);
   // In [1, left], converted in integers: left as a double may round up to 2^63.
-  return static_cast<int64_t>(CountFromPlan(size, left));
+  uint64_t count = CountFromPlan(size, left);
+  VELUM_ASSERT(count >= 1 && count <= left);
+  return static_cast<int64_t>(count);
 }
 
 void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup, uint64_t now_ms,
@@ -461,6 +491,7 @@ void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup
   VELUM_ASSERT((next_attempt_ & kAttemptMask) != 0);
   AttemptId id = next_attempt_++;
   const Attempt& a = job.ledger.Open(chunk, id, worker, backup, now_ms);
+  VELUM_ASSERT(a.id == id && a.worker == worker && !active_.count(id));
   active_[id] = {job.id, worker};
   workers_.at(worker).inflight++;
   Assign msg;
@@ -484,6 +515,7 @@ std::map<NodeId, uint32_t> Coordinator::Finishing() const {
   for (const auto& [attempt, a] : active_) {
     const Ledger& ledger = jobs_.at(a.job).ledger;
     const Attempt* at = ledger.FindAttempt(attempt);
+    VELUM_ASSERT(at != nullptr && at->running_to >= at->upto);
     if (at->running_to == ledger.chunk(*ledger.ChunkOf(attempt)).end && at->running_to > at->upto)
       n[a.worker]++;
   }
@@ -530,6 +562,7 @@ bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
     chunk = *cut;
     JournalChunkOf(job, chunk, out);
   }
+  VELUM_ASSERT(!job.ledger.chunk(chunk).complete);
   OpenAttempt(job, chunk, best, /*backup=*/false, now_ms, out);
   return true;
 }
@@ -560,6 +593,7 @@ void Coordinator::StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out
       }
     }
     if (!best) continue;  // nothing this worker could back up; another one may
+    VELUM_ASSERT(job.ledger.chunk(*best).attempts.size() == 1);
     job.stats.backups++;
     OpenAttempt(job, *best, id, /*backup=*/true, now_ms, out);
   }
@@ -577,8 +611,11 @@ void Coordinator::Schedule(uint64_t now_ms, CoordinatorOutput* out) {
     for (auto& [id, job] : jobs_)
       if (job.state == JobState::kRunning && AssignOne(job, now_ms, out)) progress = true;
   }
-  for (auto& [id, job] : jobs_)
-    if (job.state == JobState::kRunning) StartBackups(job, now_ms, out);
+  for (auto& [id, job] : jobs_) {
+    if (job.state != JobState::kRunning) continue;
+    StartBackups(job, now_ms, out);
+    VELUM_ASSERT(!job.ledger.Done());  // assigning work never completes a job
+  }
 }
 
 // --- Invariants ----------------------------------------------------------------------------

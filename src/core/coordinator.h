@@ -41,7 +41,7 @@ struct CoordinatorConfig {
 enum class JobState : uint8_t { kRunning, kDone, kFailed, kCancelled };
 const char* JobStateName(JobState state);
 
-// Per worker, what it contributed to one job (the shell's per-node table).
+// Per worker, what it contributed to one job (the per-node table of `velum jobs`).
 struct WorkerShare {
   uint64_t chunks = 0;   // chunks it completed
   uint64_t items = 0;    // items of the result that it computed
@@ -88,7 +88,7 @@ struct Job {
   std::map<NodeId, uint32_t> worker_failures;
 };
 
-// The journal: what must survive a restart. The shell stores each op (an upsert keyed by job,
+// The journal: what must survive a restart. The driver (src/node/journal.cc) stores each op (an upsert keyed by job,
 // or by job and chunk index); applying any prefix of the ops in order gives a state that
 // Restore accepts.
 struct JournalJob {
@@ -99,7 +99,7 @@ struct JournalJob {
   std::string error;
   uint64_t reassigned = 0, recomputed = 0, stale_reports = 0;
   uint64_t elapsed_ms = 0;  // of a finished job
-  uint32_t resumes = 0;     // restarts it was resumed after, this one included (the shell's
+  uint32_t resumes = 0;     // restarts it was resumed after, this one included (the driver's
                             // journal counts them; CoordinatorConfig::max_resumes bounds them)
 };
 struct JournalChunk {
@@ -124,7 +124,7 @@ struct CoordinatorOutput {
 
 class Coordinator {
  public:
-  // epoch: a number larger than any earlier run of this coordinator used (the shell keeps a
+  // epoch: a number larger than any earlier run of this coordinator used (the driver keeps a
   // counter in the journal); attempt ids start at epoch << 40.
   Coordinator(NodeId self, CoordinatorConfig config, uint32_t epoch, JobId first_job_id = 1);
   Coordinator(const Coordinator&) = delete;
@@ -136,7 +136,7 @@ class Coordinator {
   CoordinatorOutput Restore(const JournalJob& job, const std::vector<JournalChunk>& chunks,
                             uint64_t now_ms);
 
-  // A new job (already validated by the shell). Fails when too many jobs are running or the
+  // A new job (already validated by the driver, Node::Submit). Fails when too many jobs are running or the
   // fixed chunk size would need too many chunks.
   CoordinatorOutput Submit(const JobSpec& spec, uint64_t now_ms, JobId* id, std::string* error);
   CoordinatorOutput Cancel(JobId id, uint64_t now_ms, const std::string& why);

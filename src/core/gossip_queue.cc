@@ -28,6 +28,7 @@ void GossipQueue::Enqueue(const Update& update, uint64_t now_ms) {
 void GossipQueue::Select(size_t max, uint32_t limit, NodeId to, uint64_t now_ms,
                          uint64_t max_age_ms, std::vector<Update>* out) {
   VELUM_ASSERT(limit > 0);
+  const size_t before = out->size();
   std::vector<NodeId> picked;
   std::vector<NodeId> expired;
   // Bounded by the queue's size: every step either picks, skips `to`, or expires an entry.
@@ -56,12 +57,14 @@ void GossipQueue::Select(size_t max, uint32_t limit, NodeId to, uint64_t now_ms,
       by_priority_.insert(Key{e.transmits, -e.order, id});
     }
   }
+  VELUM_ASSERT(out->size() - before == picked.size() && picked.size() <= max);
   CheckInvariants();
 }
 
 void GossipQueue::Clear() {
   entries_.clear();
   by_priority_.clear();
+  CheckInvariants();
 }
 
 void GossipQueue::CheckInvariants() const {

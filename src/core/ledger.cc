@@ -84,6 +84,7 @@ bool Ledger::Restore(int64_t begin, int64_t end, int64_t done_upto, const Partia
     CutOffAfter(index, &none);
     VELUM_ASSERT(none.empty());
   }
+  VELUM_ASSERT(next_ == end && open_chunks_ <= chunks_.size());
   return true;
 }
 
@@ -111,6 +112,7 @@ const Attempt& Ledger::Open(size_t index, AttemptId id, NodeId worker, bool back
 Attempt* Ledger::Find(AttemptId id, Chunk** chunk) {
   auto it = attempt_chunk_.find(id);
   if (it == attempt_chunk_.end()) return nullptr;
+  VELUM_ASSERT(it->second < chunks_.size());
   Chunk& c = chunks_[it->second];
   for (Attempt& a : c.attempts) {
     if (a.id == id) {
@@ -130,6 +132,7 @@ const Attempt* Ledger::FindAttempt(AttemptId id) const {
 std::optional<size_t> Ledger::ChunkOf(AttemptId id) const {
   auto it = attempt_chunk_.find(id);
   if (it == attempt_chunk_.end()) return std::nullopt;
+  VELUM_ASSERT(it->second < chunks_.size());
   return it->second;
 }
 
@@ -155,6 +158,7 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     out.verdict = Verdict::kInvalid;  // ignored: the attempt stays as it was
     return out;
   }
+  VELUM_ASSERT(a->upto <= r.upto && r.upto <= r.running_to && r.running_to <= c->end);
   a->last_report_ms = now_ms;
   a->busy_us = std::max(a->busy_us, r.busy_us);
   a->running_to = r.running_to;
@@ -170,6 +174,7 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     c->done_upto = a->upto;
     c->done = Combine(reducer_, a->base, a->partial);
   }
+  VELUM_ASSERT(a->upto <= c->done_upto && c->done_upto <= c->end);
   bool found = reducer_ == ReducerKind::kFirst && !c->done.empty();
   if (c->done_upto == c->end || found) {
     Complete(out.chunk, &out.ended);
@@ -190,10 +195,12 @@ void Ledger::Complete(size_t index, std::vector<Attempt>* ended) {
   c.attempts.clear();
   waiting_.erase(index);
   if (reducer_ == ReducerKind::kFirst && !c.done.empty()) CutOffAfter(index, ended);
+  VELUM_ASSERT(open_chunks_ < chunks_.size() && !waiting_.count(index));
 }
 
 // A `first` answer in chunk `index`: nothing after that chunk can change the result.
 void Ledger::CutOffAfter(size_t index, std::vector<Attempt>* ended) {
+  VELUM_ASSERT(index < chunks_.size() && chunks_[index].complete);
   int64_t cut = chunks_[index].end;
   if (cut >= limit_) return;
   for (size_t i = index + 1; i < chunks_.size() && chunks_[i].begin < limit_; i++) {
@@ -207,6 +214,7 @@ void Ledger::CutOffAfter(size_t index, std::vector<Attempt>* ended) {
     waiting_.erase(i);
   }
   limit_ = cut;
+  VELUM_ASSERT(start_ < limit_ && limit_ <= end_);
 }
 
 std::optional<Attempt> Ledger::Close(AttemptId id, bool failed, size_t* chunk) {
@@ -220,6 +228,7 @@ std::optional<Attempt> Ledger::Close(AttemptId id, bool failed, size_t* chunk) {
   attempt_chunk_.erase(id);
   if (failed) c->failures++;
   UpdateWaiting(index);
+  VELUM_ASSERT(out.id == id && !attempt_chunk_.count(id));
   return out;
 }
 
@@ -231,10 +240,12 @@ std::vector<Attempt> Ledger::CloseAll() {
     UpdateWaiting(i);
   }
   attempt_chunk_.clear();
+  VELUM_ASSERT(waiting_.size() == open_chunks_);  // every open chunk now waits for a worker
   return out;
 }
 
 void Ledger::UpdateWaiting(size_t index) {
+  VELUM_ASSERT(index < chunks_.size());
   const Chunk& c = chunks_[index];
   if (!c.complete && Relevant(index) && c.attempts.empty())
     waiting_.insert(index);
@@ -244,6 +255,7 @@ void Ledger::UpdateWaiting(size_t index) {
 
 std::optional<size_t> Ledger::NextWaiting() const {
   if (waiting_.empty()) return std::nullopt;
+  VELUM_ASSERT(*waiting_.begin() < chunks_.size() && waiting_.size() <= open_chunks_);
   return *waiting_.begin();
 }
 
@@ -261,6 +273,7 @@ uint64_t Ledger::items_done() const {
     const Chunk& c = chunks_[i];
     n += ItemsIn(c.begin, c.complete ? c.end : c.done_upto);
   }
+  VELUM_ASSERT(n <= ItemsIn(start_, limit_));
   return n;
 }
 

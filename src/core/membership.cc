@@ -48,6 +48,7 @@ Membership::Membership(NodeId self, NodeMeta meta, Config config, uint64_t seed)
   me.state = MemberState::kAlive;
   me.meta = std::move(meta);
   me_ = &me;
+  VELUM_ASSERT(members_.size() == 1 && live_count_ == 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +150,7 @@ Output Membership::OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnat
     Emit(EventKind::kMetaChanged, it->second);
   }
   Member& m = it->second;
+  VELUM_ASSERT(m.id == from);
   m.last_heard_ms = now_ms;
   if (m.state == MemberState::kDead) {
     // It may be running while we hold it dead (a healed partition, a restart): a ping carries
@@ -169,6 +171,7 @@ Output Membership::Join(std::string_view addr, uint64_t now_ms) {
     seeds_.push_back(a);
   }
   if (!sync_.active || !sync_.full) StartSync(true, kNoNode, a);
+  VELUM_ASSERT(sync_.active && seeds_.size() <= kMaxSeeds);
   return Finish();
 }
 
@@ -192,6 +195,8 @@ Output Membership::Leave(uint64_t now_ms) {
   fast_probes_.clear();
   sync_ = Sync{};
   gossip_.Clear();
+  VELUM_ASSERT(me_->state == MemberState::kLeft && !probe_.active);
+  VELUM_ASSERT(out_.messages.size() <= config_.leave_fanout);
   return Finish();
 }
 
@@ -202,6 +207,7 @@ Output Membership::OnLinkDown(NodeId peer, uint64_t now_ms) {
   if (it == members_.end() || !IsLive(it->second.state)) return Finish();
   Member& m = it->second;
   Suspect(&m, self_, Source::kLocal);
+  VELUM_ASSERT(IsLive(m.state));  // a suspicion, or a confirmation of the one it was under
   if (m.state != MemberState::kSuspect) return Finish();
   auto s = suspicions_.find(peer);
   VELUM_ASSERT(s != suspicions_.end());
@@ -214,6 +220,7 @@ Output Membership::OnLinkDown(NodeId peer, uint64_t now_ms) {
     fast_probes_.push_back(FastProbe{peer, now_ms, now_ms + config_.link_down_timeout_ms});
   }
   TickFastProbes();
+  VELUM_ASSERT(fast_probes_.size() <= kMaxFastProbes);
   return Finish();
 }
 
@@ -224,6 +231,7 @@ void Membership::UpdateLocalMeta(const NodeMeta& meta) {
   if (!(without_load == me_->meta)) meta_needs_bump_ = true;
   me_->meta = meta;  // sender records carry it from now on
   meta_pending_ = true;
+  VELUM_ASSERT(me_->state == MemberState::kAlive && me_->id == self_);
 }
 
 uint64_t Membership::NextDeadlineMs() const {
@@ -267,9 +275,10 @@ void Membership::Begin(uint64_t now_ms) {
     next_join_ms_ = now_ms;
     next_sync_ms_ = now_ms + config_.sync_interval_ms;
     next_housekeeping_ms_ = now_ms + config_.housekeeping_ms;
+    VELUM_ASSERT(next_probe_ms_ >= now_ms && next_sync_ms_ > now_ms);
     return;
   }
-  // The shell's clock must be monotonic (steady_clock); a step back is a bug in the shell.
+  // The driver's clock must be monotonic (steady_clock); a step back is a bug in the driver.
   VELUM_ASSERT(now_ms >= now_ms_);
   const uint64_t promised = NextDeadlineMs();
   now_ms_ = now_ms;
@@ -307,13 +316,17 @@ void Membership::OnTimeJump(uint64_t gap_ms) {
   fast_probes_.clear();
   if (sync_.active) sync_.deadline_ms = now_ms_;
   local_health_ = std::min(local_health_ + 1, config_.max_local_health);
+  VELUM_ASSERT(!probe_.active && relays_.empty() && fast_probes_.empty());
+  VELUM_ASSERT(suspicions_.size() == ids.size());
 }
 
 uint64_t Membership::ProbeIntervalMs() const {
+  VELUM_ASSERT(local_health_ <= config_.max_local_health);
   return uint64_t{config_.probe_interval_ms} * (1 + local_health_);
 }
 
 uint64_t Membership::ProbeTimeoutMs() const {
+  VELUM_ASSERT(local_health_ <= config_.max_local_health);
   return uint64_t{config_.probe_timeout_ms} * (1 + local_health_);
 }
 
@@ -344,6 +357,7 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
       return;
     }
     Member& m = members_[u.id];
+    VELUM_ASSERT(members_.size() <= config_.max_members);
     m.id = u.id;
     m.incarnation = u.incarnation;
     m.state = u.state;
@@ -461,6 +475,7 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
         probe_order_.Remove(m.id);
       }
       Transition(&m, u.state, u.incarnation);
+      VELUM_ASSERT(!suspicions_.count(m.id) && !probe_order_.Contains(m.id));
       if (prev != u.state)
         Emit(u.state == MemberState::kDead ? EventKind::kDead : EventKind::kLeft, m);
       if (IsNews(src)) Enqueue(m);
@@ -478,6 +493,7 @@ void Membership::ApplyAboutSelf(const Update& u) {
   if (!refute) return;
   VELUM_ASSERT(u.incarnation < UINT64_MAX - 1);
   Transition(me_, MemberState::kAlive, u.incarnation + 1);
+  VELUM_ASSERT(me_->incarnation > u.incarnation);  // outbids the claim it refutes
   stats_.refutations++;
   if (u.state == MemberState::kSuspect || u.state == MemberState::kDead) {
     // Lifeguard: being suspected hints that we are the slow one; probe less eagerly.
@@ -513,11 +529,12 @@ bool Membership::MakeRoom() {
   tombstones_.erase(tombstones_.begin());
   members_.erase(oldest);
   ids_dirty_ = true;
+  VELUM_ASSERT(members_.size() < config_.max_members);
   return true;
 }
 
 void Membership::Emit(EventKind kind, const Member& m) {
-  VELUM_ASSERT(m.id != self_);
+  VELUM_ASSERT(m.id != self_ && members_.count(m.id));
   out_.events.push_back(Event{kind, m.id, m.incarnation});
 }
 
@@ -530,12 +547,14 @@ Update Membership::RecordOf(const Member& m, bool with_meta) const {
   if (m.state == MemberState::kSuspect) {
     auto s = suspicions_.find(m.id);
     u.suspecter = s != suspicions_.end() ? s->second.first() : self_;
+    VELUM_ASSERT(u.suspecter != kNoNode);
   }
   return u;
 }
 
 void Membership::Enqueue(const Member& m) {
   // Only "alive" needs the metadata: bad news is useless to whoever does not know the member.
+  VELUM_ASSERT(m.id != kNoNode && !left_);
   gossip_.Enqueue(RecordOf(m, m.state == MemberState::kAlive), now_ms_);
 }
 
@@ -546,12 +565,14 @@ void Membership::Suspect(Member* m, NodeId suspecter, Source src) {
   u.state = MemberState::kSuspect;
   u.suspecter = suspecter;
   Apply(u, src);
+  VELUM_ASSERT(IsLive(m->state));  // suspected, never declared dead by hearsay of ours
 }
 
 // ---------------------------------------------------------------------------------------------
 // Suspicion timers.
 
 void Membership::StartSuspicion(const Member& m, NodeId suspecter, bool contested) {
+  VELUM_ASSERT(m.state == MemberState::kSuspect && m.id != self_ && suspecter != kNoNode);
   StopSuspicion(m.id);
   const uint64_t n = live_count_;
   const uint32_t k =
@@ -573,14 +594,17 @@ void Membership::StopSuspicion(NodeId id) {
   deadlines_.erase({it->second, id});
   scheduled_.erase(it);
   suspicions_.erase(id);
+  VELUM_ASSERT(suspicions_.size() == scheduled_.size() && scheduled_.size() == deadlines_.size());
 }
 
 void Membership::Reschedule(NodeId id, const Suspicion& s) {
+  VELUM_ASSERT(suspicions_.count(id));
   auto it = scheduled_.find(id);
   if (it != scheduled_.end()) deadlines_.erase({it->second, id});
   const uint64_t d = s.Deadline();
   deadlines_.insert({d, id});
   scheduled_[id] = d;
+  VELUM_ASSERT(scheduled_.size() == deadlines_.size());
 }
 
 void Membership::TickSuspicions() {
@@ -602,6 +626,7 @@ void Membership::TickSuspicions() {
 // Sending.
 
 void Membership::Send(NodeId to, const std::string& addr, Body body) {
+  VELUM_ASSERT(to != self_ && out_.messages.size() < kMaxEnvelopesPerCall);
   Envelope e;
   e.to = to;
   e.to_addr = addr;
@@ -636,6 +661,7 @@ void Membership::SendTo(const Member& m, Body body) {
 
 void Membership::HandleAck(const Message& msg, const Ack& ack) {
   const NodeId from = msg.from.id;
+  VELUM_ASSERT(from != kNoNode && from != self_ && !left_);  // OnMessage dropped the others
   if (probe_.active && ack.seq == probe_.seq && from == probe_.target) {
     FinishProbe(true);
     return;
@@ -647,6 +673,7 @@ void Membership::HandleAck(const Message& msg, const Ack& ack) {
       return;
     }
   }
+  VELUM_ASSERT(relays_.size() <= kMaxRelays);
 }
 
 void Membership::HandlePingReq(const Message& msg, const PingReq& req) {
@@ -663,6 +690,7 @@ void Membership::HandlePingReq(const Message& msg, const PingReq& req) {
   const uint64_t seq = ++seq_;
   relays_.push_back(
       Relay{seq, msg.from.id, msg.from.meta.gossip_addr, req.seq, req.target, deadline});
+  VELUM_ASSERT(relays_.size() <= kMaxRelays);
   SendTo(it->second, Ping{seq});
 }
 
@@ -672,6 +700,7 @@ void Membership::TickRelays() {
     Send(r.requester, r.requester_addr, Nack{r.requester_seq, r.target});
     relays_.pop_front();
   }
+  VELUM_ASSERT(relays_.empty() || relays_.front().deadline_ms > now_ms_);
 }
 
 void Membership::TickFastProbes() {
@@ -690,6 +719,8 @@ void Membership::TickFastProbes() {
     }
     ++i;
   }
+  for (const FastProbe& f : fast_probes_)
+    VELUM_ASSERT(f.next_ping_ms > now_ms_ && f.until_ms > now_ms_);
 }
 
 void Membership::TickProbe() {
@@ -701,6 +732,7 @@ void Membership::TickProbe() {
     next_probe_ms_ = now_ms_ + ProbeIntervalMs();
     StartProbe();
   }
+  VELUM_ASSERT(next_probe_ms_ > now_ms_ && (!probe_.active || probe_.end_ms > now_ms_));
 }
 
 void Membership::SendIndirectProbes() {
@@ -725,6 +757,7 @@ void Membership::SendIndirectProbes() {
     SendTo(helper, PingReq{probe_.seq, probe_.target});
     probe_.expected_nacks++;
   }
+  VELUM_ASSERT(probe_.expected_nacks <= config_.indirect_probes);
   SendTo(t->second, Ping{probe_.seq});
 }
 
@@ -749,6 +782,7 @@ void Membership::FinishProbe(bool acked) {
   VELUM_ASSERT(probe_.active);
   const Probe p = probe_;
   probe_ = Probe{};
+  VELUM_ASSERT(p.target != self_ && p.target != kNoNode);
   if (acked) {
     if (local_health_ > 0) local_health_--;
     return;
@@ -770,6 +804,7 @@ void Membership::FinishProbe(bool acked) {
 void Membership::TickGossip() {
   if (now_ms_ < next_gossip_ms_) return;
   next_gossip_ms_ = now_ms_ + config_.gossip_interval_ms;
+  VELUM_ASSERT(next_gossip_ms_ > now_ms_);
   if (gossip_.empty()) return;
   std::vector<NodeId> picked;
   for (uint32_t i = 0; i < config_.gossip_fanout * 2 && picked.size() < config_.gossip_fanout;
@@ -778,6 +813,7 @@ void Membership::TickGossip() {
     if (id == kNoNode) break;
     if (std::find(picked.begin(), picked.end(), id) == picked.end()) picked.push_back(id);
   }
+  VELUM_ASSERT(picked.size() <= config_.gossip_fanout);
   for (NodeId id : picked) {
     if (gossip_.empty()) break;
     SendTo(members_.at(id), Gossip{});
@@ -808,6 +844,7 @@ uint64_t Membership::Digest(std::vector<NodeId>::const_iterator begin,
     h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
     return h * 0xff51afd7ed558ccdULL;
   };
+  VELUM_ASSERT(begin <= end);
   uint64_t h = 0;
   for (auto it = begin; it != end; ++it) {
     const Member& m = members_.at(*it);
@@ -838,12 +875,15 @@ void Membership::HandleJoin(const Message& msg, const core::Join& join) {
   }
   ack.done = it == ids.end();
   ack.next_cursor = ack.done ? 0 : *it;
+  VELUM_ASSERT(ack.ranges.size() <= kMaxSummaryRanges && ack.members.size() <= kMaxJoinAckMembers);
+  VELUM_ASSERT(ack.done || ack.next_cursor >= join.cursor);  // the walk moves forward
   Send(msg.from.id, msg.from.meta.gossip_addr, std::move(ack));
 }
 
 void Membership::HandleJoinAck(const Message& msg, const JoinAck& ack) {
   const size_t n = std::min(ack.members.size(), kMaxJoinAckMembers);
   for (size_t i = 0; i < n; ++i) Apply(ack.members[i], Source::kSync);
+  VELUM_ASSERT(members_.size() <= config_.max_members);
   if (!sync_.active || ack.seq != sync_.seq) return;  // late or duplicated: facts only
   if (sync_.peer == kNoNode) sync_.peer = msg.from.id;
   sync_.attempts = 0;
@@ -894,6 +934,7 @@ void Membership::HandleSummary(const JoinAck& ack) {
   std::reverse(sync_.fetch.begin(), sync_.fetch.end());  // fetched from the back: id order
   ae_cursor_ = ack.done || ack.next_cursor <= sync_.cursor ? 0 : ack.next_cursor;
   sync_.summary = false;
+  VELUM_ASSERT(sync_.fetch.size() <= config_.sync_pages_per_round);
 }
 
 void Membership::StartSync(bool full, NodeId peer, const std::string& addr) {
@@ -905,6 +946,7 @@ void Membership::StartSync(bool full, NodeId peer, const std::string& addr) {
   sync_.cursor = full ? 0 : ae_cursor_;
   sync_.summary = !full;
   SendSyncRequest();
+  VELUM_ASSERT(sync_.active && sync_.deadline_ms > now_ms_);
 }
 
 void Membership::SendSyncRequest() {
@@ -916,10 +958,12 @@ void Membership::SendSyncRequest() {
     auto it = members_.find(sync_.peer);
     if (it != members_.end()) addr = it->second.meta.gossip_addr;
   }
+  VELUM_ASSERT(sync_.deadline_ms > now_ms_);
   Send(sync_.peer, addr, core::Join{sync_.seq, sync_.cursor, sync_.summary});
 }
 
 void Membership::TickSync() {
+  VELUM_ASSERT(seeds_.size() <= kMaxSeeds);
   if (sync_.active) {
     if (now_ms_ < sync_.deadline_ms) return;
     if (++sync_.attempts < kSyncAttempts) {
@@ -965,6 +1009,7 @@ void Membership::TickHousekeeping() {
     members_.erase(id);
     ids_dirty_ = true;
   }
+  VELUM_ASSERT(tombstones_.empty() || tombstones_.begin()->first + config_.dead_reap_ms > now_ms_);
   // Both sides of a healed partition hold each other dead and never probe the dead: a ping
   // with the buddy update "you are dead" makes the other side refute, and the two re-merge.
   std::vector<NodeId> dead;
@@ -986,6 +1031,7 @@ void Membership::PublishMeta() {
   meta_needs_bump_ = false;
   Transition(me_, MemberState::kAlive, me_->incarnation + 1);
   Enqueue(*me_);
+  VELUM_ASSERT(!meta_pending_ && next_load_bump_ms_ > now_ms_);
 }
 
 }  // namespace velum::core

@@ -75,7 +75,7 @@ class Membership {
   Membership(const Membership&) = delete;
   Membership& operator=(const Membership&) = delete;
 
-  // A decoded message from the network (already authenticated by the shell).
+  // A decoded message from the network (already authenticated by the driver's transport).
   Output OnMessage(const Message& msg, uint64_t now_ms);
   // Timers: call at NextDeadlineMs() (calling earlier or more often is harmless).
   Output Tick(uint64_t now_ms);

@@ -1,5 +1,5 @@
 // Printable names of member states and message types, for logs, JSON and test messages.
-// Kept in one place so the shell, the simulator and the docs agree on wording.
+// Kept in one place so the driver, the command line, the simulator and the docs agree on wording.
 #include "core/assert.h"
 #include "core/message.h"
 #include "core/types.h"

@@ -31,14 +31,17 @@ void ProbeOrder::Remove(NodeId id) {
   it->second = false;
   VELUM_ASSERT(live_ > 0);
   --live_;
+  VELUM_ASSERT(!Contains(id) && live_ < order_.size());
 }
 
 bool ProbeOrder::Contains(NodeId id) const {
+  VELUM_ASSERT(live_ <= present_.size());
   auto it = present_.find(id);
   return it != present_.end() && it->second;
 }
 
 NodeId ProbeOrder::Next(Rng* rng) {
+  VELUM_ASSERT(live_ <= order_.size() && next_ <= order_.size());
   if (live_ == 0) return kNoNode;
   // Bounded: at most the rest of this round, then one full fresh round.
   for (size_t steps = 0; steps <= 2 * order_.size() + 1; ++steps) {
@@ -56,6 +59,7 @@ NodeId ProbeOrder::Random(Rng* rng, NodeId a, NodeId b) const {
     const NodeId id = order_[rng->Uniform(order_.size())];
     if (id != a && id != b && present_.at(id)) return id;
   }
+  VELUM_ASSERT(order_.size() == present_.size());
   return kNoNode;
 }
 

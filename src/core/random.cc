@@ -18,6 +18,8 @@ uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 Rng::Rng(uint64_t seed) {
   for (auto& s : s_) s = SplitMix(&seed);
+  // xoshiro's one forbidden state; splitmix64 is a bijection of distinct inputs: never.
+  VELUM_ASSERT((s_[0] | s_[1] | s_[2] | s_[3]) != 0);
 }
 
 uint64_t Rng::Next() {
@@ -44,7 +46,9 @@ uint64_t Rng::Uniform(uint64_t n) {
       low = static_cast<uint64_t>(m);
     }
   }
-  return static_cast<uint64_t>(m >> 64);
+  const uint64_t r = static_cast<uint64_t>(m >> 64);
+  VELUM_ASSERT(r < n);
+  return r;
 }
 
 double Rng::Real() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }

@@ -12,6 +12,7 @@ namespace velum::core {
 namespace {
 
 Num AddNum(const Num& a, const Num& b) {
+  VELUM_ASSERT(a.kind == b.kind);
   if (a.kind == NumKind::kInt)
     return Num::Int(static_cast<int64_t>(static_cast<uint64_t>(a.i) + static_cast<uint64_t>(b.i)));
   return Num::F64(a.f + b.f);
@@ -19,6 +20,7 @@ Num AddNum(const Num& a, const Num& b) {
 
 // Wasm's fmin/fmax: NaN wins; -0 is below +0.
 Num MinMaxNum(const Num& a, const Num& b, bool max) {
+  VELUM_ASSERT(a.kind == b.kind);
   if (a.kind == NumKind::kInt) return Num::Int(max ? std::max(a.i, b.i) : std::min(a.i, b.i));
   if (std::isnan(a.f)) return a;
   if (std::isnan(b.f)) return b;
@@ -80,6 +82,7 @@ Partial Combine(ReducerKind reducer, const Partial& lower, const Partial& upper)
                              ? AddNum(a, b)
                              : MinMaxNum(a, b, reducer == ReducerKind::kMax));
   }
+  VELUM_ASSERT(out.values.size() == lower.values.size());
   return out;
 }
 
@@ -96,6 +99,7 @@ Partial SlicePartial(ReducerKind reducer, const std::vector<Num>& results) {
     for (Num& n : p.values)
       if (n.kind == NumKind::kF32) n = Num::F64(n.f);
   }
+  VELUM_ASSERT(p.values.size() == results.size());
   return p;
 }
 
@@ -104,6 +108,7 @@ std::vector<NumKind> ReducedKinds(ReducerKind reducer, const std::vector<NumKind
   if (reducer == ReducerKind::kSum)
     for (NumKind& k : out)
       if (k == NumKind::kF32) k = NumKind::kF64;
+  VELUM_ASSERT(out.size() == results.size());
   return out;
 }
 
@@ -125,9 +130,12 @@ bool Conforms(const Partial& partial, const std::vector<NumKind>& kinds) {
 }
 
 std::vector<Num> FinalValues(const Partial& partial, const std::vector<NumKind>& kinds) {
+  // A ledger's result: every chunk's partial was checked against the kinds.
+  VELUM_ASSERT(partial.empty() || partial.values.size() == kinds.size());
   if (!partial.empty()) return partial.values;
   std::vector<Num> zeros;
   for (NumKind k : kinds) zeros.push_back(Num{k, 0, 0});
+  VELUM_ASSERT(zeros.size() == kinds.size());
   return zeros;
 }
 

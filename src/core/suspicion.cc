@@ -20,16 +20,22 @@ bool Suspicion::Confirm(NodeId from) {
   for (uint32_t i = 0; i < count_; ++i) {
     if (suspecters_[i] == from) return false;
   }
-  VELUM_ASSERT(count_ < kMaxConfirmations + 1);
+  VELUM_ASSERT(count_ < kMaxConfirmations + 1 && from != kNoNode);
   suspecters_[count_++] = from;
+  VELUM_ASSERT(count_ <= k_ + 1);
   return true;
 }
 
-void Suspicion::Cap(uint64_t deadline_ms) { cap_ms_ = std::min(cap_ms_, deadline_ms); }
+void Suspicion::Cap(uint64_t deadline_ms) {
+  cap_ms_ = std::min(cap_ms_, deadline_ms);
+  VELUM_ASSERT(Deadline() <= deadline_ms);
+}
 
 void Suspicion::Shift(uint64_t gap_ms) {
+  const uint64_t before = Deadline();
   start_ms_ += gap_ms;
   if (cap_ms_ != UINT64_MAX) cap_ms_ += gap_ms;
+  VELUM_ASSERT(start_ms_ >= gap_ms && Deadline() == before + gap_ms);  // no wrap
 }
 
 uint64_t Suspicion::Deadline() const {
@@ -40,6 +46,7 @@ uint64_t Suspicion::Deadline() const {
     const double t = static_cast<double>(max_ms_) - static_cast<double>(max_ms_ - min_ms_) * frac;
     timeout = std::max(min_ms_, static_cast<uint64_t>(std::floor(t)));
   }
+  VELUM_ASSERT(min_ms_ <= timeout && timeout <= max_ms_);
   return std::min(start_ms_ + timeout, cap_ms_);
 }
 

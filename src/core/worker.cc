@@ -22,6 +22,7 @@ Worker::Worker(NodeId self, WorkerConfig config) : self_(self), config_(config) 
 }
 
 size_t Worker::IndexOf(const Key& key) const {
+  VELUM_ASSERT(tasks_.size() <= config_.max_tasks);
   for (size_t i = 0; i < tasks_.size(); i++)
     if (tasks_[i].key == key) return i;
   return SIZE_MAX;
@@ -34,10 +35,14 @@ void Worker::Remember(const Key& key) {
     forgotten_.erase(forgotten_order_.front());
     forgotten_order_.pop_front();
   }
+  VELUM_ASSERT(forgotten_.size() == forgotten_order_.size());
+  VELUM_ASSERT(forgotten_.size() <= kMaxForgotten);
 }
 
 Report Worker::ReportOf(const Task& t) const {
+  VELUM_ASSERT(t.assign.start <= t.upto && t.upto <= t.assign.end);
   if (t.finished) return t.final;
+  VELUM_ASSERT(t.slice == 0 || t.upto < t.slice_hi);
   Report r;
   r.job = t.assign.job;
   r.attempt = t.assign.attempt;
@@ -49,7 +54,9 @@ Report Worker::ReportOf(const Task& t) const {
 }
 
 void Worker::Send(Task& t, uint64_t now_ms, WorkerOutput* out) {
+  VELUM_ASSERT(std::get<0>(t.key) != kNoNode);
   out->reports.push_back({std::get<0>(t.key), ReportOf(t)});
+  VELUM_ASSERT(out->reports.back().second.attempt == t.assign.attempt);
   t.last_sent_ms = now_ms;
   t.reported = true;
 }
@@ -92,8 +99,10 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
   t.upto = a.start;
   if (auto it = rates_.find({from, a.job}); it != rates_.end()) t.rate = it->second;
   t.arrived_ms = t.last_sent_ms = now_ms;
+  VELUM_ASSERT(t.assign.timeout_ms <= config_.max_timeout_ms);
   tasks_.push_back(std::move(t));
-  Pump(now_ms, &out);
+  Pump(&out);
+  VELUM_ASSERT(tasks_.size() <= config_.max_tasks);
   return out;
 }
 
@@ -126,14 +135,17 @@ void Worker::StartSlice(Task& t, WorkerOutput* out) {
   out->start.push_back(std::move(run));
 }
 
-void Worker::Pump(uint64_t /*now_ms*/, WorkerOutput* out) {
+void Worker::Pump(WorkerOutput* out) {
+  VELUM_ASSERT(slices_.size() <= config_.slots);
   for (Task& t : tasks_) {
     if (slices_.size() >= config_.slots) break;
     if (!t.finished && t.slice == 0) StartSlice(t, out);
   }
+  VELUM_ASSERT(slices_.size() <= config_.slots);
 }
 
 void Worker::Drop(size_t index, WorkerOutput* out) {
+  VELUM_ASSERT(index < tasks_.size());
   Task& t = tasks_[index];
   if (t.slice) {
     slices_.erase(t.slice);
@@ -141,6 +153,7 @@ void Worker::Drop(size_t index, WorkerOutput* out) {
   }
   Remember(t.key);
   tasks_.erase(tasks_.begin() + static_cast<std::ptrdiff_t>(index));
+  VELUM_ASSERT(slices_.size() <= tasks_.size());
 }
 
 WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t now_ms) {
@@ -190,12 +203,12 @@ WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t 
     }
   }
   Key key = t.key;
-  Pump(now_ms, &out);  // this task first: it is older than anything queued behind it
+  Pump(&out);  // this task first: it is older than anything queued behind it
   Send(tasks_[IndexOf(key)], now_ms, &out);
   return out;
 }
 
-WorkerOutput Worker::OnCancel(NodeId from, const Cancel& c, uint64_t now_ms) {
+WorkerOutput Worker::OnCancel(NodeId from, const Cancel& c, uint64_t /*now_ms*/) {
   WorkerOutput out;
   bool any = false;
   for (size_t i = tasks_.size(); i-- > 0;) {
@@ -208,11 +221,13 @@ WorkerOutput Worker::OnCancel(NodeId from, const Cancel& c, uint64_t now_ms) {
   }
   // A cancel that overtook its assignment: the assignment must not start when it arrives.
   if (!any && c.attempt != 0) Remember({from, c.job, c.attempt});
-  Pump(now_ms, &out);
+  VELUM_ASSERT(c.attempt == 0 || IndexOf({from, c.job, c.attempt}) == SIZE_MAX);
+  Pump(&out);
+  VELUM_ASSERT(out.start.size() <= config_.slots);
   return out;
 }
 
-WorkerOutput Worker::OnCoordinatorDown(NodeId coordinator, uint64_t now_ms) {
+WorkerOutput Worker::OnCoordinatorDown(NodeId coordinator, uint64_t /*now_ms*/) {
   WorkerOutput out;
   for (size_t i = tasks_.size(); i-- > 0;)
     if (std::get<0>(tasks_[i].key) == coordinator) Drop(i, &out);
@@ -227,7 +242,9 @@ WorkerOutput Worker::OnCoordinatorDown(NodeId coordinator, uint64_t now_ms) {
   for (const Key& k : forgotten_order_)
     if (std::get<0>(k) != coordinator) kept.push_back(k);
   forgotten_order_.swap(kept);
-  Pump(now_ms, &out);
+  VELUM_ASSERT(forgotten_.size() == forgotten_order_.size());
+  Pump(&out);
+  for (const Task& t : tasks_) VELUM_ASSERT(std::get<0>(t.key) != coordinator);
   return out;
 }
 
@@ -242,7 +259,9 @@ WorkerOutput Worker::Tick(uint64_t now_ms) {
       Send(t, now_ms, &out);
     }
   }
-  Pump(now_ms, &out);
+  Pump(&out);
+  // Everything due was done: the timer that woke this tick is re-armed for later.
+  VELUM_ASSERT(NextDeadlineMs() > now_ms);
   return out;
 }
 
@@ -253,6 +272,7 @@ uint64_t Worker::NextDeadlineMs() const {
     if (!t.reported) next = std::min(next, t.arrived_ms + config_.first_report_ms);
     if (t.finished) next = std::min(next, t.finished_ms + config_.final_keep_ms);
   }
+  VELUM_ASSERT(tasks_.empty() == (next == UINT64_MAX));  // every task is heard of in time
   return next;
 }
 

@@ -1,6 +1,6 @@
 // The worker side of jobs as a sans-I/O state machine: it queues attempts assigned by
 // coordinators, runs each as slices sized to a fixed time, and reports a checkpoint after
-// every slice. The shell runs the slices in its executor pool and feeds the results back.
+// every slice. The driver runs the slices in its executor pool and feeds the results back.
 #ifndef VELUM_CORE_WORKER_H_
 #define VELUM_CORE_WORKER_H_
 
@@ -30,7 +30,7 @@ struct WorkerConfig {
   uint32_t slice_growth = 16;  // a slice is at most this many times the previous one
 };
 
-// One call of the export over [lo, hi), for the shell to run.
+// One call of the export over [lo, hi), for the driver to run.
 struct SliceRun {
   uint64_t id = 0;
   NodeId coordinator = kNoNode;
@@ -59,6 +59,7 @@ struct WorkerOutput {
   std::vector<uint64_t> cancel;                    // running slices whose result is unwanted
 };
 
+// Every input carries the driver's clock, whether or not this version of the rules reads it.
 class Worker {
  public:
   Worker(NodeId self, WorkerConfig config);
@@ -101,7 +102,7 @@ class Worker {
 
   Report ReportOf(const Task& t) const;
   void Send(Task& t, uint64_t now_ms, WorkerOutput* out);
-  void Pump(uint64_t now_ms, WorkerOutput* out);
+  void Pump(WorkerOutput* out);
   void StartSlice(Task& t, WorkerOutput* out);
   void Drop(size_t index, WorkerOutput* out);
   void Remember(const Key& key);

@@ -2,14 +2,14 @@
 // validate and store off the loop; every waiter gets the module or the reason it failed.
 #include "node/module_fetcher.h"
 
+#include <algorithm>
+
 namespace velum {
 
 ModuleFetcher::ModuleFetcher(ModuleStore* store, Hooks hooks)
     : store_(store), hooks_(std::move(hooks)) {}
 
-void ModuleFetcher::Get(const ModuleHash& hash, uint64_t size, core::NodeId peer, uint64_t now_ms,
-                        Done done) {
-  now_ms_ = now_ms;
+void ModuleFetcher::Get(const ModuleHash& hash, uint64_t size, core::NodeId peer, Done done) {
   if (store_->InCache(hash)) {
     ModulePtr m = store_->Find(hash);
     hooks_.loop([done = std::move(done), m] { done(m); });
@@ -24,18 +24,17 @@ void ModuleFetcher::Get(const ModuleHash& hash, uint64_t size, core::NodeId peer
   f.peer = peer;
   f.size = size;
   f.waiters.push_back(std::move(done));
-  f.deadline_ms = now_ms + kStallMs;
   // Reading and validating a stored module can take a while for a big one: off the loop.
   ModuleStore* store = store_;
   auto loop = hooks_.loop;
   bool posted = hooks_.blocking([this, store, loop, hash] {
     ModulePtr found = store->Find(hash);
-    loop([this, hash, found] { OnDisk(hash, found, now_ms_); });
+    loop([this, hash, found] { OnDisk(hash, found); });
   });
   if (!posted) Fail(hash, ErrorKind::kLimitExceeded, "this node is too busy to load a module");
 }
 
-void ModuleFetcher::OnDisk(const ModuleHash& hash, ModulePtr found, uint64_t now_ms) {
+void ModuleFetcher::OnDisk(const ModuleHash& hash, ModulePtr found) {
   auto it = fetches_.find(hash);
   if (it == fetches_.end()) return;
   if (found) {
@@ -56,11 +55,10 @@ void ModuleFetcher::OnDisk(const ModuleHash& hash, ModulePtr found, uint64_t now
     return;
   }
   f.stage = Stage::kReceiving;
-  f.deadline_ms = now_ms + kStallMs;
+  f.deadline_ms = hooks_.now_ms() + kStallMs;  // the disk took its time: from now
 }
 
 void ModuleFetcher::OnData(core::NodeId from, const wire::ModuleData& d, uint64_t now_ms) {
-  now_ms_ = now_ms;
   auto it = fetches_.find(d.hash);
   if (it == fetches_.end() || it->second.stage != Stage::kReceiving || it->second.peer != from)
     return;  // unasked for, or a late piece of a fetch that already ended
@@ -118,12 +116,19 @@ void ModuleFetcher::OnLinkDown(core::NodeId peer) {
 }
 
 void ModuleFetcher::Tick(uint64_t now_ms) {
-  now_ms_ = now_ms;
   std::vector<ModuleHash> stalled;
   for (const auto& [hash, f] : fetches_)
     if (f.stage == Stage::kReceiving && now_ms >= f.deadline_ms) stalled.push_back(hash);
   for (const auto& hash : stalled)
-    Fail(hash, ErrorKind::kUnavailable, "module transfer stalled for 30 s");
+    Fail(hash, ErrorKind::kUnavailable,
+         "module transfer stalled for " + std::to_string(kStallMs / 1000) + " s");
+}
+
+uint64_t ModuleFetcher::NextDeadlineMs() const {
+  uint64_t next = UINT64_MAX;
+  for (const auto& [hash, f] : fetches_)
+    if (f.stage == Stage::kReceiving) next = std::min(next, f.deadline_ms);
+  return next;
 }
 
 void ModuleFetcher::Complete(const ModuleHash& hash, Result<ModulePtr> result) {

@@ -22,6 +22,7 @@ class ModuleFetcher {
     std::function<bool(core::NodeId, const wire::LinkMessage&)> send;  // on the peer's link
     std::function<bool(std::function<void()>)> blocking;  // runs off the loop (disk, validation)
     std::function<void(std::function<void()>)> loop;      // back onto the loop
+    std::function<uint64_t()> now_ms;                     // the clock of the *_ms arguments
   };
   static constexpr uint64_t kStallMs = 30000;  // no piece for this long: the fetch fails
 
@@ -29,10 +30,12 @@ class ModuleFetcher {
 
   // Calls `done` on the loop, later, with the module: from this node's store, else fetched
   // from `peer`. `size` is what the peer announced (checked against this node's limit).
-  void Get(const ModuleHash& hash, uint64_t size, core::NodeId peer, uint64_t now_ms, Done done);
+  void Get(const ModuleHash& hash, uint64_t size, core::NodeId peer, Done done);
   void OnData(core::NodeId from, const wire::ModuleData& data, uint64_t now_ms);
   void OnLinkDown(core::NodeId peer);
   void Tick(uint64_t now_ms);
+  // When Tick next has work: the earliest stall deadline of a transfer; UINT64_MAX if none.
+  uint64_t NextDeadlineMs() const;
 
   uint64_t fetched() const { return fetched_; }  // modules received over the network
   uint64_t bytes_fetched() const { return bytes_fetched_; }
@@ -46,10 +49,10 @@ class ModuleFetcher {
     uint64_t size = 0;
     std::vector<uint8_t> bytes;
     std::vector<Done> waiters;
-    uint64_t deadline_ms = 0;
+    uint64_t deadline_ms = 0;  // kReceiving: no piece by then and the fetch fails
   };
 
-  void OnDisk(const ModuleHash& hash, ModulePtr found, uint64_t now_ms);
+  void OnDisk(const ModuleHash& hash, ModulePtr found);
   void Complete(const ModuleHash& hash, Result<ModulePtr> result);
   void Fail(const ModuleHash& hash, ErrorKind kind, const std::string& why);
 
@@ -57,7 +60,6 @@ class ModuleFetcher {
   Hooks hooks_;
   std::map<ModuleHash, Fetch> fetches_;
   uint64_t fetched_ = 0, bytes_fetched_ = 0;
-  uint64_t now_ms_ = 0;
 };
 
 }  // namespace velum

@@ -43,7 +43,10 @@ struct Node::Impl : net::Transport::Handler {
   asio::steady_timer tick_timer{io};
   asio::steady_timer beacon_timer{io};
   asio::steady_timer heartbeat_timer{io};
+  // Wakes the job cores and the fetcher at their next deadline (ScheduleJobTick).
   asio::steady_timer job_timer{io};
+  uint64_t job_timer_at_ms = UINT64_MAX;      // when job_timer fires (SteadyMs); MAX: not armed
+  uint64_t journal_flush_at_ms = UINT64_MAX;  // journaled progress is flushed by then
   std::thread loop;
   uint64_t started_ms = SteadyMs();
   core::NodeMeta meta;
@@ -128,6 +131,11 @@ struct Node::Impl : net::Transport::Handler {
   // node_jobs.cc
   velum::Status StartJobs();
   void StopJobs();
+  // Arms job_timer for the earliest deadline of the coordinator, the worker, the module
+  // fetcher and the journal's next flush; called after anything that may have moved one
+  // (RunCoordinator, RunWorker, the fetcher's steps). Only ever brought forward: a wake before a
+  // deadline that moved later ticks the cores for nothing and re-arms, which costs less than
+  // re-arming on every report.
   void ScheduleJobTick();
   void OnMemberEvent(const core::Event& event);
   void OnJobLinkUp(uint32_t peer);

@@ -17,7 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint32_t kJobTickMs = 50;
+// Progress journaled by the coordinator is flushed at most this long after it was recorded:
+// what a coordinator's crash can cost of committed work (the timer used to flush every tick).
+constexpr uint64_t kJournalFlushMs = 50;
 
 uint32_t PagesOf(uint32_t mib) { return std::max<uint32_t>(mib, 1) * 16; }  // 64 KiB pages
 
@@ -208,7 +210,14 @@ velum::Status Node::Impl::StartJobs() {
   ModuleFetcher::Hooks hooks;
   hooks.send = [this](core::NodeId peer, const wire::LinkMessage& m) { return SendLink(peer, m); };
   hooks.blocking = [this](std::function<void()> work) { return runner->Post(std::move(work)); };
-  hooks.loop = [this](std::function<void()> work) { asio::post(io, std::move(work)); };
+  // The fetcher's steps on the loop may start or end a transfer, and so move its deadline.
+  hooks.loop = [this](std::function<void()> work) {
+    asio::post(io, [this, work = std::move(work)] {
+      work();
+      ScheduleJobTick();
+    });
+  };
+  hooks.now_ms = [] { return SteadyMs(); };
   fetcher = std::make_unique<ModuleFetcher>(store.get(), std::move(hooks));
   asio::post(io, [this] {
     // This node works on its own jobs too (unless a job excludes it).
@@ -236,9 +245,18 @@ void Node::Impl::StopJobs() {
 }
 
 void Node::Impl::ScheduleJobTick() {
-  job_timer.expires_after(std::chrono::milliseconds(kJobTickMs));
-  job_timer.async_wait([this](asio::error_code ec) {
-    if (ec || left) return;
+  if (left || !coordinator) return;
+  uint64_t next = std::min({coordinator->NextDeadlineMs(), worker->NextDeadlineMs(),
+                            fetcher->NextDeadlineMs(), journal_flush_at_ms});
+  if (next >= job_timer_at_ms) return;  // armed for then or sooner already
+  job_timer_at_ms = next;
+  // SteadyMs counts milliseconds of steady_clock, the timer's own clock: at the wake,
+  // SteadyMs() >= next, so the core that asked for it finds its deadline passed.
+  job_timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(next)));
+  job_timer.async_wait([this, next](asio::error_code ec) {
+    // Aborted, or already queued when a sooner deadline re-armed the timer: that wake runs.
+    if (ec || left || next != job_timer_at_ms) return;
+    job_timer_at_ms = UINT64_MAX;
     uint64_t now = SteadyMs();
     RunCoordinator(coordinator->Tick(now));
     RunWorker(worker->Tick(now));
@@ -249,6 +267,7 @@ void Node::Impl::ScheduleJobTick() {
 }
 
 void Node::Impl::FlushJournal() {
+  journal_flush_at_ms = UINT64_MAX;
   if (!journal || !journal->dirty()) return;
   if (velum::Status s = journal->Flush(); !s.ok()) spdlog::warn("{}", s.error().ToString());
 }
@@ -412,7 +431,10 @@ void Node::Impl::RunCoordinator(core::CoordinatorOutput out) {
       SendLink(to, ToLink(m));  // no link: the coordinator hears of its loss separately
     }
   }
-  if (!out.journal.empty()) journal->Add(std::move(out.journal));
+  if (!out.journal.empty()) {
+    journal->Add(std::move(out.journal));
+    journal_flush_at_ms = std::min(journal_flush_at_ms, SteadyMs() + kJournalFlushMs);
+  }
   if (!out.events.empty()) {
     for (const auto& ev : out.events) {
       const core::Job* job = coordinator->job(ev.job);
@@ -430,6 +452,7 @@ void Node::Impl::RunCoordinator(core::CoordinatorOutput out) {
     }
     done_cv.notify_all();
   }
+  ScheduleJobTick();
 }
 
 void Node::Impl::RunWorker(core::WorkerOutput out) {
@@ -450,6 +473,7 @@ void Node::Impl::RunWorker(core::WorkerOutput out) {
     }
   }
   PublishLoad();
+  ScheduleJobTick();
 }
 
 void Node::Impl::PublishLoad() {
@@ -482,7 +506,7 @@ void Node::Impl::StartSlice(const core::SliceRun& run) {
     }
   }
   core::NodeId from = run.coordinator == options.id ? core::kNoNode : run.coordinator;
-  fetcher->Get(run.module, run.module_size, from, SteadyMs(),
+  fetcher->Get(run.module, run.module_size, from,
                [this, run, cancel, execute](Result<ModulePtr> module) {
                  if (cancel->load() || left) return;  // the worker core forgot this slice
                  if (!module.ok()) {
@@ -551,7 +575,7 @@ void Node::Impl::ServeCall(uint32_t peer, wire::CallRequest req) {
   counters.calls_served++;
   PublishLoad();
   fetcher->Get(
-      req.module, req.module_size, peer, SteadyMs(),
+      req.module, req.module_size, peer,
       [this, peer, req, cancel, reply_error](Result<ModulePtr> module) {
         if (cancel->load() || left) return;
         auto finish = [this, peer](wire::CallResult r) {

@@ -436,7 +436,7 @@ Result<std::vector<Value>> InterpInstance::RunMetered(interp::Func::Ptr func,
       if (trap) run = interp::RunResult::Trap;  // wabt's DoCall can report Ok with a trap set
       if (run != interp::RunResult::Ok) break;
       if (limits_.cancel && limits_.cancel->load(std::memory_order_relaxed))
-        return MakeError(ErrorKind::kDeadlineExceeded, "cancelled");
+        return MakeError(ErrorKind::kCancelled, "the call was cancelled");
       if (std::chrono::steady_clock::now() > limits_.deadline)
         return MakeError(ErrorKind::kDeadlineExceeded, "the call ran past its deadline");
     }

@@ -76,19 +76,24 @@ TEST_P(Converges, AfterJoins) {
   }
 }
 
+// Suites named SimSlow* (meshes of 200 and 1000 nodes: minutes of CPU under sanitizers) carry
+// the ctest label `slow` (tests/sim/CMakeLists.txt): `make sanitize` leaves them out.
+const auto kJoinCaseName = [](const ::testing::TestParamInfo<JoinCase>& info) {
+  return std::to_string(info.param.nodes) +
+         (info.param.mode == JoinMode::kBeacons ? "Beacons" : "Seeds") +
+         (info.param.stagger_ms ? "Staggered" : "");
+};
 INSTANTIATE_TEST_SUITE_P(Sim, Converges,
                          ::testing::Values(JoinCase{3, JoinMode::kBeacons, 0, 3000},
                                            JoinCase{3, JoinMode::kSeeds, 0, 3000},
                                            JoinCase{50, JoinMode::kBeacons, 0, 5000},
                                            JoinCase{50, JoinMode::kSeeds, 0, 5000},
-                                           JoinCase{50, JoinMode::kSeeds, 100, 5000},
-                                           JoinCase{1000, JoinMode::kBeacons, 0, 10000},
+                                           JoinCase{50, JoinMode::kSeeds, 100, 5000}),
+                         kJoinCaseName);
+INSTANTIATE_TEST_SUITE_P(SimSlow, Converges,
+                         ::testing::Values(JoinCase{1000, JoinMode::kBeacons, 0, 10000},
                                            JoinCase{1000, JoinMode::kSeeds, 0, 30000}),
-                         [](const auto& info) {
-                           return std::to_string(info.param.nodes) +
-                                  (info.param.mode == JoinMode::kBeacons ? "Beacons" : "Seeds") +
-                                  (info.param.stagger_ms ? "Staggered" : "");
-                         });
+                         kJoinCaseName);
 
 // --- Failure detection -----------------------------------------------------------------------
 
@@ -115,10 +120,14 @@ TEST_P(CrashDetected, ByEveryLiveNode) {
   EXPECT_TRUE(sim.Converged()) << sim.Summary();
 }
 
+const auto kCrashCaseName = [](const ::testing::TestParamInfo<CrashCase>& info) {
+  return std::to_string(info.param.nodes);
+};
 INSTANTIATE_TEST_SUITE_P(Sim, CrashDetected,
-                         ::testing::Values(CrashCase{3, 3000}, CrashCase{50, 5000},
-                                           CrashCase{1000, 8000}),
-                         [](const auto& info) { return std::to_string(info.param.nodes); });
+                         ::testing::Values(CrashCase{3, 3000}, CrashCase{50, 5000}),
+                         kCrashCaseName);
+INSTANTIATE_TEST_SUITE_P(SimSlow, CrashDetected, ::testing::Values(CrashCase{1000, 8000}),
+                         kCrashCaseName);
 
 // The targets at default settings: a silent node (SIGSTOP) dead in <= 3 s, a reset link
 // (the process crashed) in <= 1 s. Several seeds, since these are worst-case bounds.
@@ -208,7 +217,7 @@ TEST(SimDefaults, ResetLinkIsDeadWithinOneSecond) {
   }
 }
 
-TEST(SimDefaults, ResetLinkIsDeadWithinOneSecondAt1000) {
+TEST(SimSlowDefaults, ResetLinkIsDeadWithinOneSecondAt1000) {
   SIM_SEED(seed, 401);
   SimNetwork sim(Options(seed));
   Form(&sim, 1000, JoinMode::kBeacons);
@@ -244,12 +253,13 @@ TEST_P(NoFalsePositives, AtFivePercentLoss) {
   EXPECT_EQ(SumStat(sim, &core::Stats::declared_dead), 0u) << sim.Summary();
 }
 
+const auto kLossCaseName = [](const ::testing::TestParamInfo<LossCase>& info) {
+  return std::to_string(info.param.nodes) + "Nodes" + std::to_string(info.param.seconds) + "s";
+};
 INSTANTIATE_TEST_SUITE_P(Sim, NoFalsePositives,
-                         ::testing::Values(LossCase{3, 600}, LossCase{50, 300}, LossCase{1000, 60}),
-                         [](const auto& info) {
-                           return std::to_string(info.param.nodes) + "Nodes" +
-                                  std::to_string(info.param.seconds) + "s";
-                         });
+                         ::testing::Values(LossCase{3, 600}, LossCase{50, 300}), kLossCaseName);
+INSTANTIATE_TEST_SUITE_P(SimSlow, NoFalsePositives, ::testing::Values(LossCase{1000, 60}),
+                         kLossCaseName);
 
 // Duplicated, reordered (a long tail of delays) and lost datagrams together.
 TEST(Sim, HostileNetworkStillConvergesWithoutFalseDeaths) {
@@ -314,15 +324,17 @@ TEST_P(PartitionHeals, BothSidesConverge) {
   EXPECT_EQ(sim.false_deaths(), 0u) << sim.Summary();
 }
 
+const auto kPartitionCaseName = [](const ::testing::TestParamInfo<PartitionCase>& info) {
+  return std::to_string(info.param.nodes) + (info.param.beacons ? "WithBeacons" : "SeedsOnly");
+};
 INSTANTIATE_TEST_SUITE_P(Sim, PartitionHeals,
-                         // 1000 nodes with a third cut off take minutes of CPU to split
-                         // (a third of all members die at once); 200 show the same.
                          ::testing::Values(PartitionCase{3, false}, PartitionCase{50, false},
-                                           PartitionCase{50, true}, PartitionCase{200, false}),
-                         [](const auto& info) {
-                           return std::to_string(info.param.nodes) +
-                                  (info.param.beacons ? "WithBeacons" : "SeedsOnly");
-                         });
+                                           PartitionCase{50, true}),
+                         kPartitionCaseName);
+// 1000 nodes with a third cut off take minutes of CPU to split (a third of all members die
+// at once); 200 show the same.
+INSTANTIATE_TEST_SUITE_P(SimSlow, PartitionHeals, ::testing::Values(PartitionCase{200, false}),
+                         kPartitionCaseName);
 
 // --- Leave and restart -----------------------------------------------------------------------
 
