@@ -295,17 +295,23 @@ void Transport::Connect(uint32_t peer, const tcp::endpoint& to) {
   bool changed = wanted.endpoint != to;
   wanted.endpoint = to;
   if (!wanted.timer) wanted.timer = std::make_unique<asio::steady_timer>(io_);
-  if (links_.count(peer) && !changed) return;
+  if ((links_.count(peer) || wanted.dialing) && !changed) return;
+  wanted.dialing = true;
   auto link = std::make_shared<Link>(io_, config_.key, config_.self_id, true);
   link->expected_peer = peer;
   link->socket.async_connect(to, [this, link, peer](asio::error_code ec) {
     if (closed_) return;
     if (ec) {
+      EndDial(peer);
       ScheduleReconnect(peer);
       return;
     }
     StartLink(link);
   });
+}
+
+void Transport::EndDial(uint32_t peer) {
+  if (auto w = wanted_.find(peer); w != wanted_.end()) w->second.dialing = false;
 }
 
 void Transport::ScheduleReconnect(uint32_t peer) {
@@ -389,6 +395,7 @@ void Transport::ReadLink(std::shared_ptr<Link> link) {
           }
           links_[peer] = link;
           link->registered = true;
+          if (link->outbound) EndDial(peer);
           stats_.links_up++;
           if (auto w = wanted_.find(peer); w != wanted_.end())
             w->second.backoff = std::chrono::milliseconds(100);
@@ -459,6 +466,7 @@ void Transport::DropLink(std::shared_ptr<Link> link, const std::string& /*why*/)
     handler_->OnLinkDown(peer);
   }
   uint32_t redial = link->outbound ? link->expected_peer : 0;
+  if (redial && !was_registered) EndDial(redial);  // the dial failed
   if (redial && !links_.count(redial)) ScheduleReconnect(redial);
 }
 

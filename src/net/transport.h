@@ -97,6 +97,7 @@ class Transport {
   void WriteLink(std::shared_ptr<Link> link);
   void DropLink(std::shared_ptr<Link> link, const std::string& why);
   void ScheduleReconnect(uint32_t peer);
+  void EndDial(uint32_t peer);
 
   asio::io_context& io_;
   TransportConfig config_;
@@ -109,6 +110,9 @@ class Transport {
   struct Wanted {
     asio::ip::tcp::endpoint endpoint;
     std::chrono::milliseconds backoff{100};
+    // A dial (connect and handshake) in flight: another Connect waits for its outcome. Two
+    // links at once would replace each other, and the peer could see its first one drop.
+    bool dialing = false;
     std::unique_ptr<asio::steady_timer> timer;
   };
   std::map<uint32_t, Wanted> wanted_;                // links this node keeps up

@@ -158,13 +158,10 @@ void Node::Impl::Dispatch(core::Output out) {
     if (it == membership->members().end()) continue;
     const core::Member& m = it->second;
     if (core::IsLive(m.state)) {
-      // One link per pair: the lower id dials, the higher one accepts.
-      std::string host;
-      uint16_t port;
-      asio::error_code ec;
-      if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
-        auto addr = asio::ip::make_address(host, ec);
-        if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
+      if (IdSettled()) {
+        Dial(m);
+      } else {
+        dials_deferred = true;
       }
     } else {
       transport->Forget(m.id);
@@ -172,7 +169,33 @@ void Node::Impl::Dispatch(core::Output out) {
     OnMemberEvent(event);
   }
   for (const auto& notice : out.notices) SayNotice(notice);
-  if (membership->refused()) Refuse();
+  if (membership->refused()) {
+    Refuse();
+    return;
+  }
+  if (dials_deferred && IdSettled()) {
+    dials_deferred = false;
+    for (const auto& [id, m] : membership->members())
+      if (id != options.id && core::IsLive(m.state)) Dial(m);
+  }
+}
+
+// A link from a second process with a live id would replace the real one's at its peers:
+// a new node dials nobody until its id is settled (joined, or given time, and unchecked).
+bool Node::Impl::IdSettled() const {
+  return !refused && !membership->checking_id() &&
+         (membership->joined() || SteadyMs() - started_ms >= kIdSettleMs);
+}
+
+void Node::Impl::Dial(const core::Member& m) {
+  // One link per pair: the lower id dials, the higher one accepts.
+  std::string host;
+  uint16_t port;
+  asio::error_code ec;
+  if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
+    auto addr = asio::ip::make_address(host, ec);
+    if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
+  }
 }
 
 bool Node::Impl::FirstTime(int kind, const std::string& key) {

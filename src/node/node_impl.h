@@ -55,8 +55,10 @@ struct Node::Impl : net::Transport::Handler {
   std::map<uint32_t, uint64_t> rtt_us;  // last measured round trip per linked peer
   bool left = false;
   bool refused = false;  // another process held this id first: stopped without a Leave
-  bool started = false;  // Start returned: a refusal goes to options.on_refused from then on
-  int id_lock_fd = -1;   // flock on HOME/run/node-ID.lock: one process per id and home
+  bool started = false;
+  bool dials_deferred = false;  // live members not dialled yet: this id was not settled  // Start
+                                // returned: a refusal goes to options.on_refused from then on
+  int id_lock_fd = -1;          // flock on HOME/run/node-ID.lock: one process per id and home
   // Why peers may be missing, said once each (by kind and address; bounded).
   static constexpr size_t kMaxSaid = 256;
   std::set<std::pair<int, std::string>> said;
@@ -129,6 +131,8 @@ struct Node::Impl : net::Transport::Handler {
   bool FirstTime(int kind, const std::string& key);
   void SayNotice(const core::Notice& notice);
   void Refuse();
+  bool IdSettled() const;
+  void Dial(const core::Member& m);
   void SendLinkPing(uint32_t peer);
   void ScheduleHeartbeat();
   void ScheduleTick();

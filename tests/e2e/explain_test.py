@@ -117,6 +117,10 @@ def case_duplicate(mesh):
           "messages from the other id on node 2")
     figure("duplicate_id_claims", claims)
 
+    # The duplicates never linked to node 3 (their link would have replaced node 2's).
+    downs = log_text(mesh.homes[3], 3).count("link to 2 down")
+    check(downs == 0, f"node 3's link to node 2 went down {downs} times during the duplicates")
+
     # A crash and a restart on another port is not a duplicate: accepted once the old
     # process is found dead.
     n2.kill()
