@@ -39,18 +39,6 @@ const char* EventName(EventKind kind) {
   return "?";
 }
 
-const char* NoticeName(NoticeKind kind) {
-  switch (kind) {
-    case NoticeKind::kIdClaimedElsewhere:
-      return "id_claimed_elsewhere";
-    case NoticeKind::kOwnIdElsewhere:
-      return "own_id_elsewhere";
-    case NoticeKind::kSeedSilent:
-      return "seed_silent";
-  }
-  return "?";
-}
-
 Membership::Membership(NodeId self, NodeMeta meta, Config config, uint64_t seed)
     : config_(config), self_(self), rng_(seed), gossip_(config.max_members) {
   VELUM_ASSERT(self != kNoNode);
@@ -72,14 +60,15 @@ Output Membership::OnMessage(const Message& msg, uint64_t now_ms) {
   const size_t type = msg.body.index();
   VELUM_ASSERT(type < kMessageTypes);
   stats_.received[type]++;
-  // Our own datagram looped back, a message for a previous owner of our address, or garbage
-  // that the codec let through: none of it is evidence about anybody.
   if (refused_) return Finish();
+  // Our id from another address: another process holds it (see OnOwnIdMessage).
   if (from == self_ && !left_ && (msg.to == kNoNode || msg.to == self_) &&
       !msg.from.meta.gossip_addr.empty() && msg.from.meta.gossip_addr != me_->meta.gossip_addr) {
     OnOwnIdMessage(msg);
     return Finish();
   }
+  // Our own datagram looped back, a message for a previous owner of our address, or garbage
+  // that the codec let through: none of it is evidence about anybody.
   if (from == kNoNode || from == self_ || (msg.to != kNoNode && msg.to != self_)) {
     stats_.dropped++;
     return Finish();

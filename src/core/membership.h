@@ -55,7 +55,6 @@ enum class NoticeKind : uint8_t {
   // A seed address (Join) did not answer a whole round of page requests.
   kSeedSilent,
 };
-const char* NoticeName(NoticeKind kind);
 
 struct Notice {
   NoticeKind kind;

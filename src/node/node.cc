@@ -258,11 +258,10 @@ void Node::Impl::Refuse() {
   heartbeat_timer.cancel();
   StopJobs();
   transport->Close();
-  // The registry entry is the other process's again.
-  if (!registry.empty()) {
-    std::ofstream out(registry);
-    out << addr << "\n";
-  }
+  // The lock kept out a second process of this home, so the entry is ours alone: a node of
+  // this home started later must not beacon to an address with nobody behind it.
+  std::error_code ec;
+  if (!registry.empty()) fs::remove(registry, ec);
   if (options.on_refused && started) options.on_refused(message);
 }
 
