@@ -26,6 +26,7 @@ void CheckConfig(const Config& c) {
   VELUM_ASSERT(c.load_gossip_ms > 0);
   VELUM_ASSERT(c.max_members >= 2 && c.max_members <= (1u << 20));
   VELUM_ASSERT(c.initial_incarnation < UINT64_MAX / 2);
+  VELUM_ASSERT(c.id_check_ms > 0 && c.id_check_ms <= c.id_probation_ms);
 }
 
 namespace {

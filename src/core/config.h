@@ -51,6 +51,14 @@ struct Config {
   // A call this much later than NextDeadlineMs() means the process was paused (SIGSTOP,
   // swap): timers are shifted instead of declaring everybody dead on wake-up.
   uint32_t pause_guard_ms = 1000;
+
+  // Duplicate ids. A claim that our own id is alive at another address is checked by a ping
+  // there: an answer within id_check_ms proves another live process holds the id (no answer:
+  // an earlier run of ours, which we outbid). While a node is new (id_probation_ms after its
+  // start, and again after its first completed join) such proof makes it the newcomer, which
+  // is refused (Membership::refused()); an established node only counts it.
+  uint32_t id_check_ms = 300;
+  uint32_t id_probation_ms = 3000;
 };
 
 // Asserts that the values are usable (non-zero intervals, timeout < interval, bounds).

@@ -13,6 +13,7 @@ constexpr size_t kMaxRelays = 64;
 constexpr size_t kMaxFastProbes = 16;
 constexpr size_t kMaxSeeds = 16;
 constexpr uint32_t kSyncAttempts = 3;  // per page, then another peer is tried
+constexpr size_t kMaxIdChecks = 4;     // addresses claiming our id, checked at once
 // Per call: gossip fanout + k PingReqs + Leave fanout + fast probes + relays, with room.
 constexpr size_t kMaxEnvelopesPerCall = 4 * kMaxRelays + 2 * kMaxFastProbes + 512;
 constexpr uint64_t kNever = UINT64_MAX;
@@ -60,6 +61,13 @@ Output Membership::OnMessage(const Message& msg, uint64_t now_ms) {
   const size_t type = msg.body.index();
   VELUM_ASSERT(type < kMessageTypes);
   stats_.received[type]++;
+  if (refused_) return Finish();
+  // Our id from another address: another process holds it (see OnOwnIdMessage).
+  if (from == self_ && !left_ && (msg.to == kNoNode || msg.to == self_) &&
+      !msg.from.meta.gossip_addr.empty() && msg.from.meta.gossip_addr != me_->meta.gossip_addr) {
+    OnOwnIdMessage(msg);
+    return Finish();
+  }
   // Our own datagram looped back, a message for a previous owner of our address, or garbage
   // that the codec let through: none of it is evidence about anybody.
   if (from == kNoNode || from == self_ || (msg.to != kNoNode && msg.to != self_)) {
@@ -77,8 +85,14 @@ Output Membership::OnMessage(const Message& msg, uint64_t now_ms) {
   }
 
   // The sender's record first: it is the freshest claim about the sender, made by itself.
+  // Unless it claims the id of a live member from another address: then it is not the member
+  // we know, and hearing it says nothing about that one.
+  auto known = members_.find(from);
+  const bool claimant = known != members_.end() && ClaimsOtherAddress(known->second, msg.from);
   Apply(msg.from, Source::kDirect);
-  if (auto it = members_.find(from); it != members_.end()) it->second.last_heard_ms = now_ms;
+  if (auto it = members_.find(from); it != members_.end() && !claimant) {
+    it->second.last_heard_ms = now_ms;
+  }
   const size_t gossip = std::min(msg.gossip.size(), kMaxGossipPerMessage);
   for (size_t i = 0; i < gossip; ++i) Apply(msg.gossip[i], Source::kGossip, from);
 
@@ -108,7 +122,8 @@ Output Membership::OnMessage(const Message& msg, uint64_t now_ms) {
 
 Output Membership::Tick(uint64_t now_ms) {
   Begin(now_ms);
-  if (left_) return Finish();
+  if (left_ || refused_) return Finish();
+  TickIdChecks();
   TickRelays();
   TickFastProbes();
   TickProbe();
@@ -126,7 +141,16 @@ Output Membership::Tick(uint64_t now_ms) {
 Output Membership::OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnation,
                             uint64_t now_ms) {
   Begin(now_ms);
-  if (from == kNoNode || from == self_ || left_) return Finish();
+  if (from == self_ && !left_ && !refused_ && !meta.gossip_addr.empty() &&
+      meta.gossip_addr != me_->meta.gossip_addr && incarnation < me_->incarnation &&
+      InProbation()) {
+    // Our id broadcast from elsewhere by a process that started before us (incarnations
+    // start at the wall clock): check whether it is alive. An older run's replayed beacon
+    // gets no answer; a newer process's beacon is its problem, not ours.
+    StartIdCheck(meta.gossip_addr, incarnation);
+    return Finish();
+  }
+  if (from == kNoNode || from == self_ || left_ || refused_) return Finish();
   // A beacon is broadcast: it proves the member's broadcasts get out, not that it answers
   // probes, and anyone on the segment can capture it and send it again to another node
   // within the freshness window. So it introduces a member we do not know, and for a known
@@ -134,6 +158,15 @@ Output Membership::OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnat
   // member's unicast traffic is lost), never revives a dead or left member, never moves an
   // incarnation. Only the member's own messages and gossip do that.
   auto it = members_.find(from);
+  if (it != members_.end() && IsLive(it->second.state) &&
+      meta.gossip_addr != it->second.meta.gossip_addr) {
+    // A live member's id beaconed from another address: a duplicate id, or a restart elsewhere
+    // before the old process is found dead. Nothing about the member we know changes.
+    stats_.id_claims_held++;
+    out_.notices.push_back(Notice{NoticeKind::kIdClaimedElsewhere, from, meta.gossip_addr,
+                                  it->second.meta.gossip_addr});
+    return Finish();
+  }
   if (it == members_.end()) {
     Update u;
     u.id = from;
@@ -242,7 +275,7 @@ uint64_t Membership::NextDeadlineMs() const {
 }
 
 uint64_t Membership::RawDeadlineMs() const {
-  if (left_) return kNever;
+  if (left_ || refused_) return kNever;
   uint64_t t = next_probe_ms_;
   if (probe_.active) t = std::min(t, probe_.indirect ? probe_.end_ms : probe_.direct_deadline_ms);
   if (!gossip_.empty()) t = std::min(t, next_gossip_ms_);
@@ -255,6 +288,7 @@ uint64_t Membership::RawDeadlineMs() const {
     t = std::min(t, NeedJoin() ? next_join_ms_ : next_sync_ms_);
   }
   t = std::min(t, next_housekeeping_ms_);
+  for (const IdCheck& c : id_checks_) t = std::min(t, c.deadline_ms);
   if (meta_pending_) t = std::min(t, meta_needs_bump_ ? now_ms_ : next_load_bump_ms_);
   return t;
 }
@@ -267,6 +301,7 @@ void Membership::Begin(uint64_t now_ms) {
   if (!started_) {
     started_ = true;
     now_ms_ = now_ms;
+    started_ms_ = now_ms;
     me_->state_since_ms = now_ms;
     me_->last_heard_ms = now_ms;
     // A random phase, so that nodes started together do not probe in lockstep.
@@ -294,6 +329,9 @@ Output Membership::Finish() {
   VELUM_ASSERT(live_count_ + tombstones_.size() + (left_ ? 1 : 0) == members_.size());
   VELUM_ASSERT(suspicions_.size() == deadlines_.size() && scheduled_.size() == deadlines_.size());
   VELUM_ASSERT(relays_.size() <= kMaxRelays && fast_probes_.size() <= kMaxFastProbes);
+  VELUM_ASSERT(id_checks_.size() <= kMaxIdChecks);
+  // At most one per claim handled: a message's records, or a page.
+  VELUM_ASSERT(out_.notices.size() <= 2 + kMaxGossipPerMessage + kMaxJoinAckMembers);
   VELUM_ASSERT(me_->state == (left_ ? MemberState::kLeft : MemberState::kAlive));
   Output out = std::move(out_);
   out_ = Output{};
@@ -315,6 +353,11 @@ void Membership::OnTimeJump(uint64_t gap_ms) {
   relays_.clear();
   fast_probes_.clear();
   if (sync_.active) sync_.deadline_ms = now_ms_;
+  // An id check that expired while we slept proves nothing: ask again.
+  for (IdCheck& c : id_checks_) {
+    c.deadline_ms = now_ms_ + config_.id_check_ms;
+    Send(self_, c.addr, Ping{c.seq});
+  }
   local_health_ = std::min(local_health_ + 1, config_.max_local_health);
   VELUM_ASSERT(!probe_.active && relays_.empty() && fast_probes_.empty());
   VELUM_ASSERT(suspicions_.size() == ids.size());
@@ -379,6 +422,16 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
   }
 
   Member& m = it->second;
+  if (ClaimsOtherAddress(m, u)) {
+    // Two processes claim one id (or a member restarted elsewhere and its old process is not
+    // yet found dead): the member we know stays, with its address. Ours is the view peers
+    // share, so the claimant learns from our answers where the id lives (see Send), and a
+    // restart is accepted as soon as the failure detector declares the old process dead.
+    stats_.id_claims_held++;
+    out_.notices.push_back(
+        Notice{NoticeKind::kIdClaimedElsewhere, m.id, u.meta.gossip_addr, m.meta.gossip_addr});
+    return;
+  }
   // A page is another member's memory, not evidence: it may hold stale verdicts from the far
   // side of a healed partition. Only a newer incarnation in it changes what we know.
   if (src == Source::kSync && u.incarnation <= m.incarnation) return;
@@ -485,21 +538,88 @@ void Membership::Apply(const Update& u, Source src, NodeId via) {
 }
 
 void Membership::ApplyAboutSelf(const Update& u) {
-  if (left_) return;
+  if (left_ || refused_) return;
+  if (IsLive(u.state) && !u.meta.gossip_addr.empty() &&
+      u.meta.gossip_addr != me_->meta.gossip_addr) {
+    // The mesh holds our id at another address: another live process, or an earlier run of
+    // ours that has not been found dead yet. A ping there tells them apart.
+    StartIdCheck(u.meta.gossip_addr, u.incarnation);
+    return;
+  }
   // "Alive" with a higher number than ours: an earlier run of this id, which we must outbid.
   // Anything worse at our own number or above: a suspicion to refute. Older claims are stale.
   const bool refute = u.state == MemberState::kAlive ? u.incarnation > me_->incarnation
                                                      : u.incarnation >= me_->incarnation;
   if (!refute) return;
-  VELUM_ASSERT(u.incarnation < UINT64_MAX - 1);
-  Transition(me_, MemberState::kAlive, u.incarnation + 1);
-  VELUM_ASSERT(me_->incarnation > u.incarnation);  // outbids the claim it refutes
-  stats_.refutations++;
   if (u.state == MemberState::kSuspect || u.state == MemberState::kDead) {
     // Lifeguard: being suspected hints that we are the slow one; probe less eagerly.
     local_health_ = std::min(local_health_ + 1, config_.max_local_health);
   }
+  Refute(u.incarnation);
+}
+
+void Membership::Refute(uint64_t claimed_incarnation) {
+  VELUM_ASSERT(claimed_incarnation < UINT64_MAX - 1);
+  if (claimed_incarnation < me_->incarnation) return;
+  Transition(me_, MemberState::kAlive, claimed_incarnation + 1);
+  VELUM_ASSERT(me_->incarnation > claimed_incarnation);  // outbids the claim it refutes
+  stats_.refutations++;
   Enqueue(*me_);
+}
+
+bool Membership::ClaimsOtherAddress(const Member& m, const Update& u) const {
+  return m.id != self_ && IsLive(m.state) && !u.meta.gossip_addr.empty() &&
+         u.meta.gossip_addr != m.meta.gossip_addr;
+}
+
+bool Membership::InProbation() const {
+  const uint64_t p = config_.id_probation_ms;
+  return now_ms_ < started_ms_ + p || (joined_ms_ != 0 && now_ms_ < joined_ms_ + p);
+}
+
+void Membership::OnOwnIdMessage(const Message& msg) {
+  // Authenticated, from our own id, at another address: another live process holds our id.
+  const std::string& addr = msg.from.meta.gossip_addr;
+  stats_.own_id_elsewhere++;
+  out_.notices.push_back(Notice{NoticeKind::kOwnIdElsewhere, self_, addr, {}});
+  if (const Ping* ping = std::get_if<Ping>(&msg.body)) {
+    Send(self_, addr, Ack{ping->seq});  // it checks whether we are alive: we are
+  } else if (const core::Join* join = std::get_if<core::Join>(&msg.body)) {
+    HandleJoin(msg, *join);  // we are its seed: our table says who holds the id
+  } else if (std::holds_alternative<Ack>(msg.body) || std::holds_alternative<JoinAck>(msg.body)) {
+    // An answer to our id check or to our join: the other process was there first if we are
+    // new. An established node keeps its id (the newcomer is the one that yields).
+    if (InProbation()) {
+      refused_ = true;
+      refused_by_ = addr;
+      id_checks_.clear();
+    }
+  }
+}
+
+void Membership::StartIdCheck(const std::string& addr, uint64_t claimed_incarnation) {
+  for (IdCheck& c : id_checks_) {
+    if (c.addr == addr) {
+      c.claimed_incarnation = std::max(c.claimed_incarnation, claimed_incarnation);
+      return;
+    }
+  }
+  if (id_checks_.size() >= kMaxIdChecks || addr.size() > kMaxMetaString) return;
+  const uint64_t seq = ++seq_;
+  id_checks_.push_back(IdCheck{addr, seq, now_ms_ + config_.id_check_ms, claimed_incarnation});
+  Send(self_, addr, Ping{seq});
+}
+
+void Membership::TickIdChecks() {
+  for (size_t i = 0; i < id_checks_.size();) {
+    if (now_ms_ < id_checks_[i].deadline_ms) {
+      ++i;
+      continue;
+    }
+    // Nobody answered there: an earlier run of ours, which we outbid like any stale claim.
+    Refute(id_checks_[i].claimed_incarnation);
+    id_checks_.erase(id_checks_.begin() + static_cast<ptrdiff_t>(i));
+  }
 }
 
 void Membership::Transition(Member* m, MemberState state, uint64_t incarnation) {
@@ -637,8 +757,14 @@ void Membership::Send(NodeId to, const std::string& addr, Body body) {
     // Lifeguard's buddy system: a member we suspect (or hold dead) hears it from us first,
     // so it can refute at once instead of waiting for the news to reach it.
     auto it = members_.find(to);
-    if (it != members_.end() &&
-        (it->second.state == MemberState::kSuspect || it->second.state == MemberState::kDead)) {
+    if (it != members_.end() && to != self_ && IsLive(it->second.state) &&
+        addr != it->second.meta.gossip_addr) {
+      // An answer to a process that claims a live member's id: where that member is. A
+      // duplicate learns so that its id is taken; a restart elsewhere, that it must wait.
+      e.msg.gossip.push_back(RecordOf(it->second, true));
+    } else if (it != members_.end() && to != self_ &&
+               (it->second.state == MemberState::kSuspect ||
+                it->second.state == MemberState::kDead)) {
       e.msg.gossip.push_back(RecordOf(it->second, false));
     }
     const size_t room = kMaxGossipPerMessage - e.msg.gossip.size();
@@ -893,6 +1019,7 @@ void Membership::HandleJoinAck(const Message& msg, const JoinAck& ack) {
     // Remote input: a cursor that does not move forward ends the walk rather than looping.
     if (ack.done || ack.next_cursor <= sync_.cursor) {
       sync_.active = false;
+      if (!joined_ && joined_ms_ == 0) joined_ms_ = now_ms_;
       joined_ = true;
       stats_.joins_completed++;
       return;
@@ -971,6 +1098,10 @@ void Membership::TickSync() {
       return;
     }
     // That peer is gone or unreachable: try another one at the next join time.
+    if (sync_.peer == kNoNode) {
+      stats_.seeds_silent++;
+      out_.notices.push_back(Notice{NoticeKind::kSeedSilent, kNoNode, sync_.addr, {}});
+    }
     sync_.active = false;
     next_join_ms_ = now_ms_;
   }

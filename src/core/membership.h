@@ -45,9 +45,28 @@ struct Event {
   uint64_t incarnation;
 };
 
+// Why a member is missing from the table, said once by the shell (which deduplicates).
+enum class NoticeKind : uint8_t {
+  // A live member's id claimed from another address: the claim is held off until the member
+  // we know is found dead (a duplicate id, or a restart elsewhere before the old one died).
+  kIdClaimedElsewhere,
+  // Another live process answered with our own id, at `addr`.
+  kOwnIdElsewhere,
+  // A seed address (Join) did not answer a whole round of page requests.
+  kSeedSilent,
+};
+
+struct Notice {
+  NoticeKind kind;
+  NodeId id = kNoNode;    // the member concerned (kNoNode for a seed)
+  std::string addr;       // the claiming, answering or silent address
+  std::string held_addr;  // kIdClaimedElsewhere: where the member we know is
+};
+
 struct Output {
   std::vector<Envelope> messages;
   std::vector<Event> events;
+  std::vector<Notice> notices;
 };
 
 struct Stats {
@@ -61,10 +80,13 @@ struct Stats {
   uint64_t declared_dead = 0;    // suspicion timers that expired here
   uint64_t refutations = 0;      // our own incarnation bumps against claims about us
   uint64_t gossip_updates_sent = 0;
-  uint64_t relay_overflow = 0;   // PingReq refused: too many relays in flight
-  uint64_t member_overflow = 0;  // a new member refused: the table is full of live members
-  uint64_t joins_completed = 0;  // full page syncs finished
-  uint64_t time_jumps = 0;       // pauses detected (see Config::pause_guard_ms)
+  uint64_t relay_overflow = 0;    // PingReq refused: too many relays in flight
+  uint64_t member_overflow = 0;   // a new member refused: the table is full of live members
+  uint64_t joins_completed = 0;   // full page syncs finished
+  uint64_t time_jumps = 0;        // pauses detected (see Config::pause_guard_ms)
+  uint64_t id_claims_held = 0;    // claims of a live member's id from another address
+  uint64_t own_id_elsewhere = 0;  // messages from another live process with our id
+  uint64_t seeds_silent = 0;      // rounds of page requests to a seed that got no answer
 };
 
 class Membership {
@@ -83,6 +105,8 @@ class Membership {
   // unknown node becomes a member, and a node that has not joined anyone yet joins through
   // it. A known member's state and incarnation never change on a beacon: it does not refute
   // a suspicion nor revive the dead (a member held dead is pinged, so a live one refutes).
+  // Our own id beaconed from another address by an older process is checked (see Config).
+  // The shell passes beacons and messages from our own id too: they reveal duplicates.
   Output OnBeacon(NodeId from, const NodeMeta& meta, uint64_t incarnation, uint64_t now_ms);
   // A seed address (--join HOST:PORT) whose id is unknown: sends it a Join (to = kNoNode,
   // to_addr = addr) and keeps it to retry while this node is not joined, or alone.
@@ -110,6 +134,12 @@ class Membership {
   size_t live_count() const { return live_count_; }
   bool joined() const { return joined_; }
   bool left() const { return left_; }
+  // Another live process held this id before us (see Config::id_probation_ms): this node must
+  // stop without a word to the mesh (a Leave would mark the other one left). Its address:
+  bool refused() const { return refused_; }
+  const std::string& refused_by() const { return refused_by_; }
+  // An id check in flight (the shell waits for it before it calls the start settled).
+  bool checking_id() const { return !id_checks_.empty(); }
   uint32_t local_health() const { return local_health_; }
   const Stats& stats() const { return stats_; }
   const Config& config() const { return config_; }
@@ -159,6 +189,13 @@ class Membership {
     uint64_t deadline_ms = 0;
     uint32_t attempts = 0;
   };
+  // A ping to an address that claims our id: an answer there is another live process.
+  struct IdCheck {
+    std::string addr;
+    uint64_t seq;
+    uint64_t deadline_ms;
+    uint64_t claimed_incarnation;  // what to outbid when nobody answers
+  };
   // A run of our sorted ids.
   struct Page {
     std::vector<NodeId>::const_iterator begin, end;
@@ -173,6 +210,12 @@ class Membership {
   // verdict about a member we hold alive is contested).
   void Apply(const Update& u, Source src, NodeId via = kNoNode);
   void ApplyAboutSelf(const Update& u);
+  bool ClaimsOtherAddress(const Member& m, const Update& u) const;
+  void OnOwnIdMessage(const Message& msg);
+  void StartIdCheck(const std::string& addr, uint64_t claimed_incarnation);
+  void TickIdChecks();
+  bool InProbation() const;
+  void Refute(uint64_t claimed_incarnation);
   static bool IsNews(Source src);
   void Transition(Member* m, MemberState state, uint64_t incarnation);
   bool MakeRoom();
@@ -239,6 +282,12 @@ class Membership {
   std::vector<std::string> seeds_;
   size_t next_seed_ = 0;
   NodeId ae_cursor_ = 0;  // anti-entropy walks the id space one page per sync interval
+
+  std::vector<IdCheck> id_checks_;  // bounded by kMaxIdChecks
+  bool refused_ = false;
+  std::string refused_by_;
+  uint64_t started_ms_ = 0;
+  uint64_t joined_ms_ = 0;  // the first completed join (0: none yet)
 
   bool started_ = false;
   bool joined_ = false;

@@ -63,37 +63,60 @@ Transport::Transport(asio::io_context& io, TransportConfig config, Handler* hand
 
 Transport::~Transport() { Close(); }
 
-Status Transport::Open() {
+Status Transport::BindPorts(const asio::ip::address& addr, uint16_t port, bool* in_use) {
   asio::error_code ec;
-  auto addr = asio::ip::make_address(config_.bind_host, ec);
-  if (ec) return MakeError(ErrorKind::kBadArguments, "bad bind address " + config_.bind_host);
-  tcp::endpoint tcp_ep(addr, config_.port);
+  *in_use = false;
+  tcp::endpoint tcp_ep(addr, port);
   acceptor_.open(tcp_ep.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(tcp_ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return MakeError(ErrorKind::kIo,
-                     "TCP port " + std::to_string(config_.port) + ": " + ec.message());
-  config_.port = acceptor_.local_endpoint().port();
+  if (ec) {
+    *in_use = ec == asio::error::address_in_use;
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    return MakeError(ErrorKind::kIo, "TCP port " + std::to_string(port) + ": " + ec.message());
+  }
+  port = acceptor_.local_endpoint().port();
   gossip_.open(udp::v4(), ec);
   if (!ec) gossip_.set_option(asio::socket_base::broadcast(true), ec);
-  if (!ec) gossip_.bind(udp::endpoint(addr, config_.port), ec);
+  if (!ec) gossip_.bind(udp::endpoint(addr, port), ec);
   // The destination address of each datagram (IP_PKTINFO) is what it must be bound to.
   int on = 1;
   if (!ec && setsockopt(gossip_.native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0)
     ec = asio::error_code(errno, asio::system_category());
-  if (ec)
-    return MakeError(ErrorKind::kIo,
-                     "UDP port " + std::to_string(config_.port) + ": " + ec.message());
+  if (ec) {
+    *in_use = ec == asio::error::address_in_use;
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    gossip_.close(ignored);
+    return MakeError(ErrorKind::kIo, "UDP port " + std::to_string(port) + ": " + ec.message());
+  }
+  config_.port = port;
+  return {};
+}
+
+Status Transport::Open() {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(config_.bind_host, ec);
+  if (ec) return MakeError(ErrorKind::kBadArguments, "bad bind address " + config_.bind_host);
+  bool in_use = false;
+  Status bound = BindPorts(addr, config_.port, &in_use);
+  // A system-picked TCP port may be taken for UDP: a few tries, each with another port.
+  for (int tries = 0; !bound.ok() && in_use && config_.port_fallback && tries < 8; tries++) {
+    bound = BindPorts(addr, 0, &in_use);
+  }
+  if (!bound.ok()) return bound;
+  int on = 1;
   if (config_.discovery_port) {
     // Several nodes on one machine all listen for beacons: reuse_address lets each socket
     // bind the port, and the kernel delivers every broadcast datagram to all of them.
     discovery_.open(udp::v4(), ec);
     if (!ec) discovery_.set_option(udp::socket::reuse_address(true), ec);
     if (!ec) discovery_.set_option(asio::socket_base::broadcast(true), ec);
-    if (!ec)
-      discovery_.bind(udp::endpoint(asio::ip::address_v4::any(), config_.discovery_port), ec);
+    // A node bound to loopback listens for beacons on loopback only, not on the LAN.
+    const auto listen = addr.is_loopback() ? addr : asio::ip::address(asio::ip::address_v4::any());
+    if (!ec) discovery_.bind(udp::endpoint(listen, config_.discovery_port), ec);
     if (!ec && setsockopt(discovery_.native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0)
       ec = asio::error_code(errno, asio::system_category());
     if (ec)
@@ -202,8 +225,11 @@ void Transport::OnDatagramBytes(std::string_view bytes, const udp::endpoint& fro
   uint32_t sender = 0;
   DatagramKind kind;
   std::string_view payload;
-  if (auth_.Open(bytes, local, NowMs(), &sender, &kind, &payload) != DatagramVerdict::kOk) return;
-  if (sender == config_.self_id) return;  // our own broadcast, looped back
+  const DatagramVerdict verdict = auth_.Open(bytes, local, NowMs(), &sender, &kind, &payload);
+  if (verdict != DatagramVerdict::kOk) {
+    handler_->OnRefusedDatagram(verdict, from);
+    return;
+  }
   handler_->OnDatagram(sender, payload, from, kind == DatagramKind::kBroadcast);
 }
 
@@ -269,17 +295,23 @@ void Transport::Connect(uint32_t peer, const tcp::endpoint& to) {
   bool changed = wanted.endpoint != to;
   wanted.endpoint = to;
   if (!wanted.timer) wanted.timer = std::make_unique<asio::steady_timer>(io_);
-  if (links_.count(peer) && !changed) return;
+  if ((links_.count(peer) || wanted.dialing) && !changed) return;
+  wanted.dialing = true;
   auto link = std::make_shared<Link>(io_, config_.key, config_.self_id, true);
   link->expected_peer = peer;
   link->socket.async_connect(to, [this, link, peer](asio::error_code ec) {
     if (closed_) return;
     if (ec) {
+      EndDial(peer);
       ScheduleReconnect(peer);
       return;
     }
     StartLink(link);
   });
+}
+
+void Transport::EndDial(uint32_t peer) {
+  if (auto w = wanted_.find(peer); w != wanted_.end()) w->second.dialing = false;
 }
 
 void Transport::ScheduleReconnect(uint32_t peer) {
@@ -363,6 +395,7 @@ void Transport::ReadLink(std::shared_ptr<Link> link) {
           }
           links_[peer] = link;
           link->registered = true;
+          if (link->outbound) EndDial(peer);
           stats_.links_up++;
           if (auto w = wanted_.find(peer); w != wanted_.end())
             w->second.backoff = std::chrono::milliseconds(100);
@@ -433,6 +466,7 @@ void Transport::DropLink(std::shared_ptr<Link> link, const std::string& /*why*/)
     handler_->OnLinkDown(peer);
   }
   uint32_t redial = link->outbound ? link->expected_peer : 0;
+  if (redial && !was_registered) EndDial(redial);  // the dial failed
   if (redial && !links_.count(redial)) ScheduleReconnect(redial);
 }
 

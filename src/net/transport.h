@@ -21,7 +21,9 @@ namespace velum::net {
 struct TransportConfig {
   uint32_t self_id = 0;
   std::string bind_host = "0.0.0.0";
-  uint16_t port = 0;            // TCP links and unicast gossip (UDP) share this number
+  uint16_t port = 0;  // TCP links and unicast gossip (UDP) share this number
+  // When `port` is taken (TCP or UDP), a port the system picks instead; port() says which.
+  bool port_fallback = false;
   uint16_t discovery_port = 0;  // UDP beacons (0: no discovery socket)
   ClusterKey key{};
 };
@@ -48,11 +50,17 @@ class Transport {
     virtual void OnLinkUp(uint32_t peer) = 0;
     virtual void OnLinkDown(uint32_t peer) = 0;
     virtual void OnLinkMessage(uint32_t peer, std::string message) = 0;
+    // A datagram refused by DatagramAuth (counted in stats() too): the node says why a peer
+    // is missing, e.g. traffic under another cluster key.
+    virtual void OnRefusedDatagram(DatagramVerdict /*verdict*/,
+                                   const asio::ip::udp::endpoint& /*from*/) {}
   };
 
   Transport(asio::io_context& io, TransportConfig config, Handler* handler);
   ~Transport();
 
+  // Binds the sockets. Datagrams from this node's own id are delivered too: a looped-back
+  // broadcast, or another process with the same id (the membership core tells them apart).
   Status Open();
   void Close();
 
@@ -74,6 +82,8 @@ class Transport {
   struct Link;
 
  private:
+  // TCP and UDP on `port` (0: one the system picks); `in_use` says whether a port was taken.
+  Status BindPorts(const asio::ip::address& addr, uint16_t port, bool* in_use);
   void Seal(const asio::ip::udp::endpoint& to, DatagramKind kind, std::string_view payload);
   void Receive(asio::ip::udp::socket& socket);
   void OnDatagramBytes(std::string_view bytes, const asio::ip::udp::endpoint& from,
@@ -87,6 +97,7 @@ class Transport {
   void WriteLink(std::shared_ptr<Link> link);
   void DropLink(std::shared_ptr<Link> link, const std::string& why);
   void ScheduleReconnect(uint32_t peer);
+  void EndDial(uint32_t peer);
 
   asio::io_context& io_;
   TransportConfig config_;
@@ -99,6 +110,9 @@ class Transport {
   struct Wanted {
     asio::ip::tcp::endpoint endpoint;
     std::chrono::milliseconds backoff{100};
+    // A dial (connect and handshake) in flight: another Connect waits for its outcome. Two
+    // links at once would replace each other, and the peer could see its first one drop.
+    bool dialing = false;
     std::unique_ptr<asio::steady_timer> timer;
   };
   std::map<uint32_t, Wanted> wanted_;                // links this node keeps up

@@ -2,16 +2,20 @@
 // and one TCP link per live peer pair (the lower id dials), whose reset signals a crash.
 #include "node/node.h"
 
+#include <fcntl.h>
 #include <google/protobuf/stubs/logging.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <asio.hpp>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <map>
@@ -36,6 +40,25 @@ namespace {
 constexpr char kBeaconTag = 'B';
 constexpr char kMessageTag = 'M';
 constexpr const char* kVersion = "0.1.0";
+constexpr uint32_t kDefaultPortBase = 8000;  // a node's default port: 8000 + id
+// At start, while there are signs of a mesh (nodes registered in the home, seeds, beacon
+// targets), the node waits this long at most for its id to be settled: joined, no duplicate
+// check in flight. A duplicate is then refused before its shell starts.
+constexpr uint64_t kIdSettleMs = 600;
+
+// What a second process with a live id is told (and exits with).
+std::string IdTakenMessage(uint32_t id, const std::string& where) {
+  return "id " + std::to_string(id) + " is already alive at " + where +
+         ": pick another id, or stop that node first";
+}
+
+// The address a node registered in HOME/nodes/ID ("" if none or unreadable).
+std::string RegisteredAddress(const fs::path& file) {
+  std::ifstream in(file);
+  std::string addr;
+  if (!std::getline(in, addr) || addr.size() > core::kMaxMetaString) return "";
+  return addr;
+}
 
 // "host:port" -> (host, port); false when malformed.
 bool SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
@@ -120,6 +143,7 @@ uint64_t SteadyUs() {
 }
 
 void Node::Impl::Dispatch(core::Output out) {
+  if (refused) return;
   for (auto& envelope : out.messages) {
     udp::endpoint to;
     if (!ParseEndpoint(envelope.to_addr, &to)) continue;
@@ -134,19 +158,111 @@ void Node::Impl::Dispatch(core::Output out) {
     if (it == membership->members().end()) continue;
     const core::Member& m = it->second;
     if (core::IsLive(m.state)) {
-      // One link per pair: the lower id dials, the higher one accepts.
-      std::string host;
-      uint16_t port;
-      asio::error_code ec;
-      if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
-        auto addr = asio::ip::make_address(host, ec);
-        if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
+      if (IdSettled()) {
+        Dial(m);
+      } else {
+        dials_deferred = true;
       }
     } else {
       transport->Forget(m.id);
     }
     OnMemberEvent(event);
   }
+  for (const auto& notice : out.notices) SayNotice(notice);
+  if (membership->refused()) {
+    Refuse();
+    return;
+  }
+  if (dials_deferred && IdSettled()) {
+    dials_deferred = false;
+    for (const auto& [id, m] : membership->members())
+      if (id != options.id && core::IsLive(m.state)) Dial(m);
+  }
+}
+
+// A link from a second process with a live id would replace the real one's at its peers:
+// a new node dials nobody until its id is settled (joined, or given time, and unchecked).
+bool Node::Impl::IdSettled() const {
+  return !refused && !membership->checking_id() &&
+         (membership->joined() || SteadyMs() - started_ms >= kIdSettleMs);
+}
+
+void Node::Impl::Dial(const core::Member& m) {
+  // One link per pair: the lower id dials, the higher one accepts.
+  std::string host;
+  uint16_t port;
+  asio::error_code ec;
+  if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
+    auto addr = asio::ip::make_address(host, ec);
+    if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
+  }
+}
+
+bool Node::Impl::FirstTime(int kind, const std::string& key) {
+  if (said.size() >= kMaxSaid) return false;  // bounded: past that, the counters speak
+  return said.insert({kind, key}).second;
+}
+
+void Node::Impl::SayNotice(const core::Notice& n) {
+  if (!FirstTime(static_cast<int>(n.kind), n.addr)) return;
+  switch (n.kind) {
+    case core::NoticeKind::kIdClaimedElsewhere:
+      spdlog::info(
+          "peer id {} is claimed from {} while alive at {}: a duplicate id (or a restart there "
+          "before the old process is found dead); {} stays as it is",
+          n.id, n.addr, n.held_addr, n.held_addr);
+      break;
+    case core::NoticeKind::kOwnIdElsewhere:
+      if (!membership->refused())
+        spdlog::info(
+            "another process with this node's id {} is at {}: it is refused, this "
+            "node keeps the id",
+            n.id, n.addr);
+      break;
+    case core::NoticeKind::kSeedSilent:
+      spdlog::info(
+          "--join {} does not answer: no node there, another port, or another cluster key "
+          "(its log then says so); still trying",
+          n.addr);
+      break;
+  }
+}
+
+void Node::Impl::OnRefusedDatagram(net::DatagramVerdict verdict, const udp::endpoint& from) {
+  if (verdict != net::DatagramVerdict::kBadMac || left) return;
+  if (wrong_key_sources.size() < kMaxSaid) wrong_key_sources.insert(from.address());
+  const std::string addr = from.address().to_string() + ":" + std::to_string(from.port());
+  if (!FirstTime(-1, from.address().to_string())) return;
+  const fs::path key =
+      options.cluster_key.empty() ? options.home / "cluster.key" : options.cluster_key;
+  spdlog::info(
+      "traffic from {} is under a different cluster key: ignored. Nodes of one mesh share one "
+      "key: copy {} to the other node's HOME/cluster.key, or pass --cluster-key FILE to both",
+      addr, key.string());
+}
+
+void Node::Impl::Refuse() {
+  if (refused) return;
+  refused = true;
+  const std::string& addr = membership->refused_by();
+  const std::string message = IdTakenMessage(options.id, addr);
+  if (options.on_refused) {
+    spdlog::info("{}", message);
+  } else {
+    spdlog::error("{}", message);
+  }
+  // Stopped without a word to the mesh: a Leave would mark the other process left.
+  left = true;
+  tick_timer.cancel();
+  beacon_timer.cancel();
+  heartbeat_timer.cancel();
+  StopJobs();
+  transport->Close();
+  // The lock kept out a second process of this home, so the entry is ours alone: a node of
+  // this home started later must not beacon to an address with nobody behind it.
+  std::error_code ec;
+  if (!registry.empty()) fs::remove(registry, ec);
+  if (options.on_refused && started) options.on_refused(message);
 }
 
 bool Node::Impl::IsLiveMember(uint32_t id) const {
@@ -160,6 +276,8 @@ void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp
   uint64_t now = SteadyMs();
   // The sealed kind says how the datagram travelled: a beacon is only read from a broadcast
   // datagram, a membership message only from one bound to this node's address.
+  // From our own id: a looped-back broadcast, or another process with our id (a duplicate, or
+  // an earlier run of ours): the membership core tells them apart by address.
   if (payload[0] == kBeaconTag && beacon) {
     wire::Beacon beacon;
     if (!wire::DecodeBeacon(payload.substr(1), &beacon) || beacon.id != sender) {
@@ -295,15 +413,53 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
 
 Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   if (options.id == 0) return MakeError(ErrorKind::kBadArguments, "node ids start at 1");
-  if (options.port == 0) {
-    if (options.id > 57535)
+  // The default port is 8000 + id; when it is taken (another program, or a second mesh on
+  // this machine), the system picks a free one. A port given is used or the start fails.
+  const bool port_given = options.port != 0;
+  if (!port_given) {
+    if (options.id > 65535 - kDefaultPortBase)
       return MakeError(ErrorKind::kBadArguments, "id too large for port 8000+id; give --port");
-    options.port = static_cast<uint16_t>(8000 + options.id);
+    options.port = static_cast<uint16_t>(kDefaultPortBase + options.id);
+  }
+  if (options.local) {
+    // Loopback only: every address this node binds, advertises or beacons to is 127.0.0.1.
+    if (options.bind != "0.0.0.0" && options.bind != "127.0.0.1")
+      return MakeError(ErrorKind::kBadArguments, "--local binds 127.0.0.1, not " + options.bind);
+    if (!options.advertise.empty() && options.advertise != "127.0.0.1")
+      return MakeError(ErrorKind::kBadArguments,
+                       "--local advertises 127.0.0.1, not " + options.advertise);
+    options.bind = "127.0.0.1";
+    options.advertise = "127.0.0.1";
+    options.broadcast = false;
   }
   if (options.home.empty()) options.home = DefaultHome();
   if (velum::Status s = PrepareHome(options.home); !s.ok()) return s.error();
   if (!EnsureDirectory(options.home / "nodes"))
     return MakeError(ErrorKind::kIo, "cannot create " + (options.home / "nodes").string());
+  if (!EnsureDirectory(options.home / "run"))
+    return MakeError(ErrorKind::kIo, "cannot create " + (options.home / "run").string());
+  // One process per id and home: a second one would share the first's journal and registry
+  // entry. The lock dies with its process, so a crashed node's restart is never refused.
+  const fs::path lock_file =
+      options.home / "run" / ("node-" + std::to_string(options.id) + ".lock");
+  const int lock_fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd < 0)
+    return MakeError(ErrorKind::kIo, "cannot open " + lock_file.string() + ": " + strerror(errno));
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    std::string addr = RegisteredAddress(options.home / "nodes" / std::to_string(options.id));
+    return MakeError(ErrorKind::kBadArguments,
+                     IdTakenMessage(options.id, (addr.empty() ? "another process" : addr) +
+                                                    " (same home " + options.home.string() + ")"));
+  }
+  // Held by the Impl from here on, closed by ~Node (or below, when the start fails).
+  struct LockGuard {
+    int fd;
+    bool released = false;
+    ~LockGuard() {
+      if (!released) ::close(fd);
+    }
+  } lock_guard{lock_fd};
   // Another user's key (or one they can read or replace) is refused before it is used.
   fs::path key_file =
       options.cluster_key.empty() ? options.home / "cluster.key" : options.cluster_key;
@@ -317,6 +473,8 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   google::protobuf::SetLogHandler(nullptr);
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->id_lock_fd = lock_fd;
+  lock_guard.released = true;
   std::string host = !options.advertise.empty()  ? options.advertise
                      : options.bind != "0.0.0.0" ? options.bind
                                                  : DefaultAdvertiseHost();
@@ -324,10 +482,21 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   tc.self_id = options.id;
   tc.bind_host = options.bind;
   tc.port = options.port;
+  tc.port_fallback = !port_given;
   tc.discovery_port = options.discovery_port;
   tc.key = *key;
   impl->transport = std::make_unique<net::Transport>(impl->io, tc, impl.get());
-  if (velum::Status s = impl->transport->Open(); !s.ok()) return s.error();
+  if (velum::Status s = impl->transport->Open(); !s.ok()) {
+    if (!port_given)
+      return MakeError(s.error().kind, s.error().message + " (the default port " +
+                                           std::to_string(options.port) + " = 8000 + id)");
+    return s.error();
+  }
+  if (impl->transport->port() != options.port)
+    spdlog::info("port {} is taken: this node uses port {} (pass --port to choose)", options.port,
+                 impl->transport->port());
+  options.port = impl->transport->port();
+  impl->options.port = options.port;
 
   core::NodeMeta& meta = impl->meta;
   meta.addr = host + ":" + std::to_string(options.port);
@@ -369,6 +538,13 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   }
   if (velum::Status s = impl->StartJobs(); !s.ok()) return s.error();
   impl->registry = options.home / "nodes" / std::to_string(options.id);
+  // Signs of a mesh: then the start waits (briefly) until this id is settled.
+  bool mesh_signs = !seeds.empty() || !options.beacon_to.empty();
+  {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(impl->registry.parent_path(), ec))
+      mesh_signs = mesh_signs || entry.path() != impl->registry;
+  }
   {
     std::ofstream out(impl->registry);
     out << meta.gossip_addr << "\n";
@@ -386,8 +562,29 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
     raw->ScheduleJobTick();
   });
   raw->loop = std::thread([raw] { raw->io.run(); });
+  std::unique_ptr<Node> node(new Node(std::move(impl)));
+  if (mesh_signs) {
+    // Polls the loop with a deadline: joined and no check in flight, refused, or time out.
+    const uint64_t deadline = SteadyMs() + kIdSettleMs;
+    for (;;) {
+      auto [settled, refused] = raw->OnLoop([raw] {
+        const auto& m = *raw->membership;
+        return std::make_pair(m.joined() && !m.checking_id(), raw->refused);
+      });
+      if (refused || settled || SteadyMs() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  const bool refused = raw->OnLoop([raw] {
+    raw->started = true;
+    return raw->refused;
+  });
+  if (refused)
+    return MakeError(
+        ErrorKind::kBadArguments,
+        IdTakenMessage(options.id, raw->OnLoop([raw] { return raw->membership->refused_by(); })));
   spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
-  return std::unique_ptr<Node>(new Node(std::move(impl)));
+  return node;
 }
 
 Node::~Node() {
@@ -405,6 +602,7 @@ Node::~Node() {
   impl_->runner.reset();
   impl_->pool.reset();
   impl_->journal.reset();
+  if (impl_->id_lock_fd >= 0) ::close(impl_->id_lock_fd);
 }
 
 void Node::Leave() {
@@ -418,6 +616,8 @@ void Node::Leave() {
 }
 
 uint32_t Node::id() const { return impl_->options.id; }
+
+uint16_t Node::port() const { return impl_->options.port; }
 
 std::vector<PeerInfo> Node::Peers() {
   return impl_->OnLoop([this] {
@@ -485,6 +685,11 @@ NodeStatus Node::Status() {
     s.suspicions = ms.stats().suspicions;
     s.declared_dead = ms.stats().declared_dead;
     s.refutations = ms.stats().refutations;
+    s.wrong_key_datagrams = ts.datagrams.bad_mac;
+    s.wrong_key_sources = impl_->wrong_key_sources.size();
+    s.duplicate_id_claims = ms.stats().id_claims_held;
+    s.own_id_elsewhere = ms.stats().own_id_elsewhere;
+    s.seeds_silent = ms.stats().seeds_silent;
     s.home = impl_->options.home.string();
     s.slots = impl_->options.slots;
     s.busy_slots = impl_->published_load;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +25,11 @@ namespace velum {
 
 struct NodeOptions {
   uint32_t id = 0;
-  uint16_t port = 0;                   // 0: 8000 + id
+  // 0: 8000 + id, or a free port the system picks when that one is taken (port() says which).
+  // A port given is used or the start fails.
+  uint16_t port = 0;
+  // Loopback only: bind and advertise 127.0.0.1, no LAN broadcast, beacons heard on loopback.
+  bool local = false;
   uint16_t discovery_port = 8888;      // 0: no beacons at all
   bool broadcast = true;               // beacons to the LAN broadcast addresses (off in tests)
   std::vector<std::string> joins;      // seeds HOST:PORT (gossip port = TCP port)
@@ -42,6 +47,9 @@ struct NodeOptions {
   uint32_t compile_jobs = 1;                 // AOT compiles at once (a queue holds the rest)
   uint64_t max_cache_bytes = 1024ull << 20;  // <home>/modules and <home>/aot together; 0: none
   core::CoordinatorConfig coordinator;       // scheduling of the jobs this node coordinates
+  // After the start: another live process turned out to hold this id first (the message says
+  // where). The node has stopped without a word to the mesh. Called on the node's thread.
+  std::function<void(const std::string& message)> on_refused;
 };
 
 // `scatter`: run FUNC over [start, end) on every live worker and reduce.
@@ -149,6 +157,11 @@ struct NodeStatus {
   uint64_t links_refused = 0;  // TCP connections dropped before or at authentication, by
   uint64_t handshakes_timed_out = 0, handshakes_evicted = 0, handshakes_failed = 0;  // reason
   uint64_t probes = 0, suspicions = 0, declared_dead = 0, refutations = 0;
+  // Why peers may be missing, by reason (each also said once in the log, at info level).
+  uint64_t wrong_key_datagrams = 0, wrong_key_sources = 0;  // under another cluster key
+  uint64_t duplicate_id_claims = 0;  // a live member's id claimed from another address
+  uint64_t own_id_elsewhere = 0;     // messages from another process with this node's id
+  uint64_t seeds_silent = 0;         // rounds of requests to a --join seed left unanswered
   std::string home;
   uint32_t slots = 0, busy_slots = 0;
   JobCounters jobs;
@@ -165,6 +178,7 @@ class Node {
   // Leaves gracefully: peers mark this node "left" without waiting for a timeout.
   void Leave();
   uint32_t id() const;
+  uint16_t port() const;  // the TCP and gossip port in use
   const NodeOptions& options() const;
 
   // Reads a module the user named (checked against max_module_bytes) and keeps it in the

@@ -57,6 +57,15 @@ struct Node::Impl : net::Transport::Handler {
   uint64_t heartbeat_seq = 0;
   std::map<uint32_t, uint64_t> rtt_us;  // last measured round trip per linked peer
   bool left = false;
+  bool refused = false;  // another process held this id first: stopped without a Leave
+  bool started = false;
+  bool dials_deferred = false;  // live members not dialled yet: this id was not settled  // Start
+                                // returned: a refusal goes to options.on_refused from then on
+  int id_lock_fd = -1;          // flock on HOME/run/node-ID.lock: one process per id and home
+  // Why peers may be missing, said once each (by kind and address; bounded).
+  static constexpr size_t kMaxSaid = 256;
+  std::set<std::pair<int, std::string>> said;
+  std::set<asio::ip::address> wrong_key_sources;  // bounded by kMaxSaid
 
   // --- Jobs (node_jobs.cc) ---
   std::unique_ptr<ModuleStore> store;
@@ -120,6 +129,13 @@ struct Node::Impl : net::Transport::Handler {
   void OnLinkUp(uint32_t peer) override;
   void OnLinkDown(uint32_t peer) override;
   void OnLinkMessage(uint32_t peer, std::string message) override;
+  void OnRefusedDatagram(net::DatagramVerdict verdict,
+                         const asio::ip::udp::endpoint& from) override;
+  bool FirstTime(int kind, const std::string& key);
+  void SayNotice(const core::Notice& notice);
+  void Refuse();
+  bool IdSettled() const;
+  void Dial(const core::Member& m);
   void SendLinkPing(uint32_t peer);
   void ScheduleHeartbeat();
   void ScheduleTick();

@@ -44,6 +44,8 @@ struct Args {
 // Ctrl-C while a command runs cancels that command; otherwise it leaves the mesh.
 std::atomic<bool> g_command_running{false};
 std::atomic<bool> g_interrupt{false};
+// The exit status of a process ended by the signal thread: 1 when the node was refused.
+std::atomic<int> g_exit_code{0};
 
 velum::shell::ShellContext Context(const Args& args) {
   velum::shell::ShellContext c;
@@ -137,6 +139,11 @@ bool WaitPeers(velum::Node& node, const Args& args) {
 
 int RunOneCommand(velum::Node& node, const Args& args) {
   if (!WaitPeers(node, args)) return 1;
+  if (args.wait_peers == 0 && node.AlivePeers() == 0)
+    spdlog::warn(
+        "no peer alive yet: '{}' runs on this node alone (--wait-peers N waits for N "
+        "peers first)",
+        args.command);
   auto r = Run(node, args.command, args);
   Print(r, args.json);
   return r.ok ? 0 : 1;
@@ -148,7 +155,7 @@ int RunShell(velum::Node& node, const Args& args) {
   if (interactive) {
     using_history();
     read_history(history.c_str());
-    std::printf("VelumOS node %u at port %u. Type help.\n", node.id(), args.node.port);
+    std::printf("VelumOS node %u at port %u. Type help.\n", node.id(), node.port());
   }
   std::string prompt = "velum[" + std::to_string(node.id()) + "]> ";
   int failures = 0;
@@ -186,19 +193,27 @@ static int Main(int argc, char** argv) {
   // Errors before --json is parsed (a bad option) are still JSON when it was asked for.
   bool json_asked = false;
   for (int i = 1; i < argc; i++) json_asked = json_asked || std::strcmp(argv[i], "--json") == 0;
-  app.add_option("id", args.id, "this node's id (1, 2, ...); TCP and gossip port 8000+ID")
+  app.add_option("id", args.id, "this node's id (1, 2, ...), one process per id in a mesh")
       ->required()
       ->check(InRange(limits::kNodeId));
-  app.add_option("--port", args.node.port, "TCP and gossip (UDP) port")
+  app.add_option("--port", args.node.port,
+                 "TCP and gossip (UDP) port; default 8000+ID, or a free port the system picks "
+                 "when that one is taken (the banner and `status` show it)")
       ->check(InRange(limits::kPort));
+  auto* local = app.add_flag("--local", args.node.local,
+                             "loopback only: bind and advertise 127.0.0.1, no LAN broadcast "
+                             "(nodes sharing a home find each other; others need --join)");
   app.add_option("--discovery-port", args.node.discovery_port, "UDP beacon port (0: none)")
       ->capture_default_str()
       ->check(InRange(limits::kDiscoveryPort));
   app.add_option("--join", args.node.joins, "seed HOST:PORT for networks without broadcast");
   app.add_option("--beacon", args.node.beacon_to, "extra unicast beacon target HOST:PORT");
   app.add_flag("!--no-broadcast", args.node.broadcast, "do not broadcast beacons on the LAN");
-  app.add_option("--bind", args.node.bind, "address to listen on")->capture_default_str();
-  app.add_option("--advertise", args.node.advertise, "address peers reach this node at");
+  app.add_option("--bind", args.node.bind, "address to listen on")
+      ->capture_default_str()
+      ->excludes(local);
+  app.add_option("--advertise", args.node.advertise, "address peers reach this node at")
+      ->excludes(local);
   app.add_option("--home", args.node.home, "home directory (default $VELUM_HOME or ~/.velum)");
   app.add_option("--cluster-key", args.node.cluster_key,
                  "cluster key file (default HOME/cluster.key)");
@@ -255,8 +270,6 @@ static int Main(int argc, char** argv) {
   args.node.max_call_ms = static_cast<uint32_t>(args.max_call_s * 1000);
   args.node.coordinator.slice_ms = args.slice_ms;
   if (args.node.home.empty()) args.node.home = velum::DefaultHome();
-  if (args.node.port == 0 && args.id > 0 && args.id <= 57535)
-    args.node.port = static_cast<uint16_t>(8000 + args.id);
   // The home is checked before anything is written to it, the log file included.
   if (velum::Status s = velum::PrepareHome(args.node.home); !s.ok())
     return StartupFailure(s.error().ToString(), args.json);
@@ -271,6 +284,12 @@ static int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // A second process with a live id that is found out after the start: one line, exit 1.
+  args.node.on_refused = [json = args.json](const std::string& message) {
+    StartupFailure(message, json);
+    g_exit_code = 1;
+    kill(getpid(), SIGTERM);  // the signal thread ends the process (getpid() > 0)
+  };
   auto node = velum::Node::Start(args.node);
   if (!node.ok()) return StartupFailure(node.error().ToString(), args.json);
   velum::Node* raw = node->get();
@@ -284,14 +303,14 @@ static int Main(int argc, char** argv) {
       }
       spdlog::info("signal {}: leaving the mesh", sig);
       raw->Leave();
-      std::_Exit(0);
+      std::_Exit(g_exit_code);
     }
   }).detach();
 
   if (args.no_shell) {
     if (args.verbose || isatty(STDERR_FILENO))
       std::fprintf(stderr, "node %u serving at port %u (no shell; SIGINT or SIGTERM to leave)\n",
-                   raw->id(), args.node.port);
+                   raw->id(), raw->port());
     for (;;) pause();  // the signal thread ends the process
   }
   int rc = args.command.empty() ? RunShell(**node, args) : RunOneCommand(**node, args);

@@ -113,6 +113,11 @@ CommandResult Status(Node& node) {
             {"suspicions", s.suspicions},
             {"declared_dead", s.declared_dead},
             {"refutations", s.refutations},
+            {"wrong_key_datagrams", s.wrong_key_datagrams},
+            {"wrong_key_sources", s.wrong_key_sources},
+            {"duplicate_id_claims", s.duplicate_id_claims},
+            {"own_id_elsewhere", s.own_id_elsewhere},
+            {"seeds_silent", s.seeds_silent},
             {"home", s.home},
             {"slots", s.slots},
             {"busy_slots", s.busy_slots},
@@ -139,6 +144,10 @@ CommandResult Status(Node& node) {
       << s.handshakes_failed << ")\n"
       << "failure detector: " << s.probes << " probes, " << s.suspicions << " suspicions, "
       << s.declared_dead << " declared dead, " << s.refutations << " refutations\n"
+      << "peers kept out: wrong cluster key " << s.wrong_key_datagrams << " datagrams ("
+      << s.wrong_key_sources << " addresses), duplicate id " << s.duplicate_id_claims
+      << " claims, this id elsewhere " << s.own_id_elsewhere << ", silent --join seeds "
+      << s.seeds_silent << " rounds\n"
       << "work: " << s.busy_slots << " of " << s.slots << " slots busy; " << s.jobs.jobs_running
       << " jobs running (" << s.jobs.jobs_resumed << " resumed); " << s.jobs.slices_run
       << " slices run, " << s.jobs.calls_served << " calls served\n"
