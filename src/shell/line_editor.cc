@@ -1,0 +1,127 @@
+// The line editor: libedit reads and edits the line in its own terminal mode; this file binds
+// Tab to the command table's completion and Ctrl-C to "drop the line", with the terminal's
+// interrupt character turned off while a line is edited so Ctrl-C is a key, not SIGINT.
+#include "shell/line_editor.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace velum::shell {
+
+LineEditor::LineEditor(std::string prompt, std::filesystem::path history_file,
+                       CompletionSources sources)
+    : prompt_(std::move(prompt)),
+      history_file_(std::move(history_file)),
+      sources_(std::move(sources)) {
+  HistEvent event;
+  history_ = history_init();
+  history(history_, &event, H_SETSIZE, kHistoryLines);
+  history(history_, &event, H_SETUNIQUE, 1);
+  history(history_, &event, H_LOAD, history_file_.c_str());
+  el_ = el_init("velum", stdin, stdout, stderr);
+  el_set(el_, EL_CLIENTDATA, this);
+  el_set(el_, EL_EDITOR, "emacs");
+  el_set(el_, EL_SIGNAL, 0);  // the node's signal thread owns SIGINT and SIGTERM
+  el_set(el_, EL_PROMPT, &LineEditor::PromptOf);
+  el_set(el_, EL_HIST, history, history_);
+  el_source(el_, nullptr);  // the user's ~/.editrc, before our keys so these stay bound
+  // While a line is edited, Ctrl-C reaches libedit as a key (no SIGINT), and drops the line.
+  el_set(el_, EL_SETTY, "-d", "-isig", nullptr);
+  el_set(el_, EL_ADDFN, "velum-interrupt", "drop the line, as Ctrl-C does in bash",
+         &LineEditor::OnInterrupt);
+  el_set(el_, EL_BIND, "^C", "velum-interrupt", nullptr);
+  el_set(el_, EL_ADDFN, "velum-complete", "complete the word from the command table",
+         &LineEditor::OnTab);
+  el_set(el_, EL_BIND, "^I", "velum-complete", nullptr);
+}
+
+LineEditor::~LineEditor() {
+  el_end(el_);
+  history_end(history_);
+}
+
+LineEditor::ReadResult LineEditor::Read() {
+  interrupted_ = false;
+  int count = 0;
+  const char* raw = el_gets(el_, &count);
+  if (interrupted_) return {ReadKind::kInterrupted, ""};
+  if (!raw || count <= 0) return {ReadKind::kEnd, ""};
+  std::string line(raw, static_cast<size_t>(count));
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return {ReadKind::kLine, line};
+}
+
+void LineEditor::AddHistory(const std::string& line) {
+  HistEvent event;
+  history(history_, &event, H_ENTER, line.c_str());
+  history(history_, &event, H_SAVE, history_file_.c_str());
+}
+
+char* LineEditor::PromptOf(EditLine* el) {
+  void* self = nullptr;
+  el_get(el, EL_CLIENTDATA, &self);
+  return const_cast<char*>(static_cast<LineEditor*>(self)->prompt_.c_str());
+}
+
+unsigned char LineEditor::OnInterrupt(EditLine* el, int) {
+  void* self = nullptr;
+  el_get(el, EL_CLIENTDATA, &self);
+  static_cast<LineEditor*>(self)->interrupted_ = true;
+  // Shown as bash does: "^C" after the whole line, then a fresh prompt below it. The "^C" is
+  // drawn as part of the (dropped) line, and a pushed Return ends it the way Enter does.
+  const LineInfo* line = el_line(el);
+  el_cursor(el, static_cast<int>(line->lastchar - line->cursor));
+  el_insertstr(el, "^C");
+  el_push(el, "\r");
+  return CC_REFRESH;
+}
+
+unsigned char LineEditor::OnTab(EditLine* el, int) {
+  void* self = nullptr;
+  el_get(el, EL_CLIENTDATA, &self);
+  return static_cast<LineEditor*>(self)->CompleteAtCursor();
+}
+
+unsigned char LineEditor::CompleteAtCursor() {
+  const LineInfo* info = el_line(el_);
+  std::string before(info->buffer, static_cast<size_t>(info->cursor - info->buffer));
+  Completion c = Complete(before, sources_);
+  if (c.candidates.empty()) return CC_REFRESH_BEEP;
+  std::string common = CommonPrefix(c.candidates);
+  bool unique = c.candidates.size() == 1;
+  std::string insert = common.size() > c.word.size() ? common.substr(c.word.size()) : "";
+  // A unique word is finished with a space, a folder is not (its entries come next).
+  if (unique && common.back() != '/') insert += ' ';
+  if (!insert.empty()) {
+    el_insertstr(el_, insert.c_str());
+    return CC_REFRESH;
+  }
+  // Several candidates and nothing more in common: list them below the line, in columns, by
+  // the part after the folder as bash does.
+  std::vector<std::string> shown;
+  size_t width = 0;
+  for (const auto& candidate : c.candidates) {
+    size_t slash = candidate.rfind('/', candidate.size() - 2);
+    shown.push_back(slash == std::string::npos || candidate.size() < 2
+                        ? candidate
+                        : candidate.substr(slash + 1));
+    width = std::max(width, shown.back().size());
+  }
+  winsize ws{};
+  size_t columns = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+  size_t per_line = std::max<size_t>(1, columns / (width + 2));
+  std::string out = "\n";
+  for (size_t i = 0; i < shown.size(); i++) {
+    out += shown[i];
+    bool last_in_row = (i + 1) % per_line == 0 || i + 1 == shown.size();
+    out += last_in_row ? "\n" : std::string(width + 2 - shown[i].size(), ' ');
+  }
+  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+  return CC_REDISPLAY;
+}
+
+}  // namespace velum::shell
