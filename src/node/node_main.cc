@@ -311,7 +311,10 @@ static int Main(int argc, char** argv) {
         g_interrupt = true;  // the running command stops (or detaches) and returns
         continue;
       }
-      if (sig == SIGINT && g_interactive) continue;  // between two commands: nothing to stop
+      if (sig == SIGINT && g_interactive) {  // at the prompt: drop the line, as the key does
+        velum::shell::LineEditor::InterruptFromSignal();
+        continue;
+      }
       spdlog::info("signal {}: leaving the mesh", sig);
       raw->Leave();
       velum::shell::RestoreTerminal();

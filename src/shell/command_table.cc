@@ -158,11 +158,12 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   return d[a.size()][b.size()];
 }
 
-// A word as an error message may quote it: at most 40 printable characters.
+// A word as an error message may quote it: at most 40 bytes, control characters shown as ?.
+// Other bytes stay (a bad UTF-8 sequence becomes U+FFFD in JSON, as the rest of the shell).
 std::string Shown(const std::string& word) {
   std::string out;
   for (unsigned char c : word.substr(0, 40))
-    out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+    out += c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
   return word.size() > 40 ? out + "..." : out;
 }
 

@@ -3,13 +3,67 @@
 // interrupt character turned off while a line is edited so Ctrl-C is a key, not SIGINT.
 #include "shell/line_editor.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 
 namespace velum::shell {
+
+namespace {
+
+// Written by InterruptFromSignal, read by ReadChar: SIGINT turned into a Ctrl-C key.
+int g_interrupt_pipe[2] = {-1, -1};
+
+}  // namespace
+
+void LineEditor::InterruptFromSignal() {
+  if (g_interrupt_pipe[1] >= 0) {
+    ssize_t ignored = write(g_interrupt_pipe[1], "c", 1);  // full pipe: one is pending anyway
+    (void)ignored;
+  }
+}
+
+int LineEditor::ReadChar(EditLine* el, wchar_t* out) {
+  void* self_ptr = nullptr;
+  el_get(el, EL_CLIENTDATA, &self_ptr);
+  auto* self = static_cast<LineEditor*>(self_ptr);
+  for (;;) {
+    pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {g_interrupt_pipe[0], POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (fds[1].revents & POLLIN) {
+      char drained[64];
+      while (read(g_interrupt_pipe[0], drained, sizeof drained) > 0) {
+      }
+      *out = L'\x03';  // bound to velum-interrupt, as the key itself
+      return 1;
+    }
+    if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    char byte;
+    ssize_t n = read(STDIN_FILENO, &byte, 1);
+    if (n == 0) return 0;  // end of input
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return -1;
+    }
+    wchar_t wc;
+    size_t used = std::mbrtowc(&wc, &byte, 1, &self->decode_state_);
+    if (used == static_cast<size_t>(-2)) continue;  // inside a multibyte character
+    if (used == static_cast<size_t>(-1)) {          // not valid here: the byte as it is
+      self->decode_state_ = {};
+      wc = static_cast<unsigned char>(byte);
+    }
+    *out = wc;
+    return 1;
+  }
+}
 
 LineEditor::LineEditor(std::string prompt, std::filesystem::path history_file,
                        CompletionSources sources)
@@ -21,8 +75,11 @@ LineEditor::LineEditor(std::string prompt, std::filesystem::path history_file,
   history(history_, &event, H_SETSIZE, kHistoryLines);
   history(history_, &event, H_SETUNIQUE, 1);
   history(history_, &event, H_LOAD, history_file_.c_str());
+  if (g_interrupt_pipe[0] < 0 && pipe2(g_interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    g_interrupt_pipe[0] = g_interrupt_pipe[1] = -1;
   el_ = el_init("velum", stdin, stdout, stderr);
   el_set(el_, EL_CLIENTDATA, this);
+  if (g_interrupt_pipe[0] >= 0) el_set(el_, EL_GETCFN, &LineEditor::ReadChar);
   el_set(el_, EL_EDITOR, "emacs");
   el_set(el_, EL_SIGNAL, 0);  // the node's signal thread owns SIGINT and SIGTERM
   el_set(el_, EL_PROMPT, &LineEditor::PromptOf);

@@ -6,6 +6,7 @@
 
 #include <histedit.h>
 
+#include <cwchar>
 #include <filesystem>
 #include <string>
 
@@ -37,7 +38,12 @@ class LineEditor {
 
   void AddHistory(const std::string& line);
 
+  // Async-signal-safe: a SIGINT that came while no command ran (a Ctrl-C pressed just as a
+  // command ended, or `kill -INT`) drops the line being edited, as the Ctrl-C key does.
+  static void InterruptFromSignal();
+
  private:
+  static int ReadChar(EditLine* el, wchar_t* out);
   static char* PromptOf(EditLine* el);
   static unsigned char OnTab(EditLine* el, int key);
   static unsigned char OnInterrupt(EditLine* el, int key);
@@ -49,6 +55,7 @@ class LineEditor {
   EditLine* el_ = nullptr;
   History* history_ = nullptr;
   bool interrupted_ = false;
+  std::mbstate_t decode_state_{};  // ReadChar's UTF-8 decoding between bytes
 };
 
 }  // namespace velum::shell
