@@ -93,6 +93,7 @@ LineEditor::LineEditor(std::string prompt, std::filesystem::path history_file,
   el_set(el_, EL_ADDFN, "velum-complete", "complete the word from the command table",
          &LineEditor::OnTab);
   el_set(el_, EL_BIND, "^I", "velum-complete", nullptr);
+  el_set(el_, EL_BIND, "^R", "em-inc-search-prev", nullptr);  // as in bash: search the history
 }
 
 LineEditor::~LineEditor() {

@@ -229,6 +229,9 @@ def case_keys(tmp):
         node.send("\x1b[A\x1b[A\x1b[A\r")  # three lines back: the wasm call
         node.expect(r"[\r\n]25\r?\n", what="the recalled wasm call's result")
         node.prompt()
+        node.send("\x12mods/pr\r")  # Ctrl-R: search the history, as in bash
+        node.expect(r"[\r\n]25\r?\n", what="the wasm call found by Ctrl-R")
+        node.prompt()
         node.line("quit")
         node.expect("left the mesh")
         check(node.wait_exit() == 0, "quit: exit code")
