@@ -168,8 +168,9 @@ std::string Shown(const std::string& word) {
 }
 
 CommandResult UsageFailure(const CommandSpec& spec, const std::string& message) {
+  // People get the usage on a line of its own; the JSON error stays one line and carries it.
   CommandResult r = Failure(message + "\nusage: " + spec.Usage());
-  r.json = {{"error", message}, {"usage", spec.Usage()}};
+  r.json = {{"error", message + " (usage: " + spec.Usage() + ")"}, {"usage", spec.Usage()}};
   return r;
 }
 
