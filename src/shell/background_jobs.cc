@@ -12,7 +12,7 @@ void BackgroundJobs::Observe(const CommandResult& result) {
   if (result.settled_job) watched_.erase(result.settled_job);
   if (result.background_job) {
     watched_.insert(result.background_job);
-    if (watched_.size() > kMaxWatched) watched_.erase(watched_.begin());
+    if (watched_.size() > kMaxWatchedJobs) watched_.erase(watched_.begin());
   }
 }
 

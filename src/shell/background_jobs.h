@@ -10,16 +10,15 @@
 
 #include "node/node.h"
 #include "shell/commands.h"
+#include "shell/shell_limits.h"
 
 namespace velum::shell {
 
 class BackgroundJobs {
  public:
-  // At most this many jobs are watched; the oldest is dropped (never announced) past it.
-  static constexpr size_t kMaxWatched = 256;
-
-  // Takes note of what a command did: a job sent to the background is watched; one the user
-  // waited for to its end or cancelled is not announced again.
+  // Takes note of what a command did: a job sent to the background is watched (at most
+  // kMaxWatchedJobs: the oldest is dropped, never announced); one the user waited for to its
+  // end or cancelled is not announced again.
   void Observe(const CommandResult& result);
 
   // One line per watched job that has ended since: "[job 4] done: 3562115 in 16.2 s". Each is

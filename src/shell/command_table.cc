@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "shell/job_commands.h"
+#include "shell/shell_limits.h"
 #include "shell/shell_util.h"
 
 namespace velum::shell {
@@ -143,7 +144,7 @@ std::string Lower(std::string s) {
 }
 
 // Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
-// neighbours ("sactter") each cost 1. Both words are short (a typed command is capped).
+// neighbours ("sactter") each cost 1. Both words are short (kMaxSuggestBytes at most).
 size_t EditDistance(const std::string& a, const std::string& b) {
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
   for (size_t i = 0; i <= a.size(); i++) d[i][0] = i;
@@ -158,13 +159,13 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   return d[a.size()][b.size()];
 }
 
-// A word as an error message may quote it: at most 40 bytes, control characters shown as ?.
+// A word as an error message may quote it: cut after kShownWordBytes, control characters as ?.
 // Other bytes stay (a bad UTF-8 sequence becomes U+FFFD in JSON, as the rest of the shell).
 std::string Shown(const std::string& word) {
   std::string out;
-  for (unsigned char c : word.substr(0, 40))
+  for (unsigned char c : word.substr(0, kShownWordBytes))
     out += c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
-  return word.size() > 40 ? out + "..." : out;
+  return word.size() > kShownWordBytes ? out + "..." : out;
 }
 
 CommandResult UsageFailure(const CommandSpec& spec, const std::string& message) {
@@ -215,7 +216,7 @@ const CommandSpec* FindCommand(const std::string& name) {
 }
 
 std::string SuggestCommand(const std::string& typo_in) {
-  if (typo_in.empty() || typo_in.size() > 64) return "";
+  if (typo_in.empty() || typo_in.size() > kMaxSuggestBytes) return "";
   std::string typo = Lower(typo_in);
   std::string best;
   size_t best_distance = SIZE_MAX;

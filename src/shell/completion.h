@@ -8,11 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace velum::shell {
+#include "shell/shell_limits.h"
 
-// At most this many candidates are offered, and at most this many folder entries read.
-inline constexpr size_t kMaxCompletions = 512;
-inline constexpr size_t kMaxFolderEntries = 8192;
+namespace velum::shell {
 
 struct Completion {
   std::string word;                     // the partial word before the cursor being completed

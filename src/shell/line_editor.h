@@ -11,14 +11,12 @@
 #include <string>
 
 #include "shell/completion.h"
+#include "shell/shell_limits.h"
 
 namespace velum::shell {
 
 class LineEditor {
  public:
-  // Lines kept in the history file.
-  static constexpr int kHistoryLines = 1000;
-
   enum class ReadKind { kLine, kInterrupted, kEnd };
   struct ReadResult {
     ReadKind kind;

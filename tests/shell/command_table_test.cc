@@ -129,12 +129,12 @@ TEST(BackgroundJobs, WatchesWhatWasLeftRunningAndForgetsWhatWasSettled) {
   cancelled.settled_job = 7;
   jobs.Observe(cancelled);
   EXPECT_EQ(jobs.watched(), 0u);
-  for (uint64_t id = 1; id <= BackgroundJobs::kMaxWatched + 10; id++) {
+  for (uint64_t id = 1; id <= kMaxWatchedJobs + 10; id++) {
     CommandResult r;
     r.background_job = id;
     jobs.Observe(r);
   }
-  EXPECT_EQ(jobs.watched(), BackgroundJobs::kMaxWatched);  // bounded
+  EXPECT_EQ(jobs.watched(), kMaxWatchedJobs);  // bounded
 }
 
 }  // namespace
