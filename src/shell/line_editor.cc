@@ -103,8 +103,13 @@ LineEditor::~LineEditor() {
 
 LineEditor::ReadResult LineEditor::Read() {
   interrupted_ = false;
+  // The terminal goes to libedit's mode before the prompt is drawn, not at the first key (as
+  // el_gets would): a key pressed as soon as the prompt shows is never taken in cooked mode,
+  // where the driver echoes it twice over and swallows a Ctrl-D.
+  el_set(el_, EL_PREP_TERM, 1);
   int count = 0;
   const char* raw = el_gets(el_, &count);
+  el_set(el_, EL_PREP_TERM, 0);
   if (interrupted_) return {ReadKind::kInterrupted, ""};
   if (!raw || count <= 0) return {ReadKind::kEnd, ""};
   std::string line(raw, static_cast<size_t>(count));
