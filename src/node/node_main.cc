@@ -1,7 +1,6 @@
 // node: a member of the VelumOS mesh. `./node 1`, `./node 2`, ... find each other, keep a
 // membership and run Wasm for each other; a shell (interactive, piped or -c COMMAND) runs
 // wasm, scatter, jobs, peers and status. --no-shell serves the mesh until a signal.
-#include <editline/readline.h>
 #include <signal.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -19,9 +18,12 @@
 
 #include "node/node.h"
 #include "runtime/home.h"
+#include "shell/background_jobs.h"
 #include "shell/cli_options.h"
 #include "shell/commands.h"
+#include "shell/line_editor.h"
 #include "shell/shell_util.h"
+#include "shell/terminal.h"
 
 namespace {
 
@@ -41,11 +43,13 @@ struct Args {
   uint32_t slice_ms = 150;
 };
 
-// Ctrl-C while a command runs cancels that command; otherwise it leaves the mesh.
+// Ctrl-C while a command runs interrupts that command. Otherwise SIGINT leaves the mesh,
+// except in the interactive shell, where Ctrl-C at the prompt only drops the line.
 std::atomic<bool> g_command_running{false};
 std::atomic<bool> g_interrupt{false};
 // The exit status of a process ended by the signal thread: 1 when the node was refused.
 std::atomic<int> g_exit_code{0};
+std::atomic<bool> g_interactive{false};
 
 velum::shell::ShellContext Context(const Args& args) {
   velum::shell::ShellContext c;
@@ -149,43 +153,67 @@ int RunOneCommand(velum::Node& node, const Args& args) {
   return r.ok ? 0 : 1;
 }
 
-int RunShell(velum::Node& node, const Args& args) {
-  bool interactive = isatty(STDIN_FILENO) && !args.json;
-  std::string history = (args.node.home / "history").string();
-  if (interactive) {
-    using_history();
-    read_history(history.c_str());
-    std::printf("VelumOS node %u at port %u. Type help.\n", node.id(), node.port());
-  }
-  std::string prompt = "velum[" + std::to_string(node.id()) + "]> ";
+// Lines from a pipe or a file: each result printed; exit code 1 if any command failed.
+int RunPiped(velum::Node& node, const Args& args) {
   int failures = 0;
   if (args.wait_peers && !WaitPeers(node, args)) failures++;
-  for (;;) {
-    std::string line;
-    if (interactive) {
-      char* raw = readline(prompt.c_str());
-      if (!raw) break;
-      line = raw;
-      std::free(raw);
-      if (!line.empty()) {
-        add_history(line.c_str());
-        write_history(history.c_str());
-      }
-    } else if (!std::getline(std::cin, line)) {
-      break;
-    }
+  for (std::string line; std::getline(std::cin, line);) {
     auto r = Run(node, line, args);
     Print(r, args.json);
     if (!r.ok) failures++;
     if (r.quit) return 0;
   }
   node.Leave();
-  return failures && !interactive ? 1 : 0;
+  return failures ? 1 : 0;
+}
+
+// The interactive shell: line editing, history in HOME/history, Tab completion; Ctrl-C drops
+// the line, Ctrl-D or quit leave; background jobs that ended are announced at the prompt.
+int RunInteractive(velum::Node& node, const Args& args) {
+  std::printf("VelumOS node %u at port %u. Type help; Tab completes; Ctrl-D leaves.\n", node.id(),
+              node.port());
+  std::fflush(stdout);
+  if (args.wait_peers) WaitPeers(node, args);
+  velum::shell::CompletionSources sources;
+  sources.job_ids = [&node] {
+    std::vector<uint64_t> ids;
+    for (const auto& job : node.Jobs()) ids.push_back(job.id);
+    return ids;
+  };
+  velum::shell::LineEditor editor("velum[" + std::to_string(node.id()) + "]> ",
+                                  args.node.home / "history", sources);
+  velum::shell::BackgroundJobs background;
+  for (;;) {
+    for (const auto& notice : background.TakeNotices(node)) std::printf("%s\n", notice.c_str());
+    std::fflush(stdout);
+    auto read = editor.Read();
+    using Kind = velum::shell::LineEditor::ReadKind;
+    if (read.kind == Kind::kInterrupted) continue;
+    std::string line = read.line;
+    if (read.kind == Kind::kEnd) {
+      std::printf("\n");  // Ctrl-D: the prompt's line is ended, then quit says goodbye
+      line = "quit";
+    } else if (!velum::shell::Words(line).empty()) {
+      editor.AddHistory(line);
+    }
+    auto r = Run(node, line, args);
+    Print(r, args.json);
+    background.Observe(r);
+    if (r.quit) return 0;
+  }
+}
+
+int RunShell(velum::Node& node, const Args& args) {
+  if (g_interactive) return RunInteractive(node, args);
+  return RunPiped(node, args);
 }
 
 }  // namespace
 
 static int Main(int argc, char** argv) {
+  // Whatever happens next, the terminal is given back as it was found.
+  velum::shell::SaveTerminal();
+  velum::shell::InstallCrashHandlers();
   using velum::shell::InRange;
   namespace limits = velum::shell;
   CLI::App app{"node: a member of the VelumOS mesh"};
@@ -270,6 +298,7 @@ static int Main(int argc, char** argv) {
   args.node.max_call_ms = static_cast<uint32_t>(args.max_call_s * 1000);
   args.node.coordinator.slice_ms = args.slice_ms;
   if (args.node.home.empty()) args.node.home = velum::DefaultHome();
+  g_interactive = args.command.empty() && !args.no_shell && !args.json && isatty(STDIN_FILENO);
   // The home is checked before anything is written to it, the log file included.
   if (velum::Status s = velum::PrepareHome(args.node.home); !s.ok())
     return StartupFailure(s.error().ToString(), args.json);
@@ -298,11 +327,20 @@ static int Main(int argc, char** argv) {
       int sig = 0;
       sigwait(&signals, &sig);
       if (sig == SIGINT && g_command_running) {
-        g_interrupt = true;  // the running command cancels itself and returns
+        g_interrupt = true;  // the running command stops (or detaches) and returns
+        continue;
+      }
+      if (sig == SIGINT && g_interactive) {  // at the prompt: drop the line, as the key does
+        velum::shell::LineEditor::InterruptFromSignal();
         continue;
       }
       spdlog::info("signal {}: leaving the mesh", sig);
       raw->Leave();
+      velum::shell::RestoreTerminal();
+      if (g_interactive) {
+        ssize_t ignored = write(STDOUT_FILENO, "\n", 1);  // off the prompt's line
+        (void)ignored;
+      }
       std::_Exit(g_exit_code);
     }
   }).detach();

@@ -1,11 +1,12 @@
-// Command dispatch and the mesh commands (help, peers, status, quit). Each command builds its
-// JSON first and renders text from it, so the two forms never disagree.
+// The mesh commands (peers, status, quit); dispatch goes through the command table. Each
+// command builds its JSON first and renders text from it, so the two forms never disagree.
 #include "shell/commands.h"
 
 #include <cstdio>
 #include <sstream>
 #include <vector>
 
+#include "shell/command_table.h"
 #include "shell/job_commands.h"
 #include "shell/shell_util.h"
 
@@ -14,33 +15,6 @@ namespace velum::shell {
 namespace {
 
 using nlohmann::json;
-
-const char* const kNames[] = {"wasm",   "scatter", "jobs", "wait", "cancel", "peers",
-                              "status", "help",    "quit", "exit", nullptr};
-
-CommandResult Help() {
-  CommandResult r;
-  r.text =
-      "commands:\n"
-      "  wasm FILE FUNC [ARGS...]      run an export once on the best live peer (here when\n"
-      "                                alone); prints the result, the node and the time\n"
-      "        [--local] [--node ID] [--timeout SECONDS] [--max-memory MIB]\n"
-      "  scatter FILE FUNC START END   split [START, END) over every live worker, gather and\n"
-      "                                reduce; prints the result and a per-node table\n"
-      "        [--reduce sum|min|max|first] [--chunk ITEMS] [--exclude-self]\n"
-      "        [--timeout SECONDS] [--max-memory MIB] [&: in the background]\n"
-      "  jobs                          running and recent jobs with their progress\n"
-      "  wait JOB                      follow a job to its end and print its result\n"
-      "  cancel JOB                    stop a job's work everywhere (Ctrl-C does it too)\n"
-      "  peers                         the members: id, address, state, slots, load, link\n"
-      "  status                        this node: counters of traffic, jobs and modules\n"
-      "  help                          this text\n"
-      "  quit                          leave the mesh gracefully and exit\n"
-      "FILE: a path, or a name like primes looked up in $VELUM_WASM_PATH and build/wasm";
-  r.json = {{"commands",
-             {"wasm", "scatter", "jobs", "wait", "cancel", "peers", "status", "help", "quit"}}};
-  return r;
-}
 
 CommandResult Peers(Node& node) {
   CommandResult r;
@@ -160,37 +134,33 @@ CommandResult Status(Node& node) {
 
 }  // namespace
 
-const char* const* CommandNames() { return kNames; }
-
 CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context) {
-  auto words = Words(line);
-  if (words.empty()) return CommandResult{true, false, "", json::object()};
-  const std::string& cmd = words[0];
-  if (cmd == "help" || cmd == "?") return Help();
-  if (cmd == "wasm") return WasmCommand(node, words, context);
-  if (cmd == "scatter") return ScatterCommand(node, words, context);
-  if (cmd == "jobs") return JobsCommand(node, words);
-  if (cmd == "wait") return WaitCommand(node, words, context);
-  if (cmd == "cancel") return CancelCommand(node, words);
-  if (cmd == "peers") return Peers(node);
-  if (cmd == "status") return Status(node);
-  if (cmd == "quit" || cmd == "exit") {
-    // Jobs still running stay in the journal: they resume when this node starts again.
-    json unfinished = json::array();
-    for (const auto& j : node.Jobs())
-      if (!j.finished()) unfinished.push_back(j.id);
-    node.Leave();
-    CommandResult r;
-    r.quit = true;
-    r.text = "left the mesh";
-    if (!unfinished.empty())
-      r.text += "; unfinished jobs " + DumpJson(unfinished) + " resume when node " +
-                std::to_string(node.id()) + " starts again with this home";
-    r.json = {{"left", true}};
-    if (!unfinished.empty()) r.json["unfinished_jobs"] = unfinished;
-    return r;
-  }
-  return Failure("unknown command '" + cmd + "' (try help)");
+  return Dispatch(node, line, context);
+}
+
+CommandResult PeersCommand(Node& node, const std::vector<std::string>&, const ShellContext&) {
+  return Peers(node);
+}
+
+CommandResult StatusCommand(Node& node, const std::vector<std::string>&, const ShellContext&) {
+  return Status(node);
+}
+
+CommandResult QuitCommand(Node& node, const std::vector<std::string>&, const ShellContext&) {
+  // Jobs still running stay in the journal: they resume when this node starts again.
+  json unfinished = json::array();
+  for (const auto& j : node.Jobs())
+    if (!j.finished()) unfinished.push_back(j.id);
+  node.Leave();
+  CommandResult r;
+  r.quit = true;
+  r.text = "left the mesh";
+  if (!unfinished.empty())
+    r.text += "; unfinished jobs " + DumpJson(unfinished) + " resume when node " +
+              std::to_string(node.id()) + " starts again with this home";
+  r.json = {{"left", true}};
+  if (!unfinished.empty()) r.json["unfinished_jobs"] = unfinished;
+  return r;
 }
 
 }  // namespace velum::shell

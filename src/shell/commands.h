@@ -7,6 +7,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "node/node.h"
 
@@ -17,6 +18,11 @@ struct CommandResult {
   bool quit = false;    // the command asks the shell to end
   std::string text;     // for people: the result, then any detail
   nlohmann::json json;  // for scripts: one object ({"error": ...} when !ok)
+  // A job left running in the background (scatter ... &, a wait detached by Ctrl-C): the
+  // interactive shell announces its end at a later prompt.
+  uint64_t background_job = 0;
+  // A job whose end the user has just seen or caused (wait, cancel): nothing more to announce.
+  uint64_t settled_job = 0;
 };
 
 // How a command may interact while it runs.
@@ -26,11 +32,16 @@ struct ShellContext {
   const std::atomic<bool>* interrupt = nullptr;
 };
 
-// Runs one command line against `node`.
+// Runs one command line against `node`, through the command table (shell/command_table.h).
 CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context = {});
 
-// The names of the commands, for completion and help.
-const char* const* CommandNames();
+// The handlers of the mesh commands; `words` have passed the table's argument check.
+CommandResult PeersCommand(Node& node, const std::vector<std::string>& words,
+                           const ShellContext& context);
+CommandResult StatusCommand(Node& node, const std::vector<std::string>& words,
+                            const ShellContext& context);
+CommandResult QuitCommand(Node& node, const std::vector<std::string>& words,
+                          const ShellContext& context);
 
 }  // namespace velum::shell
 

@@ -1,5 +1,6 @@
 // wasm runs one call on the best peer; scatter submits a job and follows it to the end (with
-// a progress bar on a terminal, Ctrl-C cancelling it); jobs, wait and cancel manage jobs.
+// a progress bar on a terminal, Ctrl-C cancelling it); jobs, wait (Ctrl-C detaches) and cancel
+// manage jobs.
 #include "shell/job_commands.h"
 
 #include <unistd.h>
@@ -88,18 +89,35 @@ void ClearProgress() {
   std::fflush(stderr);
 }
 
-// Follows a job to its end. Ctrl-C (context.interrupt) cancels it everywhere.
-CommandResult Follow(Node& node, uint64_t id, const ShellContext& context) {
+// What Ctrl-C does to a followed job: scatter cancels it, wait leaves it running (as bash's
+// wait does).
+enum class OnInterrupt { kCancel, kDetach };
+
+// Follows a job to its end, or until Ctrl-C (context.interrupt) detaches from it.
+CommandResult Follow(Node& node, uint64_t id, const ShellContext& context,
+                     OnInterrupt on_interrupt) {
   bool cancelled = false;
   for (;;) {
     auto s = node.WaitJob(id, milliseconds(100));
     if (!s) return Failure("job " + std::to_string(id) + " is not known here");
     if (s->finished()) {
       if (context.progress) ClearProgress();
-      return JobResult(*s);
+      CommandResult r = JobResult(*s);
+      r.settled_job = id;
+      return r;
     }
     if (context.progress) DrawProgress(*s);
     if (!cancelled && context.interrupt && context.interrupt->load()) {
+      if (on_interrupt == OnInterrupt::kDetach) {
+        if (context.progress) ClearProgress();
+        CommandResult r;
+        std::string n = std::to_string(id);
+        r.text = "job " + n + " keeps running in the background (jobs, wait " + n + ", cancel " +
+                 n + ")";
+        r.json = {{"job", id}, {"state", "running"}, {"detached", true}};
+        r.background_job = id;
+        return r;
+      }
       cancelled = true;
       node.CancelJob(id);
     }
@@ -285,9 +303,10 @@ CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words_i
     r.json = {{"job", *id}, {"state", "running"}};
     r.text = "job " + std::to_string(*id) + " started (jobs, wait " + std::to_string(*id) +
              ", cancel " + std::to_string(*id) + ")";
+    r.background_job = *id;
     return r;
   }
-  return Follow(node, *id, context);
+  return Follow(node, *id, context, OnInterrupt::kCancel);
 }
 
 CommandResult JobsCommand(Node& node, const std::vector<std::string>& words) {
@@ -328,7 +347,7 @@ CommandResult WaitCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context) {
   int64_t id;
   if (words.size() != 2 || !ParseInt64(words[1], &id) || id <= 0) return Failure("usage: wait JOB");
-  return Follow(node, static_cast<uint64_t>(id), context);
+  return Follow(node, static_cast<uint64_t>(id), context, OnInterrupt::kDetach);
 }
 
 CommandResult CancelCommand(Node& node, const std::vector<std::string>& words) {
@@ -340,6 +359,7 @@ CommandResult CancelCommand(Node& node, const std::vector<std::string>& words) {
   CommandResult r;
   r.json = {{"cancelled", id}};
   r.text = "job " + std::to_string(id) + " cancelled";
+  r.settled_job = static_cast<uint64_t>(id);
   return r;
 }
 

@@ -100,12 +100,8 @@ bool ParseInt64(const std::string& text_in, int64_t* out) {
   return true;
 }
 
-fs::path ResolveModule(const std::string& text) {
+std::vector<fs::path> ModuleSearchDirs() {
   std::error_code ec;
-  fs::path given(text);
-  if (fs::exists(given, ec) || text.find('/') != std::string::npos) return given;
-  std::vector<std::string> names = {text};
-  if (given.extension() != ".wasm") names.push_back(text + ".wasm");
   std::vector<fs::path> dirs;
   if (const char* env = std::getenv("VELUM_WASM_PATH"); env && *env) {
     std::string path = env;
@@ -121,7 +117,16 @@ fs::path ResolveModule(const std::string& text) {
     dirs.push_back(self.parent_path() / "build" / "wasm");
     dirs.push_back(self.parent_path() / "wasm");
   }
-  for (const auto& dir : dirs)
+  return dirs;
+}
+
+fs::path ResolveModule(const std::string& text) {
+  std::error_code ec;
+  fs::path given(text);
+  if (fs::exists(given, ec) || text.find('/') != std::string::npos) return given;
+  std::vector<std::string> names = {text};
+  if (given.extension() != ".wasm") names.push_back(text + ".wasm");
+  for (const auto& dir : ModuleSearchDirs())
     for (const auto& name : names)
       if (fs::exists(dir / name, ec)) return dir / name;
   return given;  // not found: reading it reports the error with the name the user gave

@@ -39,6 +39,9 @@ bool ParseInt64(const std::string& text, int64_t* out);
 // A module named on the command line: the path as given, else a bare name (with or without
 // .wasm) looked up in $VELUM_WASM_PATH and in the build's wasm folder beside the program.
 std::filesystem::path ResolveModule(const std::string& text);
+// Where bare module names are looked up, in order: $VELUM_WASM_PATH, then build/wasm and wasm
+// beside the program.
+std::vector<std::filesystem::path> ModuleSearchDirs();
 
 // The one way results leave as JSON: strings that are not UTF-8 (a user's argument, a file
 // name) are dumped with U+FFFD in place of the bad bytes instead of throwing type_error.
