@@ -139,7 +139,7 @@ int RunOneCommand(velum::Node& node, const Args& args) {
   if (!WaitPeers(node, args)) return 1;
   auto r = Run(node, args.command, args);
   Print(r, args.json);
-  return r.ok ? 0 : 1;
+  return r.ok ? 0 : r.usage ? 2 : 1;  // as ./velum: 2 for a command line that cannot run
 }
 
 int RunShell(velum::Node& node, const Args& args) {
@@ -240,6 +240,7 @@ static int Main(int argc, char** argv) {
       ->check(InRange(limits::kWaitTimeout));
   app.add_flag("--json", args.json, "one JSON object per result");
   app.add_flag("-v,--verbose", args.verbose, "log to stderr at info level");
+  app.footer(velum::shell::kExitCodesHelp);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

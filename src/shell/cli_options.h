@@ -10,6 +10,12 @@
 
 namespace velum::shell {
 
+// The exit codes of ./node and ./velum, for both programs' --help.
+inline constexpr const char* kExitCodesHelp =
+    "Exit codes: 0 success; 1 the work failed (a trap, a timeout, an unreadable module, a\n"
+    "missing export, no workers); 2 the command line cannot run as written (an unknown\n"
+    "option, a missing or malformed argument, a number out of range).";
+
 // A CLI11 check that refuses what `range` does not accept, with CheckNumber's message.
 inline CLI::Validator InRange(const NumberRange& range) {
   return CLI::Validator(

@@ -32,20 +32,30 @@ CommandResult Help() {
       "  jobs                          running and recent jobs with their progress\n"
       "  wait JOB                      follow a job to its end and print its result\n"
       "  cancel JOB                    stop a job's work everywhere (Ctrl-C does it too)\n"
-      "  peers                         the members: id, address, state, slots, load, link\n"
+      "  peers [--all]                 the members: id, address, state, slots, load, link\n"
+      "                                (--all: also those departed long ago)\n"
       "  status                        this node: counters of traffic, jobs and modules\n"
       "  help                          this text\n"
       "  quit                          leave the mesh gracefully and exit\n"
-      "FILE: a path, or a name like primes looked up in $VELUM_WASM_PATH and build/wasm";
+      "FILE: a path, or a name like primes looked up in $VELUM_WASM_PATH and build/wasm\n"
+      "numbers: 500000, -5, 0x10, 2e9, 1_000_000 (integers exact, as in velum run)\n"
+      "defaults: --timeout 60 s and --max-memory 256 MiB per call, as in velum run";
   r.json = {{"commands",
              {"wasm", "scatter", "jobs", "wait", "cancel", "peers", "status", "help", "quit"}}};
   return r;
 }
 
-CommandResult Peers(Node& node) {
+CommandResult Peers(Node& node, const std::vector<std::string>& words) {
+  bool all = words.size() == 2 && words[1] == "--all";
+  if (words.size() > 2 || (words.size() == 2 && !all)) return UsageFailure("usage: peers [--all]");
   CommandResult r;
   json list = json::array();
+  size_t hidden = 0;
   for (const auto& p : node.Peers()) {
+    if (!all && IsLongDeparted(p)) {
+      hidden++;
+      continue;
+    }
     list.push_back({{"id", p.id},
                     {"addr", p.addr},
                     {"state", p.state},
@@ -59,6 +69,7 @@ CommandResult Peers(Node& node) {
                     {"link_rtt_us", p.link_rtt_us}});
   }
   r.json = {{"peers", list}};
+  if (!all) r.json["hidden_departed"] = hidden;
   std::ostringstream out;
   char line[256];
   std::snprintf(line, sizeof line, "%-5s %-22s %-8s %-5s %-11s %-5s %-14s %s", "id", "address",
@@ -80,7 +91,10 @@ CommandResult Peers(Node& node) {
                   engines.c_str(), p["load"].get<unsigned>(), ago.c_str(), link.c_str());
     out << line;
   }
-  if (list.empty()) out << "\n(no peers yet)";
+  if (list.empty() && !hidden) out << "\n(no peers yet)";
+  if (hidden)
+    out << "\n(" << hidden << " departed peer" << (hidden == 1 ? "" : "s") << " not heard for "
+        << kHideDepartedAfterMs / 1000 << " s hidden: peers --all shows them)";
   r.text = out.str();
   return r;
 }
@@ -153,6 +167,11 @@ CommandResult Status(Node& node) {
 
 const char* const* CommandNames() { return kNames; }
 
+bool IsLongDeparted(const PeerInfo& peer) {
+  bool departed = peer.state == "dead" || peer.state == "left";
+  return departed && (peer.last_heard_ms_ago < 0 || peer.last_heard_ms_ago >= kHideDepartedAfterMs);
+}
+
 CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context) {
   auto words = Words(line);
   if (words.empty()) return CommandResult{true, false, "", json::object()};
@@ -163,7 +182,7 @@ CommandResult RunCommand(Node& node, const std::string& line, const ShellContext
   if (cmd == "jobs") return JobsCommand(node, words);
   if (cmd == "wait") return WaitCommand(node, words, context);
   if (cmd == "cancel") return CancelCommand(node, words);
-  if (cmd == "peers") return Peers(node);
+  if (cmd == "peers") return Peers(node, words);
   if (cmd == "status") return Status(node);
   if (cmd == "quit" || cmd == "exit") {
     // Jobs still running stay in the journal: they resume when this node starts again.
@@ -181,7 +200,7 @@ CommandResult RunCommand(Node& node, const std::string& line, const ShellContext
     if (!unfinished.empty()) r.json["unfinished_jobs"] = unfinished;
     return r;
   }
-  return Failure("unknown command '" + cmd + "' (try help)");
+  return UsageFailure("unknown command '" + cmd + "' (try help)");
 }
 
 }  // namespace velum::shell

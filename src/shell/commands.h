@@ -17,6 +17,7 @@ struct CommandResult {
   bool quit = false;    // the command asks the shell to end
   std::string text;     // for people: the result, then any detail
   nlohmann::json json;  // for scripts: one object ({"error": ...} when !ok)
+  bool usage = false;   // !ok because the command line was wrong (exit code 2), not the work
 };
 
 // How a command may interact while it runs.
@@ -28,6 +29,11 @@ struct ShellContext {
 
 // Runs one command line against `node`.
 CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context = {});
+
+// `peers` hides a dead or departed member once it has not been heard from for this long
+// (`peers --all` shows it): a mesh that ran for days does not list every node it ever had.
+inline constexpr int64_t kHideDepartedAfterMs = 60000;
+bool IsLongDeparted(const PeerInfo& peer);
 
 // The names of the commands, for completion and help.
 const char* const* CommandNames();

@@ -20,6 +20,11 @@ struct NumberRange {
   NumberKind kind;
 };
 
+// The defaults of one call, the same in the shell's wasm and scatter and in velum run (the
+// node's CallOptions and ScatterRequest start from these values too).
+inline constexpr double kDefaultCallTimeoutS = 60;
+inline constexpr unsigned kDefaultCallMemoryMib = 256;
+
 // Per call: the shell's wasm and scatter, and velum run (a week is far past any real call).
 inline constexpr NumberRange kCallTimeout{"--timeout", "seconds", 0,
                                           7 * 86400.0, true,      NumberKind::kReal};
@@ -40,10 +45,10 @@ inline constexpr NumberRange kMaxCall{"--max-call-seconds", "seconds", 0, 86400,
                                       NumberKind::kReal};
 inline constexpr NumberRange kMaxMemory{"--max-memory-mib", "MiB", 1, 65536, false,
                                         NumberKind::kWhole};
-inline constexpr NumberRange kCompileJobs{"--compile-jobs", "compiles", 1, 64, false,
+inline constexpr NumberRange kCompileJobs{"--compile-jobs",  "compiles", 1, 64, false,
                                           NumberKind::kWhole};
-inline constexpr NumberRange kMaxCacheMib{"--max-cache-mib", "MiB", 0, 16777216, false,
-                                          NumberKind::kWhole};
+inline constexpr NumberRange kMaxCacheMib{"--max-cache-mib", "MiB", 0,
+                                          16777216,          false, NumberKind::kWhole};
 inline constexpr NumberRange kSliceMs{"--slice-ms", "ms", 10, 10000, false, NumberKind::kWhole};
 inline constexpr NumberRange kWaitPeers{"--wait-peers", "peers", 0,
                                         4096,           false,   NumberKind::kWhole};
