@@ -169,7 +169,8 @@ const char* const* CommandNames() { return kNames; }
 
 bool IsLongDeparted(const PeerInfo& peer) {
   bool departed = peer.state == "dead" || peer.state == "left";
-  return departed && (peer.last_heard_ms_ago < 0 || peer.last_heard_ms_ago >= kHideDepartedAfterMs);
+  // Never heard directly (-1): only gossip knows when it went, so it stays listed.
+  return departed && peer.last_heard_ms_ago >= kHideDepartedAfterMs;
 }
 
 CommandResult RunCommand(Node& node, const std::string& line, const ShellContext& context) {
