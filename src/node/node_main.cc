@@ -188,12 +188,12 @@ static int Main(int argc, char** argv) {
   for (int i = 1; i < argc; i++) json_asked = json_asked || std::strcmp(argv[i], "--json") == 0;
   app.add_option("id", args.id, "this node's id (1, 2, ...); TCP and gossip port 8000+ID")
       ->required()
-      ->check(InRange(limits::kNodeId));
+      ->transform(InRange(limits::kNodeId));
   app.add_option("--port", args.node.port, "TCP and gossip (UDP) port")
-      ->check(InRange(limits::kPort));
+      ->transform(InRange(limits::kPort));
   app.add_option("--discovery-port", args.node.discovery_port, "UDP beacon port (0: none)")
       ->capture_default_str()
-      ->check(InRange(limits::kDiscoveryPort));
+      ->transform(InRange(limits::kDiscoveryPort));
   app.add_option("--join", args.node.joins, "seed HOST:PORT for networks without broadcast");
   app.add_option("--beacon", args.node.beacon_to, "extra unicast beacon target HOST:PORT");
   app.add_flag("!--no-broadcast", args.node.broadcast, "do not broadcast beacons on the LAN");
@@ -204,40 +204,40 @@ static int Main(int argc, char** argv) {
                  "cluster key file (default HOME/cluster.key)");
   app.add_option("--slots", args.node.slots, "executor slots offered")
       ->capture_default_str()
-      ->check(InRange(limits::kSlots));
+      ->transform(InRange(limits::kSlots));
   app.add_option("--engine", args.engine, "auto, interp or aot")->capture_default_str();
   app.add_option("--max-module-mib", args.max_module_mib,
                  "largest module accepted from users and peers")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxModule));
+      ->transform(InRange(limits::kMaxModule));
   app.add_option("--max-call-seconds", args.max_call_s,
                  "this node's limit on one export call, whatever is asked")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxCall));
+      ->transform(InRange(limits::kMaxCall));
   app.add_option("--max-memory-mib", args.node.max_memory_mib,
                  "this node's limit on an instance's linear memory")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxMemory));
+      ->transform(InRange(limits::kMaxMemory));
   app.add_option("--compile-jobs", args.node.compile_jobs,
                  "AOT compiles run at once; the others wait in a bounded queue")
       ->capture_default_str()
-      ->check(InRange(limits::kCompileJobs));
+      ->transform(InRange(limits::kCompileJobs));
   app.add_option("--max-cache-mib", args.max_cache_mib,
                  "HOME/modules and HOME/aot together, least recently used evicted (0: no bound)")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxCacheMib));
+      ->transform(InRange(limits::kMaxCacheMib));
   app.add_option("--slice-ms", args.slice_ms,
                  "jobs this node coordinates: time of one slice (one checkpoint each)")
       ->capture_default_str()
-      ->check(InRange(limits::kSliceMs));
+      ->transform(InRange(limits::kSliceMs));
   app.add_option("-c", args.command, "run one command, print the result and exit");
   app.add_flag("--no-shell", args.no_shell, "no shell: serve the mesh until SIGINT or SIGTERM");
   app.add_option("--wait-peers", args.wait_peers,
                  "before the first command: wait until this many peers are alive")
-      ->check(InRange(limits::kWaitPeers));
+      ->transform(InRange(limits::kWaitPeers));
   app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
       ->capture_default_str()
-      ->check(InRange(limits::kWaitTimeout));
+      ->transform(InRange(limits::kWaitTimeout));
   app.add_flag("--json", args.json, "one JSON object per result");
   app.add_flag("-v,--verbose", args.verbose, "log to stderr at info level");
   app.footer(velum::shell::kExitCodesHelp);

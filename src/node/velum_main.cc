@@ -142,13 +142,13 @@ int main(int argc, char** argv) {
                    "wall-clock deadline in seconds (default " +
                        std::to_string(static_cast<int>(limits::kDefaultCallTimeoutS)) +
                        ", as the shell's wasm and scatter)")
-      ->check(limits::InRange(limits::kCallTimeout));
+      ->transform(limits::InRange(limits::kCallTimeout));
   run_cmd
       ->add_option("--max-memory", run.max_memory_mib,
                    "linear memory limit in MiB (default " +
                        std::to_string(limits::kDefaultCallMemoryMib) +
                        ", as the shell's wasm and scatter)")
-      ->check(limits::InRange(limits::kRunMemory));
+      ->transform(limits::InRange(limits::kRunMemory));
   run_cmd->add_flag("--time", run.time,
                     "after the results, one line on stderr: the engine used and the time taken");
   // Negative numbers are arguments, not options.

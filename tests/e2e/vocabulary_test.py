@@ -50,7 +50,8 @@ def node_c(mesh, command):
     env = dict(os.environ)
     env.pop("VELUM_WASM_PATH", None)
     argv = [NODE, "1", "--port", str(free_port()), "--no-broadcast", "--bind", "127.0.0.1",
-            "--discovery-port", "0", "--home", home, "--cluster-key", mesh.key, "-c", command]
+            "--discovery-port", "0", "--home", home, "--cluster-key", mesh.key,
+            "--slots", "0x2", "-c", command]  # 0x2: the node's own options take the forms too
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -70,6 +71,15 @@ def case_same(mesh):
     check(r.stdout.strip() == "46", f"velum run sum sum 0x10 2e1 1_0: {r.stdout!r} {r.stderr!r}")
     n = node_c(mesh, "wasm sum sum 0x10 2e1 1_0")
     check(n.stdout.splitlines()[:1] == ["46"], f"wasm sum sum 0x10 2e1 1_0: {n.stdout!r}")
+    # Counted options take the same forms in ./velum (CLI11), ./node and the shell.
+    r = velum("run", "sum", "sum", "1", "2", "3", "--max-memory", "2e2", env_home=home)
+    check(r.returncode == 0 and r.stdout.strip() == "6", f"--max-memory 2e2: {r.stderr!r}")
+    r = velum("run", "sum", "sum", "1", "2", "3", "--max-memory", "0x100", env_home=home)
+    check(r.returncode == 0 and r.stdout.strip() == "6", f"--max-memory 0x100: {r.stderr!r}")
+    n = node_c(mesh, "wasm sum sum 1 2 3 --max-memory 0x100 --timeout 2.5")
+    check(n.returncode == 0 and n.stdout.splitlines()[:1] == ["6"], f"wasm 0x100: {n.stderr!r}")
+    n = node_c(mesh, "scatter primes count_primes 0 5e5 --chunk 1e5")
+    check(n.returncode == 0 and n.stdout.splitlines()[:1] == ["41538"], f"--chunk 1e5: {n.stderr!r}")
     # The same refusals, the same exit codes.
     cases = [
         (["run", "primes", "count_primes", "0", "5e9"], "wasm primes count_primes 0 5e9", 2,

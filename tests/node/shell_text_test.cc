@@ -94,6 +94,21 @@ TEST(IntegerSyntax, WasmArgumentsTakeTheSameForms) {
   EXPECT_EQ(junk.error().message, "'3.5' is not a valid i32");
 }
 
+TEST(IntegerSyntax, CountedOptionsTakeTheSameForms) {
+  double v = 0;
+  EXPECT_EQ(CheckNumber(kCallMemory, "0x100", &v), "");
+  EXPECT_EQ(v, 256);
+  EXPECT_EQ(CheckNumber(kCallMemory, "2e3", &v), "");
+  EXPECT_EQ(v, 2000);
+  EXPECT_EQ(CheckNumber(kSlots, "1_6", &v), "");
+  EXPECT_EQ(v, 16);
+  EXPECT_NE(CheckNumber(kCallMemory, "0x10000000", &v), "");  // out of range
+  EXPECT_NE(CheckNumber(kCallMemory, "1.5", &v), "");         // not whole
+  EXPECT_NE(CheckNumber(kCallMemory, "-0x10", &v), "");
+  EXPECT_EQ(CheckNumber(kCallTimeout, "2.5", &v), "");
+  EXPECT_EQ(v, 2.5);
+}
+
 TEST(IntegerSyntax, UsageErrorsAreMarked) {
   EXPECT_TRUE(UsageFailure("usage: jobs").usage);
   EXPECT_FALSE(Failure("job 3 failed").usage);
