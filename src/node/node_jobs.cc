@@ -10,6 +10,7 @@
 #include "core/assert.h"
 #include "core/reducer.h"
 #include "node/node_impl.h"
+#include "shell/module_lookup.h"
 
 namespace velum {
 
@@ -22,24 +23,6 @@ namespace {
 constexpr uint64_t kJournalFlushMs = 50;
 
 uint32_t PagesOf(uint32_t mib) { return std::max<uint32_t>(mib, 1) * 16; }  // 64 KiB pages
-
-// Whether an export can be scattered: (i32, i32) or (i64, i64) -> numbers. Empty if so.
-std::string CheckRangeExport(const ExportInfo& e, bool* wide) {
-  const auto& p = e.sig.params;
-  bool narrow = p.size() == 2 && p[0] == ValType::kI32 && p[1] == ValType::kI32;
-  *wide = p.size() == 2 && p[0] == ValType::kI64 && p[1] == ValType::kI64;
-  auto shape = [] {
-    return "scatter needs (i32, i32) or (i64, i64) parameters and 1 to " +
-           std::to_string(core::kMaxResultValues) + " numeric results";
-  };
-  if (!narrow && !*wide) return e.name + " has type " + e.sig.ToString() + "; " + shape();
-  if (e.sig.results.empty() || e.sig.results.size() > core::kMaxResultValues)
-    return e.name + " has type " + e.sig.ToString() + "; " + shape();
-  for (ValType t : e.sig.results)
-    if (t != ValType::kI32 && t != ValType::kI64 && t != ValType::kF32 && t != ValType::kF64)
-      return e.name + " returns " + ValTypeName(t) + "; " + shape();
-  return "";
-}
 
 core::NumKind KindOf(ValType t) {
   return t == ValType::kF32   ? core::NumKind::kF32
@@ -91,7 +74,8 @@ core::SliceResult ExecuteSlice(ExecutorPool& pool, EngineKind engine, const Modu
   auto exported = module->FindFunction(run.func);
   if (!exported.ok()) return SliceFailure(exported.error());
   bool wide = false;
-  if (std::string why = CheckRangeExport(**exported, &wide); !why.empty() || wide != run.wide)
+  if (std::string why = shell::RangeExportProblem(**exported, &wide);
+      !why.empty() || wide != run.wide)
     return SliceFailure(
         MakeError(ErrorKind::kBadArguments, why.empty() ? "the export's parameters changed" : why));
   CallSpec spec;
@@ -859,7 +843,7 @@ Result<uint64_t> Node::Submit(const ScatterRequest& req) {
   auto exported = module->FindFunction(req.func);
   if (!exported.ok()) return exported.error();
   core::JobSpec spec;
-  if (std::string why = CheckRangeExport(**exported, &spec.wide); !why.empty())
+  if (std::string why = shell::RangeExportProblem(**exported, &spec.wide); !why.empty())
     return MakeError(ErrorKind::kBadArguments, why);
   if (req.start >= req.end)
     return MakeError(ErrorKind::kBadArguments, "empty range [" + std::to_string(req.start) + ", " +

@@ -150,7 +150,7 @@ int RunOneCommand(velum::Node& node, const Args& args) {
         args.command);
   auto r = Run(node, args.command, args);
   Print(r, args.json);
-  return r.ok ? 0 : 1;
+  return r.ok ? 0 : r.usage ? 2 : 1;  // as ./velum: 2 for a command line that cannot run
 }
 
 // Lines from a pipe or a file: each result printed; exit code 1 if any command failed.
@@ -223,17 +223,17 @@ static int Main(int argc, char** argv) {
   for (int i = 1; i < argc; i++) json_asked = json_asked || std::strcmp(argv[i], "--json") == 0;
   app.add_option("id", args.id, "this node's id (1, 2, ...), one process per id in a mesh")
       ->required()
-      ->check(InRange(limits::kNodeId));
+      ->transform(InRange(limits::kNodeId));
   app.add_option("--port", args.node.port,
                  "TCP and gossip (UDP) port; default 8000+ID, or a free port the system picks "
                  "when that one is taken (the banner and `status` show it)")
-      ->check(InRange(limits::kPort));
+      ->transform(InRange(limits::kPort));
   auto* local = app.add_flag("--local", args.node.local,
                              "loopback only: bind and advertise 127.0.0.1, no LAN broadcast "
                              "(nodes sharing a home find each other; others need --join)");
   app.add_option("--discovery-port", args.node.discovery_port, "UDP beacon port (0: none)")
       ->capture_default_str()
-      ->check(InRange(limits::kDiscoveryPort));
+      ->transform(InRange(limits::kDiscoveryPort));
   app.add_option("--join", args.node.joins, "seed HOST:PORT for networks without broadcast");
   app.add_option("--beacon", args.node.beacon_to, "extra unicast beacon target HOST:PORT");
   app.add_flag("!--no-broadcast", args.node.broadcast, "do not broadcast beacons on the LAN");
@@ -247,42 +247,43 @@ static int Main(int argc, char** argv) {
                  "cluster key file (default HOME/cluster.key)");
   app.add_option("--slots", args.node.slots, "executor slots offered")
       ->capture_default_str()
-      ->check(InRange(limits::kSlots));
+      ->transform(InRange(limits::kSlots));
   app.add_option("--engine", args.engine, "auto, interp or aot")->capture_default_str();
   app.add_option("--max-module-mib", args.max_module_mib,
                  "largest module accepted from users and peers")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxModule));
+      ->transform(InRange(limits::kMaxModule));
   app.add_option("--max-call-seconds", args.max_call_s,
                  "this node's limit on one export call, whatever is asked")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxCall));
+      ->transform(InRange(limits::kMaxCall));
   app.add_option("--max-memory-mib", args.node.max_memory_mib,
                  "this node's limit on an instance's linear memory")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxMemory));
+      ->transform(InRange(limits::kMaxMemory));
   app.add_option("--compile-jobs", args.node.compile_jobs,
                  "AOT compiles run at once; the others wait in a bounded queue")
       ->capture_default_str()
-      ->check(InRange(limits::kCompileJobs));
+      ->transform(InRange(limits::kCompileJobs));
   app.add_option("--max-cache-mib", args.max_cache_mib,
                  "HOME/modules and HOME/aot together, least recently used evicted (0: no bound)")
       ->capture_default_str()
-      ->check(InRange(limits::kMaxCacheMib));
+      ->transform(InRange(limits::kMaxCacheMib));
   app.add_option("--slice-ms", args.slice_ms,
                  "jobs this node coordinates: time of one slice (one checkpoint each)")
       ->capture_default_str()
-      ->check(InRange(limits::kSliceMs));
+      ->transform(InRange(limits::kSliceMs));
   app.add_option("-c", args.command, "run one command, print the result and exit");
   app.add_flag("--no-shell", args.no_shell, "no shell: serve the mesh until SIGINT or SIGTERM");
   app.add_option("--wait-peers", args.wait_peers,
                  "before the first command: wait until this many peers are alive")
-      ->check(InRange(limits::kWaitPeers));
+      ->transform(InRange(limits::kWaitPeers));
   app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
       ->capture_default_str()
-      ->check(InRange(limits::kWaitTimeout));
+      ->transform(InRange(limits::kWaitTimeout));
   app.add_flag("--json", args.json, "one JSON object per result");
   app.add_flag("-v,--verbose", args.verbose, "log to stderr at info level");
+  app.footer(velum::shell::kExitCodesHelp);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -57,7 +57,13 @@ struct FuncSig {
   bool operator==(const FuncSig& o) const { return params == o.params && results == o.results; }
 };
 
-// Parses a command-line argument as a value of `type`: "-5", "0x10", "3.5", "inf", "nan".
+// An integer as users type it, in every program and command: 500000, -5, +7, 0x10, 2e9,
+// 1.5e6, 1_000_000 (underscores between digits). Exact: 3.5 and 1e-3 are refused, never
+// rounded. False if malformed or if the magnitude exceeds 2^64 - 1.
+bool ParseIntegerText(std::string_view text, uint64_t* magnitude, bool* negative);
+
+// Parses a command-line argument as a value of `type`: "-5", "0x10", "2e9", "3.5", "inf",
+// "nan". An integer that does not fit `type` is refused with its range in the message.
 Result<Value> ParseValue(std::string_view text, ValType type);
 
 // Parses a list of arguments against a signature, with clear arity and type errors.

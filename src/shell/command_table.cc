@@ -168,9 +168,9 @@ std::string Shown(const std::string& word) {
   return word.size() > kShownWordBytes ? out + "..." : out;
 }
 
-CommandResult UsageFailure(const CommandSpec& spec, const std::string& message) {
+CommandResult ArgumentFailure(const CommandSpec& spec, const std::string& message) {
   // People get the usage on a line of its own; the JSON error stays one line and carries it.
-  CommandResult r = Failure(message + "\nusage: " + spec.Usage());
+  CommandResult r = UsageFailure(message + "\nusage: " + spec.Usage());
   r.json = {{"error", message + " (usage: " + spec.Usage() + ")"}, {"usage", spec.Usage()}};
   return r;
 }
@@ -288,13 +288,14 @@ CommandResult Dispatch(Node& node, const std::string& line, const ShellContext& 
   const CommandSpec* spec = FindCommand(words[0]);
   if (!spec) {
     std::string hint = SuggestCommand(words[0]);
-    CommandResult r = Failure("unknown command '" + Shown(words[0]) + "'" +
-                              (hint.empty() ? " (try help)" : "; did you mean `" + hint + "`?"));
+    CommandResult r =
+        UsageFailure("unknown command '" + Shown(words[0]) + "'" +
+                     (hint.empty() ? " (try help)" : "; did you mean `" + hint + "`?"));
     if (!hint.empty()) r.json["suggestion"] = hint;
     return r;
   }
   if (std::string error = CheckArguments(*spec, words); !error.empty())
-    return UsageFailure(*spec, error);
+    return ArgumentFailure(*spec, error);
   return spec->handler(node, words, context);
 }
 
@@ -304,7 +305,7 @@ CommandResult HelpCommand(Node&, const std::vector<std::string>& words, const Sh
     const CommandSpec* spec = FindCommand(words[1]);
     if (!spec) {
       std::string hint = SuggestCommand(words[1]);
-      return Failure("no command '" + Shown(words[1]) + "'" +
+      return UsageFailure("no command '" + Shown(words[1]) + "'" +
                      (hint.empty() ? " (help lists them)" : "; did you mean `" + hint + "`?"));
     }
     r.text = "usage: " + spec->Usage() + "\n" + spec->summary;
@@ -326,6 +327,8 @@ CommandResult HelpCommand(Node&, const std::vector<std::string>& words, const Sh
   }
   text +=
       "\nFILE: a path, or a name like primes looked up in $VELUM_WASM_PATH and build/wasm"
+      "\nnumbers: 500000, -5, 0x10, 2e9, 1_000_000 (integers exact, as in velum run)"
+      "\ndefaults: --timeout 60 s and --max-memory 256 MiB per call, as in velum run"
       "\nkeys: Tab completes; Ctrl-C clears the line or stops a scatter; Ctrl-D leaves";
   r.text = text;
   r.json = {{"commands", names}};

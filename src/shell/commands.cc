@@ -16,10 +16,17 @@ namespace {
 
 using nlohmann::json;
 
-CommandResult Peers(Node& node) {
+// `peers [--all]`: the table has checked the words, so a second word is --all.
+CommandResult Peers(Node& node, const std::vector<std::string>& words) {
+  const bool all = words.size() == 2;
   CommandResult r;
   json list = json::array();
+  size_t hidden = 0;
   for (const auto& p : node.Peers()) {
+    if (!all && IsLongDeparted(p)) {
+      hidden++;
+      continue;
+    }
     list.push_back({{"id", p.id},
                     {"addr", p.addr},
                     {"state", p.state},
@@ -33,6 +40,7 @@ CommandResult Peers(Node& node) {
                     {"link_rtt_us", p.link_rtt_us}});
   }
   r.json = {{"peers", list}};
+  if (!all) r.json["hidden_departed"] = hidden;
   std::ostringstream out;
   char line[256];
   std::snprintf(line, sizeof line, "%-5s %-22s %-8s %-5s %-11s %-5s %-14s %s", "id", "address",
@@ -54,7 +62,10 @@ CommandResult Peers(Node& node) {
                   engines.c_str(), p["load"].get<unsigned>(), ago.c_str(), link.c_str());
     out << line;
   }
-  if (list.empty()) out << "\n(no peers yet)";
+  if (list.empty() && !hidden) out << "\n(no peers yet)";
+  if (hidden)
+    out << "\n(" << hidden << " departed peer" << (hidden == 1 ? "" : "s") << " not heard for "
+        << kHideDepartedAfterMs / 1000 << " s hidden: peers --all shows them)";
   r.text = out.str();
   return r;
 }
@@ -138,8 +149,15 @@ CommandResult RunCommand(Node& node, const std::string& line, const ShellContext
   return Dispatch(node, line, context);
 }
 
-CommandResult PeersCommand(Node& node, const std::vector<std::string>&, const ShellContext&) {
-  return Peers(node);
+bool IsLongDeparted(const PeerInfo& peer) {
+  bool departed = peer.state == "dead" || peer.state == "left";
+  // Never heard directly (-1): only gossip knows when it went, so it stays listed.
+  return departed && peer.last_heard_ms_ago >= kHideDepartedAfterMs;
+}
+
+CommandResult PeersCommand(Node& node, const std::vector<std::string>& words,
+                           const ShellContext&) {
+  return Peers(node, words);
 }
 
 CommandResult StatusCommand(Node& node, const std::vector<std::string>&, const ShellContext&) {

@@ -23,6 +23,7 @@ struct CommandResult {
   uint64_t background_job = 0;
   // A job whose end the user has just seen or caused (wait, cancel): nothing more to announce.
   uint64_t settled_job = 0;
+  bool usage = false;  // !ok because the command line was wrong (exit code 2), not the work
 };
 
 // How a command may interact while it runs.
@@ -42,6 +43,11 @@ CommandResult StatusCommand(Node& node, const std::vector<std::string>& words,
                             const ShellContext& context);
 CommandResult QuitCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context);
+
+// `peers` hides a dead or departed member once it has not been heard from for this long
+// (`peers --all` shows it): a mesh that ran for days does not list every node it ever had.
+inline constexpr int64_t kHideDepartedAfterMs = 60000;
+bool IsLongDeparted(const PeerInfo& peer);
 
 }  // namespace velum::shell
 

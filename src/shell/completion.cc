@@ -10,6 +10,7 @@
 
 #include "runtime/module.h"
 #include "shell/command_table.h"
+#include "shell/module_lookup.h"
 #include "shell/shell_util.h"
 
 namespace velum::shell {

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,33 +25,11 @@ using std::chrono::milliseconds;
 const char kWasmUsage[] =
     "usage: wasm FILE FUNC [ARGS...] [--local] [--node ID] [--timeout SECONDS] "
     "[--max-memory MIB]";
+const std::string kIntegerForms =
+    "takes an integer in the int64 range (500000, -5, 0x10, 2e9, 1_000_000)";
 const char kScatterUsage[] =
     "usage: scatter FILE FUNC START END [--reduce sum|min|max|first] [--chunk N] "
     "[--exclude-self] [--timeout SECONDS] [--max-memory MIB] [&]";
-
-std::string Seconds(double ms) {
-  char buf[32];
-  if (ms < 1)
-    std::snprintf(buf, sizeof buf, "%.0f us", ms * 1000);
-  else if (ms < 1000)
-    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f s", ms / 1000);
-  return buf;
-}
-
-std::string Rate(double per_s) {
-  char buf[32];
-  if (per_s >= 1e9)
-    std::snprintf(buf, sizeof buf, "%.2f G", per_s / 1e9);
-  else if (per_s >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2f M", per_s / 1e6);
-  else if (per_s >= 1e3)
-    std::snprintf(buf, sizeof buf, "%.1f k", per_s / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f", per_s);
-  return buf;
-}
 
 // An optional numeric flag checked against its range in shell/option_limits.h.
 bool ParseNumber(const ParsedArgs& p, const NumberRange& range, double* out, std::string* error) {
@@ -73,19 +52,14 @@ bool ParseTimeout(const ParsedArgs& p, uint32_t* out_ms, std::string* error) {
   return error->empty();
 }
 
-// Draws "[#####-----]  45%  1.2 s" on stderr, in place.
-void DrawProgress(const JobSummary& s) {
-  double f = s.items_total ? static_cast<double>(s.items_done) / s.items_total : 0;
-  int filled = static_cast<int>(f * 30);
-  std::string bar(filled, '#');
-  bar += std::string(30 - filled, '-');
-  std::fprintf(stderr, "\r[%s] %3.0f%%  %s  %zu worker%s  ", bar.c_str(), f * 100,
-               Seconds(s.elapsed_ms).c_str(), s.workers.size(), s.workers.size() == 1 ? "" : "s");
+// Draws the progress line on stderr, in place ("\033[K" clears what a longer line left).
+void DrawProgress(const JobSummary& s, const ProgressMeter& meter) {
+  std::fprintf(stderr, "\r%s\033[K", ProgressLine(s, meter).c_str());
   std::fflush(stderr);
 }
 
 void ClearProgress() {
-  std::fprintf(stderr, "\r%60s\r", "");
+  std::fprintf(stderr, "\r\033[K");
   std::fflush(stderr);
 }
 
@@ -97,6 +71,7 @@ enum class OnInterrupt { kCancel, kDetach };
 CommandResult Follow(Node& node, uint64_t id, const ShellContext& context,
                      OnInterrupt on_interrupt) {
   bool cancelled = false;
+  ProgressMeter meter;
   for (;;) {
     auto s = node.WaitJob(id, milliseconds(100));
     if (!s) return Failure("job " + std::to_string(id) + " is not known here");
@@ -106,7 +81,8 @@ CommandResult Follow(Node& node, uint64_t id, const ShellContext& context,
       r.settled_job = id;
       return r;
     }
-    if (context.progress) DrawProgress(*s);
+    meter.Add(s->elapsed_ms, s->items_done);
+    if (context.progress) DrawProgress(*s, meter);
     if (!cancelled && context.interrupt && context.interrupt->load()) {
       if (on_interrupt == OnInterrupt::kDetach) {
         if (context.progress) ClearProgress();
@@ -135,6 +111,21 @@ std::string ResultText(const std::vector<core::Num>& values) {
   std::string out;
   for (const auto& v : values) out += (out.empty() ? "" : " ") + core::FormatNum(v);
   return out;
+}
+
+// `first` keeps only results that are not all zeros, so an all-zero answer means no item hit.
+bool NoHit(const JobSummary& s) {
+  if (s.state != "done" || s.reducer != "first") return false;
+  for (const auto& v : s.result)
+    if (!v.is_zero()) return false;
+  return true;
+}
+
+// Whether the job had to recover from something: a worker lost or a slice that failed.
+// Backups of stragglers and stale reports alone are a healthy run's routine.
+bool Recovered(const JobSummary& s) {
+  return !s.failures.empty() || s.reassigned > 0 || s.recomputed > 0 || s.retries > 0 ||
+         s.detection_ms >= 0;
 }
 
 json SummaryJson(const JobSummary& s) {
@@ -175,42 +166,143 @@ json SummaryJson(const JobSummary& s) {
             {"failures", failures},
             {"resumed", s.resumed}};
   if (s.state == "done") j["result"] = ResultJson(s.result);
+  if (s.state == "done" && s.reducer == "first") j["found"] = !NoHit(s);
   if (!s.error.empty()) j["error"] = s.error;
   return j;
 }
 
 }  // namespace
 
+std::string Quantity(double n) {
+  char buf[32];
+  if (!(n >= 0) || n < 10000)
+    std::snprintf(buf, sizeof buf, "%.0f", n);
+  else if (n < 1e6)
+    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+  else if (n < 1e9)
+    std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else if (n < 1e12)
+    std::snprintf(buf, sizeof buf, "%.2fG", n / 1e9);
+  else
+    std::snprintf(buf, sizeof buf, "%.2fT", n / 1e12);
+  return buf;
+}
+
+std::string Duration(double ms) {
+  char buf[32];
+  if (ms < 1)
+    std::snprintf(buf, sizeof buf, "%.0f us", ms * 1000);
+  else if (ms < 1000)
+    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", ms / 1000);
+  return buf;
+}
+
+std::string LongDuration(double seconds) {
+  char buf[48];
+  double s = std::ceil(std::max(seconds, 0.0));
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.0f s", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%.0f min %02.0f s", std::floor(s / 60), std::fmod(s, 60));
+  else if (s < 100 * 3600)
+    std::snprintf(buf, sizeof buf, "%.0f h %02.0f min", std::floor(s / 3600),
+                  std::floor(std::fmod(s, 3600) / 60));
+  else
+    std::snprintf(buf, sizeof buf, "%.0f days", std::floor(s / 86400));
+  return buf;
+}
+
+void ProgressMeter::Add(double elapsed_ms, uint64_t items_done) {
+  if (!samples_.empty() && elapsed_ms <= samples_.back().elapsed_ms) return;  // not newer
+  samples_.push_back({elapsed_ms, items_done});
+  // Keep one sample older than the window, so the window is always covered once it can be.
+  while (samples_.size() > 2 && samples_[1].elapsed_ms <= elapsed_ms - kWindowMs)
+    samples_.pop_front();
+  while (samples_.size() > kMaxSamples) samples_.pop_front();
+}
+
+double ProgressMeter::ItemsPerSecond() const {
+  if (samples_.size() < 2) return 0;
+  const Sample& first = samples_.front();
+  const Sample& last = samples_.back();
+  double ms = last.elapsed_ms - first.elapsed_ms;
+  if (ms <= 0 || last.items_done <= first.items_done) return 0;
+  return static_cast<double>(last.items_done - first.items_done) * 1000 / ms;
+}
+
+double ProgressMeter::EtaSeconds(uint64_t items_total) const {
+  double rate = ItemsPerSecond();
+  if (rate <= 0 || samples_.empty()) return -1;
+  uint64_t done = samples_.back().items_done;
+  return done >= items_total ? 0 : static_cast<double>(items_total - done) / rate;
+}
+
+std::string ProgressLine(const JobSummary& s, const ProgressMeter& meter) {
+  constexpr int kBarWidth = 20;
+  double f = s.items_total ? static_cast<double>(s.items_done) / s.items_total : 0;
+  int filled = std::clamp(static_cast<int>(f * kBarWidth), 0, kBarWidth);
+  double rate = meter.ItemsPerSecond();
+  double eta = meter.EtaSeconds(s.items_total);
+  char line[256];
+  std::snprintf(line, sizeof line, "[%s%s] %3.0f%%  %s of %s items  %s/s  ETA %s  %s  %zu node%s",
+                std::string(filled, '#').c_str(), std::string(kBarWidth - filled, '-').c_str(),
+                f * 100, Quantity(static_cast<double>(s.items_done)).c_str(),
+                Quantity(static_cast<double>(s.items_total)).c_str(),
+                rate > 0 ? Quantity(rate).c_str() : "-", eta >= 0 ? LongDuration(eta).c_str() : "-",
+                Duration(s.elapsed_ms).c_str(), s.workers.size(), s.workers.size() == 1 ? "" : "s");
+  return line;
+}
+
 CommandResult JobResult(const JobSummary& s) {
   CommandResult r;
   r.json = SummaryJson(s);
   std::ostringstream out;
+  std::string range = s.func + " over [" + std::to_string(s.start) + ", " + std::to_string(s.end) +
+                      ") by " + s.reducer;
+  std::string where = std::to_string(s.chunks) + " chunk" + (s.chunks == 1 ? "" : "s") + " on " +
+                      std::to_string(s.workers.size()) + " node" +
+                      (s.workers.size() == 1 ? "" : "s");
   if (s.state != "done") {
     r.ok = false;
-    out << "error: job " << s.id << " " << s.state << ": " << s.error;
+    double f = s.items_total ? 100.0 * static_cast<double>(s.items_done) / s.items_total : 0;
+    char done[96];
+    std::snprintf(done, sizeof done, "%llu of %llu items (%.1f%%)",
+                  static_cast<unsigned long long>(s.items_done),
+                  static_cast<unsigned long long>(s.items_total), f);
+    out << "error: job " << s.id << " " << s.state << ": " << s.error << "\n"
+        << "job " << s.id << ": " << range << ", " << s.state << " after " << done << " in "
+        << Duration(s.elapsed_ms) << " (wall), " << where;
   } else {
-    out << ResultText(s.result) << "\n";
-    out << "job " << s.id << ": " << s.func << " over [" << s.start << ", " << s.end << ") by "
-        << s.reducer << " in " << Seconds(s.elapsed_ms) << ", " << s.chunks << " chunks on "
-        << s.workers.size() << " node" << (s.workers.size() == 1 ? "" : "s")
-        << (s.resumed ? " (resumed after a restart)" : "");
+    out << (NoHit(s) ? "no hit: " + s.func + " found nothing in [" + std::to_string(s.start) +
+                           ", " + std::to_string(s.end) + ")"
+                     : ResultText(s.result))
+        << "\n"
+        << "job " << s.id << ": " << range << " in " << Duration(s.elapsed_ms) << " (wall), "
+        << where;
   }
+  if (s.resumed) out << " (resumed after a restart)";
   if (!s.workers.empty()) {
+    // Slot time is executor time summed over a node's slots: with several slots it exceeds
+    // the wall time, so the two are never shown under one name.
     char line[160];
-    std::snprintf(line, sizeof line, "\n  %-6s %7s %14s %9s %10s", "node", "chunks", "items",
-                  "seconds", "items/s");
+    std::snprintf(line, sizeof line, "\n  %-6s %7s %14s %11s %14s", "node", "chunks", "items",
+                  "slot time", "items/slot-s");
     out << line;
     for (const auto& w : s.workers) {
-      std::snprintf(line, sizeof line, "\n  %-6u %7llu %14llu %9.2f %10s", w.id,
+      std::snprintf(line, sizeof line, "\n  %-6u %7llu %14llu %11s %14s", w.id,
                     static_cast<unsigned long long>(w.chunks),
-                    static_cast<unsigned long long>(w.items), w.seconds,
-                    w.seconds > 0 ? Rate(w.items / w.seconds).c_str() : "-");
+                    static_cast<unsigned long long>(w.items), Duration(w.seconds * 1000).c_str(),
+                    w.seconds > 0 ? Quantity(w.items / w.seconds).c_str() : "-");
       out << line;
     }
   }
-  if (s.reassigned || s.recomputed || s.stale_reports || s.backups || s.detection_ms >= 0) {
-    out << "\n  reassigned " << s.reassigned << " (" << s.reassigned_items << " items), recomputed "
-        << s.recomputed << " items, stale reports " << s.stale_reports << ", backups " << s.backups;
+  if (Recovered(s)) {
+    out << "\n  recovery: " << s.failures.size() << " worker" << (s.failures.size() == 1 ? "" : "s")
+        << " lost; reassigned " << s.reassigned << " (" << s.reassigned_items
+        << " items), recomputed " << s.recomputed << " items, backups " << s.backups
+        << ", stale reports " << s.stale_reports << ", slices retried " << s.retries;
     if (s.detection_ms >= 0) out << ", failure detected in " << s.detection_ms << " ms";
   }
   r.text = out.str();
@@ -220,34 +312,72 @@ CommandResult JobResult(const JobSummary& s) {
   return r;
 }
 
+std::string JobsTable(const std::vector<JobSummary>& jobs) {
+  enum Align { kLeft, kRight };
+  const Align align[] = {kRight, kLeft, kRight, kRight, kLeft, kLeft};
+  std::vector<std::vector<std::string>> rows = {
+      {"job", "state", "progress", "elapsed", "module func [start, end)", "result"}};
+  bool any_resumed = false;
+  for (const auto& s : jobs) {
+    double f = s.items_total ? 100.0 * static_cast<double>(s.items_done) / s.items_total : 0;
+    char progress[16];
+    std::snprintf(progress, sizeof progress, "%.1f%%", f);
+    std::string result = s.state != "done" ? s.error : NoHit(s) ? "no hit" : ResultText(s.result);
+    rows.push_back({std::to_string(s.id), s.state + (s.resumed ? "*" : ""), progress,
+                    Duration(s.elapsed_ms),
+                    s.label + " " + s.func + " [" + std::to_string(s.start) + ", " +
+                        std::to_string(s.end) + ")",
+                    result});
+    any_resumed = any_resumed || s.resumed;
+  }
+  size_t columns = std::size(align);
+  std::vector<size_t> width(columns, 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < columns; c++) width[c] = std::max(width[c], row[c].size());
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < columns; c++) {
+      std::string pad(width[c] - row[c].size(), ' ');
+      if (c) line += "  ";
+      line += align[c] == kRight ? pad + row[c] : row[c] + pad;
+    }
+    line.erase(line.find_last_not_of(' ') + 1);  // an empty last cell leaves no blanks
+    out += (out.empty() ? "" : "\n") + line;
+  }
+  if (jobs.empty()) out += "\n(no jobs yet)";
+  if (any_resumed) out += "\n* resumed from the journal after this node restarted";
+  return out;
+}
+
 CommandResult WasmCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context) {
   ParsedArgs p = ParseFlags(words, 1, {"--node", "--timeout", "--max-memory"}, {"--local"});
-  if (!p.error.empty()) return Failure(p.error + "\n" + kWasmUsage);
-  if (p.positional.size() < 2) return Failure(kWasmUsage);
+  if (!p.error.empty()) return UsageFailure(p.error + "\n" + kWasmUsage);
+  if (p.positional.size() < 2) return UsageFailure(kWasmUsage);
   CallOptions options;
   options.local = p.switches.count("--local") > 0;
   std::string error;
   if (!ParseTimeout(p, &options.timeout_ms, &error) ||
       !ParseMib(p, &options.max_memory_mib, &error))
-    return Failure(error);
+    return UsageFailure(error);
   if (auto it = p.values.find("--node"); it != p.values.end()) {
     int64_t id;
     if (!ParseInt64(it->second, &id) || id <= 0 || id > UINT32_MAX)
-      return Failure("--node takes a node id, not '" + it->second + "'");
+      return UsageFailure("--node takes a node id, not '" + it->second + "'");
     options.target = static_cast<uint32_t>(id);
     if (options.target == node.id()) options.local = true;
   }
   auto module = node.LoadModule(ResolveModule(p.positional[0]));
-  if (!module.ok()) return Failure(module.error().ToString());
+  if (!module.ok()) return ErrorFailure(module.error());
   const std::string& func = p.positional[1];
   auto exported = (*module)->FindFunction(func);
-  if (!exported.ok()) return Failure(exported.error().ToString());
+  if (!exported.ok()) return ErrorFailure(exported.error());
   std::vector<std::string> texts(p.positional.begin() + 2, p.positional.end());
   auto args = ParseArgs(texts, (*exported)->sig);
-  if (!args.ok()) return Failure(args.error().ToString());
+  if (!args.ok()) return ErrorFailure(args.error());
   auto reply = node.Call(*module, func, *args, options, context.interrupt);
-  if (!reply.ok()) return Failure(reply.error().ToString());
+  if (!reply.ok()) return ErrorFailure(reply.error());
   CommandResult r;
   json values = json::array();
   std::string text;
@@ -261,7 +391,7 @@ CommandResult WasmCommand(Node& node, const std::vector<std::string>& words,
             {"engine", reply->engine}};
   if (!reply->note.empty()) r.json["note"] = reply->note;
   r.text = (text.empty() ? "(no results)" : text) + "\n(node " + std::to_string(reply->node) +
-           ", " + Seconds(reply->elapsed_ms) + ", " + reply->engine + ")";
+           ", " + Duration(reply->elapsed_ms) + ", " + reply->engine + ")";
   if (!reply->note.empty()) r.text += "\nnote: " + reply->note;
   return r;
 }
@@ -273,31 +403,31 @@ CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words_i
   if (background) words.pop_back();
   ParsedArgs p = ParseFlags(words, 1, {"--reduce", "--chunk", "--timeout", "--max-memory"},
                             {"--exclude-self"});
-  if (!p.error.empty()) return Failure(p.error + "\n" + kScatterUsage);
-  if (p.positional.size() != 4) return Failure(kScatterUsage);
+  if (!p.error.empty()) return UsageFailure(p.error + "\n" + kScatterUsage);
+  if (p.positional.size() != 4) return UsageFailure(kScatterUsage);
   ScatterRequest req;
   req.path = ResolveModule(p.positional[0]);
   req.func = p.positional[1];
   if (!ParseInt64(p.positional[2], &req.start))
-    return Failure("START must be a 64-bit integer, not '" + p.positional[2] + "'");
+    return UsageFailure("START " + kIntegerForms + ", not '" + p.positional[2] + "'");
   if (!ParseInt64(p.positional[3], &req.end))
-    return Failure("END must be a 64-bit integer, not '" + p.positional[3] + "'");
+    return UsageFailure("END " + kIntegerForms + ", not '" + p.positional[3] + "'");
   if (auto it = p.values.find("--reduce");
       it != p.values.end() && !core::ParseReducer(it->second, &req.reducer))
-    return Failure("--reduce takes sum, min, max or first, not '" + it->second + "'");
+    return UsageFailure("--reduce takes sum, min, max or first, not '" + it->second + "'");
   if (auto it = p.values.find("--chunk"); it != p.values.end()) {
     int64_t n;
     if (!ParseInt64(it->second, &n) || n <= 0)
-      return Failure("--chunk takes a positive number of items per chunk, not '" + it->second +
-                     "'");
+      return UsageFailure("--chunk takes a positive number of items per chunk, not '" + it->second +
+                          "'");
     req.chunk_items = static_cast<uint64_t>(n);
   }
   req.exclude_self = p.switches.count("--exclude-self") > 0;
   std::string error;
   if (!ParseTimeout(p, &req.timeout_ms, &error) || !ParseMib(p, &req.max_memory_mib, &error))
-    return Failure(error);
+    return UsageFailure(error);
   auto id = node.Submit(req);
-  if (!id.ok()) return Failure(id.error().ToString());
+  if (!id.ok()) return ErrorFailure(id.error());
   if (background) {
     CommandResult r;
     r.json = {{"job", *id}, {"state", "running"}};
@@ -310,50 +440,28 @@ CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words_i
 }
 
 CommandResult JobsCommand(Node& node, const std::vector<std::string>& words) {
-  if (words.size() > 1) return Failure("usage: jobs");
+  if (words.size() > 1) return UsageFailure("usage: jobs");
   CommandResult r;
   json list = json::array();
-  std::ostringstream out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-5s %-10s %8s %10s  %-32s %s", "job", "state", "progress",
-                "elapsed", "module func [start, end)", "result");
-  out << line;
   auto jobs = node.Jobs();
-  for (const auto& s : jobs) {
-    list.push_back(SummaryJson(s));
-    double f = s.items_total ? 100.0 * s.items_done / s.items_total : 0;
-    std::string what = s.label + " " + s.func + " [" + std::to_string(s.start) + ", " +
-                       std::to_string(s.end) + ")";
-    std::string result = s.state == "done" ? ResultText(s.result) : s.error;
-    std::snprintf(line, sizeof line, "\n%-5llu %-10s %7.1f%% %10s  %-32s %s",
-                  static_cast<unsigned long long>(s.id), (s.state + (s.resumed ? "*" : "")).c_str(),
-                  f, Seconds(s.elapsed_ms).c_str(), what.c_str(), result.c_str());
-    out << line;
-  }
-  if (jobs.empty())
-    out << "\n(no jobs yet)";
-  else
-    for (const auto& s : jobs)
-      if (s.resumed) {
-        out << "\n* resumed from the journal after this node restarted";
-        break;
-      }
+  for (const auto& s : jobs) list.push_back(SummaryJson(s));
   r.json = {{"jobs", list}};
-  r.text = out.str();
+  r.text = JobsTable(jobs);
   return r;
 }
 
 CommandResult WaitCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context) {
   int64_t id;
-  if (words.size() != 2 || !ParseInt64(words[1], &id) || id <= 0) return Failure("usage: wait JOB");
+  if (words.size() != 2 || !ParseInt64(words[1], &id) || id <= 0)
+    return UsageFailure("usage: wait JOB");
   return Follow(node, static_cast<uint64_t>(id), context, OnInterrupt::kDetach);
 }
 
 CommandResult CancelCommand(Node& node, const std::vector<std::string>& words) {
   int64_t id;
   if (words.size() != 2 || !ParseInt64(words[1], &id) || id <= 0)
-    return Failure("usage: cancel JOB");
+    return UsageFailure("usage: cancel JOB");
   if (velum::Status s = node.CancelJob(static_cast<uint64_t>(id)); !s.ok())
     return Failure(s.error().message);
   CommandResult r;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <string>
 
+#include "runtime/value.h"
+
 namespace velum::shell {
 
 enum class NumberKind { kReal, kWhole };
@@ -19,6 +21,11 @@ struct NumberRange {
   bool min_open;     // durations: above 0, not 0
   NumberKind kind;
 };
+
+// The defaults of one call, the same in the shell's wasm and scatter and in velum run (the
+// node's CallOptions and ScatterRequest start from these values too).
+inline constexpr double kDefaultCallTimeoutS = 60;
+inline constexpr unsigned kDefaultCallMemoryMib = 256;
 
 // Per call: the shell's wasm and scatter, and velum run (a week is far past any real call).
 inline constexpr NumberRange kCallTimeout{"--timeout", "seconds", 0,
@@ -40,10 +47,10 @@ inline constexpr NumberRange kMaxCall{"--max-call-seconds", "seconds", 0, 86400,
                                       NumberKind::kReal};
 inline constexpr NumberRange kMaxMemory{"--max-memory-mib", "MiB", 1, 65536, false,
                                         NumberKind::kWhole};
-inline constexpr NumberRange kCompileJobs{"--compile-jobs", "compiles", 1, 64, false,
+inline constexpr NumberRange kCompileJobs{"--compile-jobs",  "compiles", 1, 64, false,
                                           NumberKind::kWhole};
-inline constexpr NumberRange kMaxCacheMib{"--max-cache-mib", "MiB", 0, 16777216, false,
-                                          NumberKind::kWhole};
+inline constexpr NumberRange kMaxCacheMib{"--max-cache-mib", "MiB", 0,
+                                          16777216,          false, NumberKind::kWhole};
 inline constexpr NumberRange kSliceMs{"--slice-ms", "ms", 10, 10000, false, NumberKind::kWhole};
 inline constexpr NumberRange kWaitPeers{"--wait-peers", "peers", 0,
                                         4096,           false,   NumberKind::kWhole};
@@ -60,15 +67,24 @@ inline std::string DescribeRange(const NumberRange& r) {
 }
 
 // Parses `text` as a number `range` accepts: "" and *out set, or one line saying what is
-// accepted. nan, inf, 1e308, -1, trailing junk and fractions of whole numbers are refused.
+// accepted. nan, inf, 1e308, -1, trailing junk and fractions of whole numbers are refused;
+// whole numbers also take 0x10 and 1_000 (ParseIntegerText), as arguments and ranges do.
 inline std::string CheckNumber(const NumberRange& range, const std::string& text, double* out) {
   double v = 0;
   const char* b = text.data();
   const char* e = b + text.size();
   auto r = std::from_chars(b, e, v);
-  bool ok = !text.empty() && r.ec == std::errc() && r.ptr == e && std::isfinite(v) &&
-            (range.min_open ? v > range.min : v >= range.min) && v <= range.max &&
-            (range.kind == NumberKind::kReal || v == std::floor(v));
+  bool parsed = !text.empty() && r.ec == std::errc() && r.ptr == e;
+  // Counts take every integer form the arguments take (0x10, 1_000, 2e3), exactly.
+  uint64_t magnitude;
+  bool negative;
+  if (!parsed && range.kind == NumberKind::kWhole &&
+      ParseIntegerText(text, &magnitude, &negative)) {
+    v = negative ? -static_cast<double>(magnitude) : static_cast<double>(magnitude);
+    parsed = true;
+  }
+  bool ok = parsed && std::isfinite(v) && (range.min_open ? v > range.min : v >= range.min) &&
+            v <= range.max && (range.kind == NumberKind::kReal || v == std::floor(v));
   if (!ok) {
     std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
     std::string printable;

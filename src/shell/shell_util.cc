@@ -11,8 +11,6 @@
 
 namespace velum::shell {
 
-namespace fs = std::filesystem;
-
 std::vector<std::string> Words(const std::string& line) {
   std::istringstream in(line);
   std::vector<std::string> words;
@@ -25,6 +23,18 @@ CommandResult Failure(const std::string& message) {
   r.ok = false;
   r.text = "error: " + message;
   r.json = {{"error", message}};
+  return r;
+}
+
+CommandResult UsageFailure(const std::string& message) {
+  CommandResult r = Failure(message);
+  r.usage = true;
+  return r;
+}
+
+CommandResult ErrorFailure(const Error& error) {
+  CommandResult r = Failure(error.ToString());
+  r.usage = error.kind == ErrorKind::kBadArguments;
   return r;
 }
 
@@ -65,71 +75,14 @@ ParsedArgs ParseFlags(const std::vector<std::string>& words, size_t first,
   return p;
 }
 
-bool ParseInt64(const std::string& text_in, int64_t* out) {
-  std::string text;
-  for (char c : text_in)
-    if (c != '_') text += c;
-  if (text.empty()) return false;
-  const char* b = text.data();
-  const char* e = b + text.size();
-  bool neg = *b == '-';
-  const char* digits = neg || *b == '+' ? b + 1 : b;
-  if (e - digits > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
-    uint64_t v;
-    auto r = std::from_chars(digits + 2, e, v, 16);
-    if (r.ec != std::errc() || r.ptr != e) return false;
-    if (neg ? v > static_cast<uint64_t>(INT64_MAX) + 1 : v > static_cast<uint64_t>(INT64_MAX))
-      return false;
-    *out = neg ? static_cast<int64_t>(0 - v) : static_cast<int64_t>(v);
-    return true;
-  }
-  int64_t v;
-  auto r = std::from_chars(b, e, v);
-  if (r.ec == std::errc() && r.ptr == e) {
-    *out = v;
-    return true;
-  }
-  // 2e9, 1.5e6: allowed when the value is an exact integer within range.
-  if (text.find_first_of("eE") == std::string::npos) return false;
-  double d;
-  auto rd = std::from_chars(b, e, d);
-  if (rd.ec != std::errc() || rd.ptr != e || !std::isfinite(d) || d != std::floor(d) ||
-      std::fabs(d) >= 9.2e18)
-    return false;
-  *out = static_cast<int64_t>(d);
+bool ParseInt64(const std::string& text, int64_t* out) {
+  uint64_t magnitude;
+  bool negative;
+  if (!ParseIntegerText(text, &magnitude, &negative)) return false;
+  uint64_t limit = negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1;
+  if (magnitude > limit) return false;
+  *out = negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
   return true;
-}
-
-std::vector<fs::path> ModuleSearchDirs() {
-  std::error_code ec;
-  std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("VELUM_WASM_PATH"); env && *env) {
-    std::string path = env;
-    for (size_t start = 0; start <= path.size();) {
-      size_t colon = path.find(':', start);
-      if (colon == std::string::npos) colon = path.size();
-      if (colon > start) dirs.emplace_back(path.substr(start, colon - start));
-      start = colon + 1;
-    }
-  }
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    dirs.push_back(self.parent_path() / "build" / "wasm");
-    dirs.push_back(self.parent_path() / "wasm");
-  }
-  return dirs;
-}
-
-fs::path ResolveModule(const std::string& text) {
-  std::error_code ec;
-  fs::path given(text);
-  if (fs::exists(given, ec) || text.find('/') != std::string::npos) return given;
-  std::vector<std::string> names = {text};
-  if (given.extension() != ".wasm") names.push_back(text + ".wasm");
-  for (const auto& dir : ModuleSearchDirs())
-    for (const auto& name : names)
-      if (fs::exists(dir / name, ec)) return dir / name;
-  return given;  // not found: reading it reports the error with the name the user gave
 }
 
 std::string DumpJson(const nlohmann::json& value) {

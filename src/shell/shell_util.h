@@ -16,11 +16,17 @@
 #include "runtime/error.h"
 #include "runtime/value.h"
 #include "shell/commands.h"
+#include "shell/module_lookup.h"
 
 namespace velum::shell {
 
 std::vector<std::string> Words(const std::string& line);
 CommandResult Failure(const std::string& message);
+// A command line that cannot run as written (unknown option, bad number, wrong arguments):
+// `node -c` exits 2 for these, as ./velum does, and 1 for a failure of the work itself.
+CommandResult UsageFailure(const std::string& message);
+// An error of the runtime or the node: a usage failure when it is about the arguments given.
+CommandResult ErrorFailure(const Error& error);
 
 // A command's words split into positional arguments and --flags. `valued` flags take the next
 // word as their value; others are switches. Unknown flags are an error.
@@ -33,15 +39,9 @@ struct ParsedArgs {
 ParsedArgs ParseFlags(const std::vector<std::string>& words, size_t first,
                       const std::set<std::string>& valued, const std::set<std::string>& bare);
 
-// An integer for a range bound: 500000, -5, 0x10, 2e9, 1_000_000. False if not exact.
+// An integer for a range bound or a count, in the forms every program accepts
+// (ParseIntegerText: 500000, -5, 0x10, 2e9, 1_000_000). False if not exact or not in int64.
 bool ParseInt64(const std::string& text, int64_t* out);
-
-// A module named on the command line: the path as given, else a bare name (with or without
-// .wasm) looked up in $VELUM_WASM_PATH and in the build's wasm folder beside the program.
-std::filesystem::path ResolveModule(const std::string& text);
-// Where bare module names are looked up, in order: $VELUM_WASM_PATH, then build/wasm and wasm
-// beside the program.
-std::vector<std::filesystem::path> ModuleSearchDirs();
 
 // The one way results leave as JSON: strings that are not UTF-8 (a user's argument, a file
 // name) are dumped with U+FFFD in place of the bad bytes instead of throwing type_error.

@@ -43,10 +43,11 @@ def expect_failure(what, result, want, json_mode):
         check(out == "", f"{what}: stdout {out!r}")
 
 
-def expect_json_error(what, result, want):
-    """A -c command that fails: exit 1, one JSON line whose error says `want`."""
+def expect_json_error(what, result, want, want_code):
+    """A -c command that fails: exit `want_code` (2: the command line is wrong, 1: the work
+    failed), one JSON line whose error says `want`."""
     code, out, err = result
-    check(code == 1, f"{what}: exit {code}, stderr {err[-500:]!r}")
+    check(code == want_code, f"{what}: exit {code}, not {want_code}; stderr {err[-500:]!r}")
     lines = out.strip().splitlines()
     check(len(lines) == 1, f"{what}: stdout is not one line: {out!r}")
     e = json.loads(lines[0]).get("error", "")
@@ -182,18 +183,20 @@ def case_badinput(tmp):
            (f"scatter {sum_wasm} sum 0 10 --timeout inf", "--timeout takes"),
            (f"scatter {sum_wasm} sum 0 10 --max-memory 0", "--max-memory takes")]
     for line, want in bad:
-        expect_json_error(line, node(home, ["--json", "-c", line]), want)
+        # Numbers out of range are usage errors (2); unreadable files are failures (1).
+        code = 2 if "takes" in want else 1
+        expect_json_error(line, node(home, ["--json", "-c", line]), want, code)
     # Arguments that are not UTF-8: the JSON line carries U+FFFD, the node does not abort.
-    raw = [(b"wasm " + sum_wasm.encode() + b" sum \xff\xfe 1 2", "is not a valid i32"),
-           (b"\xc3\x28 hello", "unknown command"),
-           (b"wasm /tmp/\xff.wasm f", "cannot open"),
-           (b"scatter " + sum_wasm.encode() + b" \xff 0 10", "")]
-    for line, want in raw:
+    raw = [(b"wasm " + sum_wasm.encode() + b" sum \xff\xfe 1 2", "is not a valid i32", 2),
+           (b"\xc3\x28 hello", "unknown command", 2),
+           (b"wasm /tmp/\xff.wasm f", "cannot open", 1),
+           (b"scatter " + sum_wasm.encode() + b" \xff 0 10", "", 1)]
+    for line, want, code in raw:
         r = node(home, ["--json", "-c", line])
-        expect_json_error(repr(line), r, want)
+        expect_json_error(repr(line), r, want, code)
         check("\ufffd" in r[1], f"{line!r}: no U+FFFD in {r[1]!r}")
     # The same lines through one piped shell: every line answered, the node still up after.
-    script = b"\n".join([b.encode() for b, _ in bad] + [r for r, _ in raw] + [b"status"]) + b"\n"
+    script = b"\n".join([b.encode() for b, _ in bad] + [r for r, _, _ in raw] + [b"status"]) + b"\n"
     code, out, err = node(home, ["--json"], stdin=script)
     lines = out.strip().splitlines()
     check(len(lines) == len(bad) + len(raw) + 1, f"piped shell answered {len(lines)} lines: "

@@ -97,8 +97,8 @@ def check_inspect(velum, module):
     out = subprocess.run([velum, "inspect", module], capture_output=True, text=True, timeout=30)
     check(out.returncode == 0, f"velum inspect {module} failed: {out.stderr.strip()}")
     for name in EXPORTS:
-        check(re.search(rf"^\s*func\s+{name}\(i64, i64\) -> i64\s*$", out.stdout, re.M),
-              f"velum inspect does not list {name}(i64, i64) -> i64:\n{out.stdout}")
+        check(re.search(rf"^\s*func\s+{name}\(i64, i64\) -> i64\s+scatter\s*$", out.stdout, re.M),
+              f"velum inspect does not list {name}(i64, i64) -> i64 as scatterable:\n{out.stdout}")
     log(f"velum inspect: {', '.join(EXPORTS)} are (i64, i64) -> i64")
 
 
