@@ -264,7 +264,7 @@ def case_jobs(tmp):
         node.expect(f"job {job} keeps running in the background", 10)
         node.prompt()
         node.line("jobs")
-        node.expect(rf"\n{job} +running", 10, f"job {job} still running")
+        node.expect(rf"\n *{job} +running", 10, f"job {job} still running")
         node.prompt()
         # cancel: "job N cancelled", said once (no announcement at the next prompts).
         node.line(f"cancel {job}")
