@@ -1,27 +1,15 @@
 /* embed: a C program that embeds a VelumOS node through libvelum (find_package(velum)).
  * It joins the mesh, waits for peers, scatters count_primes, runs sum once and shows an error.
  *
- *   embed --id 7 [--port P] [--home DIR] [--cluster-key FILE] [--join HOST:PORT]...
- *         [--beacon HOST:PORT]... [--discovery-port U] [--no-broadcast] [--bind A]
- *         [--advertise A] [--peers K] [--wait-ms MS] WASM_DIR
+ *   embed --id N [--port P] [--local] [--join HOST:PORT]... [--peers K] ... WASM_DIR
  *
- * WASM_DIR holds primes.wasm and sum.wasm (build/wasm of the VelumOS build). Exits 0 when
- * every answer is the expected one (41538 primes below 500000, sum 10 20 30 = 60, an unknown
- * export refused), 1 otherwise, 2 on bad usage. */
-#include <getopt.h>
+ * (embed --help lists every option; embed_args.h parses them, for embed_cpp too.) Exits 0
+ * when every answer is the expected one (41538 primes below 500000, sum 10 20 30 = 60, an
+ * unknown export refused), 1 otherwise, 2 on a command line that cannot run. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <velum/velum.h>
 
-#define MAX_ADDRESSES 8
-
-static void usage(void) {
-  fprintf(stderr,
-          "usage: embed --id N [--port P] [--home DIR] [--cluster-key FILE] [--join HOST:PORT]...\n"
-          "             [--beacon HOST:PORT]... [--discovery-port U] [--no-broadcast] [--bind A]\n"
-          "             [--advertise A] [--peers K] [--wait-ms MS] WASM_DIR\n");
-}
+#include "embed_args.h"
 
 static void print_value(const velum_value* v) {
   switch (v->type) {
@@ -48,88 +36,16 @@ static long long int_value(const velum_result* r) {
 }
 
 int main(int argc, char** argv) {
-  velum_options options;
-  velum_options_default(&options);
-  const char* joins[MAX_ADDRESSES];
-  const char* beacons[MAX_ADDRESSES];
-  size_t peers = 1;
-  int wait_ms = 20000;
-  static const struct option longopts[] = {{"id", required_argument, 0, 'i'},
-                                           {"port", required_argument, 0, 'p'},
-                                           {"home", required_argument, 0, 'h'},
-                                           {"cluster-key", required_argument, 0, 'k'},
-                                           {"join", required_argument, 0, 'j'},
-                                           {"beacon", required_argument, 0, 'b'},
-                                           {"discovery-port", required_argument, 0, 'd'},
-                                           {"no-broadcast", no_argument, 0, 'n'},
-                                           {"bind", required_argument, 0, 'B'},
-                                           {"advertise", required_argument, 0, 'a'},
-                                           {"peers", required_argument, 0, 'P'},
-                                           {"wait-ms", required_argument, 0, 'w'},
-                                           {0, 0, 0, 0}};
-  int c;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-      case 'i':
-        options.node_id = (uint32_t)strtoul(optarg, NULL, 10);
-        break;
-      case 'p':
-        options.port = (uint16_t)strtoul(optarg, NULL, 10);
-        break;
-      case 'h':
-        options.home = optarg;
-        break;
-      case 'k':
-        options.cluster_key = optarg;
-        break;
-      case 'j':
-        if (options.njoins == MAX_ADDRESSES) {
-          usage();
-          return 2;
-        }
-        joins[options.njoins++] = optarg;
-        break;
-      case 'b':
-        if (options.nbeacons == MAX_ADDRESSES) {
-          usage();
-          return 2;
-        }
-        beacons[options.nbeacons++] = optarg;
-        break;
-      case 'd':
-        options.discovery_port = (uint16_t)strtoul(optarg, NULL, 10);
-        break;
-      case 'n':
-        options.broadcast = false;
-        break;
-      case 'B':
-        options.bind = optarg;
-        break;
-      case 'a':
-        options.advertise = optarg;
-        break;
-      case 'P':
-        peers = (size_t)strtoul(optarg, NULL, 10);
-        break;
-      case 'w':
-        wait_ms = atoi(optarg);
-        break;
-      default:
-        usage();
-        return 2;
-    }
-  }
-  if (optind != argc - 1 || options.node_id == 0) {
-    usage();
-    return 2;
-  }
-  options.joins = joins;
-  options.beacons = beacons;
+  embed_args cli;
+  int exit_code = embed_parse_args(argc, argv, &cli);
+  if (exit_code >= 0) return exit_code;
+  const size_t peers = cli.peers;
+  const int wait_ms = (int)cli.wait_ms;
   char primes[4096], sum[4096];
-  snprintf(primes, sizeof primes, "%s/primes.wasm", argv[optind]);
-  snprintf(sum, sizeof sum, "%s/sum.wasm", argv[optind]);
+  snprintf(primes, sizeof primes, "%s/primes.wasm", cli.wasm_dir);
+  snprintf(sum, sizeof sum, "%s/sum.wasm", cli.wasm_dir);
 
-  if (velum_init_with(&options) != VELUM_OK) {
+  if (velum_init_with(&cli.options) != VELUM_OK) {
     fprintf(stderr, "embed: cannot start the node: %s\n", velum_last_error());
     return 1;
   }

@@ -1,29 +1,32 @@
 // embed_cpp: the same as embed.c with velum.hpp: a Mesh object, a Job followed with progress,
-// a Task, and errors as exceptions.
-//   embed_cpp ID PORT HOME CLUSTER_KEY JOIN_HOST:PORT WASM_DIR
+// a Task, and errors as exceptions. The same options as embed (embed_args.h; --help).
+//   embed_cpp --id N [--port P] [--local] [--join HOST:PORT]... [--peers K] ... WASM_DIR
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <velum/velum.hpp>
 
+#include "embed_args.h"
+
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "usage: embed_cpp ID PORT HOME CLUSTER_KEY JOIN_HOST:PORT WASM_DIR\n");
-    return 2;
-  }
-  std::string wasm = argv[6];
+  embed_args args;
+  int exit_code = embed_parse_args(argc, argv, &args);
+  if (exit_code >= 0) return exit_code;
+  const velum_options& c = args.options;
+  std::string wasm = args.wasm_dir;
   try {
     velum::Options options;
-    options.node_id = static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 10));
-    options.port = static_cast<uint16_t>(std::strtoul(argv[2], nullptr, 10));
-    options.home = argv[3];
-    options.cluster_key = argv[4];
-    options.joins = {argv[5]};
-    options.broadcast = false;
-    options.discovery_port = 0;
-    options.bind = options.advertise = "127.0.0.1";
+    options.node_id = c.node_id;
+    options.port = c.port;
+    options.discovery_port = c.discovery_port;
+    options.broadcast = c.broadcast;
+    if (c.home) options.home = c.home;
+    if (c.bind) options.bind = c.bind;
+    if (c.advertise) options.advertise = c.advertise;
+    if (c.cluster_key) options.cluster_key = c.cluster_key;
+    options.joins.assign(c.joins, c.joins + c.njoins);
+    options.beacons.assign(c.beacons, c.beacons + c.nbeacons);
     velum::Mesh mesh(options);
-    mesh.WaitPeers(1, std::chrono::seconds(20));
+    mesh.WaitPeers(args.peers, std::chrono::milliseconds(args.wait_ms));
 
     velum::Job job = mesh.Scatter(wasm + "/primes.wasm", "count_primes", 0, 500000);
     while (job.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)

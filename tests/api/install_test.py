@@ -48,10 +48,12 @@ def clean_env():
 
 def check_installed(prefix):
     for rel in ("lib/libvelum.so", "include/velum/velum.h", "include/velum/velum.hpp",
-                "libexec/velum/velum-executor", "bin/node", "bin/velum",
+                "libexec/velum/velum-executor", "bin/velum-node", "bin/velum",
                 "lib/cmake/velum/velumConfig.cmake", "lib/cmake/velum/velumConfigVersion.cmake",
                 "lib/cmake/velum/velumTargets.cmake"):
         check(os.path.exists(os.path.join(prefix, rel)), f"not installed: {rel}")
+    check(not os.path.exists(os.path.join(prefix, "bin", "node")),
+          "bin/node installed: it would shadow Node.js's node (the node is bin/velum-node)")
     lib = os.path.realpath(os.path.join(prefix, "lib/libvelum.so"))
     out, _ = must(["readelf", "-d", lib], 30)
     check("RPATH" not in out and "RUNPATH" not in out, f"libvelum.so has an RPATH:\n{out}")
@@ -102,6 +104,17 @@ def main():
         _, ms = must([a.cmake, "--build", embed_build], 300, env)
         figure("api_embed_build_ms", ms, "ms")
 
+        # Both examples take the same options the same way: --help, and one line for a bad one.
+        for program in ("embed", "embed_cpp"):
+            path = os.path.join(embed_build, program)
+            rc, out, _ = run([path, "--help"], 30, env)
+            check(rc == 0 and "--local" in out and "--join HOST:PORT" in out,
+                  f"{program} --help: exit {rc}, {out!r}")
+            for bad in (["--id", "x", "dir"], ["--id", "1"], ["--id", "1", "--port", "70000", "d"],
+                        ["--id", "1", "--local", "--bind", "0.0.0.0", "d"], ["--nope", "d"]):
+                rc, out, _ = run([path] + bad, 30, env)
+                check(rc == 2 and "usage:" in out, f"{program} {bad}: exit {rc}, {out!r}")
+
         # The peer: the installed node, in its own home, with a key shared by file.
         key = os.path.join(tmp, "cluster.key")
         with open(key, "wb") as f:
@@ -111,7 +124,7 @@ def main():
         port = free_port()
         loopback = ["--no-broadcast", "--discovery-port", "0", "--bind", "127.0.0.1",
                     "--advertise", "127.0.0.1", "--cluster-key", key]
-        peer = mesh_lib.Node(os.path.join(prefix, "bin", "node"), 2,
+        peer = mesh_lib.Node(os.path.join(prefix, "bin", "velum-node"), 2,
                              ["--port", str(port), "--home", peer_home] + loopback, tmp)
         peer.start()
         log(f"peer node 2 pid {peer.pid} at 127.0.0.1:{port}")
@@ -136,17 +149,18 @@ def main():
         figure("api_embed_run_ms", ms, "ms")
 
         home_cpp = os.path.join(tmp, "embed-cpp-home")
-        argv = [os.path.join(embed_build, "embed_cpp"), "3", str(free_port()), home_cpp, key,
-                f"127.0.0.1:{port}", a.wasm]
+        argv = [os.path.join(embed_build, "embed_cpp"), "--id", "3", "--port", str(free_port()),
+                "--home", home_cpp, "--join", f"127.0.0.1:{port}", "--local",
+                "--discovery-port", "0", "--cluster-key", key, a.wasm]
         rc, out, _ = run(argv, 120, env)
         print(out, end="", flush=True)
         check(rc == 0, f"embed_cpp exited {rc}")
         check("c++ scatter count_primes [0, 500000): 41538" in out, "embed_cpp: no 41538")
         check("c++ wasm sum 10 20 30: 60" in out, "embed_cpp: no 60")
 
-        # Which executor ran: the installed one, for the library and for bin/node.
+        # Which executor ran: the installed one, for the library and for bin/velum-node.
         for who, h, node_id in (("embed (libvelum.so)", home, 1), ("embed_cpp", home_cpp, 3),
-                                ("bin/node", peer_home, 2)):
+                                ("bin/velum-node", peer_home, 2)):
             used = logged_executor(h, node_id)
             log(f"{who} started executors from {used}")
             check(os.path.realpath(used) == os.path.realpath(executor),
