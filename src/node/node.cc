@@ -448,7 +448,7 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(lock_fd);
     std::string addr = RegisteredAddress(options.home / "nodes" / std::to_string(options.id));
-    return MakeError(ErrorKind::kBadArguments,
+    return MakeError(ErrorKind::kUnavailable,
                      IdTakenMessage(options.id, (addr.empty() ? "another process" : addr) +
                                                     " (same home " + options.home.string() + ")"));
   }
@@ -581,7 +581,7 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   });
   if (refused)
     return MakeError(
-        ErrorKind::kBadArguments,
+        ErrorKind::kUnavailable,
         IdTakenMessage(options.id, raw->OnLoop([raw] { return raw->membership->refused_by(); })));
   spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
   return node;
