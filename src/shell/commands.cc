@@ -18,11 +18,16 @@ using nlohmann::json;
 
 // `peers [--all]`: the table has checked the words, so a second word is --all.
 CommandResult Peers(Node& node, const std::vector<std::string>& words) {
-  const bool all = words.size() == 2;
+  return PeersResult(node.Peers(), words.size() == 2);
+}
+
+}  // namespace
+
+CommandResult PeersResult(const std::vector<PeerInfo>& peers, bool all) {
   CommandResult r;
   json list = json::array();
   size_t hidden = 0;
-  for (const auto& p : node.Peers()) {
+  for (const auto& p : peers) {
     if (!all && IsLongDeparted(p)) {
       hidden++;
       continue;
@@ -69,6 +74,8 @@ CommandResult Peers(Node& node, const std::vector<std::string>& words) {
   r.text = out.str();
   return r;
 }
+
+namespace {
 
 CommandResult Status(Node& node) {
   NodeStatus s = node.Status();

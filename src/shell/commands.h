@@ -48,6 +48,8 @@ CommandResult QuitCommand(Node& node, const std::vector<std::string>& words,
 // (`peers --all` shows it): a mesh that ran for days does not list every node it ever had.
 inline constexpr int64_t kHideDepartedAfterMs = 60000;
 bool IsLongDeparted(const PeerInfo& peer);
+// What `peers` prints (text and JSON) of these peers: the long departed hidden unless `all`.
+CommandResult PeersResult(const std::vector<PeerInfo>& peers, bool all);
 
 }  // namespace velum::shell
 

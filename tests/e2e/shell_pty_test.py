@@ -247,9 +247,14 @@ def case_jobs(tmp):
     try:
         big = "scatter primes count_primes 0 2e9 --chunk 100000"
         node.line(big)
-        node.expect(r"\d+%", 20, "the progress bar")
+        # The bar: items done of the total, a measured rate and an ETA from it.
+        node.expect(r"\d+% +[\d.]+[kMG]? of 2\.00G items +[\d.]+[kMG]?/s +ETA \d", 20,
+                    "the progress bar with items, rate and ETA")
         node.send("\x03")
         node.expect(r"job (\d+) cancelled", 20, "the cancelled scatter")
+        # A cancelled job keeps its progress figures.
+        node.expect(r"cancelled after [1-9]\d* of 2000000000 items", 10,
+                    "the cancelled job's progress")
         node.prompt()
         node.send("\x03")  # the one too many of issue 14
         node.prompt()

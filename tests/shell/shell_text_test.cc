@@ -333,6 +333,33 @@ TEST(Peers, DepartedHiddenAfterAWhile) {
   }
 }
 
+TEST(Peers, TheTableHidesTheLongDepartedUnlessAll) {
+  std::vector<PeerInfo> peers(3);
+  peers[0].id = 2;
+  peers[0].state = "alive";
+  peers[0].last_heard_ms_ago = 5;
+  peers[1].id = 3;
+  peers[1].state = "left";
+  peers[1].last_heard_ms_ago = kHideDepartedAfterMs + 1;
+  peers[2].id = 4;
+  peers[2].state = "dead";
+  peers[2].last_heard_ms_ago = 1000;  // went a second ago: still shown
+  CommandResult shown = PeersResult(peers, false);
+  EXPECT_EQ(shown.json["peers"].size(), 2u) << shown.text;
+  EXPECT_EQ(shown.json["hidden_departed"], 1) << shown.text;
+  EXPECT_EQ(shown.text.find("\n3 "), std::string::npos) << shown.text;
+  EXPECT_NE(shown.text.find("\n4 "), std::string::npos) << shown.text;
+  EXPECT_NE(shown.text.find("1 departed peer not heard for 60 s hidden: peers --all shows them"),
+            std::string::npos)
+      << shown.text;
+  CommandResult all = PeersResult(peers, true);
+  EXPECT_EQ(all.json["peers"].size(), 3u) << all.text;
+  EXPECT_FALSE(all.json.contains("hidden_departed"));
+  EXPECT_NE(all.text.find("\n3 "), std::string::npos) << all.text;
+  EXPECT_EQ(all.text.find("hidden"), std::string::npos) << all.text;
+  EXPECT_NE(PeersResult({}, false).text.find("(no peers yet)"), std::string::npos);
+}
+
 // --- modules -------------------------------------------------------------------------------
 
 ExportInfo Func(const std::string& name, std::vector<ValType> params,
