@@ -162,8 +162,7 @@ bool IsLongDeparted(const PeerInfo& peer) {
   return departed && peer.last_heard_ms_ago >= kHideDepartedAfterMs;
 }
 
-CommandResult PeersCommand(Node& node, const std::vector<std::string>& words,
-                           const ShellContext&) {
+CommandResult PeersCommand(Node& node, const std::vector<std::string>& words, const ShellContext&) {
   return Peers(node, words);
 }
 
