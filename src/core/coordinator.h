@@ -88,9 +88,9 @@ struct Job {
   std::map<NodeId, uint32_t> worker_failures;
 };
 
-// The journal: what must survive a restart. The driver (src/node/journal.cc) stores each op (an upsert keyed by job,
-// or by job and chunk index); applying any prefix of the ops in order gives a state that
-// Restore accepts.
+// The journal: what must survive a restart. The driver (src/node/journal.cc) stores each op (an
+// upsert keyed by job, or by job and chunk index); applying any prefix of the ops in order gives a
+// state that Restore accepts.
 struct JournalJob {
   JobId id = 0;
   JobSpec spec;
@@ -136,8 +136,8 @@ class Coordinator {
   CoordinatorOutput Restore(const JournalJob& job, const std::vector<JournalChunk>& chunks,
                             uint64_t now_ms);
 
-  // A new job (already validated by the driver, Node::Submit). Fails when too many jobs are running or the
-  // fixed chunk size would need too many chunks.
+  // A new job (already validated by the driver, Node::Submit). Fails when too many jobs are running
+  // or the fixed chunk size would need too many chunks.
   CoordinatorOutput Submit(const JobSpec& spec, uint64_t now_ms, JobId* id, std::string* error);
   CoordinatorOutput Cancel(JobId id, uint64_t now_ms, const std::string& why);
 

@@ -306,7 +306,7 @@ CommandResult HelpCommand(Node&, const std::vector<std::string>& words, const Sh
     if (!spec) {
       std::string hint = SuggestCommand(words[1]);
       return UsageFailure("no command '" + Shown(words[1]) + "'" +
-                     (hint.empty() ? " (help lists them)" : "; did you mean `" + hint + "`?"));
+                          (hint.empty() ? " (help lists them)" : "; did you mean `" + hint + "`?"));
     }
     r.text = "usage: " + spec->Usage() + "\n" + spec->summary;
     if (*spec->details) r.text += "\n" + std::string(spec->details);

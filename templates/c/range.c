@@ -1,5 +1,6 @@
 // range.c: a VelumOS range export to copy and change. Build it (see README.md) with:
-//   clang --target=wasm32 -O3 -nostdlib -Wl,--no-entry -Wl,--export-all -o range.wasm range.c $(clang --target=wasm32-wasi -print-libgcc-file-name)
+//   clang --target=wasm32 -O3 -nostdlib -Wl,--no-entry -Wl,--export-all -o range.wasm range.c
+//   $(clang --target=wasm32-wasi -print-libgcc-file-name)
 //
 // A range export takes the items [start, end) as (long long, long long), i.e. Wasm
 // (i64, i64), or as (int, int), i.e. (i32, i32), and returns a number. `scatter` cuts
