@@ -107,7 +107,7 @@ struct Mesh {
 
   static bool Linked(velum::Node& node, uint32_t peer) {
     for (const auto& p : node.Peers())
-      if (p.id == peer) return p.state == "alive" && p.link_up;
+      if (p.id == peer) return p.state == velum::core::MemberState::kAlive && p.link_up;
     return false;
   }
 };

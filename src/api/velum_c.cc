@@ -296,18 +296,19 @@ velum_result JobResult(const velum::JobSummary& s) {
   std::string what = "job " + std::to_string(s.id);
   if (!s.finished()) {
     r.code = VELUM_PENDING;
-  } else if (s.state == "done") {
+  } else if (s.state == velum::core::JobState::kDone) {
     r.code = VELUM_OK;
     r.nvalues = std::min<size_t>(s.result.size(), VELUM_MAX_VALUES);
     for (size_t i = 0; i < r.nvalues; i++) r.values[i] = ValueOf(s.result[i]);
-  } else if (s.state == "cancelled") {
+  } else if (s.state == velum::core::JobState::kCancelled) {
     r.code = VELUM_ERR_CANCELLED;
     CopyText(
         r.error, sizeof r.error,
         what + " cancelled" + (s.error.empty() || s.error == "cancelled" ? "" : ": " + s.error));
   } else {
     r.code = VELUM_ERR_JOB_FAILED;
-    CopyText(r.error, sizeof r.error, what + " " + s.state + ": " + s.error);
+    CopyText(r.error, sizeof r.error,
+             what + " " + velum::core::JobStateName(s.state) + ": " + s.error);
   }
   if (r.code < 0) Fail(r.code, r.error);
   return r;
@@ -681,7 +682,7 @@ int velum_wait_peers(size_t n, int timeout_ms) {
   for (;;) {
     size_t alive = 0;  // and linked: ready for calls and chunks
     for (const auto& peer : lease.node()->Peers())
-      if (peer.state == "alive" && peer.link_up) alive++;
+      if (peer.state == velum::core::MemberState::kAlive && peer.link_up) alive++;
     if (alive >= n) return VELUM_OK;
     if (R().stopping) return Fail(VELUM_ERR_CANCELLED, "velum_shutdown was called");
     if (deadline && Clock::now() >= *deadline)
@@ -848,8 +849,9 @@ int velum_job_cancel(velum_job* job) {
   {
     std::lock_guard<std::mutex> lock(job->mu);
     if (job->final)
-      return Fail(VELUM_ERR_INVALID_ARGUMENT, "job " + std::to_string(job->id) +
-                                                  " has already ended (" + job->final->state + ")");
+      return Fail(VELUM_ERR_INVALID_ARGUMENT,
+                  "job " + std::to_string(job->id) + " has already ended (" +
+                      velum::core::JobStateName(job->final->state) + ")");
   }
   Lease lease;
   if (!lease.node() || lease.generation() != job->generation)
@@ -873,7 +875,7 @@ double velum_job_progress(velum_job* job) {
     if (lease.node() && lease.generation() == job->generation) s = lease.node()->Job(job->id);
   }
   if (!s) return 0;
-  if (s->state == "done") return 1;
+  if (s->state == velum::core::JobState::kDone) return 1;
   return s->items_total ? static_cast<double>(s->items_done) / s->items_total : 0;
 }
 

@@ -628,7 +628,7 @@ std::vector<PeerInfo> Node::Peers() {
       PeerInfo p;
       p.id = id;
       p.addr = m.meta.addr;
-      p.state = core::StateName(m.state);
+      p.state = m.state;
       p.incarnation = m.incarnation;
       p.slots = m.meta.slots;
       if (m.meta.engines & core::kEngineInterp) p.engines.push_back("interp");

@@ -84,11 +84,11 @@ struct FailureRow {
 
 struct JobSummary {
   uint64_t id = 0;
-  std::string state;  // running, done, failed, cancelled
-  std::string label;  // the module's file name
+  core::JobState state = core::JobState::kRunning;  // JobStateName gives its word
+  std::string label;                                // the module's file name
   std::string func;
   int64_t start = 0, end = 0;
-  std::string reducer;
+  core::ReducerKind reducer = core::ReducerKind::kSum;
   std::vector<core::Num> result;  // done: the reduced values
   std::string error;              // failed or cancelled: why
   uint64_t items_done = 0, items_total = 0;
@@ -100,7 +100,7 @@ struct JobSummary {
   uint64_t backups = 0, retries = 0;
   int64_t detection_ms = -1;         // the slowest failure detection during the job; -1: none
   std::vector<FailureRow> failures;  // the first 64 workers lost during the job
-  bool finished() const { return state != "running"; }
+  bool finished() const { return state != core::JobState::kRunning; }
 };
 
 // `wasm`: one call of an export, on the best live peer (or here).
@@ -127,7 +127,7 @@ struct JobCounters {
 struct PeerInfo {
   uint32_t id = 0;
   std::string addr;
-  std::string state;  // alive, suspect, dead, left
+  core::MemberState state = core::MemberState::kAlive;  // StateName gives its word
   uint64_t incarnation = 0;
   uint32_t slots = 0;
   std::vector<std::string> engines;

@@ -674,12 +674,12 @@ uint32_t Node::Impl::PickTarget(const std::vector<uint32_t>& tried) const {
 JobSummary Node::Impl::Summarize(const core::Job& job) const {
   JobSummary s;
   s.id = job.id;
-  s.state = core::JobStateName(job.state);
+  s.state = job.state;
   s.label = job.spec.label;
   s.func = job.spec.func;
   s.start = job.spec.start;
   s.end = job.spec.end;
-  s.reducer = core::ReducerName(job.spec.reducer);
+  s.reducer = job.spec.reducer;
   s.result = job.result;
   s.error = job.error;
   s.items_total = job.ledger.items_total();

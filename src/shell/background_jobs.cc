@@ -34,13 +34,14 @@ std::string JobNotice(const JobSummary& job) {
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, "%.1f s", job.elapsed_ms / 1000);
   std::string head = "[job " + std::to_string(job.id) + "] ";
-  if (job.state == "done") {
+  if (job.state == core::JobState::kDone) {
     std::string values;
     for (const auto& v : job.result) values += (values.empty() ? "" : " ") + core::FormatNum(v);
     return head + "done: " + (values.empty() ? "(no result)" : values) + " in " + seconds;
   }
-  if (job.state == "cancelled") return head + "cancelled after " + seconds;
-  return head + job.state + (job.error.empty() ? "" : ": " + job.error) + " after " + seconds;
+  if (job.state == core::JobState::kCancelled) return head + "cancelled after " + seconds;
+  return head + core::JobStateName(job.state) + (job.error.empty() ? "" : ": " + job.error) +
+         " after " + seconds;
 }
 
 }  // namespace velum::shell

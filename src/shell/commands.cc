@@ -34,7 +34,7 @@ CommandResult PeersResult(const std::vector<PeerInfo>& peers, bool all) {
     }
     list.push_back({{"id", p.id},
                     {"addr", p.addr},
-                    {"state", p.state},
+                    {"state", core::StateName(p.state)},
                     {"incarnation", p.incarnation},
                     {"slots", p.slots},
                     {"engines", p.engines},
@@ -157,7 +157,7 @@ CommandResult RunCommand(Node& node, const std::string& line, const ShellContext
 }
 
 bool IsLongDeparted(const PeerInfo& peer) {
-  bool departed = peer.state == "dead" || peer.state == "left";
+  bool departed = peer.state == core::MemberState::kDead || peer.state == core::MemberState::kLeft;
   // Never heard directly (-1): only gossip knows when it went, so it stays listed.
   return departed && peer.last_heard_ms_ago >= kHideDepartedAfterMs;
 }

@@ -115,7 +115,7 @@ std::string ResultText(const std::vector<core::Num>& values) {
 
 // `first` keeps only results that are not all zeros, so an all-zero answer means no item hit.
 bool NoHit(const JobSummary& s) {
-  if (s.state != "done" || s.reducer != "first") return false;
+  if (s.state != core::JobState::kDone || s.reducer != core::ReducerKind::kFirst) return false;
   for (const auto& v : s.result)
     if (!v.is_zero()) return false;
   return true;
@@ -145,12 +145,12 @@ json SummaryJson(const JobSummary& s) {
                         {"reassigned_items", f.reassigned_items},
                         {"recomputed_items", f.recomputed_items}});
   json j = {{"job", s.id},
-            {"state", s.state},
+            {"state", core::JobStateName(s.state)},
             {"module", s.label},
             {"func", s.func},
             {"start", s.start},
             {"end", s.end},
-            {"reducer", s.reducer},
+            {"reducer", core::ReducerName(s.reducer)},
             {"items_done", s.items_done},
             {"items_total", s.items_total},
             {"elapsed_ms", s.elapsed_ms},
@@ -165,8 +165,9 @@ json SummaryJson(const JobSummary& s) {
             {"detection_ms", s.detection_ms >= 0 ? json(s.detection_ms) : json(nullptr)},
             {"failures", failures},
             {"resumed", s.resumed}};
-  if (s.state == "done") j["result"] = ResultJson(s.result);
-  if (s.state == "done" && s.reducer == "first") j["found"] = !NoHit(s);
+  if (s.state == core::JobState::kDone) j["result"] = ResultJson(s.result);
+  if (s.state == core::JobState::kDone && s.reducer == core::ReducerKind::kFirst)
+    j["found"] = !NoHit(s);
   if (!s.error.empty()) j["error"] = s.error;
   return j;
 }
@@ -260,20 +261,20 @@ CommandResult JobResult(const JobSummary& s) {
   r.json = SummaryJson(s);
   std::ostringstream out;
   std::string range = s.func + " over [" + std::to_string(s.start) + ", " + std::to_string(s.end) +
-                      ") by " + s.reducer;
+                      ") by " + core::ReducerName(s.reducer);
   std::string where = std::to_string(s.chunks) + " chunk" + (s.chunks == 1 ? "" : "s") + " on " +
                       std::to_string(s.workers.size()) + " node" +
                       (s.workers.size() == 1 ? "" : "s");
-  if (s.state != "done") {
+  if (s.state != core::JobState::kDone) {
     r.ok = false;
     double f = s.items_total ? 100.0 * static_cast<double>(s.items_done) / s.items_total : 0;
     char done[96];
     std::snprintf(done, sizeof done, "%llu of %llu items (%.1f%%)",
                   static_cast<unsigned long long>(s.items_done),
                   static_cast<unsigned long long>(s.items_total), f);
-    out << "error: job " << s.id << " " << s.state << ": " << s.error << "\n"
-        << "job " << s.id << ": " << range << ", " << s.state << " after " << done << " in "
-        << Duration(s.elapsed_ms) << " (wall), " << where;
+    out << "error: job " << s.id << " " << core::JobStateName(s.state) << ": " << s.error << "\n"
+        << "job " << s.id << ": " << range << ", " << core::JobStateName(s.state) << " after "
+        << done << " in " << Duration(s.elapsed_ms) << " (wall), " << where;
   } else {
     out << (NoHit(s) ? "no hit: " + s.func + " found nothing in [" + std::to_string(s.start) +
                            ", " + std::to_string(s.end) + ")"
@@ -307,7 +308,8 @@ CommandResult JobResult(const JobSummary& s) {
   }
   r.text = out.str();
   if (!r.ok) {
-    r.json["error"] = "job " + std::to_string(s.id) + " " + s.state + ": " + s.error;
+    r.json["error"] =
+        "job " + std::to_string(s.id) + " " + core::JobStateName(s.state) + ": " + s.error;
   }
   return r;
 }
@@ -322,9 +324,11 @@ std::string JobsTable(const std::vector<JobSummary>& jobs) {
     double f = s.items_total ? 100.0 * static_cast<double>(s.items_done) / s.items_total : 0;
     char progress[16];
     std::snprintf(progress, sizeof progress, "%.1f%%", f);
-    std::string result = s.state != "done" ? s.error : NoHit(s) ? "no hit" : ResultText(s.result);
-    rows.push_back({std::to_string(s.id), s.state + (s.resumed ? "*" : ""), progress,
-                    Duration(s.elapsed_ms),
+    std::string result = s.state != core::JobState::kDone ? s.error
+                         : NoHit(s)                       ? "no hit"
+                                                          : ResultText(s.result);
+    rows.push_back({std::to_string(s.id), std::string(core::JobStateName(s.state)) + (s.resumed ? "*" : ""),
+                    progress, Duration(s.elapsed_ms),
                     s.label + " " + s.func + " [" + std::to_string(s.start) + ", " +
                         std::to_string(s.end) + ")",
                     result});

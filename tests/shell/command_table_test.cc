@@ -108,13 +108,13 @@ TEST(CommandTable, RowsAreWhole) {
 TEST(BackgroundJobs, NoticeSaysHowTheJobEnded) {
   JobSummary job;
   job.id = 4;
-  job.state = "done";
+  job.state = velum::core::JobState::kDone;
   job.result = {core::Num::Int(3562115)};
   job.elapsed_ms = 16240;
   EXPECT_EQ(JobNotice(job), "[job 4] done: 3562115 in 16.2 s");
-  job.state = "cancelled";
+  job.state = velum::core::JobState::kCancelled;
   EXPECT_EQ(JobNotice(job), "[job 4] cancelled after 16.2 s");
-  job.state = "failed";
+  job.state = velum::core::JobState::kFailed;
   job.error = "trap: unreachable";
   EXPECT_EQ(JobNotice(job), "[job 4] failed: trap: unreachable after 16.2 s");
 }

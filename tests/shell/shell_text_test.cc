@@ -156,12 +156,12 @@ TEST(ProgressMeter, BoundedAndIgnoresOldSamples) {
 JobSummary Running() {
   JobSummary s;
   s.id = 4;
-  s.state = "running";
+  s.state = velum::core::JobState::kRunning;
   s.label = "primes.wasm";
   s.func = "count_primes";
   s.start = 0;
   s.end = 10000;
-  s.reducer = "sum";
+  s.reducer = velum::core::ReducerKind::kSum;
   s.items_total = 10000;
   s.items_done = 5500;
   s.elapsed_ms = 10000;
@@ -199,7 +199,7 @@ TEST(Quantities, HumanForms) {
 
 JobSummary Done() {
   JobSummary s = Running();
-  s.state = "done";
+  s.state = velum::core::JobState::kDone;
   s.items_done = s.items_total;
   s.result = {core::Num::Int(1229)};
   s.workers = {{1, 4, 5000, 2.5, 0}, {2, 4, 5000, 2.0, 0}};
@@ -243,7 +243,7 @@ TEST(JobResult, RecoveryShownWhenAWorkerWasLost) {
 
 TEST(JobResult, CancelledJobKeepsItsProgress) {
   JobSummary s = Running();
-  s.state = "cancelled";
+  s.state = velum::core::JobState::kCancelled;
   s.error = "cancelled by the user";
   CommandResult r = JobResult(s);
   EXPECT_FALSE(r.ok);
@@ -260,7 +260,7 @@ TEST(JobResult, CancelledJobKeepsItsProgress) {
 
 TEST(JobResult, FirstWithNoHitSaysSo) {
   JobSummary s = Done();
-  s.reducer = "first";
+  s.reducer = velum::core::ReducerKind::kFirst;
   s.func = "search";
   s.result = {core::Num::Int(0)};
   CommandResult r = JobResult(s);
@@ -297,7 +297,7 @@ TEST(JobsTable, ColumnsAligned) {
   b.end = 9223372036854775807;
   JobSummary c = Running();
   c.id = 11;
-  c.state = "cancelled";
+  c.state = velum::core::JobState::kCancelled;
   c.error = "cancelled by the user";
   std::string table = JobsTable({a, b, c});
   auto lines = Lines(table);
@@ -317,32 +317,32 @@ TEST(JobsTable, ColumnsAligned) {
 
 TEST(Peers, DepartedHiddenAfterAWhile) {
   PeerInfo p;
-  p.state = "alive";
+  p.state = velum::core::MemberState::kAlive;
   p.last_heard_ms_ago = 10 * kHideDepartedAfterMs;
   EXPECT_FALSE(IsLongDeparted(p));
-  p.state = "suspect";
+  p.state = velum::core::MemberState::kSuspect;
   EXPECT_FALSE(IsLongDeparted(p));
-  for (const char* gone : {"dead", "left"}) {
+  for (auto gone : {velum::core::MemberState::kDead, velum::core::MemberState::kLeft}) {
     p.state = gone;
     p.last_heard_ms_ago = kHideDepartedAfterMs - 1;
-    EXPECT_FALSE(IsLongDeparted(p)) << gone;
+    EXPECT_FALSE(IsLongDeparted(p)) << velum::core::StateName(gone);
     p.last_heard_ms_ago = kHideDepartedAfterMs;
-    EXPECT_TRUE(IsLongDeparted(p)) << gone;
+    EXPECT_TRUE(IsLongDeparted(p)) << velum::core::StateName(gone);
     p.last_heard_ms_ago = -1;  // never heard directly: how long ago it went is not known here
-    EXPECT_FALSE(IsLongDeparted(p)) << gone;
+    EXPECT_FALSE(IsLongDeparted(p)) << velum::core::StateName(gone);
   }
 }
 
 TEST(Peers, TheTableHidesTheLongDepartedUnlessAll) {
   std::vector<PeerInfo> peers(3);
   peers[0].id = 2;
-  peers[0].state = "alive";
+  peers[0].state = velum::core::MemberState::kAlive;
   peers[0].last_heard_ms_ago = 5;
   peers[1].id = 3;
-  peers[1].state = "left";
+  peers[1].state = velum::core::MemberState::kLeft;
   peers[1].last_heard_ms_ago = kHideDepartedAfterMs + 1;
   peers[2].id = 4;
-  peers[2].state = "dead";
+  peers[2].state = velum::core::MemberState::kDead;
   peers[2].last_heard_ms_ago = 1000;  // went a second ago: still shown
   CommandResult shown = PeersResult(peers, false);
   EXPECT_EQ(shown.json["peers"].size(), 2u) << shown.text;
