@@ -625,9 +625,7 @@ void Node::Impl::OnCallResult(uint32_t peer, const wire::CallResult& r) {
   pending_calls.erase(it);
   if (r.has_error) {
     Error e;
-    e.kind = r.error.kind <= static_cast<uint32_t>(ErrorKind::kLimitExceeded)
-                 ? static_cast<ErrorKind>(r.error.kind)
-                 : ErrorKind::kInternal;
+    e.kind = ErrorKindFromNumber(r.error.kind).value_or(ErrorKind::kInternal);
     // The worker rendered its error in full ("trap: ..."): keep its words without repeating
     // the kind that ToString() puts in front again.
     std::string prefix = std::string(ErrorKindName(e.kind)) + ": ";

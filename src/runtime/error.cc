@@ -40,6 +40,16 @@ const char* ErrorKindName(ErrorKind kind) {
   return "unknown error";
 }
 
+std::optional<ErrorKind> ErrorKindFromNumber(uint64_t number) {
+  if (number > static_cast<uint64_t>(kLastErrorKind)) return std::nullopt;
+  return static_cast<ErrorKind>(number);
+}
+
+std::optional<TrapKind> TrapKindFromNumber(uint64_t number) {
+  if (number > static_cast<uint64_t>(kLastTrapKind)) return std::nullopt;
+  return static_cast<TrapKind>(number);
+}
+
 const char* TrapKindName(TrapKind kind) {
   switch (kind) {
     case TrapKind::kNone:

@@ -4,6 +4,8 @@
 #define VELUM_RUNTIME_ERROR_H_
 
 #include <cassert>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -26,6 +28,7 @@ enum class ErrorKind {
   kCancelled,      // the caller gave up on the call (the executor was stopped)
   kUnavailable,    // no node can do it now: no workers, a peer lost mid-call
   kLimitExceeded,  // a configured limit other than memory: module size, queue, jobs
+  // (the last: kLastErrorKind below names it; a new kind goes before it or moves that)
 };
 
 enum class TrapKind {
@@ -40,11 +43,19 @@ enum class TrapKind {
   kStackExhausted,
   kInvalidConversion,
   kNullReference,
-  kOther,
+  kOther,  // the last: kLastTrapKind below names it
 };
 
 const char* ErrorKindName(ErrorKind kind);
 const char* TrapKindName(TrapKind kind);
+
+// Kinds travel as numbers (executor frames, remote call results). A number read from another
+// process names a kind only if it is at most the last one; these are the one place that says
+// so (nullopt: not a kind; the reader treats the frame as malformed or the error as internal).
+inline constexpr ErrorKind kLastErrorKind = ErrorKind::kLimitExceeded;
+inline constexpr TrapKind kLastTrapKind = TrapKind::kOther;
+std::optional<ErrorKind> ErrorKindFromNumber(uint64_t number);
+std::optional<TrapKind> TrapKindFromNumber(uint64_t number);
 
 struct Error {
   ErrorKind kind = ErrorKind::kInternal;

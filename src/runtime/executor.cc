@@ -80,8 +80,12 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
     if (n > 1024) return false;
     for (uint32_t i = 0; i < n && !r.failed(); i++) out->values.push_back(r.Val());
   } else {
-    out->error.kind = static_cast<ErrorKind>(r.U8());
-    out->error.trap = static_cast<TrapKind>(r.U8());
+    // The executor runs untrusted code: a kind it names must be one.
+    auto kind = ErrorKindFromNumber(r.U8());
+    auto trap = TrapKindFromNumber(r.U8());
+    if (!kind || !trap) return false;
+    out->error.kind = *kind;
+    out->error.trap = *trap;
     out->error.message = r.Str();
   }
   return !r.failed();

@@ -7,6 +7,7 @@
 
 #include "runtime/engine.h"
 #include "runtime/error.h"
+#include "runtime/executor.h"
 #include "test_util.h"
 
 namespace velum {
@@ -207,6 +208,33 @@ TEST(ErrorText, OneLine) {
   EXPECT_EQ(MakeTrap(TrapKind::kOther, "odd").ToString(), "trap: other (odd)");
   EXPECT_EQ(MakeError(ErrorKind::kDeadlineExceeded, "late").ToString(), "deadline exceeded: late");
   EXPECT_EQ(MakeError(ErrorKind::kInvalidModule, "").ToString(), "invalid module");
+}
+
+TEST(ErrorKindFromNumber, OnlyKindsThatExist) {
+  EXPECT_EQ(ErrorKindFromNumber(0), ErrorKind::kInvalidModule);
+  EXPECT_EQ(ErrorKindFromNumber(static_cast<uint64_t>(kLastErrorKind)), kLastErrorKind);
+  EXPECT_FALSE(ErrorKindFromNumber(static_cast<uint64_t>(kLastErrorKind) + 1).has_value());
+  EXPECT_FALSE(ErrorKindFromNumber(UINT64_MAX).has_value());
+  EXPECT_EQ(TrapKindFromNumber(static_cast<uint64_t>(kLastTrapKind)), kLastTrapKind);
+  EXPECT_FALSE(TrapKindFromNumber(static_cast<uint64_t>(kLastTrapKind) + 1).has_value());
+}
+
+// An executor runs untrusted code: an answer naming a kind that does not exist is malformed.
+TEST(ExecResponse, AKindThatDoesNotExistIsMalformed) {
+  ExecResponse r;
+  r.error = MakeTrap(TrapKind::kUnreachable, "unreachable");
+  std::vector<uint8_t> frame = r.Encode();
+  ExecResponse back;
+  ASSERT_TRUE(ExecResponse::Decode(frame, &back));
+  EXPECT_EQ(back.error.kind, ErrorKind::kTrap);
+  EXPECT_EQ(back.error.trap, TrapKind::kUnreachable);
+  const size_t kind_at = 1 + 8 + 1 + 1;  // ok, run_ns, module_held, retiring
+  ASSERT_EQ(frame[kind_at], static_cast<uint8_t>(ErrorKind::kTrap));
+  std::vector<uint8_t> bad_kind = frame, bad_trap = frame;
+  bad_kind[kind_at] = static_cast<uint8_t>(kLastErrorKind) + 1;
+  bad_trap[kind_at + 1] = 0xff;
+  EXPECT_FALSE(ExecResponse::Decode(bad_kind, &back));
+  EXPECT_FALSE(ExecResponse::Decode(bad_trap, &back));
 }
 
 TEST(EngineKind, Parse) {
