@@ -31,7 +31,7 @@ static void embed_usage(FILE* out, const char* program) {
           "primes.wasm and sum.wasm (build/wasm of the VelumOS build).\n"
           "\n"
           "  --id N                this node's id, unique in the mesh (required)\n"
-          "  --port P              TCP and gossip port (default 8000+N)\n"
+          "  --port P              TCP and gossip port (default and 0: 8000+N)\n"
           "  --local               loopback only: bind and advertise 127.0.0.1, no broadcast\n"
           "  --bind A              address to listen on (default 0.0.0.0)\n"
           "  --advertise A         address peers reach this node at\n"
@@ -62,6 +62,17 @@ static int embed_parse_number(const char* program, const char* flag, const char*
   }
   *out = (unsigned long)v;
   return 1;
+}
+
+/* HOST:PORT with a host and a port in [1, 65535], or 0 after saying why on stderr. */
+static int embed_check_address(const char* program, const char* flag, const char* text) {
+  const char* colon = strrchr(text, ':');
+  unsigned long port = 0;
+  if (colon == NULL || colon == text) {
+    fprintf(stderr, "%s: %s wants HOST:PORT, not '%s'\n", program, flag, text);
+    return 0;
+  }
+  return embed_parse_number(program, flag, colon + 1, 1, 65535, &port);
 }
 
 /* Parses argv into `a`. Returns -1 to go on, or the exit code to leave with: 0 after --help,
@@ -99,7 +110,7 @@ static int embed_parse_args(int argc, char** argv, embed_args* a) {
         a->options.node_id = (uint32_t)n;
         break;
       case 'p':
-        if (!embed_parse_number(program, "--port", optarg, 1, 65535, &n)) goto bad;
+        if (!embed_parse_number(program, "--port", optarg, 0, 65535, &n)) goto bad;
         a->options.port = (uint16_t)n;
         break;
       case 'd':
@@ -139,6 +150,7 @@ static int embed_parse_args(int argc, char** argv, embed_args* a) {
                   c == 'j' ? "--join" : "--beacon");
           goto bad;
         }
+        if (!embed_check_address(program, c == 'j' ? "--join" : "--beacon", optarg)) goto bad;
         list[(*count)++] = optarg;
         break;
       }

@@ -153,18 +153,19 @@ int RunOneCommand(velum::Node& node, const Args& args) {
   return r.ok ? 0 : r.usage ? 2 : 1;  // as ./velum: 2 for a command line that cannot run
 }
 
-// Lines from a pipe or a file: each result printed; exit code 1 if any command failed.
+// Lines from a pipe or a file: each result printed. Exit code 2 if any line could not run
+// as written, else 1 if any command failed, else 0; `quit` ends the input, not the count.
 int RunPiped(velum::Node& node, const Args& args) {
-  int failures = 0;
-  if (args.wait_peers && !WaitPeers(node, args)) failures++;
+  bool failed = args.wait_peers && !WaitPeers(node, args), unusable = false;
   for (std::string line; std::getline(std::cin, line);) {
     auto r = Run(node, line, args);
     Print(r, args.json);
-    if (!r.ok) failures++;
-    if (r.quit) return 0;
+    failed = failed || !r.ok;
+    unusable = unusable || (!r.ok && r.usage);
+    if (r.quit) break;
   }
   node.Leave();
-  return failures ? 1 : 0;
+  return unusable ? 2 : failed ? 1 : 0;
 }
 
 // The interactive shell: line editing, history in HOME/history, Tab completion; Ctrl-C drops
@@ -321,7 +322,10 @@ static int Main(int argc, char** argv) {
     kill(getpid(), SIGTERM);  // the signal thread ends the process (getpid() > 0)
   };
   auto node = velum::Node::Start(args.node);
-  if (!node.ok()) return StartupFailure(node.error().ToString(), args.json);
+  // An option the node refuses at start (a malformed --join, say) is a usage error too.
+  if (!node.ok())
+    return StartupFailure(node.error().ToString(), args.json,
+                          node.error().kind == velum::ErrorKind::kBadArguments ? 2 : 1);
   velum::Node* raw = node->get();
   std::thread([raw, signals] {
     for (;;) {

@@ -54,11 +54,14 @@ if [ -n "$path_rustc" ] && [ "$(readlink -f "$path_rustc")" != "$(readlink -f "$
 fi
 
 # 3. Build, and copy the module out.
-# The module is named after [lib] name, else [package] name, with - as _ (as cargo does).
+# The module is named after [lib] name, else [package] name, with - as _ (as cargo does);
+# the name is a TOML string in double or single quotes.
 name=$(awk '
   /^[[:space:]]*\[/ { section = $0; sub(/#.*/, "", section); gsub(/[[:space:]]/, "", section) }
   /^[[:space:]]*name[[:space:]]*=/ {
-    v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v)
+    v = $0; sub(/^[^=]*=[[:space:]]*/, "", v)
+    q = substr(v, 1, 1)  # a TOML string: "..." or '...'
+    if (q == "\"" || q == "\047") { v = substr(v, 2); i = index(v, q); if (i) v = substr(v, 1, i - 1) }
     if (section == "[lib]") lib = v; else if (section == "[package]") pkg = v
   }
   END { n = lib != "" ? lib : pkg; gsub(/-/, "_", n); print n }' "$here/Cargo.toml")

@@ -111,7 +111,9 @@ def main():
             check(rc == 0 and "--local" in out and "--join HOST:PORT" in out,
                   f"{program} --help: exit {rc}, {out!r}")
             for bad in (["--id", "x", "dir"], ["--id", "1"], ["--id", "1", "--port", "70000", "d"],
-                        ["--id", "1", "--local", "--bind", "0.0.0.0", "d"], ["--nope", "d"]):
+                        ["--id", "1", "--local", "--bind", "0.0.0.0", "d"], ["--nope", "d"],
+                        ["--id", "1", "--join", "", "d"], ["--id", "1", "--beacon", "h:0", "d"],
+                        ["--id", "1", "--join", "127.0.0.1", "d"]):
                 rc, out, _ = run([path] + bad, 30, env)
                 check(rc == 2 and "usage:" in out, f"{program} {bad}: exit {rc}, {out!r}")
 

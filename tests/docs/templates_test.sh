@@ -44,11 +44,11 @@ check_readme() {
   mapfile -t lines < "$readme"
   for ((i = 0; i < ${#lines[@]}; i++)); do
     line=${lines[i]}
-    if [[ $line =~ ^\ \ \ \ velum\ run\ (.*[^\ ])\ *$ ]]; then
-      args=${BASH_REMATCH[1]}
+    if [[ $line =~ ^\ \ \ \ (\.\./\.\./)?velum\ run\ (.*[^\ ])\ *$ ]]; then
+      args=${BASH_REMATCH[2]}
       expected=""
       for ((j = i + 1; j < ${#lines[@]}; j++)); do
-        if [[ ${lines[j]} =~ ^\ \ \ \ velum\  ]]; then break; fi
+        if [[ ${lines[j]} =~ ^\ \ \ \ (\.\./\.\./)?velum\  ]]; then break; fi
         [[ ${lines[j]} =~ ^\ \ \ \ ([^\ ].*)$ ]] || break
         expected+="${BASH_REMATCH[1]}"$'\n'
       done

@@ -43,16 +43,20 @@ def velum(*args, env_home):
     return subprocess.run([VELUM, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
-def node_c(mesh, command):
-    """`node 1 -c COMMAND` alone on loopback: the CompletedProcess."""
+def node_c(mesh, command, stdin=None, extra=()):
+    """`node 1 -c COMMAND` alone on loopback (None: the commands piped in `stdin`): the
+    CompletedProcess."""
     home = os.path.join(mesh.tmp, "home-c")
     os.makedirs(home, exist_ok=True)
     env = dict(os.environ)
     env.pop("VELUM_WASM_PATH", None)
     argv = [NODE, "1", "--port", str(free_port()), "--no-broadcast", "--bind", "127.0.0.1",
             "--discovery-port", "0", "--home", home, "--cluster-key", mesh.key,
-            "--slots", "0x2", "-c", command]  # 0x2: the node's own options take the forms too
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+            "--slots", "0x2", *extra]  # 0x2: the node's own options take the forms too
+    if command is not None:
+        argv += ["-c", command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env,
+                          input=stdin if stdin is not None else "")
 
 
 def case_same(mesh):
@@ -107,6 +111,16 @@ def case_same(mesh):
         check(n.returncode == 2, f"node -c '{cmd}': exit {n.returncode} (want 2), {n.stderr!r}")
     n = node_c(mesh, "scatter primes count_primes 0 1e30")
     check("END takes an integer in the int64 range" in n.stderr, f"END 1e30: {n.stderr!r}")
+    # Piped commands: 2 if a line could not run, else 1 if one failed; `quit` keeps the count.
+    for lines, code in [("wasm sum nosuch\nquit\n", 1), ("frobnicate\nwasm sum sum 1 2 3\n", 2),
+                        ("wasm sum nosuch\npeers x\nquit\n", 2),
+                        ("wasm sum sum 1 2 3\nquit\n", 0)]:
+        n = node_c(mesh, None, stdin=lines)
+        check(n.returncode == code, f"piped {lines!r}: exit {n.returncode} (want {code}), "
+              f"{n.stdout!r} {n.stderr!r}")
+    # An address the node refuses at start is a usage error too.
+    n = node_c(mesh, "status", extra=["--join", "foo"])
+    check(n.returncode == 2 and "--join" in n.stderr, f"--join foo: exit {n.returncode}, {n.stderr!r}")
     for argv in ([VELUM, "--help"], [NODE, "--help"]):
         h = subprocess.run(argv, capture_output=True, text=True, timeout=10)
         check(h.returncode == 0 and "Exit codes: 0 success; 1 the work failed" in h.stdout
