@@ -203,7 +203,8 @@ def case_badinput(tmp):
           f"{out[-800:]!r} {err[-800:]!r}")
     check(all("error" in json.loads(x) for x in lines[:-1]), "a bad line did not fail")
     check(json.loads(lines[-1]).get("id") == 1, f"status after the bad lines: {lines[-1]}")
-    check(code == 1, f"piped shell with failures: exit {code}")
+    # Some lines could not run at all (usage errors), so the session's exit is 2, not 1.
+    check(code == 2, f"piped shell with usage errors among its failures: exit {code}")
     log(f"{len(bad) + len(raw)} hostile commands: one JSON error each, node alive")
 
 
