@@ -14,6 +14,13 @@
 
 namespace velum::core {
 
+// A limit asked of this node (a call's timeout, an instance's memory pages): 0 asks for the
+// node's own, anything else gets the smaller of the two. Every call this node runs, a slice, a
+// peer's call or its own shell's, is clamped by this one rule.
+inline uint32_t ClampToOwnLimit(uint32_t asked, uint32_t own) {
+  return asked != 0 && asked < own ? asked : own;
+}
+
 // Items in [lo, hi), lo <= hi. Unsigned: the whole int64 range holds 2^64 - 1 of them, more
 // than an int64 difference can.
 inline uint64_t ItemsIn(int64_t lo, int64_t hi) {

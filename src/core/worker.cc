@@ -93,9 +93,8 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
   Task t;
   t.key = key;
   t.assign = a;
-  t.assign.timeout_ms =
-      std::min(a.timeout_ms ? a.timeout_ms : config_.max_timeout_ms, config_.max_timeout_ms);
-  t.assign.max_memory_pages = std::min(a.max_memory_pages, config_.max_memory_pages);
+  t.assign.timeout_ms = ClampToOwnLimit(a.timeout_ms, config_.max_timeout_ms);
+  t.assign.max_memory_pages = ClampToOwnLimit(a.max_memory_pages, config_.max_memory_pages);
   t.upto = a.start;
   if (auto it = rates_.find({from, a.job}); it != rates_.end()) t.rate = it->second;
   t.arrived_ms = t.last_sent_ms = now_ms;

@@ -302,7 +302,7 @@ void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp
 void Node::Impl::OnLinkUp(uint32_t peer) {
   spdlog::info("link to {} up", peer);
   SendLinkPing(peer);
-  OnJobLinkUp(peer);
+  OnJobLink(peer, true);
 }
 
 void Node::Impl::SendLinkPing(uint32_t peer) {
@@ -326,7 +326,7 @@ void Node::Impl::OnLinkDown(uint32_t peer) {
   rtt_us.erase(peer);
   if (left) return;
   Dispatch(membership->OnLinkDown(peer, SteadyMs()));
-  OnJobLinkDown(peer);
+  OnJobLink(peer, false);
 }
 
 void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {

@@ -13,12 +13,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "core/coordinator.h"
 #include "core/membership.h"
+#include "core/peer_gate.h"
 #include "core/worker.h"
 #include "net/transport.h"
 #include "node/call_runner.h"
@@ -75,7 +77,9 @@ struct Node::Impl : net::Transport::Handler {
   std::unique_ptr<core::Coordinator> coordinator;
   std::unique_ptr<core::Worker> worker;
   std::unique_ptr<ModuleFetcher> fetcher;
-  std::set<uint32_t> workers_up;  // peers the coordinator holds as workers
+  // The one place a peer is declared up (a worker for this node's jobs) or down (what was in
+  // flight with it has ended): fed by link events and membership events, read by OnPeerChange.
+  std::unique_ptr<core::PeerGate> peer_gate;
   std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels;  // running slices
   // Calls this node serves for peers, by (peer, call id): their cancel flags.
   std::map<std::pair<uint32_t, uint64_t>, std::shared_ptr<std::atomic<bool>>> serving;
@@ -153,9 +157,13 @@ struct Node::Impl : net::Transport::Handler {
   // deadline that moved later ticks the cores for nothing and re-arms, which costs less than
   // re-arming on every report.
   void ScheduleJobTick();
+  // Facts for the peer gate, from node.cc: a membership event, a link up or down.
   void OnMemberEvent(const core::Event& event);
-  void OnJobLinkUp(uint32_t peer);
-  void OnJobLinkDown(uint32_t peer);
+  void OnJobLink(uint32_t peer, bool up);
+  // Acts on the gate's verdict: a worker joins or leaves the coordinator's table; a lost peer
+  // ends the work it gave this node, its module transfers and the calls to and from it.
+  void OnPeerChange(std::optional<core::PeerChange> change);
+  void EndWorkWith(uint32_t peer);
   void OnJobMessage(uint32_t peer, wire::LinkMessage message, size_t wire_bytes);
   void HoldFrame(uint32_t peer, wire::LinkMessage message, size_t wire_bytes);
   void ReleaseHeldFrames(uint32_t peer);
@@ -170,6 +178,10 @@ struct Node::Impl : net::Transport::Handler {
   void PublishLoad();
   uint32_t PickTarget(const std::vector<uint32_t>& tried) const;
   JobSummary Summarize(const core::Job& job) const;
+  // The one place an executor call is specified, for a slice, a peer's call or this node's
+  // own: the asked timeout and memory clamped to this node's (core::ClampToOwnLimit).
+  CallSpec SpecFor(ModulePtr module, std::string func, std::vector<Value> args, uint32_t timeout_ms,
+                   uint32_t memory_pages, const std::atomic<bool>* cancel) const;
   void FlushJournal();
 };
 

@@ -69,25 +69,18 @@ core::SliceResult SliceFailure(const Error& e) {
   return r;
 }
 
-core::SliceResult ExecuteSlice(ExecutorPool& pool, EngineKind engine, const ModulePtr& module,
-                               const core::SliceRun& run, const std::atomic<bool>* cancel) {
-  auto exported = module->FindFunction(run.func);
+// `spec` comes from Impl::SpecFor; the slice adds its bounds as the export's arguments.
+core::SliceResult ExecuteSlice(ExecutorPool& pool, CallSpec spec, const core::SliceRun& run) {
+  auto exported = spec.module->FindFunction(run.func);
   if (!exported.ok()) return SliceFailure(exported.error());
   bool wide = false;
   if (std::string why = shell::RangeExportProblem(**exported, &wide);
       !why.empty() || wide != run.wide)
     return SliceFailure(
         MakeError(ErrorKind::kBadArguments, why.empty() ? "the export's parameters changed" : why));
-  CallSpec spec;
-  spec.module = module;
-  spec.func = run.func;
   spec.args = run.wide ? std::vector<Value>{Value::I64(run.lo), Value::I64(run.hi)}
                        : std::vector<Value>{Value::I32(static_cast<int32_t>(run.lo)),
                                             Value::I32(static_cast<int32_t>(run.hi))};
-  spec.engine = engine;
-  spec.timeout = std::chrono::milliseconds(run.timeout_ms);
-  spec.max_memory_pages = run.max_memory_pages;
-  spec.cancel = cancel;
   uint64_t t0 = SteadyUs();
   auto out = pool.Call(spec);
   core::SliceResult r;
@@ -160,6 +153,8 @@ velum::Status Node::Impl::StartJobs() {
   auto j = Journal::Open(options.home / "journal" / ("node-" + std::to_string(options.id) + ".db"));
   if (!j.ok()) return j.error();
   journal = std::move(*j);
+  // Peers with a link or a membership record: each table is bounded by membership's own bound.
+  peer_gate = std::make_unique<core::PeerGate>(options.id, 2 * size_t{core::Config().max_members});
   coordinator = std::make_unique<core::Coordinator>(options.id, options.coordinator,
                                                     journal->epoch(), journal->next_job_id());
   auto loaded = journal->Load();
@@ -215,9 +210,7 @@ void Node::Impl::StopJobs() {
   uint64_t now = SteadyMs();
   // Work held for others is abandoned (they reassign it); our own jobs stay in the journal
   // and resume when this node starts again with the same id and home.
-  for (uint32_t peer : std::vector<uint32_t>(workers_up.begin(), workers_up.end()))
-    coordinator->OnWorkerDown(peer, now);
-  workers_up.clear();
+  for (const core::PeerChange& down : peer_gate->DownAll()) coordinator->OnWorkerDown(down.id, now);
   for (const auto& [id, m] : membership->members())
     if (id != options.id) worker->OnCoordinatorDown(id, now);
   for (auto& [id, cancel] : slice_cancels) cancel->store(true);
@@ -256,43 +249,67 @@ void Node::Impl::FlushJournal() {
   if (velum::Status s = journal->Flush(); !s.ok()) spdlog::warn("{}", s.error().ToString());
 }
 
+CallSpec Node::Impl::SpecFor(ModulePtr module, std::string func, std::vector<Value> args,
+                             uint32_t timeout_ms, uint32_t memory_pages,
+                             const std::atomic<bool>* cancel) const {
+  CallSpec spec;
+  spec.module = std::move(module);
+  spec.func = std::move(func);
+  spec.args = std::move(args);
+  spec.engine = options.engine;
+  spec.timeout = std::chrono::milliseconds(core::ClampToOwnLimit(timeout_ms, options.max_call_ms));
+  spec.max_memory_pages = core::ClampToOwnLimit(memory_pages, PagesOf(options.max_memory_mib));
+  spec.cancel = cancel;
+  VELUM_ASSERT(spec.module != nullptr);
+  VELUM_ASSERT(spec.max_memory_pages <= PagesOf(options.max_memory_mib));
+  return spec;
+}
+
 // --- Membership and links ----------------------------------------------------------------
 
 void Node::Impl::OnMemberEvent(const core::Event& event) {
   if (left || !coordinator || event.id == options.id) return;
-  uint64_t now = SteadyMs();
-  switch (event.kind) {
-    case core::EventKind::kJoined:
-    case core::EventKind::kAlive:
-    case core::EventKind::kMetaChanged:
-      if (transport->LinkUp(event.id)) OnJobLinkUp(event.id);
-      ReleaseHeldFrames(event.id);
-      break;
-    case core::EventKind::kSuspected:
-      break;
-    case core::EventKind::kDead:
-    case core::EventKind::kLeft:
-      OnJobLinkDown(event.id);
-      break;
-  }
-  (void)now;
+  auto it = membership->members().find(event.id);
+  const bool live = it != membership->members().end() && core::IsLive(it->second.state);
+  OnPeerChange(peer_gate->OnMember(event.id, live, live ? it->second.meta.slots : 0));
+  // Frames that came over the link before the peer was heard alive run now.
+  if (live) ReleaseHeldFrames(event.id);
 }
 
-void Node::Impl::OnJobLinkUp(uint32_t peer) {
-  if (left || !IsLiveMember(peer)) return;
-  const core::Member& m = membership->members().at(peer);
-  workers_up.insert(peer);
-  RunCoordinator(coordinator->OnWorkerUp(peer, m.meta.slots, SteadyMs()));
+void Node::Impl::OnJobLink(uint32_t peer, bool up) {
+  if (left || !coordinator) return;
+  if (!up) {
+    if (auto held = held_frames.find(peer); held != held_frames.end()) {
+      held_frames_dropped += held->second.frames.size();
+      held_frames.erase(held);
+    }
+  }
+  OnPeerChange(peer_gate->OnLink(peer, up));
 }
 
-void Node::Impl::OnJobLinkDown(uint32_t peer) {
-  if (!coordinator) return;
-  uint64_t now = SteadyMs();
-  if (auto held = held_frames.find(peer); held != held_frames.end()) {
-    held_frames_dropped += held->second.frames.size();
-    held_frames.erase(held);
+void Node::Impl::OnPeerChange(std::optional<core::PeerChange> change) {
+  if (!change) return;
+  VELUM_ASSERT(change->id != options.id);
+  const uint64_t now = SteadyMs();
+  switch (change->kind) {
+    case core::PeerChangeKind::kUp:
+    case core::PeerChangeKind::kSlotsChanged:
+      VELUM_ASSERT(peer_gate->IsUp(change->id));
+      RunCoordinator(coordinator->OnWorkerUp(change->id, change->slots, now));
+      break;
+    case core::PeerChangeKind::kDown:
+      VELUM_ASSERT(!peer_gate->IsUp(change->id));
+      RunCoordinator(coordinator->OnWorkerDown(change->id, now));
+      EndWorkWith(change->id);
+      break;
+    case core::PeerChangeKind::kLinkLost:
+      EndWorkWith(change->id);  // never a worker here: nothing for the coordinator
+      break;
   }
-  if (workers_up.erase(peer)) RunCoordinator(coordinator->OnWorkerDown(peer, now));
+}
+
+void Node::Impl::EndWorkWith(uint32_t peer) {
+  uint64_t now = SteadyMs();
   RunWorker(worker->OnCoordinatorDown(peer, now));
   fetcher->OnLinkDown(peer);
   for (auto it = pending_calls.begin(); it != pending_calls.end();) {
@@ -475,7 +492,8 @@ void Node::Impl::StartSlice(const core::SliceRun& run) {
   counters.slices_run++;
   auto execute = [this, run, cancel](ModulePtr m) {
     bool posted = runner->Post([this, run, cancel, m] {
-      core::SliceResult r = ExecuteSlice(*pool, options.engine, m, run, cancel.get());
+      core::SliceResult r = ExecuteSlice(
+          *pool, SpecFor(m, run.func, {}, run.timeout_ms, run.max_memory_pages, cancel.get()), run);
       asio::post(io, [this, id = run.id, r = std::move(r)] { FinishSlice(id, r); });
     });
     if (!posted)
@@ -587,18 +605,8 @@ void Node::Impl::ServeCall(uint32_t peer, wire::CallRequest req) {
             r.has_error = true;
             r.error = TaskErrorOf(ok.error());
           } else {
-            CallSpec spec;
-            spec.module = m;
-            spec.func = req.func;
-            spec.args = std::move(args);
-            spec.engine = options.engine;
-            uint32_t timeout = req.timeout_ms ? req.timeout_ms : options.max_call_ms;
-            spec.timeout = std::chrono::milliseconds(std::min(timeout, options.max_call_ms));
-            spec.max_memory_pages =
-                std::min(req.max_memory_pages ? req.max_memory_pages : UINT32_MAX,
-                         PagesOf(options.max_memory_mib));
-            spec.cancel = cancel.get();
-            auto out = pool->Call(spec);
+            auto out = pool->Call(SpecFor(m, req.func, std::move(args), req.timeout_ms,
+                                          req.max_memory_pages, cancel.get()));
             if (out.ok()) {
               r.values = WireOf(out->values);
               r.run_us = static_cast<uint64_t>(out->elapsed.count() / 1000);
@@ -740,17 +748,8 @@ Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
         impl_->PublishLoad();
         return 0;
       });
-      CallSpec spec;
-      spec.module = module;
-      spec.func = func;
-      spec.args = args;
-      spec.engine = impl_->options.engine;
-      spec.timeout =
-          std::chrono::milliseconds(std::min(options.timeout_ms, impl_->options.max_call_ms));
-      spec.max_memory_pages =
-          std::min(PagesOf(options.max_memory_mib), PagesOf(impl_->options.max_memory_mib));
-      spec.cancel = cancel;
-      auto out = impl_->pool->Call(spec);
+      auto out = impl_->pool->Call(impl_->SpecFor(module, func, args, options.timeout_ms,
+                                                  PagesOf(options.max_memory_mib), cancel));
       impl_->local_calls--;
       impl_->OnLoop([this] {
         impl_->PublishLoad();

@@ -252,6 +252,7 @@ void JobSim::StartCoordinator() {
   for (const auto& [id, j] : durable_jobs_) first = std::max(first, id + 1);
   coordinator_ =
       std::make_unique<core::Coordinator>(kCoordinator, options_.coordinator, epoch_, first);
+  gate_ = std::make_unique<core::PeerGate>(kCoordinator, workers_.size() + 1);
   for (const auto& [id, j] : durable_jobs_) {
     std::vector<core::JournalChunk> chunks;
     for (auto it = durable_chunks_.lower_bound({id, 0});
@@ -277,10 +278,28 @@ void JobSim::StartCoordinator() {
   ScheduleTick(kCoordinator);
 }
 
+void JobSim::GateFact(const WorkerNode& w, bool link, bool up) {
+  VELUM_ASSERT(coordinator_ && gate_);
+  auto change = link ? gate_->OnLink(w.id, up) : gate_->OnMember(w.id, up, w.slots);
+  if (!change) return;
+  switch (change->kind) {
+    case core::PeerChangeKind::kUp:
+    case core::PeerChangeKind::kSlotsChanged:
+      ProcessCoordinator(coordinator_->OnWorkerUp(w.id, change->slots, now_));
+      break;
+    case core::PeerChangeKind::kDown:
+      ProcessCoordinator(coordinator_->OnWorkerDown(w.id, now_));
+      break;
+    case core::PeerChangeKind::kLinkLost:
+      break;  // the worker was not held up here: nothing for the coordinator
+  }
+}
+
 void JobSim::CrashCoordinator(uint64_t restart_after_ms) {
   if (!coordinator_) return;
   faults_++;
   coordinator_.reset();
+  gate_.reset();
   self_worker_.reset();
   journal_buffer_.clear();  // not yet durable: lost with the process
   flush_scheduled_ = false;
@@ -704,8 +723,9 @@ void JobSim::Dispatch(Event& e) {
       if (w->running && !w->paused && !w->cut) return;
       w->known_down = true;
       w->registered = 0;
-      ProcessCoordinator(coordinator_->OnWorkerDown(w->id, now_));
+      GateFact(*w, false, false);  // the membership holds it dead
       // The coordinator drops its link to a member it holds dead.
+      GateFact(*w, true, false);
       ResetLink(*w, false);
       return;
     }
@@ -715,7 +735,8 @@ void JobSim::Dispatch(Event& e) {
       if (!w->running || w->paused || w->cut) return;
       w->known_down = false;
       w->registered = coord_gen_;
-      ProcessCoordinator(coordinator_->OnWorkerUp(w->id, w->slots, now_));
+      GateFact(*w, true, true);   // a new link
+      GateFact(*w, false, true);  // and the membership's word that it is alive
       return;
     }
     case Kind::kCoordDownAtWorker: {
@@ -734,7 +755,7 @@ void JobSim::Dispatch(Event& e) {
       // The coordinator learns of the old process's end at the latest now (its link resets).
       if (coordinator_ && !w->known_down && w->registered == coord_gen_) {
         w->known_down = true;
-        ProcessCoordinator(coordinator_->OnWorkerDown(w->id, now_));
+        GateFact(*w, true, false);
       }
       StartWorker(*w);
       return;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/coordinator.h"
+#include "core/peer_gate.h"
 #include "core/random.h"
 #include "core/worker.h"
 
@@ -166,6 +167,9 @@ class JobSim {
   void Dispatch(Event& e);
   void DeliverToWorker(WorkerNode& w, const Event& e);
   void ProcessCoordinator(core::CoordinatorOutput out);
+  // A fact about worker `w` at the coordinator node (its link, or the membership's verdict),
+  // through the gate; the coordinator hears of the change the gate declares, if any.
+  void GateFact(const WorkerNode& w, bool link, bool up);
   void ProcessWorker(NodeId id, core::WorkerOutput out);
   void SendToCoordinator(NodeId from, const core::Report& r);
   void SendToWorker(NodeId to, const core::ToWorker& m);
@@ -193,6 +197,9 @@ class JobSim {
   std::vector<WorkerNode> workers_;    // index = id - 2
   // The coordinator node: its core, its own worker, its journal.
   std::unique_ptr<core::Coordinator> coordinator_;
+  // The coordinator node's peer gate, as in the node: the only caller of OnWorkerUp/Down for
+  // peers. The membership's verdicts and the link's come to it as facts (GateFact).
+  std::unique_ptr<core::PeerGate> gate_;
   std::unique_ptr<core::Worker> self_worker_;
   uint32_t coord_gen_ = 0;
   uint32_t epoch_ = 0;
