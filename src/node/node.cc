@@ -598,7 +598,7 @@ Node::~Node() {
   if (impl_->loop.joinable()) impl_->loop.join();
   // Calls still running in executors are stopped, then the threads that wait for them end.
   for (auto& [id, cancel] : impl_->slice_cancels) cancel->store(true);
-  for (auto& [key, cancel] : impl_->serving) cancel->store(true);
+  if (impl_->calls) impl_->calls->CancelServed();
   impl_->runner.reset();
   impl_->pool.reset();
   impl_->journal.reset();
@@ -694,6 +694,7 @@ NodeStatus Node::Status() {
     s.slots = impl_->options.slots;
     s.busy_slots = impl_->published_load;
     s.jobs = impl_->counters;
+    s.jobs.calls_served = impl_->calls->served();
     s.jobs.modules_fetched = impl_->fetcher->fetched();
     s.jobs.module_bytes_fetched = impl_->fetcher->bytes_fetched();
     s.jobs.jobs_running = impl_->coordinator->running_jobs();

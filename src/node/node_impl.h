@@ -24,6 +24,7 @@
 #include "core/worker.h"
 #include "net/transport.h"
 #include "node/call_runner.h"
+#include "node/call_service.h"
 #include "node/journal.h"
 #include "node/module_fetcher.h"
 #include "node/node.h"
@@ -81,16 +82,7 @@ struct Node::Impl : net::Transport::Handler {
   // flight with it has ended): fed by link events and membership events, read by OnPeerChange.
   std::unique_ptr<core::PeerGate> peer_gate;
   std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels;  // running slices
-  // Calls this node serves for peers, by (peer, call id): their cancel flags.
-  std::map<std::pair<uint32_t, uint64_t>, std::shared_ptr<std::atomic<bool>>> serving;
-  struct PendingCall {
-    uint32_t target = 0;
-    std::shared_ptr<std::promise<Result<CallReply>>> promise;
-    uint64_t sent_us = 0;
-  };
-  std::map<uint64_t, PendingCall> pending_calls;  // calls this node sent, by id
-  uint64_t next_call_id = 1;
-  std::atomic<uint32_t> local_calls{0};  // calls running here for this node's own shell
+  std::unique_ptr<CallService> calls;  // remote calls, sent and served
   JobCounters counters;
   uint32_t published_load = 0;
   // Job frames over a link from a peer this node still holds dead or left. A restarted node's
@@ -173,8 +165,6 @@ struct Node::Impl : net::Transport::Handler {
   void StartSlice(const core::SliceRun& run);
   void FinishSlice(uint64_t slice, const core::SliceResult& result);
   void ServeModule(uint32_t peer, const ModuleHash& hash);
-  void ServeCall(uint32_t peer, wire::CallRequest request);
-  void OnCallResult(uint32_t peer, const wire::CallResult& result);
   void PublishLoad();
   uint32_t PickTarget(const std::vector<uint32_t>& tried) const;
   JobSummary Summarize(const core::Job& job) const;

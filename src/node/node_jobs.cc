@@ -9,6 +9,7 @@
 
 #include "core/assert.h"
 #include "core/reducer.h"
+#include "node/job_values.h"
 #include "node/node_impl.h"
 #include "shell/module_lookup.h"
 
@@ -21,47 +22,6 @@ namespace {
 // Progress journaled by the coordinator is flushed at most this long after it was recorded:
 // what a coordinator's crash can cost of committed work (the timer used to flush every tick).
 constexpr uint64_t kJournalFlushMs = 50;
-
-uint32_t PagesOf(uint32_t mib) { return std::max<uint32_t>(mib, 1) * 16; }  // 64 KiB pages
-
-core::NumKind KindOf(ValType t) {
-  return t == ValType::kF32   ? core::NumKind::kF32
-         : t == ValType::kF64 ? core::NumKind::kF64
-                              : core::NumKind::kInt;
-}
-
-core::Num NumOf(const Value& v) {
-  switch (v.type) {
-    case ValType::kI32:
-      return core::Num::Int(v.i32());
-    case ValType::kI64:
-      return core::Num::Int(v.i64());
-    case ValType::kF32:
-      return core::Num::F32(v.f32());
-    default:
-      return core::Num::F64(v.f64());
-  }
-}
-
-// Errors that another attempt elsewhere would hit too fail the job at once; the others
-// (a crashed executor, a busy or lost node) are retried.
-bool Retryable(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kExecutorCrashed:
-    case ErrorKind::kIo:
-    case ErrorKind::kInternal:
-    case ErrorKind::kCancelled:
-    case ErrorKind::kUnavailable:
-    case ErrorKind::kLimitExceeded:
-      return true;
-    default:
-      return false;
-  }
-}
-
-core::TaskError TaskErrorOf(const Error& e) {
-  return core::TaskError{static_cast<uint32_t>(e.kind), e.ToString(), Retryable(e.kind)};
-}
 
 core::SliceResult SliceFailure(const Error& e) {
   core::SliceResult r;
@@ -97,33 +57,6 @@ core::SliceResult ExecuteSlice(ExecutorPool& pool, CallSpec spec, const core::Sl
 wire::LinkMessage ToLink(const core::ToWorker& m) {
   if (const auto* a = std::get_if<core::Assign>(&m)) return *a;
   return std::get<core::Cancel>(m);
-}
-
-std::vector<Value> ValuesOf(const std::vector<wire::WireValue>& ws) {
-  std::vector<Value> out;
-  for (const auto& w : ws) out.push_back(Value{static_cast<ValType>(w.type), w.bits, 0});
-  return out;
-}
-
-std::vector<wire::WireValue> WireOf(const std::vector<Value>& vs) {
-  std::vector<wire::WireValue> out;
-  for (const auto& v : vs) out.push_back({static_cast<uint32_t>(v.type), v.lo});
-  return out;
-}
-
-// Arguments must match the export's parameters exactly (they come typed from the caller).
-velum::Status CheckArgs(const ExportInfo& e, const std::vector<Value>& args) {
-  if (args.size() != e.sig.params.size())
-    return MakeError(ErrorKind::kBadArguments, e.name + " takes " +
-                                                   std::to_string(e.sig.params.size()) +
-                                                   " arguments " + e.sig.ToString());
-  for (size_t i = 0; i < args.size(); i++) {
-    if (args[i].type != e.sig.params[i] || static_cast<int>(args[i].type) > 3)
-      return MakeError(ErrorKind::kBadArguments, "argument " + std::to_string(i + 1) + " of " +
-                                                     e.name + " must be " +
-                                                     ValTypeName(e.sig.params[i]));
-  }
-  return {};
 }
 
 }  // namespace
@@ -198,6 +131,27 @@ velum::Status Node::Impl::StartJobs() {
   };
   hooks.now_ms = [] { return SteadyMs(); };
   fetcher = std::make_unique<ModuleFetcher>(store.get(), std::move(hooks));
+  CallService::Hooks ch;
+  ch.send = [this](core::NodeId peer, const wire::LinkMessage& m) { return SendLink(peer, m); };
+  ch.fetch = [this](const ModuleHash& hash, uint64_t size, core::NodeId peer,
+                    ModuleFetcher::Done done) { fetcher->Get(hash, size, peer, std::move(done)); };
+  ch.blocking = [this](std::function<void()> work) { return runner->Post(std::move(work)); };
+  ch.loop = [this](std::function<void()> work) { asio::post(io, std::move(work)); };
+  ch.on_loop = [this](std::function<void()> work) {
+    OnLoop([&work] {
+      work();
+      return 0;
+    });
+  };
+  ch.execute = [this](const CallSpec& spec) { return pool->Call(spec); };
+  ch.spec = [this](ModulePtr m, std::string func, std::vector<Value> args, uint32_t timeout_ms,
+                   uint32_t pages, const std::atomic<bool>* cancel) {
+    return SpecFor(std::move(m), std::move(func), std::move(args), timeout_ms, pages, cancel);
+  };
+  ch.pick_target = [this](const std::vector<core::NodeId>& tried) { return PickTarget(tried); };
+  ch.load_changed = [this] { PublishLoad(); };
+  ch.now_us = [] { return SteadyUs(); };
+  calls = std::make_unique<CallService>(options.id, std::move(ch));
   asio::post(io, [this] {
     // This node works on its own jobs too (unless a job excludes it).
     RunCoordinator(coordinator->OnWorkerUp(options.id, options.slots, SteadyMs()));
@@ -214,10 +168,7 @@ void Node::Impl::StopJobs() {
   for (const auto& [id, m] : membership->members())
     if (id != options.id) worker->OnCoordinatorDown(id, now);
   for (auto& [id, cancel] : slice_cancels) cancel->store(true);
-  for (auto& [key, cancel] : serving) cancel->store(true);
-  for (auto& [id, call] : pending_calls)
-    call.promise->set_value(MakeError(ErrorKind::kUnavailable, "this node left the mesh"));
-  pending_calls.clear();
+  calls->Stop("this node left the mesh");
   FlushJournal();
 }
 
@@ -312,23 +263,7 @@ void Node::Impl::EndWorkWith(uint32_t peer) {
   uint64_t now = SteadyMs();
   RunWorker(worker->OnCoordinatorDown(peer, now));
   fetcher->OnLinkDown(peer);
-  for (auto it = pending_calls.begin(); it != pending_calls.end();) {
-    if (it->second.target != peer) {
-      ++it;
-      continue;
-    }
-    it->second.promise->set_value(MakeError(
-        ErrorKind::kUnavailable, "node " + std::to_string(peer) + " was lost during the call"));
-    it = pending_calls.erase(it);
-  }
-  for (auto it = serving.begin(); it != serving.end();) {
-    if (it->first.first != peer) {
-      ++it;
-      continue;
-    }
-    it->second->store(true);
-    it = serving.erase(it);
-  }
+  calls->OnPeerLost(peer);
   PublishLoad();
 }
 
@@ -362,11 +297,11 @@ void Node::Impl::OnJobMessage(uint32_t peer, wire::LinkMessage message, size_t w
         } else if constexpr (std::is_same_v<M, wire::ModuleData>) {
           fetcher->OnData(peer, m, now);
         } else if constexpr (std::is_same_v<M, wire::CallRequest>) {
-          ServeCall(peer, std::move(m));
+          calls->Serve(peer, std::move(m));
         } else if constexpr (std::is_same_v<M, wire::CallResult>) {
-          OnCallResult(peer, m);
+          calls->OnResult(peer, m);
         } else if constexpr (std::is_same_v<M, wire::CallCancel>) {
-          if (auto it = serving.find({peer, m.id}); it != serving.end()) it->second->store(true);
+          calls->OnCancel(peer, m.id);
         } else {
           static_assert(std::is_same_v<M, wire::LinkFrame>);
         }
@@ -479,7 +414,7 @@ void Node::Impl::RunWorker(core::WorkerOutput out) {
 
 void Node::Impl::PublishLoad() {
   if (!worker || left) return;
-  uint32_t load = static_cast<uint32_t>(worker->running() + serving.size()) + local_calls.load();
+  uint32_t load = static_cast<uint32_t>(worker->running()) + calls->busy();
   if (load == published_load) return;
   published_load = load;
   meta.load = load;
@@ -561,93 +496,6 @@ void Node::Impl::ServeModule(uint32_t peer, const ModuleHash& hash) {
     busy.error = "node " + std::to_string(options.id) + " is too busy to send a module";
     SendLink(peer, busy);
   }
-}
-
-void Node::Impl::ServeCall(uint32_t peer, wire::CallRequest req) {
-  auto reply_error = [this, peer](uint64_t id, const Error& e) {
-    wire::CallResult r;
-    r.id = id;
-    r.has_error = true;
-    r.error = TaskErrorOf(e);
-    SendLink(peer, r);
-  };
-  if (serving.count({peer, req.id})) return;  // a duplicate
-  auto cancel = std::make_shared<std::atomic<bool>>(false);
-  serving[{peer, req.id}] = cancel;
-  counters.calls_served++;
-  PublishLoad();
-  fetcher->Get(
-      req.module, req.module_size, peer,
-      [this, peer, req, cancel, reply_error](Result<ModulePtr> module) {
-        if (cancel->load() || left) return;
-        auto finish = [this, peer](wire::CallResult r) {
-          auto it = serving.find({peer, r.id});
-          if (it == serving.end()) return;  // cancelled, or the caller is gone
-          serving.erase(it);
-          SendLink(peer, r);
-          PublishLoad();
-        };
-        if (!module.ok()) {
-          serving.erase({peer, req.id});
-          reply_error(req.id, module.error());
-          PublishLoad();
-          return;
-        }
-        ModulePtr m = *module;
-        bool posted = runner->Post([this, req, cancel, m, finish] {
-          wire::CallResult r;
-          r.id = req.id;
-          auto exported = m->FindFunction(req.func);
-          std::vector<Value> args = ValuesOf(req.args);
-          velum::Status ok =
-              exported.ok() ? CheckArgs(**exported, args) : velum::Status(exported.error());
-          if (!ok.ok()) {
-            r.has_error = true;
-            r.error = TaskErrorOf(ok.error());
-          } else {
-            auto out = pool->Call(SpecFor(m, req.func, std::move(args), req.timeout_ms,
-                                          req.max_memory_pages, cancel.get()));
-            if (out.ok()) {
-              r.values = WireOf(out->values);
-              r.run_us = static_cast<uint64_t>(out->elapsed.count() / 1000);
-              r.engine = EngineKindName(out->engine);
-            } else {
-              r.has_error = true;
-              r.error = TaskErrorOf(out.error());
-            }
-          }
-          asio::post(io, [finish, r = std::move(r)] { finish(r); });
-        });
-        if (!posted) {
-          serving.erase({peer, req.id});
-          reply_error(req.id, MakeError(ErrorKind::kLimitExceeded, "the call queue is full"));
-        }
-      });
-}
-
-void Node::Impl::OnCallResult(uint32_t peer, const wire::CallResult& r) {
-  auto it = pending_calls.find(r.id);
-  if (it == pending_calls.end() || it->second.target != peer) return;
-  auto promise = it->second.promise;
-  uint64_t sent = it->second.sent_us;
-  pending_calls.erase(it);
-  if (r.has_error) {
-    Error e;
-    e.kind = ErrorKindFromNumber(r.error.kind).value_or(ErrorKind::kInternal);
-    // The worker rendered its error in full ("trap: ..."): keep its words without repeating
-    // the kind that ToString() puts in front again.
-    std::string prefix = std::string(ErrorKindName(e.kind)) + ": ";
-    e.message = r.error.message.rfind(prefix, 0) == 0 ? r.error.message.substr(prefix.size())
-                                                      : r.error.message;
-    promise->set_value(e);
-    return;
-  }
-  CallReply reply;
-  reply.values = ValuesOf(r.values);
-  reply.node = peer;
-  reply.elapsed_ms = static_cast<double>(SteadyUs() - sent) / 1000.0;
-  reply.engine = r.engine;
-  promise->set_value(reply);
 }
 
 uint32_t Node::Impl::PickTarget(const std::vector<uint32_t>& tried) const {
@@ -735,97 +583,7 @@ Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
   if (!exported.ok()) return exported.error();
   if (velum::Status s = CheckArgs(**exported, args); !s.ok()) return s.error();
   if (auto kept = impl_->store->Keep(module); !kept.ok()) return kept.error();
-  const uint32_t self = impl_->options.id;
-  std::vector<uint32_t> tried;
-  std::string note;
-  for (int attempt = 0; attempt < 4; attempt++) {
-    uint32_t target = options.local    ? self
-                      : options.target ? options.target
-                                       : impl_->OnLoop([&] { return impl_->PickTarget(tried); });
-    if (target == self) {
-      impl_->local_calls++;
-      impl_->OnLoop([this] {
-        impl_->PublishLoad();
-        return 0;
-      });
-      auto out = impl_->pool->Call(impl_->SpecFor(module, func, args, options.timeout_ms,
-                                                  PagesOf(options.max_memory_mib), cancel));
-      impl_->local_calls--;
-      impl_->OnLoop([this] {
-        impl_->PublishLoad();
-        return 0;
-      });
-      if (!out.ok()) return out.error();
-      CallReply reply;
-      reply.values = std::move(out->values);
-      reply.node = self;
-      reply.elapsed_ms = std::chrono::duration<double, std::milli>(out->elapsed).count();
-      reply.engine = EngineKindName(out->engine);
-      reply.note = note + out->note;
-      if (reply.note.size() >= 2 && reply.note.compare(reply.note.size() - 2, 2, "; ") == 0)
-        reply.note.resize(reply.note.size() - 2);
-      return reply;
-    }
-    auto promise = std::make_shared<std::promise<Result<CallReply>>>();
-    auto future = promise->get_future();
-    uint64_t id = impl_->OnLoop([&]() -> uint64_t {
-      if (impl_->left) return 0;
-      wire::CallRequest req;
-      req.id = impl_->next_call_id++;
-      req.module = module->hash();
-      req.module_size = module->bytes().size();
-      req.func = func;
-      req.args = WireOf(args);
-      req.timeout_ms = options.timeout_ms;
-      req.max_memory_pages = PagesOf(options.max_memory_mib);
-      impl_->pending_calls[req.id] = {target, promise, SteadyUs()};
-      if (!impl_->SendLink(target, req)) {
-        impl_->pending_calls.erase(req.id);
-        return 0;
-      }
-      return req.id;
-    });
-    if (id == 0) {
-      if (options.target)
-        return MakeError(ErrorKind::kUnavailable,
-                         "node " + std::to_string(target) + " is not linked to this node");
-      tried.push_back(target);
-      continue;
-    }
-    // The target enforces the timeout; past it (and time to fetch the module) it is lost.
-    auto give_up = std::chrono::steady_clock::now() +
-                   std::chrono::milliseconds(options.timeout_ms) + std::chrono::seconds(30);
-    bool timed_out = false;
-    while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
-      bool cancelled = cancel && cancel->load();
-      timed_out = std::chrono::steady_clock::now() >= give_up;
-      if (cancelled || timed_out) {
-        impl_->OnLoop([&] {
-          if (impl_->pending_calls.erase(id)) impl_->SendLink(target, wire::CallCancel{id});
-          return 0;
-        });
-        if (cancelled) return MakeError(ErrorKind::kCancelled, "the call was cancelled");
-        break;
-      }
-    }
-    Result<CallReply> r =
-        timed_out ? Result<CallReply>(MakeError(ErrorKind::kUnavailable,
-                                                "no answer from node " + std::to_string(target)))
-                  : future.get();
-    if (!r.ok() && r.error().kind == ErrorKind::kUnavailable && !options.target) {
-      // The node was lost (or could not get the module): the call moves to the next best.
-      note += r.error().message + "; ";
-      tried.push_back(target);
-      continue;
-    }
-    if (r.ok()) {
-      r->note = note + r->note;
-      if (r->note.size() >= 2 && r->note.compare(r->note.size() - 2, 2, "; ") == 0)
-        r->note.resize(r->note.size() - 2);
-    }
-    return r;
-  }
-  return MakeError(ErrorKind::kUnavailable, "no node could run the call: " + note);
+  return impl_->calls->Call(module, func, args, options, cancel);
 }
 
 Result<uint64_t> Node::Submit(const ScatterRequest& req) {
