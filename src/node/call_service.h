@@ -31,7 +31,7 @@ class CallService {
     std::function<void(std::function<void()>)> loop;      // back onto the loop
     std::function<void(std::function<void()>)> on_loop;   // runs on the loop and waits for it
     std::function<Result<CallOutcome>(const CallSpec&)> execute;  // the executor pool
-    // The node's one rule for an executor call's limits (Node::Impl::SpecFor).
+    // The node's one rule for an executor call's limits (JobDriver::SpecFor).
     std::function<CallSpec(ModulePtr, std::string, std::vector<Value>, uint32_t timeout_ms,
                            uint32_t memory_pages, const std::atomic<bool>*)>
         spec;

@@ -166,7 +166,10 @@ void Node::Impl::Dispatch(core::Output out) {
     } else {
       transport->Forget(m.id);
     }
-    OnMemberEvent(event);
+    if (jobs && event.id != options.id) {
+      const bool live = core::IsLive(m.state);
+      jobs->OnMember(event.id, live, m.meta.slots);
+    }
   }
   for (const auto& notice : out.notices) SayNotice(notice);
   if (membership->refused()) {
@@ -265,6 +268,77 @@ void Node::Impl::Refuse() {
   if (options.on_refused && started) options.on_refused(message);
 }
 
+velum::Status Node::Impl::StartJobs() {
+  JobDriver::Hooks h;
+  h.send = [this](core::NodeId peer, const wire::LinkMessage& m) {
+    return transport->Send(peer, wire::EncodeLink(m));
+  };
+  h.loop = [this](std::function<void()> work) { asio::post(io, std::move(work)); };
+  h.on_loop = [this](std::function<void()> work) {
+    OnLoop([&work] {
+      work();
+      return 0;
+    });
+  };
+  // SteadyMs counts milliseconds of steady_clock, the timer's own clock: at the wake,
+  // SteadyMs() >= at_ms, so the core that asked for it finds its deadline passed.
+  h.wake_at = [this](uint64_t at_ms) {
+    job_timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(at_ms)));
+    job_timer.async_wait([this, at_ms](asio::error_code ec) {
+      if (!ec && !left) jobs->OnWake(at_ms);
+    });
+  };
+  h.held_gone = [this](core::NodeId peer) {
+    auto it = membership->members().find(peer);
+    return it != membership->members().end() && !core::IsLive(it->second.state);
+  };
+  h.pick_target = [this](const std::vector<core::NodeId>& tried) { return PickTarget(tried); };
+  h.publish_load = [this](uint32_t load) {
+    meta.load = load;
+    membership->UpdateLocalMeta(meta);
+  };
+  h.now_ms = [] { return SteadyMs(); };
+  h.now_us = [] { return SteadyUs(); };
+  auto started_jobs = JobDriver::Start(options, std::move(h));
+  if (!started_jobs.ok()) return started_jobs.error();
+  jobs = std::move(*started_jobs);
+  return {};
+}
+
+void Node::Impl::StopJobs() {
+  job_timer.cancel();
+  std::vector<core::NodeId> peers;
+  for (const auto& [id, m] : membership->members())
+    if (id != options.id) peers.push_back(id);
+  jobs->Stop(peers);
+}
+
+uint32_t Node::Impl::PickTarget(const std::vector<uint32_t>& tried) const {
+  uint32_t best = 0;
+  int64_t best_free = 0;
+  uint32_t best_load = 0;
+  uint64_t best_rtt = 0;
+  for (const auto& [id, m] : membership->members()) {
+    if (id == options.id || m.state != core::MemberState::kAlive || m.meta.slots == 0) continue;
+    if (!transport->LinkUp(id) || std::count(tried.begin(), tried.end(), id)) continue;
+    int64_t free = static_cast<int64_t>(m.meta.slots) - static_cast<int64_t>(m.meta.load);
+    auto rit = rtt_us.find(id);
+    uint64_t rtt = rit == rtt_us.end() ? UINT64_MAX : rit->second;
+    bool better =
+        best == 0 || free > best_free ||
+        (free == best_free &&
+         (m.meta.load < best_load ||
+          (m.meta.load == best_load && (rtt < best_rtt || (rtt == best_rtt && id < best)))));
+    if (better) {
+      best = id;
+      best_free = free;
+      best_load = m.meta.load;
+      best_rtt = rtt;
+    }
+  }
+  return best ? best : options.id;
+}
+
 bool Node::Impl::IsLiveMember(uint32_t id) const {
   auto it = membership->members().find(id);
   return it != membership->members().end() && core::IsLive(it->second.state);
@@ -302,7 +376,7 @@ void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp
 void Node::Impl::OnLinkUp(uint32_t peer) {
   spdlog::info("link to {} up", peer);
   SendLinkPing(peer);
-  OnJobLink(peer, true);
+  if (jobs) jobs->OnLink(peer, true);
 }
 
 void Node::Impl::SendLinkPing(uint32_t peer) {
@@ -326,7 +400,7 @@ void Node::Impl::OnLinkDown(uint32_t peer) {
   rtt_us.erase(peer);
   if (left) return;
   Dispatch(membership->OnLinkDown(peer, SteadyMs()));
-  OnJobLink(peer, false);
+  if (jobs) jobs->OnLink(peer, false);
 }
 
 void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
@@ -336,7 +410,7 @@ void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
     return;
   }
   if (auto* frame = std::get_if<wire::LinkFrame>(&decoded)) {
-    if (coordinator) coordinator->OnHeard(peer, SteadyMs());
+    if (jobs) jobs->OnHeard(peer);
     if (frame->kind == wire::LinkFrame::Kind::kPing) {
       frame->kind = wire::LinkFrame::Kind::kPong;
       transport->Send(peer, wire::EncodeLink(*frame));
@@ -345,7 +419,7 @@ void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
     }
     return;
   }
-  OnJobMessage(peer, std::move(decoded), message.size());
+  if (jobs) jobs->OnMessage(peer, std::move(decoded), message.size());
 }
 
 void Node::Impl::ScheduleTick() {
@@ -559,7 +633,6 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
     raw->ScheduleBeacon();
     raw->ScheduleTick();
     raw->ScheduleHeartbeat();
-    raw->ScheduleJobTick();
   });
   raw->loop = std::thread([raw] { raw->io.run(); });
   std::unique_ptr<Node> node(new Node(std::move(impl)));
@@ -597,11 +670,7 @@ Node::~Node() {
   impl_->io.stop();
   if (impl_->loop.joinable()) impl_->loop.join();
   // Calls still running in executors are stopped, then the threads that wait for them end.
-  for (auto& [id, cancel] : impl_->slice_cancels) cancel->store(true);
-  if (impl_->calls) impl_->calls->CancelServed();
-  impl_->runner.reset();
-  impl_->pool.reset();
-  impl_->journal.reset();
+  if (impl_->jobs) impl_->jobs->Shutdown();
   if (impl_->id_lock_fd >= 0) ::close(impl_->id_lock_fd);
 }
 
@@ -674,8 +743,8 @@ NodeStatus Node::Status() {
     s.dropped_replayed = ts.datagrams.replayed;
     s.dropped_misdirected = ts.datagrams.misdirected;
     s.undecodable = impl_->undecodable + impl_->bad_link_frames;
-    s.frames_held = impl_->held_frames_total;
-    s.frames_held_dropped = impl_->held_frames_dropped;
+    s.frames_held = impl_->jobs->frames_held();
+    s.frames_held_dropped = impl_->jobs->frames_held_dropped();
     s.links_up = ts.links_up - ts.links_down;
     s.links_refused = ts.links_refused;
     s.handshakes_timed_out = ts.handshakes_timed_out;
@@ -692,14 +761,34 @@ NodeStatus Node::Status() {
     s.seeds_silent = ms.stats().seeds_silent;
     s.home = impl_->options.home.string();
     s.slots = impl_->options.slots;
-    s.busy_slots = impl_->published_load;
-    s.jobs = impl_->counters;
-    s.jobs.calls_served = impl_->calls->served();
-    s.jobs.modules_fetched = impl_->fetcher->fetched();
-    s.jobs.module_bytes_fetched = impl_->fetcher->bytes_fetched();
-    s.jobs.jobs_running = impl_->coordinator->running_jobs();
+    s.busy_slots = impl_->jobs->load();
+    s.jobs = impl_->jobs->counters();
     return s;
   });
 }
+
+// --- Jobs and calls: the job driver's --------------------------------------------------------
+
+const NodeOptions& Node::options() const { return impl_->options; }
+
+Result<ModulePtr> Node::LoadModule(const fs::path& path) { return impl_->jobs->LoadModule(path); }
+
+Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
+                             const std::vector<Value>& args, const CallOptions& options,
+                             const std::atomic<bool>* cancel) {
+  return impl_->jobs->Call(module, func, args, options, cancel);
+}
+
+Result<uint64_t> Node::Submit(const ScatterRequest& req) { return impl_->jobs->Submit(req); }
+
+std::optional<JobSummary> Node::Job(uint64_t id) { return impl_->jobs->Job(id); }
+
+std::vector<JobSummary> Node::Jobs() { return impl_->jobs->Jobs(); }
+
+std::optional<JobSummary> Node::WaitJob(uint64_t id, std::chrono::milliseconds wait) {
+  return impl_->jobs->WaitJob(id, wait);
+}
+
+velum::Status Node::CancelJob(uint64_t id) { return impl_->jobs->CancelJob(id); }
 
 }  // namespace velum

@@ -346,7 +346,7 @@ TEST_F(JournalTest, JobsAndChunksRoundTrip) {
 
 // A running job is resumed after each restart of its coordinator, and each resumption is
 // counted in the journal before the job runs again: a job whose runs take the node down (the
-// node's start-up, as node_jobs does it: Load, CountResume, Restore, journal what that says)
+// node's start-up, as the job driver does it: Load, CountResume, Restore, journal what that says)
 // is failed after max_resumes, with a clear error, and stays failed.
 TEST_F(JournalTest, AJobThatKeepsTakingItsNodeDownIsFailed) {
   {

@@ -1,0 +1,691 @@
+// JobDriver (job_driver.h): the job cores driven by link frames, peer changes and deadlines;
+// slices run in the executor pool on the runner's threads; the journal keeps jobs alive.
+#include "node/job_driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/assert.h"
+#include "core/config.h"
+#include "core/reducer.h"
+#include "node/job_values.h"
+#include "shell/module_lookup.h"
+
+namespace velum {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Progress journaled by the coordinator is flushed at most this long after it was recorded:
+// what a coordinator's crash can cost of committed work (the timer used to flush every tick).
+constexpr uint64_t kJournalFlushMs = 50;
+
+core::SliceResult SliceFailure(const Error& e) {
+  core::SliceResult r;
+  r.error = TaskErrorOf(e);
+  return r;
+}
+
+// `spec` comes from JobDriver::SpecFor; the slice adds its bounds as the export's arguments.
+core::SliceResult ExecuteSlice(ExecutorPool& pool, CallSpec spec, const core::SliceRun& run,
+                               const std::function<uint64_t()>& now_us) {
+  auto exported = spec.module->FindFunction(run.func);
+  if (!exported.ok()) return SliceFailure(exported.error());
+  bool wide = false;
+  if (std::string why = shell::RangeExportProblem(**exported, &wide);
+      !why.empty() || wide != run.wide)
+    return SliceFailure(
+        MakeError(ErrorKind::kBadArguments, why.empty() ? "the export's parameters changed" : why));
+  spec.args = run.wide ? std::vector<Value>{Value::I64(run.lo), Value::I64(run.hi)}
+                       : std::vector<Value>{Value::I32(static_cast<int32_t>(run.lo)),
+                                            Value::I32(static_cast<int32_t>(run.hi))};
+  uint64_t t0 = now_us();
+  auto out = pool.Call(spec);
+  core::SliceResult r;
+  r.busy_us = now_us() - t0;
+  if (!out.ok()) {
+    r.error = TaskErrorOf(out.error());
+    return r;
+  }
+  r.ok = true;
+  for (const Value& v : out->values) r.values.push_back(NumOf(v));
+  return r;
+}
+
+wire::LinkMessage ToLink(const core::ToWorker& m) {
+  if (const auto* a = std::get_if<core::Assign>(&m)) return *a;
+  return std::get<core::Cancel>(m);
+}
+
+}  // namespace
+
+// --- Start and stop ----------------------------------------------------------------------
+
+Result<std::unique_ptr<JobDriver>> JobDriver::Start(const NodeOptions& options, Hooks hooks) {
+  VELUM_ASSERT(hooks.send && hooks.loop && hooks.on_loop && hooks.wake_at && hooks.held_gone &&
+               hooks.pick_target && hooks.publish_load && hooks.now_ms && hooks.now_us);
+  std::unique_ptr<JobDriver> driver(new JobDriver(options, std::move(hooks)));
+  if (Status s = driver->Open(); !s.ok()) return s.error();
+  return driver;
+}
+
+JobDriver::JobDriver(const NodeOptions& options, Hooks hooks)
+    : options_(options), hooks_(std::move(hooks)) {
+  VELUM_ASSERT(options_.id != core::kNoNode);
+}
+
+JobDriver::~JobDriver() { Shutdown(); }
+
+Status JobDriver::Open() {
+  store_ = std::make_unique<ModuleStore>(options_.home / "modules", options_.max_module_bytes);
+  PoolOptions po;
+  po.slots = std::max<uint32_t>(options_.slots, 1);
+  po.home = options_.home;
+  po.compile_jobs = std::max<uint32_t>(options_.compile_jobs, 1);
+  po.max_cache_bytes = options_.max_cache_bytes;
+  po.on_compile_failed = [](const ModulePtr& module, const Error& error) {
+    spdlog::warn("module {}: not compiled, the interpreter runs it: {}",
+                 module->hash_hex().substr(0, 12), error.ToString());
+  };
+  pool_ = std::make_unique<ExecutorPool>(po);
+  if (velum::Status s = pool_->Start(); !s.ok()) return s;
+  spdlog::info("executor pool: {} slots of {}", po.slots, pool_->executor_path());
+  // Said once per node, not per executor: every executor is confined the same way.
+  spdlog::info("executor confinement: {}", pool_->confinement());
+  if (!pool_->namespaces())
+    spdlog::warn("executors run without namespaces (the kernel refused them): {}",
+                 pool_->confinement());
+  runner_ = std::make_unique<CallRunner>(po.slots + 2, 4096);
+  auto j =
+      Journal::Open(options_.home / "journal" / ("node-" + std::to_string(options_.id) + ".db"));
+  if (!j.ok()) return j.error();
+  journal_ = std::move(*j);
+  // Peers with a link or a membership record: each table is bounded by membership's own bound.
+  peer_gate_ =
+      std::make_unique<core::PeerGate>(options_.id, 2 * size_t{core::Config().max_members});
+  coordinator_ = std::make_unique<core::Coordinator>(options_.id, options_.coordinator,
+                                                     journal_->epoch(), journal_->next_job_id());
+  auto loaded = journal_->Load();
+  if (!loaded.ok()) return loaded.error();
+  uint64_t now = hooks_.now_ms();
+  for (auto& record : *loaded) {
+    if (record.job.state == core::JobState::kRunning) {
+      auto resumes = journal_->CountResume(record.job.id);
+      if (!resumes.ok()) return resumes.error();
+      record.job.resumes = *resumes;
+    }
+    core::CoordinatorOutput out = coordinator_->Restore(record.job, record.chunks, now);
+    if (!out.journal.empty()) journal_->Add(std::move(out.journal));
+    const core::Job* job = coordinator_->job(record.job.id);
+    if (job && job->state == core::JobState::kFailed && !out.events.empty()) {
+      spdlog::error("job {} ({} over [{}, {})) not resumed: {}", job->id, job->spec.func,
+                    job->spec.start, job->spec.end, job->error);
+    }
+    if (!job || job->state != core::JobState::kRunning) continue;
+    jobs_resumed_++;
+    spdlog::warn("resuming job {} ({} over [{}, {}), {} of {} items done) from the journal",
+                 job->id, job->spec.func, job->spec.start, job->spec.end, job->ledger.items_done(),
+                 job->ledger.items_total());
+  }
+  // Jobs failed for their resumptions stay failed across the next restart.
+  if (velum::Status s = journal_->Flush(); !s.ok()) return s;
+  core::WorkerConfig wc;
+  wc.slots = std::max<uint32_t>(options_.slots, 1);
+  wc.max_timeout_ms = options_.max_call_ms;
+  wc.max_memory_pages = PagesOf(options_.max_memory_mib);
+  worker_ = std::make_unique<core::Worker>(options_.id, wc);
+  ModuleFetcher::Hooks hooks;
+  hooks.send = hooks_.send;
+  hooks.blocking = [this](std::function<void()> work) { return runner_->Post(std::move(work)); };
+  // The fetcher's steps on the loop may start or end a transfer, and so move its deadline.
+  hooks.loop = [this](std::function<void()> work) {
+    hooks_.loop([this, work = std::move(work)] {
+      work();
+      ScheduleWake();
+    });
+  };
+  hooks.now_ms = hooks_.now_ms;
+  fetcher_ = std::make_unique<ModuleFetcher>(store_.get(), std::move(hooks));
+  CallService::Hooks ch;
+  ch.send = hooks_.send;
+  ch.fetch = [this](const ModuleHash& hash, uint64_t size, core::NodeId peer,
+                    ModuleFetcher::Done done) { fetcher_->Get(hash, size, peer, std::move(done)); };
+  ch.blocking = [this](std::function<void()> work) { return runner_->Post(std::move(work)); };
+  ch.loop = hooks_.loop;
+  ch.on_loop = hooks_.on_loop;
+  ch.execute = [this](const CallSpec& spec) { return pool_->Call(spec); };
+  ch.spec = [this](ModulePtr m, std::string func, std::vector<Value> args, uint32_t timeout_ms,
+                   uint32_t pages, const std::atomic<bool>* cancel) {
+    return SpecFor(std::move(m), std::move(func), std::move(args), timeout_ms, pages, cancel);
+  };
+  ch.pick_target = hooks_.pick_target;
+  ch.load_changed = [this] { PublishLoad(); };
+  ch.now_us = hooks_.now_us;
+  calls_ = std::make_unique<CallService>(options_.id, std::move(ch));
+  hooks_.loop([this] {
+    // This node works on its own jobs too (unless a job excludes it).
+    RunCoordinator(coordinator_->OnWorkerUp(options_.id, options_.slots, hooks_.now_ms()));
+  });
+  return {};
+}
+
+void JobDriver::Stop(const std::vector<core::NodeId>& peers) {
+  if (stopped_) return;
+  stopped_ = true;
+  wake_at_ms_ = UINT64_MAX;  // a wake already asked for finds nothing to do
+  uint64_t now = hooks_.now_ms();
+  for (const core::PeerChange& down : peer_gate_->DownAll())
+    coordinator_->OnWorkerDown(down.id, now);
+  for (core::NodeId id : peers)
+    if (id != options_.id) worker_->OnCoordinatorDown(id, now);
+  for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
+  calls_->Stop("this node left the mesh");
+  FlushJournal();
+}
+
+void JobDriver::ScheduleWake() {
+  if (stopped_) return;
+  uint64_t next = std::min({coordinator_->NextDeadlineMs(), worker_->NextDeadlineMs(),
+                            fetcher_->NextDeadlineMs(), journal_flush_at_ms_});
+  if (next >= wake_at_ms_) return;  // asked for then or sooner already
+  wake_at_ms_ = next;
+  hooks_.wake_at(next);
+}
+
+void JobDriver::OnWake(uint64_t at_ms) {
+  // Stopped, or a wake asked for later than a sooner one that replaced it: that one runs.
+  if (stopped_ || at_ms != wake_at_ms_) return;
+  wake_at_ms_ = UINT64_MAX;
+  uint64_t now = hooks_.now_ms();
+  RunCoordinator(coordinator_->Tick(now));
+  RunWorker(worker_->Tick(now));
+  fetcher_->Tick(now);
+  FlushJournal();
+  ScheduleWake();
+}
+
+void JobDriver::FlushJournal() {
+  journal_flush_at_ms_ = UINT64_MAX;
+  if (!journal_ || !journal_->dirty()) return;
+  if (velum::Status s = journal_->Flush(); !s.ok()) spdlog::warn("{}", s.error().ToString());
+}
+
+CallSpec JobDriver::SpecFor(ModulePtr module, std::string func, std::vector<Value> args,
+                            uint32_t timeout_ms, uint32_t memory_pages,
+                            const std::atomic<bool>* cancel) const {
+  CallSpec spec;
+  spec.module = std::move(module);
+  spec.func = std::move(func);
+  spec.args = std::move(args);
+  spec.engine = options_.engine;
+  spec.timeout = std::chrono::milliseconds(core::ClampToOwnLimit(timeout_ms, options_.max_call_ms));
+  spec.max_memory_pages = core::ClampToOwnLimit(memory_pages, PagesOf(options_.max_memory_mib));
+  spec.cancel = cancel;
+  VELUM_ASSERT(spec.module != nullptr);
+  VELUM_ASSERT(spec.max_memory_pages <= PagesOf(options_.max_memory_mib));
+  return spec;
+}
+
+// --- Membership and links ----------------------------------------------------------------
+
+void JobDriver::OnMember(core::NodeId peer, bool live, uint32_t slots) {
+  if (stopped_ || peer == options_.id) return;
+  OnPeerChange(peer_gate_->OnMember(peer, live, live ? slots : 0));
+  // Frames that came over the link before the peer was heard alive run now.
+  if (live) ReleaseHeldFrames(peer);
+}
+
+void JobDriver::OnLink(core::NodeId peer, bool up) {
+  if (stopped_) return;
+  if (!up) {
+    if (auto held = held_frames_.find(peer); held != held_frames_.end()) {
+      held_frames_dropped_ += held->second.frames.size();
+      held_frames_.erase(held);
+    }
+  }
+  OnPeerChange(peer_gate_->OnLink(peer, up));
+}
+
+void JobDriver::OnHeard(core::NodeId peer) {
+  if (!stopped_) coordinator_->OnHeard(peer, hooks_.now_ms());
+}
+
+void JobDriver::OnPeerChange(std::optional<core::PeerChange> change) {
+  if (!change) return;
+  VELUM_ASSERT(change->id != options_.id);
+  const uint64_t now = hooks_.now_ms();
+  switch (change->kind) {
+    case core::PeerChangeKind::kUp:
+    case core::PeerChangeKind::kSlotsChanged:
+      VELUM_ASSERT(peer_gate_->IsUp(change->id));
+      RunCoordinator(coordinator_->OnWorkerUp(change->id, change->slots, now));
+      break;
+    case core::PeerChangeKind::kDown:
+      VELUM_ASSERT(!peer_gate_->IsUp(change->id));
+      RunCoordinator(coordinator_->OnWorkerDown(change->id, now));
+      EndWorkWith(change->id);
+      break;
+    case core::PeerChangeKind::kLinkLost:
+      EndWorkWith(change->id);  // never a worker here: nothing for the coordinator
+      break;
+  }
+}
+
+void JobDriver::EndWorkWith(core::NodeId peer) {
+  uint64_t now = hooks_.now_ms();
+  RunWorker(worker_->OnCoordinatorDown(peer, now));
+  fetcher_->OnLinkDown(peer);
+  calls_->OnPeerLost(peer);
+  PublishLoad();
+}
+
+void JobDriver::OnMessage(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes) {
+  if (stopped_) return;
+  // Work and modules only from members. The link already proved the cluster key; a peer
+  // this node holds dead or gone gets nothing done until it is heard alive again (one not
+  // heard of yet is joining: its link can be up a moment before its first gossip arrives).
+  if (hooks_.held_gone(peer)) {
+    HoldFrame(peer, std::move(message), wire_bytes);
+    return;
+  }
+  uint64_t now = hooks_.now_ms();
+  coordinator_->OnHeard(peer, now);
+  std::visit(
+      [&](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, core::Assign>) {
+          RunWorker(worker_->OnAssign(peer, m, now));
+        } else if constexpr (std::is_same_v<M, core::Cancel>) {
+          RunWorker(worker_->OnCancel(peer, m, now));
+        } else if constexpr (std::is_same_v<M, core::Report>) {
+          RunCoordinator(coordinator_->OnReport(peer, m, now));
+        } else if constexpr (std::is_same_v<M, wire::ModuleRequest>) {
+          ServeModule(peer, m.hash);
+        } else if constexpr (std::is_same_v<M, wire::ModuleData>) {
+          fetcher_->OnData(peer, m, now);
+        } else if constexpr (std::is_same_v<M, wire::CallRequest>) {
+          calls_->Serve(peer, std::move(m));
+        } else if constexpr (std::is_same_v<M, wire::CallResult>) {
+          calls_->OnResult(peer, m);
+        } else if constexpr (std::is_same_v<M, wire::CallCancel>) {
+          calls_->OnCancel(peer, m.id);
+        } else {
+          static_assert(std::is_same_v<M, wire::LinkFrame>);
+        }
+      },
+      message);
+}
+
+void JobDriver::HoldFrame(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes) {
+  using Limits = HeldFrames;
+  uint64_t now = hooks_.now_ms();
+  auto drop = [this] { held_frames_dropped_++; };
+  if (wire_bytes > Limits::kMaxBytes ||
+      (!held_frames_.count(peer) && held_frames_.size() >= Limits::kMaxPeers)) {
+    drop();
+    return;
+  }
+  HeldFrames& held = held_frames_[peer];
+  // The oldest frames go first: past kMaxAgeMs, or to make room.
+  while (!held.frames.empty() && (held.frames.front().arrived_ms + Limits::kMaxAgeMs <= now ||
+                                  held.frames.size() >= Limits::kMaxFrames ||
+                                  held.bytes + wire_bytes > Limits::kMaxBytes)) {
+    held.bytes -= held.frames.front().wire_bytes;
+    held.frames.pop_front();
+    drop();
+  }
+  held.frames.push_back({now, wire_bytes, std::move(message)});
+  held_frames_total_++;
+  held.bytes += wire_bytes;
+  VELUM_ASSERT(held.frames.size() <= Limits::kMaxFrames && held.bytes <= Limits::kMaxBytes);
+  VELUM_ASSERT(held_frames_.size() <= Limits::kMaxPeers);
+}
+
+void JobDriver::ReleaseHeldFrames(core::NodeId peer) {
+  auto it = held_frames_.find(peer);
+  if (it == held_frames_.end() || hooks_.held_gone(peer)) return;
+  HeldFrames held = std::move(it->second);
+  held_frames_.erase(it);
+  uint64_t now = hooks_.now_ms();
+  for (auto& frame : held.frames) {
+    if (frame.arrived_ms + HeldFrames::kMaxAgeMs <= now) {
+      held_frames_dropped_++;
+      continue;
+    }
+    OnMessage(peer, std::move(frame.message), frame.wire_bytes);
+  }
+}
+
+// --- Driving the cores ---------------------------------------------------------------------
+
+void JobDriver::RunCoordinator(core::CoordinatorOutput out) {
+  for (auto& [to, m] : out.messages) {
+    if (to == options_.id) {
+      // Our own worker: the same messages, through the loop (never re-entrantly).
+      hooks_.loop([this, m = std::move(m)] {
+        if (stopped_) return;
+        uint64_t now = hooks_.now_ms();
+        if (const auto* a = std::get_if<core::Assign>(&m))
+          RunWorker(worker_->OnAssign(options_.id, *a, now));
+        else
+          RunWorker(worker_->OnCancel(options_.id, std::get<core::Cancel>(m), now));
+      });
+    } else {
+      hooks_.send(to, ToLink(m));  // no link: the coordinator hears of its loss separately
+    }
+  }
+  if (!out.journal.empty()) {
+    journal_->Add(std::move(out.journal));
+    journal_flush_at_ms_ = std::min(journal_flush_at_ms_, hooks_.now_ms() + kJournalFlushMs);
+  }
+  if (!out.events.empty()) {
+    for (const auto& ev : out.events) {
+      const core::Job* job = coordinator_->job(ev.job);
+      if (!job) continue;
+      std::string result;
+      for (const auto& n : job->result) result += (result.empty() ? "" : " ") + core::FormatNum(n);
+      spdlog::info("job {} {}{}{}", ev.job, core::JobStateName(ev.state),
+                   result.empty() ? "" : ": " + result,
+                   job->error.empty() ? "" : ": " + job->error);
+    }
+    FlushJournal();  // a job's end is durable before anyone is told
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      done_events_++;
+    }
+    done_cv_.notify_all();
+  }
+  ScheduleWake();
+}
+
+void JobDriver::RunWorker(core::WorkerOutput out) {
+  for (auto& [to, r] : out.reports) {
+    if (to == options_.id) {
+      hooks_.loop([this, r = std::move(r)] {
+        if (!stopped_) RunCoordinator(coordinator_->OnReport(options_.id, r, hooks_.now_ms()));
+      });
+    } else {
+      hooks_.send(to, r);
+    }
+  }
+  for (const auto& run : out.start) StartSlice(run);
+  for (uint64_t id : out.cancel) {
+    if (auto it = slice_cancels_.find(id); it != slice_cancels_.end()) {
+      it->second->store(true);
+      slice_cancels_.erase(it);
+    }
+  }
+  PublishLoad();
+  ScheduleWake();
+}
+
+void JobDriver::PublishLoad() {
+  if (stopped_) return;
+  uint32_t load = static_cast<uint32_t>(worker_->running()) + calls_->busy();
+  if (load == published_load_) return;
+  published_load_ = load;
+  hooks_.publish_load(load);
+}
+
+void JobDriver::StartSlice(const core::SliceRun& run) {
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  slice_cancels_[run.id] = cancel;
+  slices_run_++;
+  auto execute = [this, run, cancel](ModulePtr m) {
+    bool posted = runner_->Post([this, run, cancel, m] {
+      core::SliceResult r = ExecuteSlice(
+          *pool_, SpecFor(m, run.func, {}, run.timeout_ms, run.max_memory_pages, cancel.get()), run,
+          hooks_.now_us);
+      hooks_.loop([this, id = run.id, r = std::move(r)] { FinishSlice(id, r); });
+    });
+    if (!posted)
+      FinishSlice(run.id, SliceFailure(MakeError(ErrorKind::kLimitExceeded,
+                                                 "this node's call queue is full")));
+  };
+  // The usual case, a module in memory, goes straight to the runner.
+  if (store_->InCache(run.module)) {
+    if (ModulePtr m = store_->Find(run.module)) {
+      execute(m);
+      return;
+    }
+  }
+  core::NodeId from = run.coordinator == options_.id ? core::kNoNode : run.coordinator;
+  fetcher_->Get(run.module, run.module_size, from,
+                [this, run, cancel, execute](Result<ModulePtr> module) {
+                  if (cancel->load() || stopped_) return;  // the worker core forgot this slice
+                  if (!module.ok()) {
+                    FinishSlice(run.id, SliceFailure(module.error()));
+                    return;
+                  }
+                  execute(*module);
+                });
+}
+
+void JobDriver::FinishSlice(uint64_t slice, const core::SliceResult& result) {
+  if (stopped_) return;
+  auto it = slice_cancels_.find(slice);
+  if (it == slice_cancels_.end()) return;  // cancelled meanwhile
+  slice_cancels_.erase(it);
+  RunWorker(worker_->OnSliceDone(slice, result, hooks_.now_ms()));
+}
+
+// --- Modules and remote calls --------------------------------------------------------------
+
+void JobDriver::ServeModule(core::NodeId peer, const ModuleHash& hash) {
+  bool posted = runner_->Post([this, peer, hash] {
+    ModulePtr m = store_->Find(hash);
+    hooks_.loop([this, peer, hash, m] {
+      if (stopped_) return;
+      if (!m) {
+        wire::ModuleData none;
+        none.hash = hash;
+        none.error = "node " + std::to_string(options_.id) + " does not have module " +
+                     HashToHex(hash).substr(0, 12);
+        hooks_.send(peer, none);
+        return;
+      }
+      modules_served_++;
+      const auto& bytes = m->bytes();
+      for (size_t offset = 0; offset < bytes.size(); offset += wire::kModulePiece) {
+        wire::ModuleData d;
+        d.hash = hash;
+        d.total = bytes.size();
+        d.offset = offset;
+        size_t n = std::min(wire::kModulePiece, bytes.size() - offset);
+        d.data.assign(reinterpret_cast<const char*>(bytes.data()) + offset, n);
+        if (!hooks_.send(peer, d)) break;
+      }
+    });
+  });
+  if (!posted) {
+    wire::ModuleData busy;
+    busy.hash = hash;
+    busy.error = "node " + std::to_string(options_.id) + " is too busy to send a module";
+    hooks_.send(peer, busy);
+  }
+}
+
+JobSummary JobDriver::Summarize(const core::Job& job) const {
+  JobSummary s;
+  s.id = job.id;
+  s.state = job.state;
+  s.label = job.spec.label;
+  s.func = job.spec.func;
+  s.start = job.spec.start;
+  s.end = job.spec.end;
+  s.reducer = job.spec.reducer;
+  s.result = job.result;
+  s.error = job.error;
+  s.items_total = job.ledger.items_total();
+  s.items_done = job.state == core::JobState::kDone ? s.items_total : job.ledger.items_done();
+  uint64_t end = job.state == core::JobState::kRunning ? hooks_.now_ms() : job.finished_ms;
+  s.elapsed_ms = static_cast<double>(end >= job.submitted_ms ? end - job.submitted_ms : 0);
+  s.resumed = job.resumed;
+  s.chunks = job.ledger.chunks().size();
+  std::map<core::NodeId, uint64_t> held;  // the remainders of active first copies
+  for (const auto& chunk : job.ledger.chunks())
+    for (const auto& a : chunk.attempts)
+      if (!a.backup) held[a.worker] += core::ItemsIn(std::max(a.upto, chunk.done_upto), chunk.end);
+  std::set<core::NodeId> ids;  // every worker that contributed or holds work, in id order
+  for (const auto& [id, share] : job.shares) ids.insert(id);
+  for (const auto& [id, items] : held) ids.insert(id);
+  for (core::NodeId id : ids) {
+    auto share = job.shares.find(id);
+    core::WorkerShare w = share != job.shares.end() ? share->second : core::WorkerShare{};
+    auto h = held.find(id);
+    s.workers.push_back({id, w.chunks, w.items, static_cast<double>(w.busy_us) / 1e6,
+                         h != held.end() ? h->second : 0});
+  }
+  s.reassigned = job.stats.reassigned;
+  s.reassigned_items = job.stats.reassigned_items;
+  s.recomputed = job.stats.recomputed;
+  s.stale_reports = job.stats.stale_reports;
+  s.backups = job.stats.backups;
+  s.retries = job.stats.retries;
+  s.detection_ms =
+      job.stats.failures.empty() ? -1 : static_cast<int64_t>(job.stats.max_detection_ms());
+  for (const auto& f : job.stats.failures)
+    s.failures.push_back({f.worker, static_cast<int64_t>(f.detection_ms), f.attempts,
+                          f.reassigned_items, f.recomputed_items});
+  return s;
+}
+
+void JobDriver::Shutdown() {
+  for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
+  if (calls_) calls_->CancelServed();
+  runner_.reset();
+  pool_.reset();
+  journal_.reset();
+}
+
+JobCounters JobDriver::counters() const {
+  JobCounters c;
+  c.modules_fetched = fetcher_->fetched();
+  c.module_bytes_fetched = fetcher_->bytes_fetched();
+  c.modules_served = modules_served_;
+  c.calls_served = calls_->served();
+  c.slices_run = slices_run_;
+  c.jobs_running = coordinator_->running_jobs();
+  c.jobs_resumed = jobs_resumed_;
+  return c;
+}
+
+// --- Off the loop: the node's public API -------------------------------------------------
+
+Result<ModulePtr> JobDriver::LoadModule(const std::filesystem::path& path) {
+  return store_->Load(path);
+}
+
+Result<CallReply> JobDriver::Call(const ModulePtr& module, const std::string& func,
+                                  const std::vector<Value>& args, const CallOptions& options,
+                                  const std::atomic<bool>* cancel) {
+  auto exported = module->FindFunction(func);
+  if (!exported.ok()) return exported.error();
+  if (Status s = CheckArgs(**exported, args); !s.ok()) return s.error();
+  if (auto kept = store_->Keep(module); !kept.ok()) return kept.error();
+  return calls_->Call(module, func, args, options, cancel);
+}
+
+Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
+  ModulePtr module = req.module;
+  if (module) {
+    if (auto kept = store_->Keep(module); !kept.ok()) return kept.error();
+  } else {
+    auto loaded = LoadModule(req.path);
+    if (!loaded.ok()) return loaded.error();
+    module = *loaded;
+  }
+  auto exported = module->FindFunction(req.func);
+  if (!exported.ok()) return exported.error();
+  core::JobSpec spec;
+  if (std::string why = shell::RangeExportProblem(**exported, &spec.wide); !why.empty())
+    return MakeError(ErrorKind::kBadArguments, why);
+  if (req.start >= req.end)
+    return MakeError(ErrorKind::kBadArguments, "empty range [" + std::to_string(req.start) + ", " +
+                                                   std::to_string(req.end) +
+                                                   "): START must be below END");
+  if (!spec.wide && (req.start < INT32_MIN || req.end > INT32_MAX))
+    return MakeError(ErrorKind::kBadArguments,
+                     req.func + " takes i32 bounds: the range must lie within [" +
+                         std::to_string(INT32_MIN) + ", " + std::to_string(INT32_MAX) + "]");
+  std::vector<core::NumKind> kinds;
+  for (ValType t : (*exported)->sig.results) kinds.push_back(KindOf(t));
+  spec.module = module->hash();
+  spec.module_size = module->bytes().size();
+  spec.func = req.func;
+  spec.start = req.start;
+  spec.end = req.end;
+  spec.reducer = req.reducer;
+  spec.result_kinds = core::ReducedKinds(req.reducer, kinds);
+  spec.chunk_items = req.chunk_items;
+  spec.exclude_self = req.exclude_self;
+  spec.timeout_ms = req.timeout_ms;
+  spec.max_memory_pages = PagesOf(req.max_memory_mib);
+  spec.label = req.path.empty() ? module->hash_hex().substr(0, 12) : req.path.filename().string();
+  return OnLoop([&]() -> Result<uint64_t> {
+    if (stopped_) return MakeError(ErrorKind::kUnavailable, "this node has left the mesh");
+    if (!coordinator_->HasWorkers(spec))
+      return MakeError(ErrorKind::kUnavailable,
+                       spec.exclude_self ? "no workers: this node is excluded and no peer is alive"
+                                         : "no workers: this node offers no slots and no peer is "
+                                           "alive");
+    core::JobId id = 0;
+    std::string error;
+    auto out = coordinator_->Submit(spec, hooks_.now_ms(), &id, &error);
+    if (!error.empty()) return MakeError(ErrorKind::kLimitExceeded, error);
+    journal_->Add(std::move(out.journal));
+    out.journal.clear();
+    FlushJournal();  // the job is durable before its id is handed out
+    RunCoordinator(std::move(out));
+    return id;
+  });
+}
+
+std::optional<JobSummary> JobDriver::Job(uint64_t id) {
+  return OnLoop([&]() -> std::optional<JobSummary> {
+    const core::Job* job = coordinator_->job(id);
+    if (!job) return std::nullopt;
+    return Summarize(*job);
+  });
+}
+
+std::vector<JobSummary> JobDriver::Jobs() {
+  return OnLoop([&] {
+    std::vector<JobSummary> out;
+    for (const auto& [id, job] : coordinator_->jobs()) out.push_back(Summarize(job));
+    return out;
+  });
+}
+
+std::optional<JobSummary> JobDriver::WaitJob(uint64_t id, std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      seen = done_events_;
+    }
+    auto s = Job(id);
+    if (!s || s->finished() || std::chrono::steady_clock::now() >= deadline) return s;
+    std::unique_lock<std::mutex> lock(done_mu_);
+    done_cv_.wait_until(lock, deadline, [&] { return done_events_ != seen; });
+  }
+}
+
+Status JobDriver::CancelJob(uint64_t id) {
+  return OnLoop([&]() -> velum::Status {
+    const core::Job* job = coordinator_->job(id);
+    if (!job) return MakeError(ErrorKind::kBadArguments, "no job " + std::to_string(id));
+    if (job->state != core::JobState::kRunning)
+      return MakeError(ErrorKind::kBadArguments, "job " + std::to_string(id) + " is already " +
+                                                     core::JobStateName(job->state));
+    RunCoordinator(coordinator_->Cancel(id, hooks_.now_ms(), "cancelled"));
+    return velum::Status();
+  });
+}
+
+}  // namespace velum

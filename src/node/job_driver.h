@@ -1,0 +1,167 @@
+// The job driver: the coordinator and worker cores, the journal, module transfers, slices in
+// the executor pool and the call service, woken by link frames, peer changes and deadlines.
+#ifndef VELUM_NODE_JOB_DRIVER_H_
+#define VELUM_NODE_JOB_DRIVER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/assert.h"
+#include "core/coordinator.h"
+#include "core/peer_gate.h"
+#include "core/worker.h"
+#include "node/call_runner.h"
+#include "node/call_service.h"
+#include "node/journal.h"
+#include "node/module_fetcher.h"
+#include "node/node.h"
+#include "runtime/executor_pool.h"
+#include "runtime/module_store.h"
+#include "wire/job_codec.h"
+
+namespace velum {
+
+class JobDriver {
+ public:
+  // What the driver needs of the node around it: the mesh (links, membership, load), the
+  // loop and its clock. The node (node.cc) gives the real ones.
+  struct Hooks {
+    std::function<bool(core::NodeId, const wire::LinkMessage&)> send;  // on the peer's link
+    std::function<void(std::function<void()>)> loop;                   // runs later on the loop
+    std::function<void(std::function<void()>)> on_loop;  // runs on the loop and waits (off it)
+    std::function<void(uint64_t at_ms)> wake_at;         // call OnWake(at_ms) on the loop then
+    // The membership holds this peer dead or left: its frames wait (HoldFrame).
+    std::function<bool(core::NodeId)> held_gone;
+    // The best peer for a remote call, not one of `tried`; this node's id if none.
+    std::function<core::NodeId(const std::vector<core::NodeId>& tried)> pick_target;
+    std::function<void(uint32_t load)> publish_load;  // slots busy here changed
+    std::function<uint64_t()> now_ms, now_us;         // the clock of every *_ms, *_us
+  };
+
+  // Job frames over a link from a peer this node still holds dead or left. A restarted node's
+  // link, and the work it assigns at once, can beat its first gossip by some milliseconds:
+  // dropping those frames cost the job a whole Coordinator silence_ms. They wait here, and
+  // run once the peer is live again; its link going down or age drops them. Bounded.
+  struct HeldFrames {
+    static constexpr size_t kMaxPeers = 16;
+    static constexpr size_t kMaxFrames = 64;      // per peer
+    static constexpr size_t kMaxBytes = 4 << 20;  // per peer, as they came over the link
+    static constexpr uint64_t kMaxAgeMs = 5000;   // longer than any join takes
+    struct Frame {
+      uint64_t arrived_ms;
+      size_t wire_bytes;
+      wire::LinkMessage message;
+    };
+    std::deque<Frame> frames;
+    size_t bytes = 0;
+  };
+
+  // Opens the module store, the executor pool and the journal under options.home, and
+  // restores the journaled jobs. Off the loop, before it runs.
+  static Result<std::unique_ptr<JobDriver>> Start(const NodeOptions& options, Hooks hooks);
+  ~JobDriver();
+
+  // Loop thread. Facts about peers, for the peer gate; frames; the wake asked by wake_at.
+  void OnMember(core::NodeId peer, bool live, uint32_t slots);
+  void OnLink(core::NodeId peer, bool up);
+  void OnHeard(core::NodeId peer);  // any frame from the peer: it is alive
+  void OnMessage(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes);
+  void OnWake(uint64_t at_ms);
+  // The node leaves: work held for others is abandoned (they reassign it), this node's own
+  // jobs stay in the journal and resume at its next start. `peers`: every member but self.
+  void Stop(const std::vector<core::NodeId>& peers);
+  // After the loop has ended: everything still in an executor is told to stop, then the
+  // threads that wait for executors end.
+  void Shutdown();
+
+  // Any thread but the loop's.
+  Result<ModulePtr> LoadModule(const std::filesystem::path& path);
+  Result<CallReply> Call(const ModulePtr& module, const std::string& func,
+                         const std::vector<Value>& args, const CallOptions& options,
+                         const std::atomic<bool>* cancel);
+  Result<uint64_t> Submit(const ScatterRequest& request);
+  std::optional<JobSummary> Job(uint64_t id);
+  std::vector<JobSummary> Jobs();
+  std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
+  Status CancelJob(uint64_t id);
+
+  // Loop thread: the figures `status` shows.
+  JobCounters counters() const;
+  uint64_t frames_held() const { return held_frames_total_; }
+  uint64_t frames_held_dropped() const { return held_frames_dropped_; }
+  uint32_t load() const { return published_load_; }
+
+ private:
+  JobDriver(const NodeOptions& options, Hooks hooks);
+  Status Open();
+  // Runs `fn` on the loop thread (hooks_.on_loop) and returns its result.
+  template <typename F>
+  auto OnLoop(F fn) -> decltype(fn()) {
+    std::optional<decltype(fn())> result;
+    hooks_.on_loop([&] { result.emplace(fn()); });
+    VELUM_ASSERT(result.has_value());
+    return std::move(*result);
+  }
+
+  void OnPeerChange(std::optional<core::PeerChange> change);
+  // Ends the work a lost peer gave this node, its module transfers and the calls with it.
+  void EndWorkWith(core::NodeId peer);
+  void HoldFrame(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes);
+  void ReleaseHeldFrames(core::NodeId peer);
+  void RunCoordinator(core::CoordinatorOutput out);
+  void RunWorker(core::WorkerOutput out);
+  void StartSlice(const core::SliceRun& run);
+  void FinishSlice(uint64_t slice, const core::SliceResult& result);
+  void ServeModule(core::NodeId peer, const ModuleHash& hash);
+  void PublishLoad();
+  // Asks for a wake at the earliest deadline of the coordinator, the worker, the fetcher and
+  // the journal's next flush; called after anything that may have moved one. Only ever
+  // brought forward: a wake before a deadline that moved later ticks for nothing and re-asks.
+  void ScheduleWake();
+  void FlushJournal();
+  // The one place an executor call is specified, for a slice, a peer's call or this node's
+  // own: the asked timeout and memory clamped to this node's (core::ClampToOwnLimit).
+  CallSpec SpecFor(ModulePtr module, std::string func, std::vector<Value> args, uint32_t timeout_ms,
+                   uint32_t memory_pages, const std::atomic<bool>* cancel) const;
+  JobSummary Summarize(const core::Job& job) const;
+
+  const NodeOptions options_;
+  Hooks hooks_;
+  bool stopped_ = false;
+  std::unique_ptr<ModuleStore> store_;
+  std::unique_ptr<ExecutorPool> pool_;
+  std::unique_ptr<CallRunner> runner_;  // blocking work; threads post results back to the loop
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<core::Coordinator> coordinator_;
+  std::unique_ptr<core::Worker> worker_;
+  std::unique_ptr<ModuleFetcher> fetcher_;
+  std::unique_ptr<CallService> calls_;
+  // The one place a peer is declared up (a worker for this node's jobs) or down (what was in
+  // flight with it has ended).
+  std::unique_ptr<core::PeerGate> peer_gate_;
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels_;  // running slices
+  std::map<core::NodeId, HeldFrames> held_frames_;
+  uint64_t held_frames_total_ = 0, held_frames_dropped_ = 0;
+  uint64_t wake_at_ms_ = UINT64_MAX;           // the wake asked for; MAX: none
+  uint64_t journal_flush_at_ms_ = UINT64_MAX;  // journaled progress is flushed by then
+  uint32_t published_load_ = 0;
+  uint64_t jobs_resumed_ = 0, slices_run_ = 0, modules_served_ = 0;
+  // Job endings wake WaitJob (any thread).
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  uint64_t done_events_ = 0;
+};
+
+}  // namespace velum
+
+#endif  // VELUM_NODE_JOB_DRIVER_H_
