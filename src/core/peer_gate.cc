@@ -76,6 +76,11 @@ std::vector<PeerChange> PeerGate::DownAll() {
   return out;
 }
 
+bool PeerGate::HasLink(NodeId id) const {
+  auto it = peers_.find(id);
+  return it != peers_.end() && it->second.link;
+}
+
 bool PeerGate::IsUp(NodeId id) const {
   auto it = peers_.find(id);
   return it != peers_.end() && it->second.up;

@@ -44,6 +44,7 @@ class PeerGate {
   std::vector<PeerChange> DownAll();
 
   bool IsUp(NodeId id) const;
+  bool HasLink(NodeId id) const;  // the last link fact about `id` was "up"
   size_t up_count() const { return up_count_; }
   size_t tracked() const { return peers_.size(); }
   uint64_t refused() const { return refused_; }

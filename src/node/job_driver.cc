@@ -241,6 +241,13 @@ void JobDriver::OnMember(core::NodeId peer, bool live, uint32_t slots) {
 
 void JobDriver::OnLink(core::NodeId peer, bool up) {
   if (stopped_) return;
+  if (up && peer_gate_->HasLink(peer)) {
+    // A new link that replaced the peer's old one (the transport says no "down" for it): the
+    // peer may have restarted, so what came over the old link has ended, as if it had gone
+    // down first. Otherwise a restarted caller could be answered for its previous run's call
+    // of the same id, and its old run's work would wait out the coordinator's silence.
+    OnLink(peer, false);
+  }
   if (!up) {
     if (auto held = held_frames_.find(peer); held != held_frames_.end()) {
       held_frames_dropped_ += held->second.frames.size();

@@ -62,6 +62,21 @@ TEST(PeerGate, DownFollowsEitherFactOnceAndUpComesBackWithBoth) {
   EXPECT_EQ(closed->kind, PeerChangeKind::kLinkLost);
 }
 
+TEST(PeerGate, SaysWhetherAPeersLinkIsUp) {
+  PeerGate gate(kSelf, 16);
+  EXPECT_FALSE(gate.HasLink(2));
+  gate.OnMember(2, true, 1);
+  EXPECT_FALSE(gate.HasLink(2));  // known live, never linked
+  gate.OnLink(2, true);
+  EXPECT_TRUE(gate.HasLink(2));
+  // A replaced link is told as down then up (JobDriver::OnLink): up again, with its slots.
+  EXPECT_EQ(gate.OnLink(2, false)->kind, PeerChangeKind::kDown);
+  auto up = gate.OnLink(2, true);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->kind, PeerChangeKind::kUp);
+  EXPECT_EQ(up->slots, 1u);
+}
+
 TEST(PeerGate, AJoiningPeersLinkThatDropsIsLostWithoutEverBeingUp) {
   PeerGate gate(kSelf, 16);
   EXPECT_FALSE(gate.OnLink(4, true));
