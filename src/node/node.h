@@ -151,7 +151,7 @@ struct NodeStatus {
   uint64_t dropped_misdirected = 0;  // sealed for another destination (a replay elsewhere)
   uint64_t undecodable = 0;          // authenticated but not a valid message
   // Job frames from a peer held dead or left, kept until it is live again; dropped: its link
-  // went down first, or they were too many or too old (Node::Impl::HeldFrames).
+  // went down first, or they were too many or too old (JobDriver::HeldFrames).
   uint64_t frames_held = 0, frames_held_dropped = 0;
   uint64_t links_up = 0;
   uint64_t links_refused = 0;  // TCP connections dropped before or at authentication, by
