@@ -87,11 +87,14 @@ LineEditor::LineEditor(std::string prompt, std::filesystem::path history_file,
   el_source(el_, nullptr);  // the user's ~/.editrc, before our keys so these stay bound
   // While a line is edited, Ctrl-C reaches libedit as a key (no SIGINT), and drops the line.
   el_set(el_, EL_SETTY, "-d", "-isig", nullptr);
-  el_set(el_, EL_ADDFN, "velum-interrupt", "drop the line, as Ctrl-C does in bash",
-         &LineEditor::OnInterrupt);
+  // Functions are added by their wide names: el_set's narrow EL_ADDFN copies both strings
+  // (wcsdup) and libedit never frees the copies (LeakSanitizer reports them at every exit);
+  // el_wset keeps these literals' addresses, which live as long as the program.
+  el_wset(el_, EL_ADDFN, L"velum-interrupt", L"drop the line, as Ctrl-C does in bash",
+          &LineEditor::OnInterrupt);
   el_set(el_, EL_BIND, "^C", "velum-interrupt", nullptr);
-  el_set(el_, EL_ADDFN, "velum-complete", "complete the word from the command table",
-         &LineEditor::OnTab);
+  el_wset(el_, EL_ADDFN, L"velum-complete", L"complete the word from the command table",
+          &LineEditor::OnTab);
   el_set(el_, EL_BIND, "^I", "velum-complete", nullptr);
   el_set(el_, EL_BIND, "^R", "em-inc-search-prev", nullptr);  // as in bash: search the history
 }

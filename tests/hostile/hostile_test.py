@@ -300,6 +300,13 @@ def main():
     only = set(sys.argv[5:])
     for b in (velum, node_bin):
         check(os.access(b, os.X_OK), f"{b} is not an executable")
+    global RUN_RSS_MIB
+    linked = subprocess.run(["ldd", node_bin], capture_output=True, text=True).stdout
+    if "libasan" in linked:
+        # make sanitize: ASan's shadow memory and its 256 MiB quarantine of freed blocks come
+        # on top of what the node holds; the limit is the release build's, three times over.
+        RUN_RSS_MIB *= 3
+        log(f"an ASan build: the peak memory limit is {RUN_RSS_MIB} MiB")
     tmp = tempfile.mkdtemp(prefix="velum-hostile-")
     t0 = time.monotonic()
     # The modules are generated now, into the build dir; the marker path is this run's.
