@@ -257,7 +257,7 @@ void CallService::OnPeerLost(core::NodeId peer) {
 
 void CallService::Stop(const std::string& why) {
   stopped_ = true;
-  for (auto& [key, cancel] : serving_) cancel->store(true);
+  CancelServed();
   for (auto& [id, call] : pending_)
     call.promise->set_value(MakeError(ErrorKind::kUnavailable, why));
   pending_.clear();

@@ -16,8 +16,6 @@
 
 namespace velum {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 // Progress journaled by the coordinator is flushed at most this long after it was recorded:
@@ -234,7 +232,7 @@ CallSpec JobDriver::SpecFor(ModulePtr module, std::string func, std::vector<Valu
 
 void JobDriver::OnMember(core::NodeId peer, bool live, uint32_t slots) {
   if (stopped_ || peer == options_.id) return;
-  OnPeerChange(peer_gate_->OnMember(peer, live, live ? slots : 0));
+  OnPeerChange(peer_gate_->OnMember(peer, live, slots));
   // Frames that came over the link before the peer was heard alive run now.
   if (live) ReleaseHeldFrames(peer);
 }
@@ -286,8 +284,7 @@ void JobDriver::EndWorkWith(core::NodeId peer) {
   uint64_t now = hooks_.now_ms();
   RunWorker(worker_->OnCoordinatorDown(peer, now));
   fetcher_->OnLinkDown(peer);
-  calls_->OnPeerLost(peer);
-  PublishLoad();
+  calls_->OnPeerLost(peer);  // and both say the load that changed
 }
 
 void JobDriver::OnMessage(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes) {

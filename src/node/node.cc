@@ -339,11 +339,6 @@ uint32_t Node::Impl::PickTarget(const std::vector<uint32_t>& tried) const {
   return best ? best : options.id;
 }
 
-bool Node::Impl::IsLiveMember(uint32_t id) const {
-  auto it = membership->members().find(id);
-  return it != membership->members().end() && core::IsLive(it->second.state);
-}
-
 void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp::endpoint& from,
                             bool beacon) {
   if (left || payload.empty()) return;

@@ -4,15 +4,10 @@
 #define VELUM_NODE_NODE_IMPL_H_
 
 #include <asio.hpp>
-#include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -88,7 +83,6 @@ struct Node::Impl : net::Transport::Handler {
   void SendBeacon();
   void ScheduleBeacon();
   void DoLeave();
-  bool IsLiveMember(uint32_t id) const;
 
   // The job driver, started with this node's hooks; stopped with every member's id.
   velum::Status StartJobs();

@@ -239,7 +239,10 @@ TEST(Worker, ClampsTimeoutAndMemoryToItsOwnLimits) {
   Fixture f(config);
   struct Case {
     uint32_t timeout, pages, want_timeout, want_pages;
-  } cases[] = {{0, 100, 5000, 100}, {1000, 1000, 1000, 256}, {60000, 256, 5000, 256}};
+  } cases[] = {{0, 100, 5000, 100},
+               {1000, 1000, 1000, 256},
+               {60000, 256, 5000, 256},
+               {1000, 0, 1000, 256}};  // 0 asks for the worker's own limit (ClampToOwnLimit)
   core::AttemptId id = 1;
   for (const Case& c : cases) {
     Assign a = AssignOf(7, id, 0, 10);
