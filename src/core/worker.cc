@@ -275,6 +275,12 @@ uint64_t Worker::NextDeadlineMs() const {
   return next;
 }
 
+size_t Worker::TasksFrom(NodeId coordinator) const {
+  return static_cast<size_t>(std::count_if(tasks_.begin(), tasks_.end(), [&](const Task& t) {
+    return std::get<0>(t.key) == coordinator;
+  }));
+}
+
 void Worker::CheckInvariants() const {
   VELUM_ASSERT(slices_.size() <= config_.slots);
   VELUM_ASSERT(tasks_.size() <= config_.max_tasks);

@@ -76,6 +76,7 @@ class Worker {
 
   size_t running() const { return slices_.size(); }  // busy slots: the node's load
   size_t tasks() const { return tasks_.size(); }
+  size_t TasksFrom(NodeId coordinator) const;  // held for that coordinator
   const WorkerConfig& config() const { return config_; }
 
   void CheckInvariants() const;

@@ -29,7 +29,7 @@ core::SliceResult SliceFailure(const Error& e) {
 }
 
 // `spec` comes from JobDriver::SpecFor; the slice adds its bounds as the export's arguments.
-core::SliceResult ExecuteSlice(ExecutorPool& pool, CallSpec spec, const core::SliceRun& run,
+core::SliceResult ExecuteSlice(Executors& executors, CallSpec spec, const core::SliceRun& run,
                                const std::function<uint64_t()>& now_us) {
   auto exported = spec.module->FindFunction(run.func);
   if (!exported.ok()) return SliceFailure(exported.error());
@@ -42,7 +42,7 @@ core::SliceResult ExecuteSlice(ExecutorPool& pool, CallSpec spec, const core::Sl
                        : std::vector<Value>{Value::I32(static_cast<int32_t>(run.lo)),
                                             Value::I32(static_cast<int32_t>(run.hi))};
   uint64_t t0 = now_us();
-  auto out = pool.Call(spec);
+  auto out = executors.Call(spec);
   core::SliceResult r;
   r.busy_us = now_us() - t0;
   if (!out.ok()) {
@@ -63,45 +63,41 @@ wire::LinkMessage ToLink(const core::ToWorker& m) {
 
 // --- Start and stop ----------------------------------------------------------------------
 
-Result<std::unique_ptr<JobDriver>> JobDriver::Start(const NodeOptions& options, Hooks hooks) {
+Result<JobDriver::Env> JobDriver::OpenEnv(const NodeOptions& options) {
+  Env env;
+  env.store = std::make_unique<ModuleStore>(options.home / "modules", options.max_module_bytes);
+  auto executors = PoolExecutors::Start(options);
+  if (!executors.ok()) return executors.error();
+  env.executors = std::move(*executors);
+  auto journal =
+      Journal::Open(options.home / "journal" / ("node-" + std::to_string(options.id) + ".db"));
+  if (!journal.ok()) return journal.error();
+  env.journal = std::move(*journal);
+  return env;
+}
+
+Result<std::unique_ptr<JobDriver>> JobDriver::Start(const NodeOptions& options, Hooks hooks,
+                                                    Env env) {
   VELUM_ASSERT(hooks.send && hooks.loop && hooks.on_loop && hooks.wake_at && hooks.held_gone &&
                hooks.pick_target && hooks.publish_load && hooks.now_ms && hooks.now_us);
-  std::unique_ptr<JobDriver> driver(new JobDriver(options, std::move(hooks)));
+  VELUM_ASSERT(env.store && env.journal && env.executors);
+  std::unique_ptr<JobDriver> driver(new JobDriver(options, std::move(hooks), std::move(env)));
   if (Status s = driver->Open(); !s.ok()) return s.error();
   return driver;
 }
 
-JobDriver::JobDriver(const NodeOptions& options, Hooks hooks)
-    : options_(options), hooks_(std::move(hooks)) {
+JobDriver::JobDriver(const NodeOptions& options, Hooks hooks, Env env)
+    : options_(options),
+      hooks_(std::move(hooks)),
+      store_(std::move(env.store)),
+      executors_(std::move(env.executors)),
+      journal_(std::move(env.journal)) {
   VELUM_ASSERT(options_.id != core::kNoNode);
 }
 
 JobDriver::~JobDriver() { Shutdown(); }
 
 Status JobDriver::Open() {
-  store_ = std::make_unique<ModuleStore>(options_.home / "modules", options_.max_module_bytes);
-  PoolOptions po;
-  po.slots = std::max<uint32_t>(options_.slots, 1);
-  po.home = options_.home;
-  po.compile_jobs = std::max<uint32_t>(options_.compile_jobs, 1);
-  po.max_cache_bytes = options_.max_cache_bytes;
-  po.on_compile_failed = [](const ModulePtr& module, const Error& error) {
-    spdlog::warn("module {}: not compiled, the interpreter runs it: {}",
-                 module->hash_hex().substr(0, 12), error.ToString());
-  };
-  pool_ = std::make_unique<ExecutorPool>(po);
-  if (velum::Status s = pool_->Start(); !s.ok()) return s;
-  spdlog::info("executor pool: {} slots of {}", po.slots, pool_->executor_path());
-  // Said once per node, not per executor: every executor is confined the same way.
-  spdlog::info("executor confinement: {}", pool_->confinement());
-  if (!pool_->namespaces())
-    spdlog::warn("executors run without namespaces (the kernel refused them): {}",
-                 pool_->confinement());
-  runner_ = std::make_unique<CallRunner>(po.slots + 2, 4096);
-  auto j =
-      Journal::Open(options_.home / "journal" / ("node-" + std::to_string(options_.id) + ".db"));
-  if (!j.ok()) return j.error();
-  journal_ = std::move(*j);
   // Peers with a link or a membership record: each table is bounded by membership's own bound.
   peer_gate_ =
       std::make_unique<core::PeerGate>(options_.id, 2 * size_t{core::Config().max_members});
@@ -138,7 +134,7 @@ Status JobDriver::Open() {
   worker_ = std::make_unique<core::Worker>(options_.id, wc);
   ModuleFetcher::Hooks hooks;
   hooks.send = hooks_.send;
-  hooks.blocking = [this](std::function<void()> work) { return runner_->Post(std::move(work)); };
+  hooks.blocking = [this](std::function<void()> work) { return executors_->Post(std::move(work)); };
   // The fetcher's steps on the loop may start or end a transfer, and so move its deadline.
   hooks.loop = [this](std::function<void()> work) {
     hooks_.loop([this, work = std::move(work)] {
@@ -152,10 +148,10 @@ Status JobDriver::Open() {
   ch.send = hooks_.send;
   ch.fetch = [this](const ModuleHash& hash, uint64_t size, core::NodeId peer,
                     ModuleFetcher::Done done) { fetcher_->Get(hash, size, peer, std::move(done)); };
-  ch.blocking = [this](std::function<void()> work) { return runner_->Post(std::move(work)); };
+  ch.blocking = [this](std::function<void()> work) { return executors_->Post(std::move(work)); };
   ch.loop = hooks_.loop;
   ch.on_loop = hooks_.on_loop;
-  ch.execute = [this](const CallSpec& spec) { return pool_->Call(spec); };
+  ch.execute = [this](const CallSpec& spec) { return executors_->Call(spec); };
   ch.spec = [this](ModulePtr m, std::string func, std::vector<Value> args, uint32_t timeout_ms,
                    uint32_t pages, const std::atomic<bool>* cancel) {
     return SpecFor(std::move(m), std::move(func), std::move(args), timeout_ms, pages, cancel);
@@ -440,10 +436,10 @@ void JobDriver::StartSlice(const core::SliceRun& run) {
   slice_cancels_[run.id] = cancel;
   slices_run_++;
   auto execute = [this, run, cancel](ModulePtr m) {
-    bool posted = runner_->Post([this, run, cancel, m] {
+    bool posted = executors_->Post([this, run, cancel, m] {
       core::SliceResult r = ExecuteSlice(
-          *pool_, SpecFor(m, run.func, {}, run.timeout_ms, run.max_memory_pages, cancel.get()), run,
-          hooks_.now_us);
+          *executors_, SpecFor(m, run.func, {}, run.timeout_ms, run.max_memory_pages, cancel.get()),
+          run, hooks_.now_us);
       hooks_.loop([this, id = run.id, r = std::move(r)] { FinishSlice(id, r); });
     });
     if (!posted)
@@ -480,7 +476,7 @@ void JobDriver::FinishSlice(uint64_t slice, const core::SliceResult& result) {
 // --- Modules and remote calls --------------------------------------------------------------
 
 void JobDriver::ServeModule(core::NodeId peer, const ModuleHash& hash) {
-  bool posted = runner_->Post([this, peer, hash] {
+  bool posted = executors_->Post([this, peer, hash] {
     ModulePtr m = store_->Find(hash);
     hooks_.loop([this, peer, hash, m] {
       if (stopped_) return;
@@ -561,9 +557,14 @@ JobSummary JobDriver::Summarize(const core::Job& job) const {
 void JobDriver::Shutdown() {
   for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
   if (calls_) calls_->CancelServed();
-  runner_.reset();
-  pool_.reset();
+  executors_.reset();  // queued work runs and its threads end
   journal_.reset();
+}
+
+size_t JobDriver::frames_held_now() const {
+  size_t n = 0;
+  for (const auto& [peer, held] : held_frames_) n += held.frames.size();
+  return n;
 }
 
 JobCounters JobDriver::counters() const {
@@ -593,6 +594,13 @@ Result<CallReply> JobDriver::Call(const ModulePtr& module, const std::string& fu
   if (auto kept = store_->Keep(module); !kept.ok()) return kept.error();
   return calls_->Call(module, func, args, options, cancel);
 }
+
+namespace {
+Error NotDurable(const Error& e) {
+  return MakeError(ErrorKind::kIo,
+                   "the job is not accepted: its journal cannot be written (" + e.message + ")");
+}
+}  // namespace
 
 Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
   ModulePtr module = req.module;
@@ -637,13 +645,20 @@ Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
                        spec.exclude_self ? "no workers: this node is excluded and no peer is alive"
                                          : "no workers: this node offers no slots and no peer is "
                                            "alive");
+    // The job is durable before its id is handed out: a journal that cannot be written (a
+    // full disk) refuses the job rather than lose it in a crash after saying yes.
+    if (Status s = journal_->Flush(); !s.ok()) return NotDurable(s.error());
     core::JobId id = 0;
     std::string error;
     auto out = coordinator_->Submit(spec, hooks_.now_ms(), &id, &error);
     if (!error.empty()) return MakeError(ErrorKind::kLimitExceeded, error);
     journal_->Add(std::move(out.journal));
     out.journal.clear();
-    FlushJournal();  // the job is durable before its id is handed out
+    if (Status s = journal_->Flush(); !s.ok()) {
+      // Accepted in memory only: it ends here, cancelled (journaled when the disk has room).
+      RunCoordinator(coordinator_->Cancel(id, hooks_.now_ms(), "the journal cannot be written"));
+      return NotDurable(s.error());
+    }
     RunCoordinator(std::move(out));
     return id;
   });

@@ -20,18 +20,18 @@
 #include "core/coordinator.h"
 #include "core/peer_gate.h"
 #include "core/worker.h"
-#include "node/call_runner.h"
 #include "node/call_service.h"
+#include "node/executors.h"
 #include "node/journal.h"
+#include "node/mesh_driver.h"
 #include "node/module_fetcher.h"
 #include "node/node.h"
-#include "runtime/executor_pool.h"
 #include "runtime/module_store.h"
 #include "wire/job_codec.h"
 
 namespace velum {
 
-class JobDriver {
+class JobDriver final : public PeerListener {
  public:
   // What the driver needs of the node around it: the mesh (links, membership, load), the
   // loop and its clock. The node (node.cc) gives the real ones.
@@ -66,16 +66,26 @@ class JobDriver {
     size_t bytes = 0;
   };
 
-  // Opens the module store, the executor pool and the journal under options.home, and
-  // restores the journaled jobs. Off the loop, before it runs.
-  static Result<std::unique_ptr<JobDriver>> Start(const NodeOptions& options, Hooks hooks);
-  ~JobDriver();
+  // Where the driver's state lives and its blocking work runs: the node's are on disk and in
+  // executor processes (OpenEnv); the simulator's are in memory and in virtual time.
+  struct Env {
+    std::unique_ptr<ModuleStore> store;
+    std::unique_ptr<Journal> journal;
+    std::unique_ptr<Executors> executors;
+  };
+  // The node's: the module store, the SQLite journal and the executor pool under options.home.
+  static Result<Env> OpenEnv(const NodeOptions& options);
 
-  // Loop thread. Facts about peers, for the peer gate; frames; the wake asked by wake_at.
-  void OnMember(core::NodeId peer, bool live, uint32_t slots);
-  void OnLink(core::NodeId peer, bool up);
-  void OnHeard(core::NodeId peer);  // any frame from the peer: it is alive
-  void OnMessage(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes);
+  // Restores the journaled jobs of env.journal. Off the loop, before it runs.
+  static Result<std::unique_ptr<JobDriver>> Start(const NodeOptions& options, Hooks hooks, Env env);
+  ~JobDriver() override;
+
+  // Loop thread. Facts about peers from the mesh driver, for the peer gate; frames; the wake
+  // asked by wake_at.
+  void OnMember(core::NodeId peer, bool live, uint32_t slots) override;
+  void OnLink(core::NodeId peer, bool up) override;
+  void OnHeard(core::NodeId peer) override;
+  void OnMessage(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes) override;
   void OnWake(uint64_t at_ms);
   // The node leaves: work held for others is abandoned (they reassign it), this node's own
   // jobs stay in the journal and resume at its next start. `peers`: every member but self.
@@ -100,9 +110,14 @@ class JobDriver {
   uint64_t frames_held() const { return held_frames_total_; }
   uint64_t frames_held_dropped() const { return held_frames_dropped_; }
   uint32_t load() const { return published_load_; }
+  // Loop thread: the cores, read by the simulator's invariant checks.
+  const core::Coordinator& coordinator() const { return *coordinator_; }
+  const core::Worker& worker() const { return *worker_; }
+  const core::PeerGate& peer_gate() const { return *peer_gate_; }
+  size_t frames_held_now() const;  // held in held_frames_ this moment, every peer
 
  private:
-  JobDriver(const NodeOptions& options, Hooks hooks);
+  JobDriver(const NodeOptions& options, Hooks hooks, Env env);
   Status Open();
   // Runs `fn` on the loop thread (hooks_.on_loop) and returns its result.
   template <typename F>
@@ -139,8 +154,8 @@ class JobDriver {
   Hooks hooks_;
   bool stopped_ = false;
   std::unique_ptr<ModuleStore> store_;
-  std::unique_ptr<ExecutorPool> pool_;
-  std::unique_ptr<CallRunner> runner_;  // blocking work; threads post results back to the loop
+  // Blocking work; what it finds is posted back to the loop.
+  std::unique_ptr<Executors> executors_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<core::Coordinator> coordinator_;
   std::unique_ptr<core::Worker> worker_;

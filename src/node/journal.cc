@@ -36,9 +36,37 @@ std::string Text(sqlite3_stmt* st, int col) {
 
 }  // namespace
 
-Journal::Journal(sqlite3* db) : db_(db) {}
+// The journal in SQLite: tables jobs, chunks, resumes and meta (epoch, next_job).
+class SqliteJournal final : public Journal {
+ public:
+  // Open's one attempt; *unreadable when SQLite says the file is no database or a corrupt one.
+  static Result<std::unique_ptr<Journal>> OpenFile(const std::filesystem::path& file,
+                                                   bool* unreadable);
+  // True unless `file` has bytes and they do not start with SQLite's header string.
+  static bool HasDatabaseMagic(const std::filesystem::path& file);
+  // Renames file (and its -wal, -shm) to FILE.bad-YYYYMMDDTHHMMSSZ; the new name.
+  static Result<std::filesystem::path> MoveAside(const std::filesystem::path& file);
 
-Journal::~Journal() {
+  SqliteJournal(sqlite3* db, uint32_t epoch, core::JobId next_job)
+      : Journal(epoch, next_job), db_(db) {}
+  ~SqliteJournal() override;
+  Result<std::vector<JobRecord>> Load() override;
+  Result<uint32_t> CountResume(core::JobId job) override;
+
+ protected:
+  Status Write(const Jobs& jobs, const Chunks& chunks, core::JobId next_job) override;
+
+ private:
+  Status Exec(const char* sql);
+  Status Prepare();
+
+  sqlite3* db_;
+  sqlite3_stmt* upsert_job_ = nullptr;
+  sqlite3_stmt* upsert_chunk_ = nullptr;
+  sqlite3_stmt* delete_chunks_ = nullptr;
+};
+
+SqliteJournal::~SqliteJournal() {
   if (dirty()) Flush();
   sqlite3_finalize(upsert_job_);
   sqlite3_finalize(upsert_chunk_);
@@ -46,7 +74,7 @@ Journal::~Journal() {
   sqlite3_close(db_);
 }
 
-Status Journal::Exec(const char* sql) {
+Status SqliteJournal::Exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "?";
@@ -56,7 +84,7 @@ Status Journal::Exec(const char* sql) {
   return {};
 }
 
-Status Journal::Prepare() {
+Status SqliteJournal::Prepare() {
   const char* job_sql =
       "INSERT INTO jobs(id, spec, state, result, error, reassigned, recomputed, stale, elapsed_ms)"
       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET spec = ?2, "
@@ -74,8 +102,8 @@ Status Journal::Prepare() {
   return {};
 }
 
-Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::filesystem::path& file,
-                                                   bool* unreadable) {
+Result<std::unique_ptr<Journal>> SqliteJournal::OpenFile(const std::filesystem::path& file,
+                                                         bool* unreadable) {
   *unreadable = false;
   sqlite3* db = nullptr;
   if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) {
@@ -83,7 +111,7 @@ Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::filesystem::path& 
     sqlite3_close(db);
     return e;
   }
-  std::unique_ptr<Journal> j(new Journal(db));
+  std::unique_ptr<SqliteJournal> j(new SqliteJournal(db, 0, 1));
   sqlite3_busy_timeout(db, 2000);
   const char* schema =
       "PRAGMA journal_mode = WAL;"
@@ -127,15 +155,14 @@ Result<std::unique_ptr<Journal>> Journal::OpenFile(const std::filesystem::path& 
   }
   sqlite3_finalize(st);
   if (epoch < 0 || epoch >= (1 << 23)) epoch = 0;  // attempt ids keep epoch << 40 in 64 bits
-  j->epoch_ = static_cast<uint32_t>(epoch + 1);
-  j->next_job_ = static_cast<core::JobId>(next_job);
-  std::string bump = "INSERT INTO meta(key, value) VALUES('epoch', " + std::to_string(j->epoch_) +
+  j->Begin(static_cast<uint32_t>(epoch + 1), static_cast<core::JobId>(next_job));
+  std::string bump = "INSERT INTO meta(key, value) VALUES('epoch', " + std::to_string(j->epoch()) +
                      ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;";
   if (Status s = j->Exec(bump.c_str()); !s.ok()) {
     unusable();
     return s.error();
   }
-  return j;
+  return std::unique_ptr<Journal>(std::move(j));
 }
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file) {
@@ -146,21 +173,21 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file
   // without SQLite's magic is caught before SQLite opens it, which would delete the -wal and
   // -shm beside it; one with the magic but a corrupt schema is caught by SQLite's verdict.
   auto start_afresh = [&](const std::string& why) -> Result<std::unique_ptr<Journal>> {
-    auto aside = MoveAside(file);
+    auto aside = SqliteJournal::MoveAside(file);
     if (!aside.ok()) return aside.error();
     spdlog::warn("journal {} is not a database ({}); moved it to {} and started an empty journal",
                  file.string(), why, aside->string());
     bool unreadable = false;
-    return OpenFile(file, &unreadable);
+    return SqliteJournal::OpenFile(file, &unreadable);
   };
-  if (!HasDatabaseMagic(file)) return start_afresh("no SQLite header");
+  if (!SqliteJournal::HasDatabaseMagic(file)) return start_afresh("no SQLite header");
   bool unreadable = false;
-  auto j = OpenFile(file, &unreadable);
+  auto j = SqliteJournal::OpenFile(file, &unreadable);
   if (j.ok() || !unreadable) return j;
   return start_afresh(j.error().message);
 }
 
-bool Journal::HasDatabaseMagic(const std::filesystem::path& file) {
+bool SqliteJournal::HasDatabaseMagic(const std::filesystem::path& file) {
   static const char kMagic[16] = "SQLite format 3";  // and its NUL: the first 16 bytes
   std::ifstream in(file, std::ios::binary);
   if (!in) return true;  // missing (created empty) or unreadable (SQLite says why)
@@ -170,7 +197,7 @@ bool Journal::HasDatabaseMagic(const std::filesystem::path& file) {
   return in.gcount() == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0;
 }
 
-Result<std::filesystem::path> Journal::MoveAside(const std::filesystem::path& file) {
+Result<std::filesystem::path> SqliteJournal::MoveAside(const std::filesystem::path& file) {
   char stamp[32];
   std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -202,7 +229,7 @@ Result<std::filesystem::path> Journal::MoveAside(const std::filesystem::path& fi
   return aside;
 }
 
-Result<std::vector<Journal::JobRecord>> Journal::Load() {
+Result<std::vector<Journal::JobRecord>> SqliteJournal::Load() {
   std::vector<JobRecord> out;
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_,
@@ -255,7 +282,7 @@ Result<std::vector<Journal::JobRecord>> Journal::Load() {
   return out;
 }
 
-Result<uint32_t> Journal::CountResume(core::JobId job) {
+Result<uint32_t> SqliteJournal::CountResume(core::JobId job) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "INSERT INTO resumes(job, count) VALUES(?1, 1) ON CONFLICT(job) DO "
@@ -285,9 +312,16 @@ void Journal::Add(std::vector<core::JournalOp> ops) {
 
 Status Journal::Flush() {
   if (!dirty()) return {};
+  if (Status s = Write(jobs_, chunks_, next_job_); !s.ok()) return s;  // kept: tried again
+  jobs_.clear();
+  chunks_.clear();
+  return {};
+}
+
+Status SqliteJournal::Write(const Jobs& jobs, const Chunks& chunks, core::JobId next_job) {
   if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   bool ok = true;
-  for (const auto& [id, j] : jobs_) {
+  for (const auto& [id, j] : jobs) {
     std::string spec = wire::EncodeJobSpec(j.spec), result = wire::EncodeNums(j.result);
     sqlite3_reset(upsert_job_);
     sqlite3_bind_int64(upsert_job_, 1, static_cast<int64_t>(id));
@@ -311,8 +345,8 @@ Status Journal::Flush() {
       ok = ok && Exec(forget.c_str()).ok();
     }
   }
-  for (const auto& [key, c] : chunks_) {
-    if (auto j = jobs_.find(c.job); j != jobs_.end() && j->second.state != core::JobState::kRunning)
+  for (const auto& [key, c] : chunks) {
+    if (auto j = jobs.find(c.job); j != jobs.end() && j->second.state != core::JobState::kRunning)
       continue;
     std::string partial = wire::EncodeNums(c.done.values);
     sqlite3_reset(upsert_chunk_);
@@ -326,8 +360,7 @@ Status Journal::Flush() {
     sqlite3_bind_int(upsert_chunk_, 7, c.complete ? 1 : 0);
     ok = ok && sqlite3_step(upsert_chunk_) == SQLITE_DONE;
   }
-  std::string meta = "INSERT INTO meta(key, value) VALUES('next_job', " +
-                     std::to_string(next_job_) +
+  std::string meta = "INSERT INTO meta(key, value) VALUES('next_job', " + std::to_string(next_job) +
                      ") ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "DELETE FROM jobs WHERE state != 0 AND id NOT IN (SELECT id FROM jobs WHERE "
                      "state != 0 ORDER BY id DESC LIMIT " +
@@ -336,14 +369,12 @@ Status Journal::Flush() {
   if (!ok) {
     Error e = DbError(db_, "write");
     Exec("ROLLBACK");
-    return e;  // the buffer is kept: the next flush tries again
+    return e;
   }
   if (Status s = Exec("COMMIT"); !s.ok()) {
     Exec("ROLLBACK");
     return s;
   }
-  jobs_.clear();
-  chunks_.clear();
   return {};
 }
 

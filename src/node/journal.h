@@ -1,6 +1,6 @@
-// The coordinator's journal: jobs and their chunks' committed progress in SQLite (WAL mode),
-// so that a coordinator restarted with the same id and home resumes its unfinished jobs.
-// Survives kill -9 at any instant: every flush is one transaction.
+// The coordinator's journal: jobs and their chunks' committed progress, so that a coordinator
+// restarted with the same id and home resumes its unfinished jobs. The SQLite one (WAL mode)
+// survives kill -9 at any instant: every flush is one transaction.
 #ifndef VELUM_NODE_JOURNAL_H_
 #define VELUM_NODE_JOURNAL_H_
 
@@ -14,19 +14,20 @@
 #include "core/coordinator.h"
 #include "runtime/error.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace velum {
 
+// What the coordinator keeps its jobs in. The buffering is here, one rule for every
+// journal: Add keeps only the latest state of each job and chunk, and Flush hands them all to
+// Write at once, so what is stored is always the state at some flush. Where they are stored
+// is the implementation's: SQLite on disk (Open), or a simulated disk (tests/sim).
 class Journal {
  public:
-  // Opens (creating) the journal and starts a new epoch: one more than the last run's. A file
-  // that is not a database at all is moved aside (FILE.bad-TIMESTAMP, with its -wal and
-  // -shm), said once in the log, and replaced by an empty journal; damage inside a database
-  // is tolerated row by row (Load).
+  // Opens (creating) the SQLite journal and starts a new epoch: one more than the last run's.
+  // A file that is not a database at all is moved aside (FILE.bad-TIMESTAMP, with its -wal
+  // and -shm), said once in the log, and replaced by an empty journal; damage inside a
+  // database is tolerated row by row (Load).
   static Result<std::unique_ptr<Journal>> Open(const std::filesystem::path& file);
-  ~Journal();
+  virtual ~Journal() = default;
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
@@ -39,39 +40,39 @@ class Journal {
   };
   // Every job kept (running ones with their chunks, and how often they were resumed). Rows
   // that do not decode are skipped.
-  Result<std::vector<JobRecord>> Load();
+  virtual Result<std::vector<JobRecord>> Load() = 0;
   // One more resumption of a running job, committed at once (before the job runs again, so a
   // run that takes the process down is counted too); the new count.
-  Result<uint32_t> CountResume(core::JobId job);
+  virtual Result<uint32_t> CountResume(core::JobId job) = 0;
 
-  // Buffers ops, keeping only the latest state of each job and chunk; Flush() writes them
-  // all in one transaction, so what is on disk is always the state at some flush.
+  // Buffers ops, keeping only the latest state of each job and chunk.
   void Add(std::vector<core::JournalOp> ops);
   bool dirty() const { return !jobs_.empty() || !chunks_.empty(); }
+  // Writes the buffer in one transaction; on failure the buffer is kept for the next flush.
   Status Flush();
 
+  // Finished jobs kept (the oldest go first); running jobs are always kept.
   static constexpr size_t kFinishedJobsKept = 256;
 
- private:
-  explicit Journal(sqlite3* db);
-  // Open's one attempt; *unreadable when SQLite says the file is no database or a corrupt one.
-  static Result<std::unique_ptr<Journal>> OpenFile(const std::filesystem::path& file,
-                                                   bool* unreadable);
-  // True unless `file` has bytes and they do not start with SQLite's header string.
-  static bool HasDatabaseMagic(const std::filesystem::path& file);
-  // Renames file (and its -wal, -shm) to FILE.bad-YYYYMMDDTHHMMSSZ; the new name.
-  static Result<std::filesystem::path> MoveAside(const std::filesystem::path& file);
-  Status Exec(const char* sql);
-  Status Prepare();
+  using Jobs = std::map<core::JobId, core::JournalJob>;
+  using Chunks = std::map<std::pair<core::JobId, uint32_t>, core::JournalChunk>;
 
-  sqlite3* db_;
-  sqlite3_stmt* upsert_job_ = nullptr;
-  sqlite3_stmt* upsert_chunk_ = nullptr;
-  sqlite3_stmt* delete_chunks_ = nullptr;
-  uint32_t epoch_ = 0;
-  core::JobId next_job_ = 1;
-  std::map<core::JobId, core::JournalJob> jobs_;
-  std::map<std::pair<core::JobId, uint32_t>, core::JournalChunk> chunks_;
+ protected:
+  Journal(uint32_t epoch, core::JobId next_job) : epoch_(epoch), next_job_(next_job) {}
+  // The epoch and next job id the stored journal says, once read.
+  void Begin(uint32_t epoch, core::JobId next_job) {
+    epoch_ = epoch;
+    next_job_ = next_job;
+  }
+  // Stores `jobs` and `chunks` (the chunks of jobs no longer running are dropped, with their
+  // resumption counts) and `next_job`, all or nothing.
+  virtual Status Write(const Jobs& jobs, const Chunks& chunks, core::JobId next_job) = 0;
+
+ private:
+  uint32_t epoch_;
+  core::JobId next_job_;
+  Jobs jobs_;
+  Chunks chunks_;
 };
 
 }  // namespace velum

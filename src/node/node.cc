@@ -1,5 +1,5 @@
-// The node kernel's event loop: datagrams in, membership outputs out, beacons and timers,
-// and one TCP link per live peer pair (the lower id dials), whose reset signals a crash.
+// The node kernel's event loop: the transport's datagrams and links into the mesh driver,
+// beacons, timers, and the node's start, status and stop; jobs and calls go to the job driver.
 #include "node/node.h"
 
 #include <fcntl.h>
@@ -37,14 +37,12 @@ using asio::ip::udp;
 
 namespace {
 
-constexpr char kBeaconTag = 'B';
-constexpr char kMessageTag = 'M';
 constexpr const char* kVersion = "0.1.0";
 constexpr uint32_t kDefaultPortBase = 8000;  // a node's default port: 8000 + id
 // At start, while there are signs of a mesh (nodes registered in the home, seeds, beacon
-// targets), the node waits this long at most for its id to be settled: joined, no duplicate
-// check in flight. A duplicate is then refused before its shell starts.
-constexpr uint64_t kIdSettleMs = 600;
+// targets), the node waits at most MeshDriver::kIdSettleMs for its id to be settled: joined,
+// no duplicate check in flight. A duplicate is then refused before its shell starts.
+constexpr uint64_t kIdSettleMs = MeshDriver::kIdSettleMs;
 
 // What a second process with a live id is told (and exits with).
 std::string IdTakenMessage(uint32_t id, const std::string& where) {
@@ -142,63 +140,38 @@ uint64_t SteadyUs() {
       .count();
 }
 
-void Node::Impl::Dispatch(core::Output out) {
-  if (refused) return;
-  for (auto& envelope : out.messages) {
+MeshDriver::Hooks Node::Impl::MeshHooks() {
+  MeshDriver::Hooks h;
+  h.send_datagram = [this](const std::string& addr, std::string payload) {
     udp::endpoint to;
-    if (!ParseEndpoint(envelope.to_addr, &to)) continue;
-    std::string payload(1, kMessageTag);
-    payload += wire::Encode(envelope.msg);
-    transport->SendDatagram(to, payload);
-  }
-  for (const auto& event : out.events) {
-    spdlog::info("member {} {} (incarnation {})", event.id, core::EventName(event.kind),
-                 event.incarnation);
-    auto it = membership->members().find(event.id);
-    if (it == membership->members().end()) continue;
-    const core::Member& m = it->second;
-    if (core::IsLive(m.state)) {
-      if (IdSettled()) {
-        Dial(m);
-      } else {
-        dials_deferred = true;
-      }
-    } else {
-      transport->Forget(m.id);
-    }
-    if (jobs && event.id != options.id) {
-      const bool live = core::IsLive(m.state);
-      jobs->OnMember(event.id, live, m.meta.slots);
-    }
-  }
-  for (const auto& notice : out.notices) SayNotice(notice);
-  if (membership->refused()) {
-    Refuse();
-    return;
-  }
-  if (dials_deferred && IdSettled()) {
-    dials_deferred = false;
-    for (const auto& [id, m] : membership->members())
-      if (id != options.id && core::IsLive(m.state)) Dial(m);
-  }
-}
-
-// A link from a second process with a live id would replace the real one's at its peers:
-// a new node dials nobody until its id is settled (joined, or given time, and unchecked).
-bool Node::Impl::IdSettled() const {
-  return !refused && !membership->checking_id() &&
-         (membership->joined() || SteadyMs() - started_ms >= kIdSettleMs);
-}
-
-void Node::Impl::Dial(const core::Member& m) {
-  // One link per pair: the lower id dials, the higher one accepts.
-  std::string host;
-  uint16_t port;
-  asio::error_code ec;
-  if (options.id < m.id && SplitHostPort(m.meta.addr, &host, &port)) {
-    auto addr = asio::ip::make_address(host, ec);
-    if (!ec) transport->Connect(m.id, tcp::endpoint(addr, port));
-  }
+    if (ParseEndpoint(addr, &to)) transport->SendDatagram(to, payload);
+  };
+  h.dial = [this](core::NodeId peer, const std::string& addr) {
+    std::string host;
+    uint16_t port;
+    asio::error_code ec;
+    if (!SplitHostPort(addr, &host, &port)) return;
+    auto ip = asio::ip::make_address(host, ec);
+    if (!ec) transport->Connect(peer, tcp::endpoint(ip, port));
+  };
+  h.forget = [this](core::NodeId peer) { transport->Forget(peer); };
+  h.send_link = [this](core::NodeId peer, std::string frame) {
+    return transport->Send(peer, std::move(frame));
+  };
+  h.link_up = [this](core::NodeId peer) { return transport->LinkUp(peer); };
+  // SteadyMs counts milliseconds of steady_clock, the timer's own clock: at the wake,
+  // SteadyMs() >= at_ms, so the deadline that asked for it has passed.
+  h.wake_at = [this](uint64_t at_ms) {
+    mesh_timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(at_ms)));
+    mesh_timer.async_wait([this, at_ms](asio::error_code ec) {
+      if (!ec && !left) mesh->OnWake(at_ms);
+    });
+  };
+  h.now_ms = [] { return SteadyMs(); };
+  h.now_us = [] { return SteadyUs(); };
+  h.refused = [this] { Refuse(); };
+  h.notice = [this](const core::Notice& n) { SayNotice(n); };
+  return h;
 }
 
 bool Node::Impl::FirstTime(int kind, const std::string& key) {
@@ -216,7 +189,7 @@ void Node::Impl::SayNotice(const core::Notice& n) {
           n.id, n.addr, n.held_addr, n.held_addr);
       break;
     case core::NoticeKind::kOwnIdElsewhere:
-      if (!membership->refused())
+      if (!mesh->membership().refused())
         spdlog::info(
             "another process with this node's id {} is at {}: it is refused, this "
             "node keeps the id",
@@ -247,7 +220,7 @@ void Node::Impl::OnRefusedDatagram(net::DatagramVerdict verdict, const udp::endp
 void Node::Impl::Refuse() {
   if (refused) return;
   refused = true;
-  const std::string& addr = membership->refused_by();
+  const std::string& addr = mesh->membership().refused_by();
   const std::string message = IdTakenMessage(options.id, addr);
   if (options.on_refused) {
     spdlog::info("{}", message);
@@ -256,9 +229,8 @@ void Node::Impl::Refuse() {
   }
   // Stopped without a word to the mesh: a Leave would mark the other process left.
   left = true;
-  tick_timer.cancel();
+  mesh_timer.cancel();
   beacon_timer.cancel();
-  heartbeat_timer.cancel();
   StopJobs();
   transport->Close();
   // The lock kept out a second process of this home, so the entry is ours alone: a node of
@@ -288,151 +260,46 @@ velum::Status Node::Impl::StartJobs() {
       if (!ec && !left) jobs->OnWake(at_ms);
     });
   };
-  h.held_gone = [this](core::NodeId peer) {
-    auto it = membership->members().find(peer);
-    return it != membership->members().end() && !core::IsLive(it->second.state);
+  h.held_gone = [this](core::NodeId peer) { return mesh->HeldGone(peer); };
+  h.pick_target = [this](const std::vector<core::NodeId>& tried) {
+    return mesh->PickTarget(tried);
   };
-  h.pick_target = [this](const std::vector<core::NodeId>& tried) { return PickTarget(tried); };
-  h.publish_load = [this](uint32_t load) {
-    meta.load = load;
-    membership->UpdateLocalMeta(meta);
-  };
+  h.publish_load = [this](uint32_t load) { mesh->PublishLoad(load); };
   h.now_ms = [] { return SteadyMs(); };
   h.now_us = [] { return SteadyUs(); };
-  auto started_jobs = JobDriver::Start(options, std::move(h));
+  auto env = JobDriver::OpenEnv(options);
+  if (!env.ok()) return env.error();
+  auto started_jobs = JobDriver::Start(options, std::move(h), std::move(*env));
   if (!started_jobs.ok()) return started_jobs.error();
   jobs = std::move(*started_jobs);
+  mesh->SetListener(jobs.get());
   return {};
 }
 
 void Node::Impl::StopJobs() {
   job_timer.cancel();
   std::vector<core::NodeId> peers;
-  for (const auto& [id, m] : membership->members())
+  for (const auto& [id, m] : mesh->membership().members())
     if (id != options.id) peers.push_back(id);
   jobs->Stop(peers);
 }
 
-uint32_t Node::Impl::PickTarget(const std::vector<uint32_t>& tried) const {
-  uint32_t best = 0;
-  int64_t best_free = 0;
-  uint32_t best_load = 0;
-  uint64_t best_rtt = 0;
-  for (const auto& [id, m] : membership->members()) {
-    if (id == options.id || m.state != core::MemberState::kAlive || m.meta.slots == 0) continue;
-    if (!transport->LinkUp(id) || std::count(tried.begin(), tried.end(), id)) continue;
-    int64_t free = static_cast<int64_t>(m.meta.slots) - static_cast<int64_t>(m.meta.load);
-    auto rit = rtt_us.find(id);
-    uint64_t rtt = rit == rtt_us.end() ? UINT64_MAX : rit->second;
-    bool better =
-        best == 0 || free > best_free ||
-        (free == best_free &&
-         (m.meta.load < best_load ||
-          (m.meta.load == best_load && (rtt < best_rtt || (rtt == best_rtt && id < best)))));
-    if (better) {
-      best = id;
-      best_free = free;
-      best_load = m.meta.load;
-      best_rtt = rtt;
-    }
-  }
-  return best ? best : options.id;
-}
-
 void Node::Impl::OnDatagram(uint32_t sender, std::string_view payload, const udp::endpoint& from,
                             bool beacon) {
-  if (left || payload.empty()) return;
-  uint64_t now = SteadyMs();
-  // The sealed kind says how the datagram travelled: a beacon is only read from a broadcast
-  // datagram, a membership message only from one bound to this node's address.
-  // From our own id: a looped-back broadcast, or another process with our id (a duplicate, or
-  // an earlier run of ours): the membership core tells them apart by address.
-  if (payload[0] == kBeaconTag && beacon) {
-    wire::Beacon beacon;
-    if (!wire::DecodeBeacon(payload.substr(1), &beacon) || beacon.id != sender) {
-      undecodable++;
-      return;
-    }
-    Dispatch(membership->OnBeacon(beacon.id, beacon.meta, beacon.incarnation, now));
-  } else if (payload[0] == kMessageTag && !beacon) {
-    core::Message msg;
-    // The MAC proved the sender holds the key; the message must also speak for itself.
-    if (!wire::Decode(payload.substr(1), &msg) || msg.from.id != sender) {
-      undecodable++;
-      return;
-    }
-    Dispatch(membership->OnMessage(msg, now));
-  } else {
-    undecodable++;
-  }
   (void)from;
+  if (!left) mesh->OnDatagram(sender, payload, beacon);
 }
 
-void Node::Impl::OnLinkUp(uint32_t peer) {
-  spdlog::info("link to {} up", peer);
-  SendLinkPing(peer);
-  if (jobs) jobs->OnLink(peer, true);
-}
+void Node::Impl::OnLinkUp(uint32_t peer) { mesh->OnLinkUp(peer); }
 
-void Node::Impl::SendLinkPing(uint32_t peer) {
-  wire::LinkFrame ping{wire::LinkFrame::Kind::kPing, ++heartbeat_seq, SteadyUs()};
-  transport->Send(peer, wire::EncodeLink(ping));
-}
-
-// Every second, each link carries a ping; the echo gives the round trip in `peers`.
-void Node::Impl::ScheduleHeartbeat() {
-  heartbeat_timer.expires_after(std::chrono::seconds(1));
-  heartbeat_timer.async_wait([this](asio::error_code ec) {
-    if (ec || left) return;
-    for (const auto& [id, m] : membership->members())
-      if (id != options.id && transport->LinkUp(id)) SendLinkPing(id);
-    ScheduleHeartbeat();
-  });
-}
-
-void Node::Impl::OnLinkDown(uint32_t peer) {
-  spdlog::info("link to {} down", peer);
-  rtt_us.erase(peer);
-  if (left) return;
-  Dispatch(membership->OnLinkDown(peer, SteadyMs()));
-  if (jobs) jobs->OnLink(peer, false);
-}
+void Node::Impl::OnLinkDown(uint32_t peer) { mesh->OnLinkDown(peer); }
 
 void Node::Impl::OnLinkMessage(uint32_t peer, std::string message) {
-  wire::LinkMessage decoded;
-  if (!wire::DecodeLink(message, &decoded)) {
-    bad_link_frames++;  // authenticated but not a frame we know: a newer peer, or a bug
-    return;
-  }
-  if (auto* frame = std::get_if<wire::LinkFrame>(&decoded)) {
-    if (jobs) jobs->OnHeard(peer);
-    if (frame->kind == wire::LinkFrame::Kind::kPing) {
-      frame->kind = wire::LinkFrame::Kind::kPong;
-      transport->Send(peer, wire::EncodeLink(*frame));
-    } else if (frame->sent_us <= SteadyUs()) {
-      rtt_us[peer] = SteadyUs() - frame->sent_us;
-    }
-    return;
-  }
-  if (jobs) jobs->OnMessage(peer, std::move(decoded), message.size());
-}
-
-void Node::Impl::ScheduleTick() {
-  uint64_t now = SteadyMs();
-  uint64_t deadline = membership->NextDeadlineMs();
-  uint64_t wait = deadline <= now ? 1 : std::min<uint64_t>(deadline - now, 100);
-  tick_timer.expires_after(std::chrono::milliseconds(wait));
-  tick_timer.async_wait([this](asio::error_code ec) {
-    if (ec || left) return;
-    Dispatch(membership->Tick(SteadyMs()));
-    ScheduleTick();
-  });
+  mesh->OnLinkFrame(peer, std::move(message));
 }
 
 void Node::Impl::SendBeacon() {
-  wire::Beacon beacon{options.id, membership->self().incarnation, membership->self().meta};
-  std::string payload(1, kBeaconTag);
-  payload += wire::EncodeBeacon(beacon);
+  const std::string payload = mesh->BeaconPayload();
   for (const auto& target : beacon_targets) transport->SendBeacon(target, payload);
   // Nodes sharing this home (the same machine, the same key) register their address.
   std::error_code ec;
@@ -458,11 +325,10 @@ void Node::Impl::ScheduleBeacon() {
 
 void Node::Impl::DoLeave() {
   if (left) return;
-  Dispatch(membership->Leave(SteadyMs()));
+  mesh->Leave();
   left = true;
-  tick_timer.cancel();
+  mesh_timer.cancel();
   beacon_timer.cancel();
-  heartbeat_timer.cancel();
   StopJobs();
   std::error_code ec;
   fs::remove(registry, ec);
@@ -567,7 +433,7 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   options.port = impl->transport->port();
   impl->options.port = options.port;
 
-  core::NodeMeta& meta = impl->meta;
+  core::NodeMeta meta;
   meta.addr = host + ":" + std::to_string(options.port);
   meta.gossip_addr = meta.addr;
   meta.slots = options.slots;
@@ -579,7 +445,7 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
   config.initial_incarnation = WallMs();  // a restarted process is recognised as newer
   uint64_t seed;
   randombytes_buf(&seed, sizeof seed);
-  impl->membership = std::make_unique<core::Membership>(options.id, meta, config, seed);
+  impl->mesh = std::make_unique<MeshDriver>(options.id, meta, config, seed, impl->MeshHooks());
 
   if (options.discovery_port && options.broadcast) {
     for (const auto& addr : BroadcastAddresses())
@@ -621,13 +487,9 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
 
   Impl* raw = impl.get();
   asio::post(raw->io, [raw, seeds] {
-    uint64_t now = SteadyMs();
-    raw->Dispatch(raw->membership->Tick(now));
-    for (const auto& seed : seeds) raw->Dispatch(raw->membership->Join(seed, now));
+    raw->mesh->Start(seeds);
     raw->SendBeacon();
     raw->ScheduleBeacon();
-    raw->ScheduleTick();
-    raw->ScheduleHeartbeat();
   });
   raw->loop = std::thread([raw] { raw->io.run(); });
   std::unique_ptr<Node> node(new Node(std::move(impl)));
@@ -636,7 +498,7 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
     const uint64_t deadline = SteadyMs() + kIdSettleMs;
     for (;;) {
       auto [settled, refused] = raw->OnLoop([raw] {
-        const auto& m = *raw->membership;
+        const auto& m = raw->mesh->membership();
         return std::make_pair(m.joined() && !m.checking_id(), raw->refused);
       });
       if (refused || settled || SteadyMs() >= deadline) break;
@@ -648,9 +510,9 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
     return raw->refused;
   });
   if (refused)
-    return MakeError(
-        ErrorKind::kUnavailable,
-        IdTakenMessage(options.id, raw->OnLoop([raw] { return raw->membership->refused_by(); })));
+    return MakeError(ErrorKind::kUnavailable, IdTakenMessage(options.id, raw->OnLoop([raw] {
+                       return raw->mesh->membership().refused_by();
+                     })));
   spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
   return node;
 }
@@ -687,7 +549,7 @@ std::vector<PeerInfo> Node::Peers() {
   return impl_->OnLoop([this] {
     std::vector<PeerInfo> peers;
     uint64_t now = SteadyMs();
-    for (const auto& [id, m] : impl_->membership->members()) {
+    for (const auto& [id, m] : impl_->mesh->membership().members()) {
       if (id == impl_->options.id) continue;
       PeerInfo p;
       p.id = id;
@@ -701,8 +563,7 @@ std::vector<PeerInfo> Node::Peers() {
       p.version = m.meta.version;
       p.last_heard_ms_ago = m.last_heard_ms ? static_cast<int64_t>(now - m.last_heard_ms) : -1;
       p.link_up = impl_->transport->LinkUp(id);
-      if (auto rtt = impl_->rtt_us.find(id); rtt != impl_->rtt_us.end() && p.link_up)
-        p.link_rtt_us = static_cast<int64_t>(rtt->second);
+      if (int64_t rtt = impl_->mesh->rtt_us(id); rtt >= 0 && p.link_up) p.link_rtt_us = rtt;
       peers.push_back(std::move(p));
     }
     std::sort(peers.begin(), peers.end(), [](auto& a, auto& b) { return a.id < b.id; });
@@ -713,7 +574,7 @@ std::vector<PeerInfo> Node::Peers() {
 size_t Node::AlivePeers() {
   return impl_->OnLoop([this] {
     size_t n = 0;
-    for (const auto& [id, m] : impl_->membership->members())
+    for (const auto& [id, m] : impl_->mesh->membership().members())
       if (id != impl_->options.id && core::IsLive(m.state)) n++;
     return n;
   });
@@ -722,9 +583,9 @@ size_t Node::AlivePeers() {
 NodeStatus Node::Status() {
   return impl_->OnLoop([this] {
     NodeStatus s;
-    const auto& ms = *impl_->membership;
+    const auto& ms = impl_->mesh->membership();
     s.id = impl_->options.id;
-    s.addr = impl_->meta.addr;
+    s.addr = impl_->mesh->meta().addr;
     s.incarnation = ms.self().incarnation;
     s.uptime_ms = SteadyMs() - impl_->started_ms;
     s.known_members = ms.members().size() - 1;
@@ -737,7 +598,7 @@ NodeStatus Node::Status() {
     s.dropped_stale = ts.datagrams.stale;
     s.dropped_replayed = ts.datagrams.replayed;
     s.dropped_misdirected = ts.datagrams.misdirected;
-    s.undecodable = impl_->undecodable + impl_->bad_link_frames;
+    s.undecodable = impl_->mesh->undecodable();
     s.frames_held = impl_->jobs->frames_held();
     s.frames_held_dropped = impl_->jobs->frames_held_dropped();
     s.links_up = ts.links_up - ts.links_down;

@@ -1,5 +1,5 @@
-// The node kernel's state (node.cc): membership, links and beacons, and the job driver it
-// feeds. Everything here lives on the loop thread unless marked otherwise.
+// The node kernel's state (node.cc): the transport, timers and beacons around the mesh driver
+// and the job driver it feeds. Everything here lives on the loop thread unless marked otherwise.
 #ifndef VELUM_NODE_NODE_IMPL_H_
 #define VELUM_NODE_NODE_IMPL_H_
 
@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/membership.h"
 #include "net/transport.h"
 #include "node/job_driver.h"
+#include "node/mesh_driver.h"
 #include "node/node.h"
 
 namespace velum {
@@ -27,26 +27,19 @@ struct Node::Impl : net::Transport::Handler {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::unique_ptr<net::Transport> transport;
-  std::unique_ptr<core::Membership> membership;
-  asio::steady_timer tick_timer{io};
+  std::unique_ptr<MeshDriver> mesh;   // membership and links: the peer facts
+  asio::steady_timer mesh_timer{io};  // wakes the mesh driver (MeshDriver::Hooks::wake_at)
   asio::steady_timer beacon_timer{io};
-  asio::steady_timer heartbeat_timer{io};
   // Wakes the job driver at the deadline it asked for (JobDriver::Hooks::wake_at).
   asio::steady_timer job_timer{io};
   std::thread loop;
   uint64_t started_ms = SteadyMs();
-  core::NodeMeta meta;
   std::vector<asio::ip::udp::endpoint> beacon_targets;
   std::filesystem::path registry;  // <home>/nodes/<id>: lets nodes sharing a home find each other
-  uint64_t undecodable = 0;
-  uint64_t bad_link_frames = 0;
-  uint64_t heartbeat_seq = 0;
-  std::map<uint32_t, uint64_t> rtt_us;  // last measured round trip per linked peer
   bool left = false;
-  bool refused = false;         // another process held this id first: stopped without a Leave
-  bool started = false;         // Start returned: a refusal goes to options.on_refused from then
-  bool dials_deferred = false;  // live members not dialled yet: this id was not settled
-  int id_lock_fd = -1;          // flock on HOME/run/node-ID.lock: one process per id and home
+  bool refused = false;  // another process held this id first: stopped without a Leave
+  bool started = false;  // Start returned: a refusal goes to options.on_refused from then
+  int id_lock_fd = -1;   // flock on HOME/run/node-ID.lock: one process per id and home
   // Why peers may be missing, said once each (by kind and address; bounded).
   static constexpr size_t kMaxSaid = 256;
   std::set<std::pair<int, std::string>> said;
@@ -63,8 +56,8 @@ struct Node::Impl : net::Transport::Handler {
     return future.get();
   }
 
-  // node.cc: membership, links, beacons.
-  void Dispatch(core::Output out);
+  // node.cc: the transport's events go to the mesh driver; beacons; notices.
+  MeshDriver::Hooks MeshHooks();
   void OnDatagram(uint32_t sender, std::string_view payload, const asio::ip::udp::endpoint& from,
                   bool beacon) override;
   void OnLinkUp(uint32_t peer) override;
@@ -75,11 +68,6 @@ struct Node::Impl : net::Transport::Handler {
   bool FirstTime(int kind, const std::string& key);
   void SayNotice(const core::Notice& notice);
   void Refuse();
-  bool IdSettled() const;
-  void Dial(const core::Member& m);
-  void SendLinkPing(uint32_t peer);
-  void ScheduleHeartbeat();
-  void ScheduleTick();
   void SendBeacon();
   void ScheduleBeacon();
   void DoLeave();
@@ -87,9 +75,6 @@ struct Node::Impl : net::Transport::Handler {
   // The job driver, started with this node's hooks; stopped with every member's id.
   velum::Status StartJobs();
   void StopJobs();
-  // The live peer with the most free slots, then the least load, then the fastest link,
-  // not one of `tried`; this node's id when there is none (a remote call's target).
-  uint32_t PickTarget(const std::vector<uint32_t>& tried) const;
 };
 
 }  // namespace velum

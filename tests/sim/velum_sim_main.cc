@@ -1,5 +1,6 @@
 // velum-sim: runs the membership protocol in the simulator and prints its figures as JSON:
-// convergence, detection times, gossip load and dissemination rounds by size, false positives.
+// convergence, detection times, gossip load and dissemination rounds by size, false positives;
+// with --nodes or --seeds, runs whole nodes (NodeSim) over many seeds and prints their figures.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/sim/node_sim.h"
 #include "tests/sim/scenario.h"
 #include "tests/sim/sim_network.h"
 
@@ -20,13 +22,21 @@ struct Args {
   uint64_t fp_seconds = 60;
   double fp_loss = 0.05;
   int rounds_samples = 5;
+  bool whole_nodes = false;  // --nodes or --seeds: the whole-node simulator
+  uint32_t nodes = 4;
+  uint64_t seeds = 1;
+  uint32_t jobs = 3;
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: velum-sim [--seed N] [--sizes 10,100,1000] [--fp-nodes N] "
                "[--fp-seconds S] [--fp-loss P] [--samples K]\n"
-               "Prints one JSON object with the membership protocol's figures.\n");
+               "       velum-sim [--nodes N] [--seeds K] [--seed FIRST] [--jobs J]\n"
+               "Prints one JSON object with the membership protocol's figures; with --nodes or\n"
+               "--seeds, runs K seeds of N whole nodes (their real drivers on simulated\n"
+               "network, disks and executors, with faults) and prints their figures; exit 1 if\n"
+               "a seed fails (its replay command is printed).\n");
 }
 
 bool Parse(int argc, char** argv, Args* a) {
@@ -52,6 +62,17 @@ bool Parse(int argc, char** argv, Args* a) {
       a->fp_loss = std::strtod(v, nullptr);
     } else if (k == "--samples") {
       a->rounds_samples = std::atoi(v);
+    } else if (k == "--nodes") {
+      a->whole_nodes = true;
+      a->nodes = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+      if (a->nodes < 1 || a->nodes > 64) return false;
+    } else if (k == "--seeds") {
+      a->whole_nodes = true;
+      a->seeds = std::strtoull(v, nullptr, 10);
+      if (a->seeds < 1) return false;
+    } else if (k == "--jobs") {
+      a->jobs = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+      if (a->jobs > 1000) return false;
     } else {
       return false;
     }
@@ -167,6 +188,48 @@ std::string MeasureFalsePositives(const Args& args) {
   return buf;
 }
 
+// Seeds first .. first + seeds - 1 of whole nodes; one JSON line. Progress goes to stderr.
+int RunWholeNodes(const Args& args) {
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t failed = 0, events = 0, faults = 0, restarts = 0, reassigned = 0, virtual_ms = 0;
+  std::string failures;
+  for (uint64_t seed = args.seed; seed < args.seed + args.seeds; seed++) {
+    NodeSimOptions o;
+    o.seed = seed;
+    o.nodes = args.nodes;
+    o.jobs = args.jobs;
+    NodeSim sim(o);
+    if (!sim.Run()) {
+      failed++;
+      std::fprintf(stderr, "FAILED: %s\n  %s\n", sim.failure().c_str(), sim.Summary().c_str());
+      if (failed <= 10) failures += (failures.empty() ? "" : ",") + std::to_string(seed);
+    }
+    events += sim.events();
+    faults += sim.faults();
+    restarts += sim.restarts();
+    reassigned += sim.reassigned();
+    virtual_ms += sim.now_ms();
+    if ((seed - args.seed + 1) % 1000 == 0)
+      std::fprintf(stderr, "%llu seeds, %llu failed\n",
+                   static_cast<unsigned long long>(seed - args.seed + 1),
+                   static_cast<unsigned long long>(failed));
+  }
+  const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  std::printf(
+      "{\"nodes\":%u,\"jobs_per_seed\":%u,\"first_seed\":%llu,\"seeds\":%llu,"
+      "\"failed\":%llu,\"failed_seeds\":[%s],\"events\":%llu,\"faults\":%llu,"
+      "\"restarts\":%llu,\"reassigned_chunks\":%llu,\"virtual_s\":%.1f,\"wall_ms\":%lld}\n",
+      args.nodes, args.jobs, static_cast<unsigned long long>(args.seed),
+      static_cast<unsigned long long>(args.seeds), static_cast<unsigned long long>(failed),
+      failures.c_str(), static_cast<unsigned long long>(events),
+      static_cast<unsigned long long>(faults), static_cast<unsigned long long>(restarts),
+      static_cast<unsigned long long>(reassigned), virtual_ms / 1000.0,
+      static_cast<long long>(wall));
+  return failed ? 1 : 0;
+}
+
 }  // namespace
 }  // namespace velum::sim
 
@@ -177,6 +240,7 @@ int main(int argc, char** argv) {
     Usage();
     return 2;
   }
+  if (args.whole_nodes) return RunWholeNodes(args);
   const auto start = std::chrono::steady_clock::now();
   const velum::core::Config c;
   const LinkModel l;

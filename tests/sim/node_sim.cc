@@ -1,0 +1,901 @@
+// NodeSim (node_sim.h): the event loop of simulated nodes, their network, disks and executors,
+// the faults, and the checks after every event, in virtual time from one seeded generator.
+#include "tests/sim/node_sim.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/assert.h"
+#include "core/reducer.h"
+
+namespace velum::sim {
+
+namespace {
+
+constexpr size_t kMaxBlockingQueued = 4096;   // as the node's call runner
+constexpr uint64_t kLinkTimeoutMs = 3000;     // a link across a longer partition breaks
+constexpr uint64_t kMaxBackoffMs = 2000;      // redials of a wanted link
+constexpr size_t kMaxQueuedEvents = 2000000;  // the simulation's own bound
+
+// A module exporting `name` as (i64, i64) -> `results` x i64; the simulated executor answers
+// for it (SimFunction), the module only has to be real: parsed, hashed, stored and sent.
+std::vector<uint8_t> RangeModule(const std::string& name, size_t results) {
+  auto leb = [](std::vector<uint8_t>& out, size_t v) {
+    do {
+      uint8_t b = v & 0x7f;
+      v >>= 7;
+      if (v) b |= 0x80;
+      out.push_back(b);
+    } while (v);
+  };
+  std::vector<uint8_t> m = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+  auto section = [&](uint8_t id, const std::vector<uint8_t>& body) {
+    m.push_back(id);
+    leb(m, body.size());
+    m.insert(m.end(), body.begin(), body.end());
+  };
+  std::vector<uint8_t> type = {0x01, 0x60, 0x02, 0x7e, 0x7e, static_cast<uint8_t>(results)};
+  type.insert(type.end(), results, 0x7e);
+  section(1, type);
+  section(3, {0x01, 0x00});
+  std::vector<uint8_t> exports = {0x01};
+  leb(exports, name.size());
+  exports.insert(exports.end(), name.begin(), name.end());
+  exports.push_back(0x00);  // a function
+  exports.push_back(0x00);  // index 0
+  section(7, exports);
+  std::vector<uint8_t> body = {0x00};                                          // no locals
+  for (size_t i = 0; i < results; i++) body.insert(body.end(), {0x42, 0x00});  // i64.const 0
+  body.push_back(0x0b);
+  std::vector<uint8_t> code = {0x01};
+  leb(code, body.size());
+  code.insert(code.end(), body.begin(), body.end());
+  section(10, code);
+  return m;
+}
+
+}  // namespace
+
+// --- The simulated journal and executors ----------------------------------------------------
+
+// The journal on a SimDisk, with the SQLite journal's rules: one transaction per write, a
+// finished job's chunks and resumption count dropped, kFinishedJobsKept finished jobs kept.
+class NodeSim::SimJournal final : public Journal {
+ public:
+  static Result<std::unique_ptr<Journal>> Open(SimDisk* disk) {
+    if (disk->full) {
+      disk->writes_refused++;
+      return MakeError(ErrorKind::kIo, "journal: disk full");
+    }
+    disk->epoch++;
+    return std::unique_ptr<Journal>(new SimJournal(disk));
+  }
+  Result<std::vector<JobRecord>> Load() override {
+    std::vector<JobRecord> out;
+    for (const auto& [id, job] : disk_->jobs) {
+      JobRecord r;
+      r.job = job;
+      auto resumes = disk_->resumes.find(id);
+      r.job.resumes = resumes == disk_->resumes.end() ? 0 : resumes->second;
+      if (job.state == core::JobState::kRunning)
+        for (auto it = disk_->chunks.lower_bound({id, 0});
+             it != disk_->chunks.end() && it->first.first == id; ++it)
+          r.chunks.push_back(it->second);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  Result<uint32_t> CountResume(core::JobId job) override {
+    if (disk_->full) {
+      disk_->writes_refused++;
+      return MakeError(ErrorKind::kIo, "journal: disk full");
+    }
+    return ++disk_->resumes[job];
+  }
+
+ protected:
+  Status Write(const Jobs& jobs, const Chunks& chunks, core::JobId next_job) override {
+    if (disk_->full) {
+      disk_->writes_refused++;
+      return MakeError(ErrorKind::kIo, "journal: write: disk full");
+    }
+    for (const auto& [id, job] : jobs) {
+      disk_->jobs[id] = job;
+      if (job.state == core::JobState::kRunning) continue;
+      disk_->chunks.erase(disk_->chunks.lower_bound({id, 0}),
+                          disk_->chunks.lower_bound({id + 1, 0}));
+      disk_->resumes.erase(id);
+    }
+    for (const auto& [key, chunk] : chunks) {
+      if (auto j = jobs.find(chunk.job);
+          j != jobs.end() && j->second.state != core::JobState::kRunning)
+        continue;
+      disk_->chunks[key] = chunk;
+    }
+    disk_->next_job = next_job;
+    size_t finished = 0;
+    for (auto it = disk_->jobs.rbegin(); it != disk_->jobs.rend(); ++it)
+      if (it->second.state != core::JobState::kRunning) finished++;
+    for (auto it = disk_->jobs.begin(); it != disk_->jobs.end() && finished > kFinishedJobsKept;) {
+      if (it->second.state == core::JobState::kRunning) {
+        ++it;
+        continue;
+      }
+      it = disk_->jobs.erase(it);
+      finished--;
+    }
+    return {};
+  }
+
+ private:
+  explicit SimJournal(SimDisk* disk) : Journal(disk->epoch, disk->next_job), disk_(disk) {}
+  SimDisk* disk_;
+};
+
+// Blocking work runs as an event a little later; an executor call takes the virtual time its
+// items take at the node's speed, moving the clock of the work that made it.
+class NodeSim::Executors final : public velum::Executors {
+ public:
+  Executors(NodeSim* sim, core::NodeId node) : sim_(sim), node_(node) {}
+  bool Post(std::function<void()> work) override {
+    Node& n = sim_->N(node_);
+    if (n.blocking_queued >= kMaxBlockingQueued) return false;
+    sim_->Blocking(n, std::move(work), 20 + sim_->rng_.Uniform(500));
+    return true;
+  }
+  Result<CallOutcome> Call(const CallSpec& spec) override {
+    return sim_->ExecuteCall(sim_->N(node_), spec);
+  }
+
+ private:
+  NodeSim* sim_;
+  core::NodeId node_;
+};
+
+Result<CallOutcome> NodeSim::ExecuteCall(Node& n, const CallSpec& spec) {
+  if (spec.cancel && spec.cancel->load()) return MakeError(ErrorKind::kCancelled, "cancelled");
+  auto f = SimFunction::Parse(spec.func);
+  if (!f || spec.args.size() != 2) return MakeError(ErrorKind::kBadArguments, "not a sim export");
+  int64_t lo = spec.args[0].i64(), hi = spec.args[1].i64();
+  if (lo >= hi) return MakeError(ErrorKind::kBadArguments, "empty range");
+  double speed = n.speed * (thread_us_ < n.slow_until_us ? 0.05 : 1.0);
+  double ms = static_cast<double>(core::ItemsIn(lo, hi)) / speed;
+  uint64_t timeout_ms = static_cast<uint64_t>(spec.timeout.count());
+  if (ms >= static_cast<double>(timeout_ms)) {
+    thread_us_ += timeout_ms * 1000;
+    return MakeError(ErrorKind::kDeadlineExceeded, "the call ran past its deadline");
+  }
+  thread_us_ += static_cast<uint64_t>(ms * 1000) + 1;
+  if (thread_us_ < n.failing_until_us && rng_.Chance(0.3))
+    return MakeError(ErrorKind::kExecutorCrashed, "the executor died (simulated)");
+  CallOutcome out;
+  for (const core::Num& v : f->Call(lo, hi)) out.values.push_back(Value::I64(v.i));
+  return out;
+}
+
+void NodeSim::Blocking(Node& n, std::function<void()> work, uint64_t delay_us) {
+  n.blocking_queued++;
+  Event e = Make(Kind::kBlocking, n.id, thread_us_ + delay_us);
+  e.fn = std::move(work);
+  Push(std::move(e));
+}
+
+// --- Setup ---------------------------------------------------------------------------------
+
+NodeSim::NodeSim(NodeSimOptions options) : options_(options), rng_(options.seed) {
+  // The drivers' log lines (a node's every fault is said there) only with VELUM_SIM_TRACE.
+  spdlog::set_level(std::getenv("VELUM_SIM_TRACE") ? spdlog::level::info : spdlog::level::off);
+  VELUM_ASSERT(options_.nodes >= 1 && options_.nodes <= 64);
+  char tmpl[] = "/tmp/velum-node-sim-XXXXXX";
+  VELUM_ASSERT(mkdtemp(tmpl) != nullptr);
+  dir_ = tmpl;
+  nodes_.resize(options_.nodes);
+  for (uint32_t i = 0; i < options_.nodes; i++) {
+    Node& n = nodes_[i];
+    n.id = i + 1;
+    n.addr = "10.0.0." + std::to_string(n.id) + ":7000";
+    n.slots = 1 + static_cast<uint32_t>(rng_.Uniform(2));
+    n.speed = options_.speed_min + rng_.Real() * (options_.speed_max - options_.speed_min);
+    by_addr_[n.addr] = n.id;
+  }
+  for (Node& n : nodes_) {
+    Event e = Make(Kind::kRestart, n.id, rng_.Uniform(300) * 1000);
+    Push(std::move(e));
+  }
+  AddRandomJobs();
+  if (options_.faults_per_s > 0) {
+    double mean_gap_ms = 1000.0 / options_.faults_per_s;
+    for (double t = 500 + mean_gap_ms * rng_.Real() * 2; t < options_.chaos_ms;
+         t += mean_gap_ms * rng_.Real() * 2)
+      Push(Make(Kind::kFault, 0, static_cast<uint64_t>(t) * 1000));
+  }
+  Push(Make(Kind::kHeal, 0, options_.chaos_ms * 1000));
+}
+
+NodeSim::~NodeSim() {
+  for (Node& n : nodes_) {
+    n.mesh.reset();
+    n.jobs.reset();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void NodeSim::AddRandomJobs() {
+  for (uint32_t i = 0; i < options_.jobs; i++) {
+    SimJob job;
+    ScatterRequest& r = job.request;
+    uint64_t kind = rng_.Uniform(6);
+    size_t results = 1;
+    if (kind <= 2) {
+      r.func = "sum";
+      r.reducer = core::ReducerKind::kSum;
+      results = 2;
+    } else if (kind == 3) {
+      r.func = rng_.Chance(0.5) ? "min" : "max";
+      r.reducer = r.func == "min" ? core::ReducerKind::kMin : core::ReducerKind::kMax;
+    } else {
+      int64_t m = static_cast<int64_t>(1000 + rng_.Uniform(50'000'000));
+      r.func = "first:" + std::to_string(m) + ":" + std::to_string(1 + rng_.Uniform(m - 1));
+      r.reducer = core::ReducerKind::kFirst;
+    }
+    int64_t size = static_cast<int64_t>(1000 + rng_.Uniform(40'000'000));
+    r.start = static_cast<int64_t>(rng_.Uniform(1'000'000'000)) - 500'000'000;
+    if (r.reducer == core::ReducerKind::kFirst) r.start = std::max<int64_t>(r.start, 1);
+    if (rng_.Chance(0.1)) r.start = INT64_MAX - size - 1;
+    r.end = r.start + size;
+    if (rng_.Chance(0.2)) r.chunk_items = static_cast<uint64_t>(size) / (4 + rng_.Uniform(100)) + 1;
+    r.exclude_self = rng_.Chance(0.2);
+    r.timeout_ms = 60000;
+    auto module = Module::FromBytes(RangeModule(r.func, results));
+    VELUM_ASSERT(module.ok());
+    r.module = *module;
+    job.function = *SimFunction::Parse(r.func);
+    job.coordinator = 1 + static_cast<core::NodeId>(rng_.Uniform(options_.nodes));
+    jobs_.push_back(std::move(job));
+    Event e = Make(Kind::kSubmit, 0, (1000 + rng_.Uniform(options_.chaos_ms)) * 1000);
+    e.job = jobs_.size() - 1;
+    Push(std::move(e));
+  }
+}
+
+NodeSim::Event NodeSim::Make(Kind kind, core::NodeId node, uint64_t at_us) {
+  Event e;
+  e.kind = kind;
+  e.node = node;
+  e.at_us = std::max(at_us, now_us_);
+  if (node) e.inc = N(node).inc;
+  return e;
+}
+
+void NodeSim::Push(Event e) {
+  e.order = order_++;
+  queue_.push(std::move(e));
+  max_queue_ = std::max<uint64_t>(max_queue_, queue_.size());
+  VELUM_ASSERT(queue_.size() <= kMaxQueuedEvents);
+}
+
+uint64_t NodeSim::Latency() {
+  uint64_t span = options_.latency_max_us - options_.latency_min_us + 1;
+  uint64_t d = options_.latency_min_us + rng_.Uniform(span);
+  if (rng_.Chance(0.03)) d += rng_.Uniform(30000);  // a tail
+  return d;
+}
+
+bool NodeSim::Reachable(core::NodeId a, core::NodeId b) const { return N(a).group == N(b).group; }
+
+NodeSim::Link& NodeSim::LinkOf(core::NodeId a, core::NodeId b) {
+  return links_[{std::min(a, b), std::max(a, b)}];
+}
+
+// --- Node processes --------------------------------------------------------------------------
+
+MeshDriver::Hooks NodeSim::MeshHooks(Node& n) {
+  MeshDriver::Hooks h;
+  h.send_datagram = [this, &n](const std::string& addr, std::string payload) {
+    SendDatagram(n, addr, std::move(payload));
+  };
+  h.dial = [this, &n](core::NodeId peer, const std::string& addr) {
+    auto it = by_addr_.find(addr);
+    if (it != by_addr_.end() && it->second == peer) Dial(n, peer);
+  };
+  h.forget = [this, &n](core::NodeId peer) { Forget(n, peer); };
+  h.send_link = [this, &n](core::NodeId peer, std::string frame) {
+    return SendLink(n, peer, std::move(frame));
+  };
+  h.link_up = [this, &n](core::NodeId peer) {
+    return peer != n.id && peer >= 1 && peer <= nodes_.size() &&
+           LinkOf(n.id, peer).up[End(n.id, peer)];
+  };
+  h.wake_at = [this, &n](uint64_t at_ms) {
+    Event e = Make(Kind::kMeshWake, n.id, std::max(at_ms * 1000, thread_us_));
+    e.at_ms = at_ms;
+    Push(std::move(e));
+  };
+  h.now_ms = [this] { return thread_us_ / 1000; };
+  h.now_us = [this] { return thread_us_; };
+  h.refused = [this, &n] {
+    if (failure_.empty()) failure_ = "node " + std::to_string(n.id) + " was refused its own id";
+  };
+  h.notice = [](const core::Notice&) {};
+  return h;
+}
+
+JobDriver::Hooks NodeSim::JobHooks(Node& n) {
+  JobDriver::Hooks h;
+  h.send = [this, &n](core::NodeId peer, const wire::LinkMessage& m) {
+    return SendLink(n, peer, wire::EncodeLink(m));
+  };
+  h.loop = [this, &n](std::function<void()> work) {
+    Event e = Make(Kind::kLoop, n.id, thread_us_);
+    e.fn = std::move(work);
+    Push(std::move(e));
+  };
+  h.on_loop = [](std::function<void()> work) { work(); };  // one thread: it is the loop
+  h.wake_at = [this, &n](uint64_t at_ms) {
+    Event e = Make(Kind::kJobWake, n.id, std::max(at_ms * 1000, thread_us_));
+    e.at_ms = at_ms;
+    Push(std::move(e));
+  };
+  h.held_gone = [&n](core::NodeId peer) { return n.mesh->HeldGone(peer); };
+  h.pick_target = [&n](const std::vector<core::NodeId>& tried) {
+    return n.mesh->PickTarget(tried);
+  };
+  h.publish_load = [&n](uint32_t load) { n.mesh->PublishLoad(load); };
+  h.now_ms = [this] { return thread_us_ / 1000; };
+  h.now_us = [this] { return thread_us_; };
+  return h;
+}
+
+void NodeSim::StartNode(Node& n) {
+  VELUM_ASSERT(!n.running && !n.mesh && !n.jobs);
+  n.inc++;
+  n.paused = false;
+  n.deferred.clear();
+  n.wanted.clear();
+  n.blocking_queued = 0;
+  core::NodeMeta meta;
+  meta.addr = n.addr;
+  meta.gossip_addr = n.addr;
+  meta.slots = n.slots;
+  meta.engines = core::kEngineInterp;
+  meta.version = "sim";
+  core::Config config;
+  config.initial_incarnation = now_ms() + 1;  // as the node's wall clock: a restart is newer
+  n.running = true;
+  n.mesh = std::make_unique<MeshDriver>(n.id, meta, config, rng_.Next(), MeshHooks(n));
+  NodeOptions o;
+  o.id = n.id;
+  o.slots = n.slots;
+  o.home = dir_ / ("node-" + std::to_string(n.id));
+  o.engine = EngineKind::kInterp;
+  JobDriver::Env env;
+  env.store = std::make_unique<ModuleStore>(o.home / "modules", o.max_module_bytes);
+  env.executors = std::make_unique<Executors>(this, n.id);
+  auto journal = SimJournal::Open(&n.disk);
+  Result<std::unique_ptr<JobDriver>> jobs = MakeError(ErrorKind::kIo, "no journal");
+  if (journal.ok()) {
+    env.journal = std::move(*journal);
+    jobs = JobDriver::Start(o, JobHooks(n), std::move(env));
+  }
+  if (!jobs.ok()) {
+    // A full disk: the node does not start, says why (the driver's error), and is tried again.
+    n.mesh.reset();
+    n.running = false;
+    n.inc++;
+    Push(Make(Kind::kRestart, n.id, now_us_ + (500 + rng_.Uniform(2000)) * 1000));
+    return;
+  }
+  n.jobs = std::move(*jobs);
+  n.mesh->SetListener(n.jobs.get());
+  // One or two other nodes to join through (--join), as a user starts them.
+  std::vector<std::string> seeds;
+  for (size_t i = 0; i < 1 + rng_.Uniform(2) && nodes_.size() > 1; i++) {
+    core::NodeId s = 1 + static_cast<core::NodeId>(rng_.Uniform(nodes_.size() - 1));
+    seeds.push_back(N(s >= n.id ? s + 1 : s).addr);
+  }
+  n.mesh->Start(seeds);
+}
+
+void NodeSim::CrashNode(Node& n, uint64_t restart_after_ms) {
+  if (!n.running) return;
+  faults_++;
+  // Gone at once: no goodbye, nothing flushed. Pending events of this process are dropped by
+  // their generation (raised after the objects are gone, so that nothing they post survives).
+  n.mesh.reset();
+  n.jobs.reset();
+  n.running = false;
+  n.paused = false;
+  n.deferred.clear();
+  n.wanted.clear();
+  n.inc++;
+  for (Node& p : nodes_) {
+    if (p.id == n.id) continue;
+    Link& l = LinkOf(n.id, p.id);
+    l.up[End(n.id, p.id)] = false;
+    BreakLink(n.id, p.id);
+  }
+  Push(Make(Kind::kRestart, n.id, now_us_ + restart_after_ms * 1000));
+}
+
+// --- Network -------------------------------------------------------------------------------
+
+void NodeSim::SendDatagram(Node& from, const std::string& addr, std::string payload) {
+  auto it = by_addr_.find(addr);
+  if (it == by_addr_.end()) return;
+  core::NodeId to = it->second;
+  if (!Reachable(from.id, to) || rng_.Chance(options_.loss)) return;
+  int copies = rng_.Chance(options_.duplicate) ? 2 : 1;
+  for (int c = 0; c < copies; c++) {
+    Event e = Make(Kind::kDatagram, to, thread_us_ + Latency());
+    e.peer = from.id;
+    e.bytes = payload;
+    Push(std::move(e));
+  }
+}
+
+void NodeSim::Dial(Node& from, core::NodeId peer) {
+  if (from.wanted.count(peer)) return;  // kept up already (redialled with backoff)
+  from.wanted[peer] = 100;
+  Event e = Make(Kind::kConnect, from.id, thread_us_ + Latency());
+  e.peer = peer;
+  Push(std::move(e));
+}
+
+// One try: the link comes up at both ends, a link the peer still holds is replaced (as the
+// transport replaces it); otherwise tried again with backoff while wanted.
+void NodeSim::Connect(Node& from, core::NodeId peer) {
+  auto wanted = from.wanted.find(peer);
+  if (wanted == from.wanted.end()) return;
+  Link& l = LinkOf(from.id, peer);
+  if (l.up[End(from.id, peer)]) return;
+  Node& p = N(peer);
+  if (p.running && !p.paused && Reachable(from.id, peer)) {
+    l.gen++;
+    for (core::NodeId end : {from.id, peer}) {
+      Event e = Make(Kind::kLinkUp, end, thread_us_ + Latency());
+      e.peer = end == from.id ? peer : from.id;
+      e.gen = l.gen;
+      Push(std::move(e));
+    }
+    return;
+  }
+  uint64_t backoff = wanted->second;
+  wanted->second = std::min(backoff * 2, kMaxBackoffMs);
+  Event e = Make(Kind::kConnect, from.id, thread_us_ + backoff * 1000);
+  e.peer = peer;
+  Push(std::move(e));
+}
+
+void NodeSim::Forget(Node& from, core::NodeId peer) {
+  from.wanted.erase(peer);
+  if (peer == from.id || peer < 1 || peer > nodes_.size()) return;
+  Link& l = LinkOf(from.id, peer);
+  int end = End(from.id, peer);
+  if (!l.up[end]) return;
+  // As the transport: the local end is told at once (the mesh driver hears of it within the
+  // call that forgot the peer), the other end when the close reaches it.
+  l.up[end] = false;
+  BreakLink(from.id, peer);
+  from.mesh->OnLinkDown(peer);
+}
+
+// The link between a and b ends: what is in flight is lost; an end still up is told after
+// the reset reaches it (after the partition, if one is between them).
+void NodeSim::BreakLink(core::NodeId a, core::NodeId b) {
+  Link& l = LinkOf(a, b);
+  l.gen++;
+  for (core::NodeId end : {a, b}) {
+    core::NodeId other = end == a ? b : a;
+    if (!l.up[End(end, other)] || !N(end).running) continue;
+    uint64_t at = thread_us_ + Latency();
+    if (!Reachable(a, b)) at = std::max(at, partition_until_us_ + Latency());
+    Event e = Make(Kind::kLinkDown, end, at);
+    e.peer = other;
+    e.gen = l.gen;
+    Push(std::move(e));
+  }
+}
+
+bool NodeSim::SendLink(Node& from, core::NodeId peer, std::string frame) {
+  if (peer == from.id || peer < 1 || peer > nodes_.size()) return false;
+  Link& l = LinkOf(from.id, peer);
+  if (!l.up[End(from.id, peer)]) return false;
+  int to_end = End(peer, from.id);
+  uint64_t at = thread_us_ + Latency();
+  // TCP across a partition: held back and retransmitted when it heals (a long one breaks the
+  // link first, and what was held is lost with it).
+  if (!Reachable(from.id, peer)) at = std::max(at, partition_until_us_ + Latency());
+  at = std::max(at, l.last_at_us[to_end]);  // in order
+  l.last_at_us[to_end] = at;
+  Event e = Make(Kind::kLinkFrame, peer, at);
+  e.peer = from.id;
+  e.gen = l.gen;
+  e.bytes = std::move(frame);
+  Push(std::move(e));
+  return true;
+}
+
+// --- Faults --------------------------------------------------------------------------------
+
+void NodeSim::RandomFault() {
+  std::vector<int> kinds;
+  if (options_.crashes) kinds.insert(kinds.end(), {0, 0});
+  if (options_.hangs) kinds.push_back(1);
+  if (options_.partitions) kinds.push_back(2);
+  if (options_.disk_faults) kinds.insert(kinds.end(), {3, 4});
+  if (options_.executor_faults) kinds.insert(kinds.end(), {5, 6});
+  if (kinds.empty()) return;
+  int kind = kinds[rng_.Uniform(kinds.size())];
+  Node& n = nodes_[rng_.Uniform(nodes_.size())];
+  switch (kind) {
+    case 0:
+      CrashNode(n, 200 + rng_.Uniform(5000));
+      return;
+    case 1: {  // SIGSTOP: nothing runs there; its peers may declare it dead
+      if (!n.running || n.paused) return;
+      faults_++;
+      n.paused = true;
+      Push(Make(Kind::kResume, n.id, now_us_ + (100 + rng_.Uniform(6000)) * 1000));
+      return;
+    }
+    case 2:
+      if (partition_until_us_ > now_us_) return;
+      Partition(200 + rng_.Uniform(8000));
+      return;
+    case 3: {  // the disk fills for a while: flushes fail, a restart then cannot open
+      faults_++;
+      n.disk.full = true;
+      Event e = Make(Kind::kFault, 0, now_us_ + (200 + rng_.Uniform(4000)) * 1000);
+      e.peer = n.id;  // the end of this fault: the disk has room again
+      e.gen = 1;
+      Push(std::move(e));
+      return;
+    }
+    case 4: {  // damage: the journal loses a running job's chunk rows from some index on
+      faults_++;
+      std::vector<core::JobId> running;
+      for (const auto& [id, job] : n.disk.jobs)
+        if (job.state == core::JobState::kRunning) running.push_back(id);
+      if (running.empty()) return;
+      core::JobId id = running[rng_.Uniform(running.size())];
+      uint32_t from = static_cast<uint32_t>(rng_.Uniform(8));
+      n.disk.chunks.erase(n.disk.chunks.lower_bound({id, from}),
+                          n.disk.chunks.lower_bound({id + 1, 0}));
+      CrashNode(n, 100 + rng_.Uniform(1000));  // found at the next start
+      return;
+    }
+    case 5:
+      faults_++;
+      n.slow_until_us = now_us_ + (500 + rng_.Uniform(5000)) * 1000;
+      return;
+    case 6:
+      faults_++;
+      n.failing_until_us = now_us_ + (200 + rng_.Uniform(3000)) * 1000;
+      return;
+  }
+}
+
+void NodeSim::Partition(uint64_t duration_ms) {
+  faults_++;
+  // A random minority (at least one node) on the other side.
+  size_t cut = 1 + rng_.Uniform(std::max<size_t>(nodes_.size() / 2, 1));
+  for (size_t i = 0; i < cut; i++) nodes_[rng_.Uniform(nodes_.size())].group = 1;
+  partition_until_us_ = now_us_ + duration_ms * 1000;
+  Push(Make(Kind::kPartitionHeal, 0, partition_until_us_));
+  if (duration_ms > kLinkTimeoutMs) {
+    // A link silent longer than its timeout breaks at both ends (told after the heal).
+    for (auto& [key, l] : links_)
+      if (!Reachable(key.first, key.second) && (l.up[0] || l.up[1])) {
+        l.gen++;  // what is in flight, or sent from now on, is lost with the link
+        for (core::NodeId end : {key.first, key.second}) {
+          if (!N(end).running || !l.up[End(end, end == key.first ? key.second : key.first)])
+            continue;
+          Event e = Make(Kind::kLinkDown, end, now_us_ + kLinkTimeoutMs * 1000);
+          e.peer = end == key.first ? key.second : key.first;
+          e.gen = l.gen;
+          Push(std::move(e));
+        }
+      }
+  }
+}
+
+void NodeSim::Heal() {
+  chaos_ = false;
+  for (Node& n : nodes_) {
+    n.group = 0;
+    n.disk.full = false;
+    n.slow_until_us = n.failing_until_us = 0;
+    if (n.paused) Push(Make(Kind::kResume, n.id, now_us_));
+    if (!n.running) Push(Make(Kind::kRestart, n.id, now_us_));
+  }
+  partition_until_us_ = 0;
+}
+
+void NodeSim::Submit(size_t index) {
+  SimJob& job = jobs_[index];
+  Node& n = N(job.coordinator);
+  auto retry = [&] {
+    Event e = Make(Kind::kSubmit, 0, now_us_ + (200 + rng_.Uniform(1000)) * 1000);
+    e.job = index;
+    Push(std::move(e));
+  };
+  if (!n.running || n.paused) {
+    retry();
+    return;
+  }
+  auto id = n.jobs->Submit(job.request);
+  if (std::getenv("VELUM_SIM_TRACE"))
+    std::fprintf(stderr, "%llu ms: submit job %zu at %u: %s\n",
+                 static_cast<unsigned long long>(now_ms()), index, n.id,
+                 id.ok() ? "ok" : id.error().ToString().c_str());
+  if (!id.ok()) {
+    // No workers yet, or the disk is full: the user tries again.
+    if (id.error().kind != ErrorKind::kUnavailable && id.error().kind != ErrorKind::kIo &&
+        failure_.empty())
+      failure_ = "submit of job " + std::to_string(index) + " refused: " + id.error().ToString();
+    retry();
+    return;
+  }
+  job.id = *id;
+}
+
+// --- The loop --------------------------------------------------------------------------------
+
+void NodeSim::Dispatch(Event& e) {
+  if (e.node) {
+    Node& n = N(e.node);
+    if (e.kind == Kind::kRestart) {
+      if (!n.running) {
+        if (n.inc > 0) restarts_++;  // not the first start
+        StartNode(n);
+      }
+      return;
+    }
+    if (e.kind == Kind::kResume) {
+      if (!n.running || !n.paused || e.inc != n.inc) return;
+      n.paused = false;
+      std::vector<Event> deferred = std::move(n.deferred);
+      n.deferred.clear();
+      for (Event& d : deferred) {
+        d.at_us = now_us_;
+        Push(std::move(d));
+      }
+      return;
+    }
+    if (!n.running || e.inc != n.inc) return;  // for a process that is gone
+    if (n.paused) {
+      n.deferred.push_back(std::move(e));
+      return;
+    }
+    switch (e.kind) {
+      case Kind::kDatagram:
+        n.mesh->OnDatagram(e.peer, e.bytes, false);
+        return;
+      case Kind::kLinkFrame: {
+        Link& l = LinkOf(e.node, e.peer);
+        if (l.gen == e.gen && l.up[End(e.node, e.peer)]) n.mesh->OnLinkFrame(e.peer, e.bytes);
+        return;
+      }
+      case Kind::kLinkUp: {
+        Link& l = LinkOf(e.node, e.peer);
+        if (l.gen != e.gen) return;
+        l.up[End(e.node, e.peer)] = true;
+        l.last_at_us[End(e.node, e.peer)] = now_us_;
+        n.mesh->OnLinkUp(e.peer);
+        return;
+      }
+      case Kind::kLinkDown: {
+        Link& l = LinkOf(e.node, e.peer);
+        int end = End(e.node, e.peer);
+        if (l.gen != e.gen || !l.up[end]) return;  // a newer link replaced it, or told
+        l.up[end] = false;
+        n.mesh->OnLinkDown(e.peer);
+        // The dialling end redials while it wants the link.
+        if (n.wanted.count(e.peer)) {
+          Event c = Make(Kind::kConnect, n.id, now_us_ + 100 * 1000);
+          c.peer = e.peer;
+          Push(std::move(c));
+        }
+        return;
+      }
+      case Kind::kConnect:
+        Connect(n, e.peer);
+        return;
+      case Kind::kMeshWake:
+        n.mesh->OnWake(e.at_ms);
+        return;
+      case Kind::kJobWake:
+        n.jobs->OnWake(e.at_ms);
+        return;
+      case Kind::kLoop:
+        e.fn();
+        return;
+      case Kind::kBlocking:
+        n.blocking_queued--;
+        e.fn();
+        return;
+      default:
+        VELUM_ASSERT(false);
+    }
+  }
+  switch (e.kind) {
+    case Kind::kFault:
+      if (e.gen == 1) {
+        N(e.peer).disk.full = false;
+      } else if (chaos_) {
+        RandomFault();
+      }
+      return;
+    case Kind::kPartitionHeal:
+      for (Node& n : nodes_) n.group = 0;
+      partition_until_us_ = 0;
+      return;
+    case Kind::kSubmit:
+      Submit(e.job);
+      return;
+    case Kind::kHeal:
+      Heal();
+      return;
+    default:
+      VELUM_ASSERT(false);
+  }
+}
+
+// After every event: each running node's cores keep their invariants, each running job's
+// committed prefixes equal the reference's reduction of their items (nothing counted twice,
+// nothing missing), and each node's held frames and journal stay within their bounds.
+bool NodeSim::Check() {
+  if (!failure_.empty()) return false;
+  for (Node& n : nodes_) {
+    if (!n.running) continue;
+    const core::Coordinator& c = n.jobs->coordinator();
+    c.CheckInvariants();
+    n.jobs->worker().CheckInvariants();
+    VELUM_ASSERT(n.jobs->frames_held_now() <=
+                 JobDriver::HeldFrames::kMaxPeers * JobDriver::HeldFrames::kMaxFrames);
+    // The drivers agree with the world: a peer the gate holds up (or linked) has its link up
+    // at this end, and one the membership holds dead or left is not up.
+    for (const Node& p : nodes_) {
+      if (p.id == n.id) continue;
+      const Link& l = LinkOf(n.id, p.id);
+      const core::PeerGate& gate = n.jobs->peer_gate();
+      if ((gate.IsUp(p.id) || gate.HasLink(p.id)) && !l.up[End(n.id, p.id)]) {
+        failure_ = "node " + std::to_string(n.id) + " holds peer " + std::to_string(p.id) +
+                   (gate.IsUp(p.id) ? " up" : " linked") + " but its link is down";
+        return false;
+      }
+      // Work for a coordinator ends with its link (it reassigns it): none is held without one.
+      if (n.jobs->worker().TasksFrom(p.id) > 0 && !l.up[End(n.id, p.id)]) {
+        failure_ = "node " + std::to_string(n.id) + " holds work for node " + std::to_string(p.id) +
+                   " whose link is down";
+        return false;
+      }
+      if (gate.IsUp(p.id) && n.mesh->HeldGone(p.id)) {
+        failure_ = "node " + std::to_string(n.id) + " holds peer " + std::to_string(p.id) +
+                   " up but the membership holds it gone";
+        return false;
+      }
+    }
+    for (const auto& [id, job] : c.jobs()) {
+      if (job.state != core::JobState::kRunning) continue;
+      const SimJob* sj = nullptr;
+      for (const SimJob& j : jobs_)
+        if (j.coordinator == n.id && j.id == id) sj = &j;
+      if (!sj) {
+        failure_ = "node " + std::to_string(n.id) + " runs job " + std::to_string(id) +
+                   " that nobody submitted";
+        return false;
+      }
+      std::vector<int64_t>& verified = verified_[{n.id, id}];
+      verified.resize(job.ledger.chunks().size(), INT64_MIN);
+      for (size_t i = 0; i < job.ledger.chunks().size() && job.ledger.Relevant(i); i++) {
+        const core::Chunk& chunk = job.ledger.chunk(i);
+        if (verified[i] == chunk.done_upto) continue;
+        verified[i] = chunk.done_upto;
+        if (!(chunk.done == sj->function.Reference(chunk.begin, chunk.done_upto))) {
+          failure_ = "node " + std::to_string(n.id) + " job " + std::to_string(id) + " chunk " +
+                     std::to_string(i) + " committed up to " + std::to_string(chunk.done_upto) +
+                     " does not match the reference";
+          return false;
+        }
+      }
+    }
+  }
+  return failure_.empty();
+}
+
+bool NodeSim::AllEnded() {
+  for (SimJob& job : jobs_) {
+    if (job.ended) continue;
+    if (!job.id) return false;
+    Node& n = N(job.coordinator);
+    if (!n.running) return false;
+    const core::Job* j = n.jobs->coordinator().job(*job.id);
+    if (!j) {
+      failure_ = "job " + std::to_string(*job.id) + " at node " + std::to_string(n.id) +
+                 " is gone (lost from the journal)";
+      return false;
+    }
+    if (j->state == core::JobState::kRunning) return false;
+    job.ended = j->state;
+    job.result = j->result;
+    reassigned_ += j->stats.reassigned;
+    if (j->state != core::JobState::kDone) {
+      failure_ = "job " + std::to_string(*job.id) + " at node " + std::to_string(n.id) + " " +
+                 core::JobStateName(j->state) + ": " + j->error;
+      return false;
+    }
+    std::vector<core::NumKind> kinds(job.function.kind == SimFunction::Kind::kSum ? 2 : 1,
+                                     core::NumKind::kInt);
+    auto want = core::FinalValues(job.function.Reference(job.request.start, job.request.end),
+                                  core::ReducedKinds(job.request.reducer, kinds));
+    if (job.result != want) {
+      std::ostringstream msg;
+      msg << "job " << *job.id << " (" << job.request.func << " over [" << job.request.start << ", "
+          << job.request.end << ")) = ";
+      for (const auto& v : job.result) msg << core::FormatNum(v) << " ";
+      msg << "but the reference is ";
+      for (const auto& v : want) msg << core::FormatNum(v) << " ";
+      failure_ = msg.str();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool NodeSim::Run() {
+  while (!queue_.empty()) {
+    Event e = queue_.top();
+    queue_.pop();
+    VELUM_ASSERT(e.at_us >= now_us_);
+    if (e.at_us > options_.limit_ms * 1000) break;
+    now_us_ = thread_us_ = e.at_us;
+    events_++;
+    Dispatch(e);
+    if (!Check()) return false;
+    if (!chaos_ && AllEnded()) return failure_.empty();
+    if (!failure_.empty()) return false;
+  }
+  if (failure_.empty()) failure_ = "not every job ended by " + std::to_string(now_ms()) + " ms";
+  return false;
+}
+
+std::string NodeSim::Summary() const {
+  std::ostringstream s;
+  s << "seed " << options_.seed << " (replay: velum-sim --nodes " << options_.nodes << " --seed "
+    << options_.seed << ") t=" << now_ms() << " ms, events " << events_ << ", faults " << faults_
+    << ", restarts " << restarts_ << "; jobs:";
+  for (const SimJob& job : jobs_) {
+    s << " [" << job.request.func << " " << job.request.start << ".." << job.request.end << " at "
+      << job.coordinator;
+    if (job.id) s << " id " << *job.id;
+    if (job.ended) s << " " << core::JobStateName(*job.ended);
+    const Node& n = N(job.coordinator);
+    if (job.id && n.running && !job.ended)
+      if (const core::Job* j = n.jobs->coordinator().job(*job.id))
+        s << " " << core::JobStateName(j->state) << " " << j->ledger.items_done() << "/"
+          << j->ledger.items_total();
+    s << "]";
+  }
+  s << "; nodes:";
+  for (const Node& n : nodes_) {
+    s << " " << n.id << (n.running ? (n.paused ? "P" : "") : "X") << (n.disk.full ? "F" : "");
+    if (n.running) {
+      size_t links = 0;
+      for (const Node& p : nodes_)
+        if (p.id != n.id && links_.count({std::min(n.id, p.id), std::max(n.id, p.id)}) &&
+            links_.at({std::min(n.id, p.id), std::max(n.id, p.id)}).up[End(n.id, p.id)])
+          links++;
+      s << "(live " << n.mesh->membership().live_count() << ", links " << links << ")";
+    }
+  }
+  return s.str();
+}
+
+}  // namespace velum::sim

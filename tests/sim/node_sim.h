@@ -1,0 +1,199 @@
+// The whole-node simulator: N nodes in one process, each its real mesh driver (membership,
+// links) and job driver (coordinator, worker, journal, module transfers, peer gate), on a
+// simulated network, disks, executors and virtual time, with faults; invariants after every
+// event. One seed replays one run exactly.
+#ifndef VELUM_TESTS_SIM_NODE_SIM_H_
+#define VELUM_TESTS_SIM_NODE_SIM_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "node/job_driver.h"
+#include "node/mesh_driver.h"
+#include "tests/sim/job_sim.h"
+
+namespace velum::sim {
+
+struct NodeSimOptions {
+  uint64_t seed = 1;
+  uint32_t nodes = 4;  // ids 1 .. nodes
+  uint32_t jobs = 3;   // random scatters, each submitted to a random node at a random time
+  // Datagrams (membership): lost, duplicated, delayed (and so reordered). Links are TCP-like:
+  // in order while they live; a break loses what was in flight.
+  double loss = 0.02, duplicate = 0.02;
+  uint32_t latency_min_us = 100, latency_max_us = 3000;
+  // Faults at a Poisson rate in [0, chaos_ms); everything heals at chaos_ms and every node
+  // runs again. Crashes of any node (its coordinator's jobs resume from its disk), hangs
+  // (SIGSTOP), partitions, a full or corrupted disk, slow or failing executors.
+  double faults_per_s = 0.4;
+  uint64_t chaos_ms = 20000;
+  uint64_t limit_ms = 900000;  // virtual time by which every job must have ended
+  bool crashes = true, hangs = true, partitions = true, disk_faults = true, executor_faults = true;
+  double speed_min = 2000, speed_max = 20000;  // an executor's items per ms
+};
+
+// One node's journal storage: it outlives the node's processes (a crash loses only what was
+// not flushed). full: every write and open fails, as on a full disk.
+struct SimDisk {
+  Journal::Jobs jobs;
+  Journal::Chunks chunks;
+  std::map<core::JobId, uint32_t> resumes;
+  uint32_t epoch = 0;
+  core::JobId next_job = 1;
+  bool full = false;
+  uint64_t writes_refused = 0;
+};
+
+class NodeSim {
+ public:
+  explicit NodeSim(NodeSimOptions options);
+  ~NodeSim();
+  NodeSim(const NodeSim&) = delete;
+  NodeSim& operator=(const NodeSim&) = delete;
+
+  // Runs until every job has ended with the reference's result (true) or an invariant breaks
+  // or the limit passes (false, failure() says which). Asserts in the drivers abort.
+  bool Run();
+  const std::string& failure() const { return failure_; }
+  std::string Summary() const;  // seed, the replay command, time, counters, jobs
+
+  uint64_t now_ms() const { return now_us_ / 1000; }
+  uint64_t events() const { return events_; }
+  uint64_t faults() const { return faults_; }
+  uint64_t restarts() const { return restarts_; }
+  uint64_t declared_dead() const { return declared_dead_; }
+  uint64_t reassigned() const { return reassigned_; }
+  uint64_t max_queue() const { return max_queue_; }
+
+ private:
+  enum class Kind : uint8_t {
+    kDatagram,   // node <- peer: bytes
+    kLinkFrame,  // node <- peer over link gen: bytes
+    kLinkUp,     // node's end of the link to peer (gen) is up
+    kLinkDown,   // node's end of the link to peer (gen) broke
+    kConnect,    // node dials peer (a try; retried while wanted)
+    kMeshWake,
+    kJobWake,
+    kLoop,      // fn on node's loop
+    kBlocking,  // fn on one of node's blocking threads
+    kFault,
+    kRestart,
+    kResume,  // the end of a hang
+    kPartitionHeal,
+    kSubmit,  // job
+    kHeal,    // the end of chaos
+  };
+  struct Event {
+    uint64_t at_us = 0;
+    uint64_t order = 0;
+    Kind kind = Kind::kFault;
+    core::NodeId node = 0;
+    uint32_t inc = 0;  // the node's process generation it belongs to; stale ones are dropped
+    core::NodeId peer = 0;
+    uint64_t gen = 0;
+    uint64_t at_ms = 0;
+    size_t job = 0;
+    std::string bytes;
+    std::function<void()> fn;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return a.at_us != b.at_us ? a.at_us > b.at_us : a.order > b.order;
+    }
+  };
+  struct Link {
+    uint64_t gen = 0;
+    bool up[2] = {false, false};      // [0]: the lower id's end
+    uint64_t last_at_us[2] = {0, 0};  // FIFO: the last delivery toward each end
+  };
+  struct Node {
+    core::NodeId id = 0;
+    std::string addr;
+    uint32_t slots = 1;
+    double speed = 1;
+    uint32_t inc = 0;
+    bool running = false, paused = false;
+    int group = 0;  // partitions: nodes reach each other within a group
+    std::unique_ptr<MeshDriver> mesh;
+    std::unique_ptr<JobDriver> jobs;
+    SimDisk disk;
+    std::map<core::NodeId, uint64_t> wanted;  // dials kept up: peer -> backoff ms
+    std::vector<Event> deferred;              // arrived while hung
+    size_t blocking_queued = 0;
+    uint64_t slow_until_us = 0, failing_until_us = 0;
+  };
+  struct SimJob {
+    ScatterRequest request;
+    SimFunction function;
+    core::NodeId coordinator = 0;
+    std::optional<uint64_t> id;  // the coordinator's job id, once submitted
+    std::optional<core::JobState> ended;
+    std::vector<core::Num> result;
+  };
+
+  class Executors;
+  class SimJournal;
+
+  Event Make(Kind kind, core::NodeId node, uint64_t at_us);
+  void Push(Event e);
+  void Dispatch(Event& e);
+  uint64_t Latency();
+  Node& N(core::NodeId id) { return nodes_[id - 1]; }
+  const Node& N(core::NodeId id) const { return nodes_[id - 1]; }
+  bool Reachable(core::NodeId a, core::NodeId b) const;
+  Link& LinkOf(core::NodeId a, core::NodeId b);
+  static int End(core::NodeId self, core::NodeId peer) { return self < peer ? 0 : 1; }
+
+  void StartNode(Node& n);
+  void CrashNode(Node& n, uint64_t restart_after_ms);
+  MeshDriver::Hooks MeshHooks(Node& n);
+  JobDriver::Hooks JobHooks(Node& n);
+  void SendDatagram(Node& from, const std::string& addr, std::string payload);
+  void Dial(Node& from, core::NodeId peer);
+  void Connect(Node& from, core::NodeId peer);
+  void Forget(Node& from, core::NodeId peer);
+  bool SendLink(Node& from, core::NodeId peer, std::string frame);
+  void BreakLink(core::NodeId a, core::NodeId b);
+  void Blocking(Node& n, std::function<void()> work, uint64_t delay_us);
+  Result<CallOutcome> ExecuteCall(Node& n, const CallSpec& spec);
+
+  void AddRandomJobs();
+  void Submit(size_t job);
+  void RandomFault();
+  void Partition(uint64_t duration_ms);
+  void Heal();
+
+  bool Check();
+  bool AllEnded();
+
+  NodeSimOptions options_;
+  core::Rng rng_;
+  uint64_t now_us_ = 0;
+  uint64_t thread_us_ = 0;  // the clock of the handler running now (blocking work moves it)
+  uint64_t order_ = 0;
+  bool chaos_ = true;
+  uint64_t partition_until_us_ = 0;
+  std::priority_queue<Event, std::vector<Event>, Later> queue_;
+  std::vector<Node> nodes_;
+  std::map<std::pair<core::NodeId, core::NodeId>, Link> links_;
+  std::map<std::string, core::NodeId> by_addr_;
+  std::vector<SimJob> jobs_;
+  std::filesystem::path dir_;  // module stores, one folder per node
+  std::map<std::pair<core::NodeId, uint64_t>, std::vector<int64_t>> verified_;
+  std::string failure_;
+  uint64_t events_ = 0, faults_ = 0, restarts_ = 0, declared_dead_ = 0, reassigned_ = 0;
+  uint64_t max_queue_ = 0;
+};
+
+}  // namespace velum::sim
+
+#endif  // VELUM_TESTS_SIM_NODE_SIM_H_
