@@ -193,8 +193,10 @@ void Coordinator::JournalChunkOf(const Job& job, size_t index, CoordinatorOutput
 
 // --- Workers -------------------------------------------------------------------------------
 
-bool Coordinator::Eligible(const Job& job, NodeId id, const WorkerInfo& w) const {
+bool Coordinator::Eligible(const Job& job, NodeId id, const WorkerInfo& w,
+                           bool despite_failures) const {
   if (w.slots == 0 || (job.spec.exclude_self && id == self_)) return false;
+  if (despite_failures) return true;
   auto f = job.worker_failures.find(id);
   return f == job.worker_failures.end() || f->second < config_.worker_failures;
 }
@@ -533,8 +535,14 @@ bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
   double best_rate = 0;
   const std::map<NodeId, uint32_t> finishing =
       job.spec.chunk_items ? std::map<NodeId, uint32_t>() : Finishing();
+  // A worker that failed the job worker_failures times is skipped while another could take
+  // the work; when none could, the least failed one retries it (the chunk's max_failures
+  // still ends a job that keeps failing), rather than the job waiting for good.
+  bool despite_failures = true;
+  for (const auto& [id, w] : workers_)
+    if (Eligible(job, id, w)) despite_failures = false;
   for (const auto& [id, w] : workers_) {
-    if (!Eligible(job, id, w)) continue;
+    if (!Eligible(job, id, w, despite_failures)) continue;
     int64_t free = static_cast<int64_t>(Capacity(job, w)) - static_cast<int64_t>(w.inflight);
     // An attempt whose last slice is running frees its slot within a slice: the next chunk
     // is sent now, so the worker goes on without waiting a round trip for it.

@@ -170,7 +170,10 @@ class Coordinator {
     NodeId worker;
   };
 
-  bool Eligible(const Job& job, NodeId id, const WorkerInfo& w) const;
+  // A worker may run the job: it has slots, is not this node if the job excludes it, and has
+  // failed the job fewer than worker_failures times, unless `despite_failures`.
+  bool Eligible(const Job& job, NodeId id, const WorkerInfo& w,
+                bool despite_failures = false) const;
   uint32_t Capacity(const Job& job, const WorkerInfo& w) const;
   // Per worker, its active attempts whose last slice is running (one pass over them all).
   std::map<NodeId, uint32_t> Finishing() const;

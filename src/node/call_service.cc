@@ -37,7 +37,11 @@ Result<CallReply> CallService::Call(const ModulePtr& module, const std::string& 
     if (target == self_) return RunHere(module, func, args, options, cancel, note);
     auto promise = std::make_shared<std::promise<Result<CallReply>>>();
     auto future = promise->get_future();
-    const uint64_t id = Send(target, module, func, args, options, promise);
+    uint64_t id = 0;
+    hooks_.on_loop([&] {
+      id = Start(target, module, func, args, options,
+                 [promise](Result<CallReply> r) { promise->set_value(std::move(r)); });
+    });
     if (id == 0) {
       if (options.target)
         return MakeError(ErrorKind::kUnavailable,
@@ -53,9 +57,7 @@ Result<CallReply> CallService::Call(const ModulePtr& module, const std::string& 
       bool cancelled = cancel && cancel->load();
       timed_out = std::chrono::steady_clock::now() >= give_up;
       if (cancelled || timed_out) {
-        hooks_.on_loop([&] {
-          if (pending_.erase(id)) hooks_.send(target, wire::CallCancel{id});
-        });
+        hooks_.on_loop([&] { Abandon(id); });
         if (cancelled) return MakeError(ErrorKind::kCancelled, "the call was cancelled");
         break;
       }
@@ -96,28 +98,32 @@ Result<CallReply> CallService::RunHere(const ModulePtr& module, const std::strin
   return reply;
 }
 
-uint64_t CallService::Send(core::NodeId target, const ModulePtr& module, const std::string& func,
-                           const std::vector<Value>& args, const CallOptions& options,
-                           std::shared_ptr<std::promise<Result<CallReply>>> promise) {
-  uint64_t id = 0;
-  hooks_.on_loop([&] {
-    if (stopped_) return;
-    wire::CallRequest req;
-    req.id = next_id_++;
-    req.module = module->hash();
-    req.module_size = module->bytes().size();
-    req.func = func;
-    req.args = WireOf(args);
-    req.timeout_ms = options.timeout_ms;
-    req.max_memory_pages = PagesOf(options.max_memory_mib);
-    pending_[req.id] = {target, promise, hooks_.now_us()};
-    if (!hooks_.send(target, req)) {
-      pending_.erase(req.id);
-      return;
-    }
-    id = req.id;
-  });
-  return id;
+uint64_t CallService::Start(core::NodeId target, const ModulePtr& module, const std::string& func,
+                            const std::vector<Value>& args, const CallOptions& options, Done done) {
+  VELUM_ASSERT(target != self_ && done);
+  if (stopped_) return 0;
+  wire::CallRequest req;
+  req.id = next_id_++;
+  req.module = module->hash();
+  req.module_size = module->bytes().size();
+  req.func = func;
+  req.args = WireOf(args);
+  req.timeout_ms = options.timeout_ms;
+  req.max_memory_pages = PagesOf(options.max_memory_mib);
+  // Pending before it is sent: an answer may come within the send (a test's peer does).
+  pending_[req.id] = {target, std::move(done), hooks_.now_us()};
+  if (!hooks_.send(target, req)) {
+    pending_.erase(req.id);
+    return 0;
+  }
+  return req.id;
+}
+
+void CallService::Abandon(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  hooks_.send(it->second.target, wire::CallCancel{id});
+  pending_.erase(it);
 }
 
 void CallService::ReplyError(core::NodeId peer, uint64_t id, const Error& error) {
@@ -208,7 +214,7 @@ bool CallService::EndServed(core::NodeId peer, uint64_t id, const Cancel& cancel
 void CallService::OnResult(core::NodeId peer, const wire::CallResult& r) {
   auto it = pending_.find(r.id);
   if (it == pending_.end() || it->second.target != peer) return;
-  auto promise = it->second.promise;
+  Done done = std::move(it->second.done);
   uint64_t sent = it->second.sent_us;
   pending_.erase(it);
   if (r.has_error) {
@@ -219,7 +225,7 @@ void CallService::OnResult(core::NodeId peer, const wire::CallResult& r) {
     std::string prefix = std::string(ErrorKindName(e.kind)) + ": ";
     e.message = r.error.message.rfind(prefix, 0) == 0 ? r.error.message.substr(prefix.size())
                                                       : r.error.message;
-    promise->set_value(e);
+    done(e);
     return;
   }
   CallReply reply;
@@ -227,7 +233,7 @@ void CallService::OnResult(core::NodeId peer, const wire::CallResult& r) {
   reply.node = peer;
   reply.elapsed_ms = static_cast<double>(hooks_.now_us() - sent) / 1000.0;
   reply.engine = r.engine;
-  promise->set_value(reply);
+  done(std::move(reply));
 }
 
 void CallService::OnCancel(core::NodeId peer, uint64_t id) {
@@ -240,9 +246,10 @@ void CallService::OnPeerLost(core::NodeId peer) {
       ++it;
       continue;
     }
-    it->second.promise->set_value(MakeError(
-        ErrorKind::kUnavailable, "node " + std::to_string(peer) + " was lost during the call"));
+    Done done = std::move(it->second.done);
     it = pending_.erase(it);
+    done(MakeError(ErrorKind::kUnavailable,
+                   "node " + std::to_string(peer) + " was lost during the call"));
   }
   for (auto it = serving_.begin(); it != serving_.end();) {
     if (it->first.first != peer) {
@@ -258,9 +265,9 @@ void CallService::OnPeerLost(core::NodeId peer) {
 void CallService::Stop(const std::string& why) {
   stopped_ = true;
   CancelServed();
-  for (auto& [id, call] : pending_)
-    call.promise->set_value(MakeError(ErrorKind::kUnavailable, why));
+  auto pending = std::move(pending_);
   pending_.clear();
+  for (auto& [id, call] : pending) call.done(MakeError(ErrorKind::kUnavailable, why));
 }
 
 void CallService::CancelServed() {

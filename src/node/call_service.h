@@ -53,6 +53,16 @@ class CallService {
                          const std::vector<Value>& args, const CallOptions& options,
                          const std::atomic<bool>* cancel);
 
+  // Loop thread: sends a call to `target` (not this node); `done` runs on the loop with its
+  // answer, or the error that ended it (the peer lost, the node stopped). Its id, or 0 when
+  // it could not be sent (no link; `done` does not run). Call is built on it.
+  using Done = std::function<void(Result<CallReply>)>;
+  uint64_t Start(core::NodeId target, const ModulePtr& module, const std::string& func,
+                 const std::vector<Value>& args, const CallOptions& options, Done done);
+  // Loop thread: the caller gives up on call `id`: the target is told to stop; `done` never
+  // runs.
+  void Abandon(uint64_t id);
+
   // Loop thread: frames from `peer`, and its loss.
   void Serve(core::NodeId peer, wire::CallRequest request);
   void OnResult(core::NodeId peer, const wire::CallResult& result);
@@ -65,11 +75,12 @@ class CallService {
 
   uint32_t busy() const { return static_cast<uint32_t>(serving_.size()) + local_calls_.load(); }
   uint64_t served() const { return served_; }
+  size_t pending() const { return pending_.size(); }  // loop thread: calls sent, unanswered
 
  private:
   struct PendingCall {
     core::NodeId target = core::kNoNode;
-    std::shared_ptr<std::promise<Result<CallReply>>> promise;
+    Done done;
     uint64_t sent_us = 0;
   };
   using Cancel = std::shared_ptr<std::atomic<bool>>;
@@ -77,10 +88,6 @@ class CallService {
   Result<CallReply> RunHere(const ModulePtr& module, const std::string& func,
                             const std::vector<Value>& args, const CallOptions& options,
                             const std::atomic<bool>* cancel, const std::string& note);
-  // Sends the call to `target` (on the loop); its id, or 0 when it could not be sent.
-  uint64_t Send(core::NodeId target, const ModulePtr& module, const std::string& func,
-                const std::vector<Value>& args, const CallOptions& options,
-                std::shared_ptr<std::promise<Result<CallReply>>> promise);
   void RunServed(core::NodeId peer, const wire::CallRequest& request, const Cancel& cancel,
                  ModulePtr module);
   void ReplyError(core::NodeId peer, uint64_t id, const Error& error);

@@ -602,6 +602,13 @@ Error NotDurable(const Error& e) {
 }
 }  // namespace
 
+uint64_t JobDriver::StartCall(core::NodeId target, const ModulePtr& module, const std::string& func,
+                              const std::vector<Value>& args, const CallOptions& options,
+                              CallService::Done done) {
+  if (stopped_ || target == options_.id || !store_->Keep(module).ok()) return 0;
+  return calls_->Start(target, module, func, args, options, std::move(done));
+}
+
 Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
   ModulePtr module = req.module;
   if (module) {

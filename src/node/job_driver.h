@@ -105,6 +105,14 @@ class JobDriver final : public PeerListener {
   std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
   Status CancelJob(uint64_t id);
 
+  // Loop thread: a call sent to peer `target` without waiting (CallService::Start), the
+  // module kept for the peer to fetch; 0 when it could not be sent or kept.
+  uint64_t StartCall(core::NodeId target, const ModulePtr& module, const std::string& func,
+                     const std::vector<Value>& args, const CallOptions& options,
+                     CallService::Done done);
+  size_t calls_pending() const { return calls_->pending(); }
+  uint32_t calls_busy() const { return calls_->busy(); }
+
   // Loop thread: the figures `status` shows.
   JobCounters counters() const;
   uint64_t frames_held() const { return held_frames_total_; }

@@ -54,7 +54,7 @@ RULES = [
      "installs and builds examples/embed"),
     (r"^embed ", "skip", "api.install runs both embedding examples with these options"),
     (r"^(\./|templates/rust/)build\.sh\b", "build", ""),
-    (r"^(\./build/velum-sim|ninja -C build velum-sim|VELUM_SIM_SEED=)", "skip",
+    (r"^((\./)?build/velum-sim|ninja -C build velum-sim|VELUM_SIM_SEED=)", "skip",
      "the simulators (a minute of CPU each; ctest -L sim runs their checks)"),
     (r"^(cd fuzz\b|mkdir -p fuzz/|\.\./build/tests/fuzz/)", "skip",
      "fuzzing for an hour, and reproducing what it found"),

@@ -21,6 +21,7 @@ constexpr size_t kMaxBlockingQueued = 4096;   // as the node's call runner
 constexpr uint64_t kLinkTimeoutMs = 3000;     // a link across a longer partition breaks
 constexpr uint64_t kMaxBackoffMs = 2000;      // redials of a wanted link
 constexpr size_t kMaxQueuedEvents = 2000000;  // the simulation's own bound
+constexpr uint64_t kDrainMs = 10000;          // quiet time after the end, before the last checks
 
 // A module exporting `name` as (i64, i64) -> `results` x i64; the simulated executor answers
 // for it (SimFunction), the module only has to be real: parsed, hashed, stored and sent.
@@ -190,7 +191,7 @@ void NodeSim::Blocking(Node& n, std::function<void()> work, uint64_t delay_us) {
 NodeSim::NodeSim(NodeSimOptions options) : options_(options), rng_(options.seed) {
   // The drivers' log lines (a node's every fault is said there) only with VELUM_SIM_TRACE.
   spdlog::set_level(std::getenv("VELUM_SIM_TRACE") ? spdlog::level::info : spdlog::level::off);
-  VELUM_ASSERT(options_.nodes >= 1 && options_.nodes <= 64);
+  VELUM_ASSERT(options_.nodes >= 1 && options_.nodes <= 64 && options_.chaos_ms > 1000);
   char tmpl[] = "/tmp/velum-node-sim-XXXXXX";
   VELUM_ASSERT(mkdtemp(tmpl) != nullptr);
   dir_ = tmpl;
@@ -208,6 +209,12 @@ NodeSim::NodeSim(NodeSimOptions options) : options_(options), rng_(options.seed)
     Push(std::move(e));
   }
   AddRandomJobs();
+  for (uint32_t i = 0; i < options_.calls; i++) {
+    Event e = Make(Kind::kCall, 0, (1000 + rng_.Uniform(options_.chaos_ms - 1000)) * 1000);
+    e.job = calls_.size();
+    calls_.emplace_back();
+    Push(std::move(e));
+  }
   if (options_.faults_per_s > 0) {
     double mean_gap_ms = 1000.0 / options_.faults_per_s;
     for (double t = 500 + mean_gap_ms * rng_.Real() * 2; t < options_.chaos_ms;
@@ -461,6 +468,8 @@ void NodeSim::Connect(Node& from, core::NodeId peer) {
       Event e = Make(Kind::kLinkUp, end, thread_us_ + Latency());
       e.peer = end == from.id ? peer : from.id;
       e.gen = l.gen;
+      // The handshake is on the same stream: no frame of this link overtakes its arrival.
+      l.last_at_us[End(end, e.peer)] = e.at_us;
       Push(std::move(e));
     }
     return;
@@ -576,6 +585,7 @@ void NodeSim::RandomFault() {
       return;
     case 6:
       faults_++;
+      failing_executors_++;
       n.failing_until_us = now_us_ + (200 + rng_.Uniform(3000)) * 1000;
       return;
   }
@@ -645,6 +655,61 @@ void NodeSim::Submit(size_t index) {
   job.id = *id;
 }
 
+// A call from a random node to its best peer, of a random job's export over a small range.
+void NodeSim::StartCall(size_t index) {
+  SimCall& call = calls_[index];
+  Node& n = nodes_[rng_.Uniform(nodes_.size())];
+  call.ended = true;  // unless sent
+  if (!n.running || n.paused || jobs_.empty()) return;
+  const SimJob& job = jobs_[rng_.Uniform(jobs_.size())];
+  core::NodeId target = n.mesh->PickTarget({});
+  if (target == n.id) return;  // no peer: a call here runs on the caller's thread, not simulated
+  call.caller = n.id;
+  call.caller_inc = n.inc;
+  call.target = target;
+  call.func = job.request.func;
+  call.lo = job.request.start + static_cast<int64_t>(rng_.Uniform(1000));
+  call.hi =
+      call.lo + 1 +
+      std::min<int64_t>(static_cast<int64_t>(rng_.Uniform(2'000'000)), INT64_MAX - call.lo - 1);
+  CallOptions options;
+  options.timeout_ms = 60000;
+  uint64_t id = n.jobs->StartCall(target, job.request.module, call.func,
+                                  {Value::I64(call.lo), Value::I64(call.hi)}, options,
+                                  [this, index](Result<CallReply> r) { CallEnded(index, r); });
+  call.ended = id == 0;
+  if (std::getenv("VELUM_SIM_TRACE"))
+    std::fprintf(stderr, "%llu ms: call %zu %u -> %u id %llu\n",
+                 static_cast<unsigned long long>(now_ms()), index, n.id, target,
+                 static_cast<unsigned long long>(id));
+}
+
+// A call's answer is the export's exact values from the peer it went to; an error only says
+// the peer was lost or its executor failed, never a wrong module, export or arguments.
+void NodeSim::CallEnded(size_t index, const Result<CallReply>& reply) {
+  SimCall& call = calls_[index];
+  VELUM_ASSERT(!call.ended);
+  call.ended = true;
+  std::string what = "call " + std::to_string(index) + " from " + std::to_string(call.caller) +
+                     " to " + std::to_string(call.target) + " (" + call.func + " over [" +
+                     std::to_string(call.lo) + ", " + std::to_string(call.hi) + "))";
+  if (!reply.ok()) {
+    ErrorKind k = reply.error().kind;
+    if (k != ErrorKind::kUnavailable && k != ErrorKind::kExecutorCrashed &&
+        k != ErrorKind::kDeadlineExceeded && k != ErrorKind::kLimitExceeded && failure_.empty())
+      failure_ = what + " failed: " + reply.error().ToString();
+    return;
+  }
+  call.ok = true;
+  calls_answered_++;
+  std::vector<core::Num> got;
+  for (const Value& v : reply->values) got.push_back(core::Num::Int(v.i64()));
+  if ((reply->node != call.target ||
+       got != SimFunction::Parse(call.func)->Call(call.lo, call.hi)) &&
+      failure_.empty())
+    failure_ = what + " answered wrongly (by node " + std::to_string(reply->node) + ")";
+}
+
 // --- The loop --------------------------------------------------------------------------------
 
 void NodeSim::Dispatch(Event& e) {
@@ -673,6 +738,11 @@ void NodeSim::Dispatch(Event& e) {
       n.deferred.push_back(std::move(e));
       return;
     }
+    if (std::getenv("VELUM_SIM_TRACE") && e.kind != Kind::kDatagram && e.kind != Kind::kMeshWake &&
+        e.kind != Kind::kJobWake && e.kind != Kind::kLoop && e.kind != Kind::kBlocking)
+      std::fprintf(stderr, "%llu us: node %u event %d peer %u gen %llu bytes %zu\n",
+                   static_cast<unsigned long long>(now_us_), n.id, static_cast<int>(e.kind), e.peer,
+                   static_cast<unsigned long long>(e.gen), e.bytes.size());
     switch (e.kind) {
       case Kind::kDatagram:
         n.mesh->OnDatagram(e.peer, e.bytes, false);
@@ -686,7 +756,6 @@ void NodeSim::Dispatch(Event& e) {
         Link& l = LinkOf(e.node, e.peer);
         if (l.gen != e.gen) return;
         l.up[End(e.node, e.peer)] = true;
-        l.last_at_us[End(e.node, e.peer)] = now_us_;
         n.mesh->OnLinkUp(e.peer);
         return;
       }
@@ -738,6 +807,9 @@ void NodeSim::Dispatch(Event& e) {
       return;
     case Kind::kSubmit:
       Submit(e.job);
+      return;
+    case Kind::kCall:
+      StartCall(e.job);
       return;
     case Kind::kHeal:
       Heal();
@@ -811,6 +883,10 @@ bool NodeSim::Check() {
 }
 
 bool NodeSim::AllEnded() {
+  // Every call ends, unless its caller is gone (a crash forgets the calls it sent).
+  for (const SimCall& call : calls_)
+    if (!call.ended && N(call.caller).running && N(call.caller).inc == call.caller_inc)
+      return false;
   for (SimJob& job : jobs_) {
     if (job.ended) continue;
     if (!job.id) return false;
@@ -827,6 +903,13 @@ bool NodeSim::AllEnded() {
     job.result = j->result;
     reassigned_ += j->stats.reassigned;
     if (j->state != core::JobState::kDone) {
+      // Executors made to fail can fail a chunk max_failures times: the job then ends failed,
+      // saying so. Any other ending is a bug.
+      if (j->state == core::JobState::kFailed && failing_executors_ > 0 &&
+          j->error.rfind("gave up after ", 0) == 0) {
+        jobs_given_up_++;
+        continue;
+      }
       failure_ = "job " + std::to_string(*job.id) + " at node " + std::to_string(n.id) + " " +
                  core::JobStateName(j->state) + ": " + j->error;
       return false;
@@ -850,8 +933,11 @@ bool NodeSim::AllEnded() {
 }
 
 bool NodeSim::Run() {
+  // Once everything ended, a quiet while more: then nothing may be left held anywhere.
+  std::optional<uint64_t> drain_until_us;
   while (!queue_.empty()) {
     Event e = queue_.top();
+    if (drain_until_us && e.at_us > *drain_until_us) break;
     queue_.pop();
     VELUM_ASSERT(e.at_us >= now_us_);
     if (e.at_us > options_.limit_ms * 1000) break;
@@ -859,11 +945,25 @@ bool NodeSim::Run() {
     events_++;
     Dispatch(e);
     if (!Check()) return false;
-    if (!chaos_ && AllEnded()) return failure_.empty();
+    if (!drain_until_us && !chaos_ && AllEnded()) drain_until_us = now_us_ + kDrainMs * 1000;
     if (!failure_.empty()) return false;
   }
-  if (failure_.empty()) failure_ = "not every job ended by " + std::to_string(now_ms()) + " ms";
-  return false;
+  if (!drain_until_us) {
+    if (failure_.empty()) failure_ = "not every job ended by " + std::to_string(now_ms()) + " ms";
+    return false;
+  }
+  // Calls served for others end with their answer or their caller: none is held, and no
+  // answer is still awaited.
+  for (const Node& n : nodes_) {
+    if (!n.running) continue;
+    if (n.jobs->calls_busy() != 0 || n.jobs->calls_pending() != 0) {
+      failure_ = "node " + std::to_string(n.id) + " still holds " +
+                 std::to_string(n.jobs->calls_busy()) + " calls served and " +
+                 std::to_string(n.jobs->calls_pending()) + " sent, after every call ended";
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string NodeSim::Summary() const {
@@ -883,6 +983,11 @@ std::string NodeSim::Summary() const {
           << j->ledger.items_total();
     s << "]";
   }
+  for (size_t i = 0; i < calls_.size(); i++) {
+    const SimCall& c = calls_[i];
+    if (!c.ended && N(c.caller).running && N(c.caller).inc == c.caller_inc)
+      s << " [call " << i << " " << c.caller << "->" << c.target << " unanswered]";
+  }
   s << "; nodes:";
   for (const Node& n : nodes_) {
     s << " " << n.id << (n.running ? (n.paused ? "P" : "") : "X") << (n.disk.full ? "F" : "");
@@ -892,7 +997,18 @@ std::string NodeSim::Summary() const {
         if (p.id != n.id && links_.count({std::min(n.id, p.id), std::max(n.id, p.id)}) &&
             links_.at({std::min(n.id, p.id), std::max(n.id, p.id)}).up[End(n.id, p.id)])
           links++;
-      s << "(live " << n.mesh->membership().live_count() << ", links " << links << ")";
+      s << "(live " << n.mesh->membership().live_count() << ", links " << links << ", tasks "
+        << n.jobs->worker().tasks() << ", slices " << n.jobs->worker().running() << ", calls "
+        << n.jobs->calls_busy() << " served " << n.jobs->calls_pending() << " sent, gate up";
+      for (const Node& p : nodes_)
+        if (p.id != n.id && n.jobs->peer_gate().IsUp(p.id)) s << " " << p.id;
+      s << ")";
+      for (const auto& [id, job] : n.jobs->coordinator().jobs()) {
+        if (job.state != core::JobState::kRunning) continue;
+        s << " job " << id << " attempts:";
+        for (const auto& chunk : job.ledger.chunks())
+          for (const auto& a : chunk.attempts) s << " " << a.worker << (a.backup ? "b" : "");
+      }
     }
   }
   return s.str();

@@ -25,8 +25,9 @@ namespace velum::sim {
 
 struct NodeSimOptions {
   uint64_t seed = 1;
-  uint32_t nodes = 4;  // ids 1 .. nodes
-  uint32_t jobs = 3;   // random scatters, each submitted to a random node at a random time
+  uint32_t nodes = 4;   // ids 1 .. nodes
+  uint32_t jobs = 3;    // random scatters, each submitted to a random node at a random time
+  uint32_t calls = 12;  // remote calls from random nodes to the best peer, at random times
   // Datagrams (membership): lost, duplicated, delayed (and so reordered). Links are TCP-like:
   // in order while they live; a break loses what was in flight.
   double loss = 0.02, duplicate = 0.02;
@@ -73,6 +74,8 @@ class NodeSim {
   uint64_t declared_dead() const { return declared_dead_; }
   uint64_t reassigned() const { return reassigned_; }
   uint64_t max_queue() const { return max_queue_; }
+  uint64_t calls_answered() const { return calls_answered_; }
+  uint64_t jobs_given_up() const { return jobs_given_up_; }
 
  private:
   enum class Kind : uint8_t {
@@ -90,6 +93,7 @@ class NodeSim {
     kResume,  // the end of a hang
     kPartitionHeal,
     kSubmit,  // job
+    kCall,    // job: the call's index
     kHeal,    // the end of chaos
   };
   struct Event {
@@ -140,6 +144,14 @@ class NodeSim {
     std::vector<core::Num> result;
   };
 
+  struct SimCall {
+    core::NodeId caller = 0, target = 0;
+    uint32_t caller_inc = 0;
+    std::string func;
+    int64_t lo = 0, hi = 0;
+    bool ended = false, ok = false;
+  };
+
   class Executors;
   class SimJournal;
 
@@ -168,6 +180,8 @@ class NodeSim {
 
   void AddRandomJobs();
   void Submit(size_t job);
+  void StartCall(size_t call);
+  void CallEnded(size_t call, const Result<CallReply>& reply);
   void RandomFault();
   void Partition(uint64_t duration_ms);
   void Heal();
@@ -187,11 +201,15 @@ class NodeSim {
   std::map<std::pair<core::NodeId, core::NodeId>, Link> links_;
   std::map<std::string, core::NodeId> by_addr_;
   std::vector<SimJob> jobs_;
+  std::vector<SimCall> calls_;
   std::filesystem::path dir_;  // module stores, one folder per node
   std::map<std::pair<core::NodeId, uint64_t>, std::vector<int64_t>> verified_;
   std::string failure_;
   uint64_t events_ = 0, faults_ = 0, restarts_ = 0, declared_dead_ = 0, reassigned_ = 0;
   uint64_t max_queue_ = 0;
+  uint64_t calls_answered_ = 0;
+  uint64_t failing_executors_ = 0;  // faults that made executors fail calls
+  uint64_t jobs_given_up_ = 0;      // jobs failed by them (every other job must be done)
 };
 
 }  // namespace velum::sim

@@ -21,7 +21,7 @@ class NodeSimSeeds : public ::testing::TestWithParam<int> {};
 TEST_P(NodeSimSeeds, EveryFault) {
   const uint64_t runs = EnvOr("VELUM_SIM_RUNS", 300);
   const uint64_t first = EnvOr("VELUM_SIM_SEED", 1) + static_cast<uint64_t>(GetParam()) * runs;
-  uint64_t faults = 0, restarts = 0, reassigned = 0;
+  uint64_t faults = 0, restarts = 0, reassigned = 0, answered = 0;
   for (uint64_t seed = first; seed < first + runs; seed++) {
     NodeSimOptions o;
     o.seed = seed;
@@ -31,11 +31,13 @@ TEST_P(NodeSimSeeds, EveryFault) {
     faults += sim.faults();
     restarts += sim.restarts();
     reassigned += sim.reassigned();
+    answered += sim.calls_answered();
   }
   // The runs did meet faults, and the faults did cost jobs work (the test is not vacuous).
   EXPECT_GT(faults, runs);
   EXPECT_GT(restarts, runs);
   EXPECT_GT(reassigned, runs / 10);
+  EXPECT_GT(answered, runs);  // remote calls were answered
 }
 
 INSTANTIATE_TEST_SUITE_P(Blocks, NodeSimSeeds, ::testing::Range(0, 10));

@@ -191,7 +191,8 @@ std::string MeasureFalsePositives(const Args& args) {
 // Seeds first .. first + seeds - 1 of whole nodes; one JSON line. Progress goes to stderr.
 int RunWholeNodes(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
-  uint64_t failed = 0, events = 0, faults = 0, restarts = 0, reassigned = 0, virtual_ms = 0;
+  uint64_t failed = 0, events = 0, faults = 0, restarts = 0, reassigned = 0, virtual_ms = 0,
+           answered = 0, given_up = 0;
   std::string failures;
   for (uint64_t seed = args.seed; seed < args.seed + args.seeds; seed++) {
     NodeSimOptions o;
@@ -208,6 +209,8 @@ int RunWholeNodes(const Args& args) {
     faults += sim.faults();
     restarts += sim.restarts();
     reassigned += sim.reassigned();
+    answered += sim.calls_answered();
+    given_up += sim.jobs_given_up();
     virtual_ms += sim.now_ms();
     if ((seed - args.seed + 1) % 1000 == 0)
       std::fprintf(stderr, "%llu seeds, %llu failed\n",
@@ -220,13 +223,15 @@ int RunWholeNodes(const Args& args) {
   std::printf(
       "{\"nodes\":%u,\"jobs_per_seed\":%u,\"first_seed\":%llu,\"seeds\":%llu,"
       "\"failed\":%llu,\"failed_seeds\":[%s],\"events\":%llu,\"faults\":%llu,"
-      "\"restarts\":%llu,\"reassigned_chunks\":%llu,\"virtual_s\":%.1f,\"wall_ms\":%lld}\n",
+      "\"restarts\":%llu,\"reassigned_chunks\":%llu,\"calls_answered\":%llu,"
+      "\"jobs_given_up_to_failing_executors\":%llu,\"virtual_s\":%.1f,"
+      "\"wall_ms\":%lld}\n",
       args.nodes, args.jobs, static_cast<unsigned long long>(args.seed),
       static_cast<unsigned long long>(args.seeds), static_cast<unsigned long long>(failed),
       failures.c_str(), static_cast<unsigned long long>(events),
       static_cast<unsigned long long>(faults), static_cast<unsigned long long>(restarts),
-      static_cast<unsigned long long>(reassigned), virtual_ms / 1000.0,
-      static_cast<long long>(wall));
+      static_cast<unsigned long long>(reassigned), static_cast<unsigned long long>(answered),
+      static_cast<unsigned long long>(given_up), virtual_ms / 1000.0, static_cast<long long>(wall));
   return failed ? 1 : 0;
 }
 
