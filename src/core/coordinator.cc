@@ -536,8 +536,9 @@ bool Coordinator::AssignOne(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
   const std::map<NodeId, uint32_t> finishing =
       job.spec.chunk_items ? std::map<NodeId, uint32_t>() : Finishing();
   // A worker that failed the job worker_failures times is skipped while another could take
-  // the work; when none could, the least failed one retries it (the chunk's max_failures
-  // still ends a job that keeps failing), rather than the job waiting for good.
+  // the work; when none could, every worker with slots may retry it, the least failed
+  // preferred (the chunk's max_failures still ends a job that keeps failing), rather than
+  // the job waiting for good.
   bool despite_failures = true;
   for (const auto& [id, w] : workers_)
     if (Eligible(job, id, w)) despite_failures = false;

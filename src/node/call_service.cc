@@ -112,10 +112,9 @@ uint64_t CallService::Start(core::NodeId target, const ModulePtr& module, const 
   req.max_memory_pages = PagesOf(options.max_memory_mib);
   // Pending before it is sent: an answer may come within the send (a test's peer does).
   pending_[req.id] = {target, std::move(done), hooks_.now_us()};
-  if (!hooks_.send(target, req)) {
-    pending_.erase(req.id);
-    return 0;
-  }
+  // A send that fails may drop the link on the spot, and the peer's loss end the call (done
+  // ran): then the call did start and ended. Otherwise it was not sent and done never runs.
+  if (!hooks_.send(target, req) && pending_.erase(req.id)) return 0;
   return req.id;
 }
 
@@ -241,16 +240,19 @@ void CallService::OnCancel(core::NodeId peer, uint64_t id) {
 }
 
 void CallService::OnPeerLost(core::NodeId peer) {
+  // Taken out first: a done may start or abandon other calls.
+  std::vector<Done> lost;
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.target != peer) {
       ++it;
       continue;
     }
-    Done done = std::move(it->second.done);
+    lost.push_back(std::move(it->second.done));
     it = pending_.erase(it);
+  }
+  for (Done& done : lost)
     done(MakeError(ErrorKind::kUnavailable,
                    "node " + std::to_string(peer) + " was lost during the call"));
-  }
   for (auto it = serving_.begin(); it != serving_.end();) {
     if (it->first.first != peer) {
       ++it;

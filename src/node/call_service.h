@@ -54,8 +54,9 @@ class CallService {
                          const std::atomic<bool>* cancel);
 
   // Loop thread: sends a call to `target` (not this node); `done` runs on the loop with its
-  // answer, or the error that ended it (the peer lost, the node stopped). Its id, or 0 when
-  // it could not be sent (no link; `done` does not run). Call is built on it.
+  // answer, or the error that ended it (the peer lost, the node stopped; possibly within
+  // this call, when the failed send drops the link). Its id, or 0 when it could not be sent
+  // and `done` will not run. Call is built on it.
   using Done = std::function<void(Result<CallReply>)>;
   uint64_t Start(core::NodeId target, const ModulePtr& module, const std::string& func,
                  const std::vector<Value>& args, const CallOptions& options, Done done);

@@ -663,6 +663,9 @@ Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
     out.journal.clear();
     if (Status s = journal_->Flush(); !s.ok()) {
       // Accepted in memory only: it ends here, cancelled (journaled when the disk has room).
+      // What the submission scheduled runs first, so that the coordinator's count of work in
+      // flight stays true (for other jobs too); the cancel then recalls this job's part.
+      RunCoordinator(std::move(out));
       RunCoordinator(coordinator_->Cancel(id, hooks_.now_ms(), "the journal cannot be written"));
       return NotDurable(s.error());
     }

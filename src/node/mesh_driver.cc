@@ -84,11 +84,14 @@ void MeshDriver::Dial(const core::Member& m) {
 void MeshDriver::ScheduleWake() {
   if (halted_) return;
   uint64_t next = std::min(membership_->NextDeadlineMs(), next_heartbeat_ms_);
-  // Dials wait for the id to settle: at the latest kIdSettleMs after the start.
-  if (dials_deferred_) next = std::min(next, started_ms_ + kIdSettleMs);
+  // Dials wait for the id to settle: at the latest kIdSettleMs after the start (after that,
+  // an id check in flight ends at a membership deadline, which wakes them).
+  const uint64_t now = hooks_.now_ms();
+  if (dials_deferred_ && started_ms_ + kIdSettleMs > now)
+    next = std::min(next, started_ms_ + kIdSettleMs);
   // A deadline already past runs a millisecond on: a core whose deadline a tick did not move
   // must not spin the loop.
-  next = std::max(next, hooks_.now_ms() + 1);
+  next = std::max(next, now + 1);
   if (next >= wake_at_ms_) return;  // asked for then or sooner already
   wake_at_ms_ = next;
   hooks_.wake_at(next);

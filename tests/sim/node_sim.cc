@@ -674,10 +674,11 @@ void NodeSim::StartCall(size_t index) {
       std::min<int64_t>(static_cast<int64_t>(rng_.Uniform(2'000'000)), INT64_MAX - call.lo - 1);
   CallOptions options;
   options.timeout_ms = 60000;
+  call.ended = false;  // done may run within StartCall (a send that drops the link)
   uint64_t id = n.jobs->StartCall(target, job.request.module, call.func,
                                   {Value::I64(call.lo), Value::I64(call.hi)}, options,
                                   [this, index](Result<CallReply> r) { CallEnded(index, r); });
-  call.ended = id == 0;
+  if (id == 0) call.ended = true;
   if (std::getenv("VELUM_SIM_TRACE"))
     std::fprintf(stderr, "%llu ms: call %zu %u -> %u id %llu\n",
                  static_cast<unsigned long long>(now_ms()), index, n.id, target,
