@@ -170,7 +170,7 @@ Status JobDriver::Open() {
 void JobDriver::Stop(const std::vector<core::NodeId>& peers) {
   if (stopped_) return;
   stopped_ = true;
-  wake_at_ms_ = UINT64_MAX;  // a wake already asked for finds nothing to do
+  wake_.Clear();
   uint64_t now = hooks_.now_ms();
   for (const core::PeerChange& down : peer_gate_->DownAll())
     coordinator_->OnWorkerDown(down.id, now);
@@ -185,15 +185,12 @@ void JobDriver::ScheduleWake() {
   if (stopped_) return;
   uint64_t next = std::min({coordinator_->NextDeadlineMs(), worker_->NextDeadlineMs(),
                             fetcher_->NextDeadlineMs(), journal_flush_at_ms_});
-  if (next >= wake_at_ms_) return;  // asked for then or sooner already
-  wake_at_ms_ = next;
-  hooks_.wake_at(next);
+  if (wake_.BringForward(next)) hooks_.wake_at(next);
 }
 
 void JobDriver::OnWake(uint64_t at_ms) {
   // Stopped, or a wake asked for later than a sooner one that replaced it: that one runs.
-  if (stopped_ || at_ms != wake_at_ms_) return;
-  wake_at_ms_ = UINT64_MAX;
+  if (stopped_ || !wake_.Arrived(at_ms)) return;
   uint64_t now = hooks_.now_ms();
   RunCoordinator(coordinator_->Tick(now));
   RunWorker(worker_->Tick(now));

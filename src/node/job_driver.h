@@ -21,6 +21,7 @@
 #include "core/peer_gate.h"
 #include "core/worker.h"
 #include "node/call_service.h"
+#include "node/deadline_wake.h"
 #include "node/executors.h"
 #include "node/journal.h"
 #include "node/mesh_driver.h"
@@ -175,7 +176,7 @@ class JobDriver final : public PeerListener {
   std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels_;  // running slices
   std::map<core::NodeId, HeldFrames> held_frames_;
   uint64_t held_frames_total_ = 0, held_frames_dropped_ = 0;
-  uint64_t wake_at_ms_ = UINT64_MAX;           // the wake asked for; MAX: none
+  DeadlineWake wake_;                          // the one timer asked of the loop
   uint64_t journal_flush_at_ms_ = UINT64_MAX;  // journaled progress is flushed by then
   uint32_t published_load_ = 0;
   uint64_t jobs_resumed_ = 0, slices_run_ = 0, modules_served_ = 0;

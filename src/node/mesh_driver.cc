@@ -92,15 +92,12 @@ void MeshDriver::ScheduleWake() {
   // A deadline already past runs a millisecond on: a core whose deadline a tick did not move
   // must not spin the loop.
   next = std::max(next, now + 1);
-  if (next >= wake_at_ms_) return;  // asked for then or sooner already
-  wake_at_ms_ = next;
-  hooks_.wake_at(next);
+  if (wake_.BringForward(next)) hooks_.wake_at(next);
 }
 
 void MeshDriver::OnWake(uint64_t at_ms) {
   // Halted, or a wake asked for later than a sooner one that replaced it: that one runs.
-  if (halted_ || at_ms != wake_at_ms_) return;
-  wake_at_ms_ = UINT64_MAX;
+  if (halted_ || !wake_.Arrived(at_ms)) return;
   uint64_t now = hooks_.now_ms();
   if (now >= next_heartbeat_ms_) {
     next_heartbeat_ms_ = now + kHeartbeatMs;
@@ -183,8 +180,6 @@ void MeshDriver::Leave() {
   Dispatch(membership_->Leave(hooks_.now_ms()));
   halted_ = true;
 }
-
-void MeshDriver::Halt() { halted_ = true; }
 
 void MeshDriver::PublishLoad(uint32_t load) {
   if (halted_) return;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/membership.h"
+#include "node/deadline_wake.h"
 #include "wire/job_codec.h"
 
 namespace velum {
@@ -65,8 +66,6 @@ class MeshDriver {
   void OnLinkFrame(core::NodeId peer, std::string frame);
   void OnWake(uint64_t at_ms);
   void Leave();  // says goodbye; nothing more is done
-  // Stops without a word (the node was refused, or crashed in the simulator).
-  void Halt();
   void PublishLoad(uint32_t load);
 
   // The live peer with the most free slots, then the least load, then the fastest link, not
@@ -100,7 +99,7 @@ class MeshDriver {
   bool dials_deferred_ = false;  // live members not dialled yet: this id was not settled
   uint64_t heartbeat_seq_ = 0;
   uint64_t next_heartbeat_ms_;
-  uint64_t wake_at_ms_ = UINT64_MAX;  // the wake asked for; MAX: none
+  DeadlineWake wake_;  // the one timer asked of the loop
   uint64_t undecodable_ = 0;
   std::map<core::NodeId, uint64_t> rtt_us_;  // last round trip per linked peer (bounded by links)
 };

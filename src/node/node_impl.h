@@ -6,7 +6,6 @@
 #include <asio.hpp>
 #include <filesystem>
 #include <future>
-#include <map>
 #include <memory>
 #include <set>
 #include <thread>

@@ -12,6 +12,7 @@
 
 #include "core/assert.h"
 #include "core/reducer.h"
+#include "tests/unit/wasm_bytes.h"
 
 namespace velum::sim {
 
@@ -26,38 +27,13 @@ constexpr uint64_t kDrainMs = 10000;          // quiet time after the end, befor
 // A module exporting `name` as (i64, i64) -> `results` x i64; the simulated executor answers
 // for it (SimFunction), the module only has to be real: parsed, hashed, stored and sent.
 std::vector<uint8_t> RangeModule(const std::string& name, size_t results) {
-  auto leb = [](std::vector<uint8_t>& out, size_t v) {
-    do {
-      uint8_t b = v & 0x7f;
-      v >>= 7;
-      if (v) b |= 0x80;
-      out.push_back(b);
-    } while (v);
-  };
-  std::vector<uint8_t> m = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
-  auto section = [&](uint8_t id, const std::vector<uint8_t>& body) {
-    m.push_back(id);
-    leb(m, body.size());
-    m.insert(m.end(), body.begin(), body.end());
-  };
   std::vector<uint8_t> type = {0x01, 0x60, 0x02, 0x7e, 0x7e, static_cast<uint8_t>(results)};
   type.insert(type.end(), results, 0x7e);
-  section(1, type);
-  section(3, {0x01, 0x00});
-  std::vector<uint8_t> exports = {0x01};
-  leb(exports, name.size());
-  exports.insert(exports.end(), name.begin(), name.end());
-  exports.push_back(0x00);  // a function
-  exports.push_back(0x00);  // index 0
-  section(7, exports);
-  std::vector<uint8_t> body = {0x00};                                          // no locals
+  std::vector<uint8_t> body;
   for (size_t i = 0; i < results; i++) body.insert(body.end(), {0x42, 0x00});  // i64.const 0
   body.push_back(0x0b);
-  std::vector<uint8_t> code = {0x01};
-  leb(code, body.size());
-  code.insert(code.end(), body.begin(), body.end());
-  section(10, code);
-  return m;
+  return test::WasmModule({test::Section(1, type), test::Section(3, {0x01, 0x00}),
+                           test::ExportFunc(name, 0), test::CodeSection(body)});
 }
 
 }  // namespace
@@ -190,7 +166,8 @@ void NodeSim::Blocking(Node& n, std::function<void()> work, uint64_t delay_us) {
 
 NodeSim::NodeSim(NodeSimOptions options) : options_(options), rng_(options.seed) {
   // The drivers' log lines (a node's every fault is said there) only with VELUM_SIM_TRACE.
-  spdlog::set_level(std::getenv("VELUM_SIM_TRACE") ? spdlog::level::info : spdlog::level::off);
+  trace_ = std::getenv("VELUM_SIM_TRACE") != nullptr;
+  spdlog::set_level(trace_ ? spdlog::level::info : spdlog::level::off);
   VELUM_ASSERT(options_.nodes >= 1 && options_.nodes <= 64 && options_.chaos_ms > 1000);
   char tmpl[] = "/tmp/velum-node-sim-XXXXXX";
   VELUM_ASSERT(mkdtemp(tmpl) != nullptr);
@@ -361,6 +338,8 @@ JobDriver::Hooks NodeSim::JobHooks(Node& n) {
 
 void NodeSim::StartNode(Node& n) {
   VELUM_ASSERT(!n.running && !n.mesh && !n.jobs);
+  // A new ledger, restored from the disk: every chunk of this node's jobs is checked again.
+  verified_.erase(verified_.lower_bound({n.id, 0}), verified_.lower_bound({n.id + 1, 0}));
   n.inc++;
   n.paused = false;
   n.deferred.clear();
@@ -560,9 +539,8 @@ void NodeSim::RandomFault() {
     case 3: {  // the disk fills for a while: flushes fail, a restart then cannot open
       faults_++;
       n.disk.full = true;
-      Event e = Make(Kind::kFault, 0, now_us_ + (200 + rng_.Uniform(4000)) * 1000);
-      e.peer = n.id;  // the end of this fault: the disk has room again
-      e.gen = 1;
+      Event e = Make(Kind::kDiskRoom, 0, now_us_ + (200 + rng_.Uniform(4000)) * 1000);
+      e.peer = n.id;
       Push(std::move(e));
       return;
     }
@@ -640,7 +618,7 @@ void NodeSim::Submit(size_t index) {
     return;
   }
   auto id = n.jobs->Submit(job.request);
-  if (std::getenv("VELUM_SIM_TRACE"))
+  if (trace_)
     std::fprintf(stderr, "%llu ms: submit job %zu at %u: %s\n",
                  static_cast<unsigned long long>(now_ms()), index, n.id,
                  id.ok() ? "ok" : id.error().ToString().c_str());
@@ -679,7 +657,7 @@ void NodeSim::StartCall(size_t index) {
                                   {Value::I64(call.lo), Value::I64(call.hi)}, options,
                                   [this, index](Result<CallReply> r) { CallEnded(index, r); });
   if (id == 0) call.ended = true;
-  if (std::getenv("VELUM_SIM_TRACE"))
+  if (trace_)
     std::fprintf(stderr, "%llu ms: call %zu %u -> %u id %llu\n",
                  static_cast<unsigned long long>(now_ms()), index, n.id, target,
                  static_cast<unsigned long long>(id));
@@ -739,7 +717,7 @@ void NodeSim::Dispatch(Event& e) {
       n.deferred.push_back(std::move(e));
       return;
     }
-    if (std::getenv("VELUM_SIM_TRACE") && e.kind != Kind::kDatagram && e.kind != Kind::kMeshWake &&
+    if (trace_ && e.kind != Kind::kDatagram && e.kind != Kind::kMeshWake &&
         e.kind != Kind::kJobWake && e.kind != Kind::kLoop && e.kind != Kind::kBlocking)
       std::fprintf(stderr, "%llu us: node %u event %d peer %u gen %llu bytes %zu\n",
                    static_cast<unsigned long long>(now_us_), n.id, static_cast<int>(e.kind), e.peer,
@@ -796,11 +774,10 @@ void NodeSim::Dispatch(Event& e) {
   }
   switch (e.kind) {
     case Kind::kFault:
-      if (e.gen == 1) {
-        N(e.peer).disk.full = false;
-      } else if (chaos_) {
-        RandomFault();
-      }
+      if (chaos_) RandomFault();
+      return;
+    case Kind::kDiskRoom:
+      N(e.peer).disk.full = false;
       return;
     case Kind::kPartitionHeal:
       for (Node& n : nodes_) n.group = 0;

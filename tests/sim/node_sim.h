@@ -89,6 +89,7 @@ class NodeSim {
     kLoop,      // fn on node's loop
     kBlocking,  // fn on one of node's blocking threads
     kFault,
+    kDiskRoom,  // peer: that node's full disk has room again
     kRestart,
     kResume,  // the end of a hang
     kPartitionHeal,
@@ -195,6 +196,7 @@ class NodeSim {
   uint64_t thread_us_ = 0;  // the clock of the handler running now (blocking work moves it)
   uint64_t order_ = 0;
   bool chaos_ = true;
+  bool trace_ = false;  // VELUM_SIM_TRACE: the drivers' log and the simulator's events
   uint64_t partition_until_us_ = 0;
   std::priority_queue<Event, std::vector<Event>, Later> queue_;
   std::vector<Node> nodes_;

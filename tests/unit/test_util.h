@@ -17,6 +17,7 @@
 #include "runtime/executor_pool.h"
 #include "runtime/module.h"
 #include "runtime/value.h"
+#include "tests/unit/wasm_bytes.h"
 
 namespace velum {
 
@@ -50,11 +51,7 @@ ModulePtr LoadWasm(const std::string& name);
 std::vector<uint8_t> ReadBytes(const std::filesystem::path& path);
 void WriteBytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes);
 
-// Hand-assembled binary modules.
-std::vector<uint8_t> LebU(uint64_t value);
-std::vector<uint8_t> LebS(int64_t value);
-std::vector<uint8_t> Section(uint8_t id, const std::vector<uint8_t>& payload);
-std::vector<uint8_t> WasmModule(const std::vector<std::vector<uint8_t>>& sections);
+// Hand-assembled binary modules (the encodings are in wasm_bytes.h).
 // Valid header and sections, but "f" is declared () -> i32 and its body yields an i64.
 std::vector<uint8_t> InvalidReturnTypeModule();
 // A memory of ceil(bytes / 64 KiB) pages filled by one active data segment of `bytes` bytes
