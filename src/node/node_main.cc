@@ -2,8 +2,6 @@
 // membership and run Wasm for each other; a shell (interactive, piped or -c COMMAND) runs
 // wasm, scatter, jobs, peers and status. --no-shell serves the mesh until a signal.
 #include <signal.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -17,6 +15,8 @@
 #include <thread>
 
 #include "node/node.h"
+#include "node/node_log.h"
+#include "node/node_waits.h"
 #include "runtime/home.h"
 #include "shell/background_jobs.h"
 #include "shell/cli_options.h"
@@ -72,33 +72,9 @@ velum::shell::CommandResult Run(velum::Node& node, const std::string& line, cons
   return r;
 }
 
-// Waits until `wait_peers` peers are alive; false (and an error printed) after the timeout.
+// Waits until `wait_peers` peers are alive and linked; false (and an error printed) after the
+// timeout.
 bool WaitPeers(velum::Node& node, const Args& args);
-
-// Logs go to stderr and to HOME/logs/node-ID.log. An unusable log file (a read-only home, a
-// directory in its place) is a start-up error, not an exception out of main.
-velum::Status SetUpLogging(const Args& args, const std::filesystem::path& home) {
-  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  console->set_level(args.verbose ? spdlog::level::info : spdlog::level::warn);
-  std::vector<spdlog::sink_ptr> sinks = {console};
-  std::filesystem::path logs = home / "logs";
-  if (!velum::EnsureDirectory(logs))
-    return velum::MakeError(velum::ErrorKind::kIo, "cannot create " + logs.string());
-  std::filesystem::path log_file = logs / ("node-" + std::to_string(args.id) + ".log");
-  try {
-    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string());
-    file->set_level(spdlog::level::info);
-    sinks.push_back(file);
-  } catch (const spdlog::spdlog_ex& e) {
-    return velum::MakeError(velum::ErrorKind::kIo,
-                            "cannot open the log " + log_file.string() + ": " + e.what());
-  }
-  auto logger = std::make_shared<spdlog::logger>("node", sinks.begin(), sinks.end());
-  logger->set_level(spdlog::level::info);
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-  return {};
-}
 
 // A start-up failure: one line on stderr, and {"error": ...} on stdout under --json.
 int StartupFailure(const std::string& message, bool json, int code = 1) {
@@ -121,24 +97,21 @@ void Print(const velum::shell::CommandResult& r, bool json) {
 }
 
 bool WaitPeers(velum::Node& node, const Args& args) {
-  auto deadline = std::chrono::steady_clock::now() +
+  auto deadline = velum::WaitClock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(args.wait_timeout_s * 1000));
-  while (node.AlivePeers() < args.wait_peers) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      velum::shell::CommandResult r;
-      r.ok = false;
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", args.wait_timeout_s);
-      std::string msg = "only " + std::to_string(node.AlivePeers()) + " of " +
-                        std::to_string(args.wait_peers) + " peers alive after " + secs + " s";
-      r.text = "error: " + msg;
-      r.json = {{"error", msg}};
-      Print(r, args.json);
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling with a deadline
-  }
-  return true;
+  velum::PeerWaitResult waited = velum::WaitForPeers(node, args.wait_peers, deadline);
+  if (waited.ok()) return true;
+  velum::shell::CommandResult r;
+  r.ok = false;
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", args.wait_timeout_s);
+  std::string msg = "only " + std::to_string(waited.ready) + " of " +
+                    std::to_string(args.wait_peers) + " peers alive and linked after " + secs +
+                    " s";
+  r.text = "error: " + msg;
+  r.json = {{"error", msg}};
+  Print(r, args.json);
+  return false;
 }
 
 int RunOneCommand(velum::Node& node, const Args& args) {
@@ -277,7 +250,7 @@ static int Main(int argc, char** argv) {
   app.add_option("-c", args.command, "run one command, print the result and exit");
   app.add_flag("--no-shell", args.no_shell, "no shell: serve the mesh until SIGINT or SIGTERM");
   app.add_option("--wait-peers", args.wait_peers,
-                 "before the first command: wait until this many peers are alive")
+                 "before the first command: wait until this many peers are alive and linked")
       ->transform(InRange(limits::kWaitPeers));
   app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
       ->capture_default_str()
@@ -304,7 +277,11 @@ static int Main(int argc, char** argv) {
   // The home is checked before anything is written to it, the log file included.
   if (velum::Status s = velum::PrepareHome(args.node.home); !s.ok())
     return StartupFailure(s.error().ToString(), args.json);
-  if (velum::Status s = SetUpLogging(args, args.node.home); !s.ok())
+  // An unusable log file is a start-up error here: a node's log is never silently missing.
+  if (velum::Status s = velum::InstallNodeLogger(
+          "node", args.verbose ? velum::ConsoleLog::kVerbose : velum::ConsoleLog::kWarnings,
+          args.id, args.node.home, velum::LogFile::kRequired);
+      !s.ok())
     return StartupFailure(s.error().ToString(), args.json);
 
   // SIGINT and SIGTERM leave the mesh gracefully: a thread waits for them.

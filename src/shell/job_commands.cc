@@ -6,12 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 
 #include "core/reducer.h"
+#include "node/node_waits.h"
 #include "shell/option_limits.h"
 #include "shell/shell_util.h"
 
@@ -20,7 +20,6 @@ namespace velum::shell {
 namespace {
 
 using nlohmann::json;
-using std::chrono::milliseconds;
 
 const char kWasmUsage[] =
     "usage: wasm FILE FUNC [ARGS...] [--local] [--node ID] [--timeout SECONDS] "
@@ -67,37 +66,37 @@ void ClearProgress() {
 // wait does).
 enum class OnInterrupt { kCancel, kDetach };
 
-// Follows a job to its end, or until Ctrl-C (context.interrupt) detaches from it.
+// Follows a job to its end, drawing its progress; Ctrl-C (context.interrupt) cancels the job
+// or detaches from it.
 CommandResult Follow(Node& node, uint64_t id, const ShellContext& context,
                      OnInterrupt on_interrupt) {
-  bool cancelled = false;
   ProgressMeter meter;
-  for (;;) {
-    auto s = node.WaitJob(id, milliseconds(100));
-    if (!s) return Failure("job " + std::to_string(id) + " is not known here");
-    if (s->finished()) {
-      if (context.progress) ClearProgress();
-      CommandResult r = JobResult(*s);
-      r.settled_job = id;
-      return r;
-    }
-    meter.Add(s->elapsed_ms, s->items_done);
-    if (context.progress) DrawProgress(*s, meter);
-    if (!cancelled && context.interrupt && context.interrupt->load()) {
-      if (on_interrupt == OnInterrupt::kDetach) {
-        if (context.progress) ClearProgress();
-        CommandResult r;
-        std::string n = std::to_string(id);
-        r.text = "job " + n + " keeps running in the background (jobs, wait " + n + ", cancel " +
-                 n + ")";
-        r.json = {{"job", id}, {"state", "running"}, {"detached", true}};
-        r.background_job = id;
-        return r;
-      }
-      cancelled = true;
-      node.CancelJob(id);
-    }
+  auto interrupted = [&context] { return context.interrupt && context.interrupt->load(); };
+  FollowOptions options;
+  if (on_interrupt == OnInterrupt::kCancel)
+    options.should_cancel = interrupted;
+  else
+    options.should_detach = interrupted;
+  options.on_slice = [&](const JobSummary& s) {
+    meter.Add(s.elapsed_ms, s.items_done);
+    if (context.progress) DrawProgress(s, meter);
+  };
+  FollowResult followed = FollowJob(node, id, options);
+  if (followed.end == FollowEnd::kUnknownJob)
+    return Failure("job " + std::to_string(id) + " is not known here");
+  if (context.progress) ClearProgress();
+  if (followed.end == FollowEnd::kDetached) {
+    CommandResult r;
+    std::string n = std::to_string(id);
+    r.text =
+        "job " + n + " keeps running in the background (jobs, wait " + n + ", cancel " + n + ")";
+    r.json = {{"job", id}, {"state", "running"}, {"detached", true}};
+    r.background_job = id;
+    return r;
   }
+  CommandResult r = JobResult(*followed.summary);  // kFinished: no deadline was given
+  r.settled_job = id;
+  return r;
 }
 
 json ResultJson(const std::vector<core::Num>& values) {
@@ -327,8 +326,9 @@ std::string JobsTable(const std::vector<JobSummary>& jobs) {
     std::string result = s.state != core::JobState::kDone ? s.error
                          : NoHit(s)                       ? "no hit"
                                                           : ResultText(s.result);
-    rows.push_back({std::to_string(s.id), std::string(core::JobStateName(s.state)) + (s.resumed ? "*" : ""),
-                    progress, Duration(s.elapsed_ms),
+    rows.push_back({std::to_string(s.id),
+                    std::string(core::JobStateName(s.state)) + (s.resumed ? "*" : ""), progress,
+                    Duration(s.elapsed_ms),
                     s.label + " " + s.func + " [" + std::to_string(s.start) + ", " +
                         std::to_string(s.end) + ")",
                     result});

@@ -1,6 +1,7 @@
 // Targeted fault scenarios of jobs with measured figures: a loss after 90% is checkpointed, two
 // of four workers lost, a hang held dead, a coordinator restart, a 10x straggler. A small
-// deterministic mesh drives the real cores; JobSim runs scripted-fault variants.
+// deterministic mesh drives the real cores (the whole-node simulator runs the same faults
+// through the drivers: node_sim_test.cc).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -15,8 +16,8 @@
 #include "core/coordinator.h"
 #include "core/reducer.h"
 #include "core/worker.h"
-#include "tests/sim/job_sim.h"
 #include "tests/sim/job_test_util.h"
+#include "tests/sim/sim_function.h"
 
 namespace velum::sim {
 namespace {
@@ -584,40 +585,6 @@ TEST(JobScenario, FastWorkersTakeMoreAndTheTailIsShort) {
   std::printf("FIGURE unequal_workers: ideal_ms=%.0f finished_ms=%llu items=%llu,%llu,%llu\n",
               ideal_ms, (unsigned long long)m.finished_ms(), (unsigned long long)fast,
               (unsigned long long)slow3, (unsigned long long)slow4);
-}
-
-// The same faults through JobSim (random speeds and slots, its own exactness checks).
-TEST(JobScenario, JobSimScriptedFaults) {
-  uint64_t reassigned = 0;
-  for (uint64_t seed = 1; seed <= 20; seed++) {
-    for (int kind = 0; kind < 2; kind++) {
-      JobSimOptions o;
-      o.seed = seed;
-      o.crashes = o.hangs = false;
-      o.faults_per_s = 0;
-      o.chaos_ms = 0;  // no random faults; the scripted ones below
-      o.speed_min = o.speed_max = 5000;
-      JobSim sim(o);
-      core::JobSpec spec = SpecOf(seed % 2 ? "sum" : "min", -20'000'000, 20'000'000);
-      sim.AddJob(spec, 0);
-      if (kind == 0) {
-        sim.CrashWorkerAt(2, 300, 100'000);
-        sim.CrashWorkerAt(4, 600, 100'000);
-      } else {
-        sim.CrashCoordinatorAt(400, 300 + seed * 37);
-      }
-      ASSERT_TRUE(sim.Run()) << sim.failure() << "\n  " << sim.Summary();
-      if (kind == 0) {
-        reassigned += sim.total_reassigned();
-      } else {
-        EXPECT_EQ(sim.coordinator_restarts(), 1u) << sim.Summary();
-        EXPECT_TRUE(sim.coordinator()->job(*sim.jobs()[0].id)->resumed);
-      }
-    }
-  }
-  // A crashed worker's remainder can also be finished by a backup before the loss is
-  // detected; over the seeds, losses were reassigned.
-  EXPECT_GT(reassigned, 0u);
 }
 
 }  // namespace

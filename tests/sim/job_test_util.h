@@ -16,7 +16,7 @@
 
 #include "core/coordinator.h"
 #include "core/reducer.h"
-#include "tests/sim/job_sim.h"
+#include "tests/sim/sim_function.h"
 
 namespace velum::sim {
 

@@ -38,6 +38,44 @@ std::vector<uint8_t> RangeModule(const std::string& name, size_t results) {
 
 }  // namespace
 
+const char* const kNodeSimConfigs = "every-fault, calm, coordinators, int64, lonely, eight";
+
+bool ApplyNodeSimConfig(const std::string& name, NodeSimOptions* o) {
+  o->config = name;
+  if (name == "every-fault") return true;
+  if (name == "calm") {
+    o->nodes = 3;
+    o->faults_per_s = 0;
+    o->loss = o->duplicate = 0;
+    return true;
+  }
+  if (name == "coordinators") {
+    o->crash_coordinators = true;
+    o->hangs = o->partitions = o->executor_faults = false;
+    o->faults_per_s = 0.6;
+    return true;
+  }
+  if (name == "int64") {
+    o->int64_ranges = true;
+    o->speed_min = 1e15;
+    o->speed_max = 1e17;
+    o->crash_coordinators = true;
+    return true;
+  }
+  if (name == "lonely") {
+    o->nodes = 2;
+    o->exclude_self = 1.0;
+    return true;
+  }
+  if (name == "eight") {
+    o->nodes = 8;
+    o->jobs = 5;
+    o->calls = 24;
+    return true;
+  }
+  return false;
+}
+
 // --- The simulated journal and executors ----------------------------------------------------
 
 // The journal on a SimDisk, with the SQLite journal's rules: one transaction per write, a
@@ -212,8 +250,7 @@ NodeSim::~NodeSim() {
 
 void NodeSim::AddRandomJobs() {
   for (uint32_t i = 0; i < options_.jobs; i++) {
-    SimJob job;
-    ScatterRequest& r = job.request;
+    ScatterRequest r;
     uint64_t kind = rng_.Uniform(6);
     size_t results = 1;
     if (kind <= 2) {
@@ -233,19 +270,81 @@ void NodeSim::AddRandomJobs() {
     if (r.reducer == core::ReducerKind::kFirst) r.start = std::max<int64_t>(r.start, 1);
     if (rng_.Chance(0.1)) r.start = INT64_MAX - size - 1;
     r.end = r.start + size;
-    if (rng_.Chance(0.2)) r.chunk_items = static_cast<uint64_t>(size) / (4 + rng_.Uniform(100)) + 1;
-    r.exclude_self = rng_.Chance(0.2);
-    r.timeout_ms = 60000;
-    auto module = Module::FromBytes(RangeModule(r.func, results));
-    VELUM_ASSERT(module.ok());
-    r.module = *module;
-    job.function = *SimFunction::Parse(r.func);
-    job.coordinator = 1 + static_cast<core::NodeId>(rng_.Uniform(options_.nodes));
-    jobs_.push_back(std::move(job));
-    Event e = Make(Kind::kSubmit, 0, (1000 + rng_.Uniform(options_.chaos_ms)) * 1000);
-    e.job = jobs_.size() - 1;
-    Push(std::move(e));
+    if (options_.int64_ranges) {
+      RandomInt64Range(rng_, &r.start, &r.end);
+      // A search's closed form needs lo >= 1 for its modulus arithmetic: searches keep to the
+      // upper half, which still reaches INT64_MAX.
+      if (r.reducer == core::ReducerKind::kFirst && r.start < 1) {
+        r.start = 1;
+        if (r.end <= r.start) r.end = r.start + 1;
+      }
+    }
+    uint64_t items = core::ItemsIn(r.start, r.end);
+    if (rng_.Chance(0.2)) r.chunk_items = items / (4 + rng_.Uniform(100)) + 1;
+    r.exclude_self = rng_.Chance(options_.exclude_self);
+    core::NodeId coordinator = 1 + static_cast<core::NodeId>(rng_.Uniform(options_.nodes));
+    AddJob(std::move(r), results, coordinator, (1000 + rng_.Uniform(options_.chaos_ms)) * 1000);
   }
+}
+
+size_t NodeSim::AddJob(ScatterRequest r, size_t results, core::NodeId coordinator, uint64_t at_us) {
+  VELUM_ASSERT(coordinator >= 1 && coordinator <= options_.nodes);
+  VELUM_ASSERT(r.start < r.end);
+  SimJob job;
+  r.timeout_ms = 60000;
+  auto module = Module::FromBytes(RangeModule(r.func, results));
+  VELUM_ASSERT(module.ok());
+  r.module = *module;
+  auto function = SimFunction::Parse(r.func);
+  VELUM_ASSERT(function.has_value());
+  job.function = *function;
+  job.request = std::move(r);
+  job.coordinator = coordinator;
+  jobs_.push_back(std::move(job));
+  Event e = Make(Kind::kSubmit, 0, at_us);
+  e.job = jobs_.size() - 1;
+  Push(std::move(e));
+  return jobs_.size() - 1;
+}
+
+size_t NodeSim::AddJob(const std::string& func, int64_t start, int64_t end,
+                       core::NodeId coordinator, uint64_t at_ms) {
+  ScatterRequest r;
+  r.func = func;
+  auto f = SimFunction::Parse(func);
+  VELUM_ASSERT(f.has_value());
+  size_t results = 1;
+  switch (f->kind) {
+    case SimFunction::Kind::kSum:
+      r.reducer = core::ReducerKind::kSum;
+      results = 2;
+      break;
+    case SimFunction::Kind::kMin:
+      r.reducer = core::ReducerKind::kMin;
+      break;
+    case SimFunction::Kind::kMax:
+      r.reducer = core::ReducerKind::kMax;
+      break;
+    case SimFunction::Kind::kFirst:
+      r.reducer = core::ReducerKind::kFirst;
+      break;
+  }
+  r.start = start;
+  r.end = end;
+  return AddJob(std::move(r), results, coordinator, at_ms * 1000);
+}
+
+void NodeSim::CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms) {
+  VELUM_ASSERT(node >= 1 && node <= options_.nodes);
+  Event e = Make(Kind::kCrash, node, at_ms * 1000);
+  e.at_ms = restart_after_ms;
+  Push(std::move(e));
+}
+
+SimJobOutcome NodeSim::job(size_t index) const {
+  VELUM_ASSERT(index < jobs_.size());
+  const SimJob& j = jobs_[index];
+  return {j.ended, j.result, j.resumed, j.reassigned};
 }
 
 NodeSim::Event NodeSim::Make(Kind kind, core::NodeId node, uint64_t at_us) {
@@ -522,9 +621,21 @@ void NodeSim::RandomFault() {
   int kind = kinds[rng_.Uniform(kinds.size())];
   Node& n = nodes_[rng_.Uniform(nodes_.size())];
   switch (kind) {
-    case 0:
-      CrashNode(n, 200 + rng_.Uniform(5000));
+    case 0: {
+      Node* victim = &n;
+      if (options_.crash_coordinators) {
+        std::vector<core::NodeId> coordinators;
+        for (const SimJob& job : jobs_) {
+          const Node& c = N(job.coordinator);
+          if (!job.id || !c.running) continue;
+          const core::Job* j = c.jobs->coordinator().job(*job.id);
+          if (j && j->state == core::JobState::kRunning) coordinators.push_back(c.id);
+        }
+        if (!coordinators.empty()) victim = &N(coordinators[rng_.Uniform(coordinators.size())]);
+      }
+      CrashNode(*victim, 200 + rng_.Uniform(5000));
       return;
+    }
     case 1: {  // SIGSTOP: nothing runs there; its peers may declare it dead
       if (!n.running || n.paused) return;
       faults_++;
@@ -646,10 +757,14 @@ void NodeSim::StartCall(size_t index) {
   call.caller_inc = n.inc;
   call.target = target;
   call.func = job.request.func;
-  call.lo = job.request.start + static_cast<int64_t>(rng_.Uniform(1000));
-  call.hi =
-      call.lo + 1 +
-      std::min<int64_t>(static_cast<int64_t>(rng_.Uniform(2'000'000)), INT64_MAX - call.lo - 1);
+  // A few items from the job's start (within its range), up to 2e6 items, never past INT64_MAX
+  // (unsigned arithmetic: the range may start at INT64_MIN).
+  uint64_t skip =
+      std::min<uint64_t>(rng_.Uniform(1000), core::ItemsIn(job.request.start, job.request.end) - 1);
+  call.lo = static_cast<int64_t>(static_cast<uint64_t>(job.request.start) + skip);
+  uint64_t room = static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(call.lo);
+  call.hi = static_cast<int64_t>(static_cast<uint64_t>(call.lo) +
+                                 std::min<uint64_t>(1 + rng_.Uniform(2'000'000), room));
   CallOptions options;
   options.timeout_ms = 60000;
   call.ended = false;  // done may run within StartCall (a send that drops the link)
@@ -699,6 +814,10 @@ void NodeSim::Dispatch(Event& e) {
         if (n.inc > 0) restarts_++;  // not the first start
         StartNode(n);
       }
+      return;
+    }
+    if (e.kind == Kind::kCrash) {
+      CrashNode(n, e.at_ms);
       return;
     }
     if (e.kind == Kind::kResume) {
@@ -879,6 +998,8 @@ bool NodeSim::AllEnded() {
     if (j->state == core::JobState::kRunning) return false;
     job.ended = j->state;
     job.result = j->result;
+    job.resumed = j->resumed;
+    job.reassigned = j->stats.reassigned;
     reassigned_ += j->stats.reassigned;
     if (j->state != core::JobState::kDone) {
       // Executors made to fail can fail a chunk max_failures times: the job then ends failed,
@@ -946,9 +1067,12 @@ bool NodeSim::Run() {
 
 std::string NodeSim::Summary() const {
   std::ostringstream s;
-  s << "seed " << options_.seed << " (replay: velum-sim --nodes " << options_.nodes << " --seed "
-    << options_.seed << ") t=" << now_ms() << " ms, events " << events_ << ", faults " << faults_
-    << ", restarts " << restarts_ << "; jobs:";
+  s << "seed " << options_.seed;
+  if (!options_.config.empty())
+    s << " (replay: velum-sim --config " << options_.config << " --nodes " << options_.nodes
+      << " --jobs " << options_.jobs << " --seed " << options_.seed << ")";
+  s << " t=" << now_ms() << " ms, events " << events_ << ", faults " << faults_ << ", restarts "
+    << restarts_ << "; jobs:";
   for (const SimJob& job : jobs_) {
     s << " [" << job.request.func << " " << job.request.start << ".." << job.request.end << " at "
       << job.coordinator;

@@ -19,11 +19,14 @@
 #include "core/random.h"
 #include "node/job_driver.h"
 #include "node/mesh_driver.h"
-#include "tests/sim/job_sim.h"
+#include "tests/sim/sim_function.h"
 
 namespace velum::sim {
 
 struct NodeSimOptions {
+  // The named configuration these options came from (ApplyNodeSimConfig), for the replay
+  // command a failure prints; empty: scripted, not replayable by velum-sim.
+  std::string config = "every-fault";
   uint64_t seed = 1;
   uint32_t nodes = 4;   // ids 1 .. nodes
   uint32_t jobs = 3;    // random scatters, each submitted to a random node at a random time
@@ -39,7 +42,30 @@ struct NodeSimOptions {
   uint64_t chaos_ms = 20000;
   uint64_t limit_ms = 900000;  // virtual time by which every job must have ended
   bool crashes = true, hangs = true, partitions = true, disk_faults = true, executor_faults = true;
+  // Crashes pick a node that coordinates a running job, when there is one (its jobs resume
+  // from its journal), rather than any node.
+  bool crash_coordinators = false;
   double speed_min = 2000, speed_max = 20000;  // an executor's items per ms
+  double exclude_self = 0.2;  // the chance that a random job leaves its coordinator out
+  // Random jobs over ranges of the whole int64 domain (RandomInt64Range: 2^64 - 1 items, ends
+  // at INT64_MIN or INT64_MAX, 1 item) rather than 1e3 .. 4e7 items; pair it with speeds that
+  // finish 2^64 items in virtual time.
+  bool int64_ranges = false;
+};
+
+// The named configurations of the sweeps, shared by the tests and `velum-sim --config NAME`:
+// "every-fault" (the defaults above), "calm" (3 nodes, no fault), "coordinators" (crashes
+// aimed at coordinators of running jobs), "int64" (whole-domain ranges), "lonely" (2 nodes,
+// one worker), "eight" (8 nodes, more jobs and calls). False for an unknown name.
+bool ApplyNodeSimConfig(const std::string& name, NodeSimOptions* options);
+extern const char* const kNodeSimConfigs;  // the names, for usage lines
+
+// How a job of the simulation ended (once it did).
+struct SimJobOutcome {
+  std::optional<core::JobState> state;
+  std::vector<core::Num> result;
+  bool resumed = false;     // its coordinator restarted while it ran and resumed it
+  uint64_t reassigned = 0;  // chunks its coordinator gave to another worker
 };
 
 // One node's journal storage: it outlives the node's processes (a crash loses only what was
@@ -64,6 +90,15 @@ class NodeSim {
   // Runs until every job has ended with the reference's result (true) or an invariant breaks
   // or the limit passes (false, failure() says which). Asserts in the drivers abort.
   bool Run();
+
+  // Scripted work and faults for targeted tests, before Run (times in virtual ms). A scatter
+  // of a simulated export (SimFunction: "sum", "min", "max", "first:M:R") over [start, end),
+  // submitted to `coordinator` at `at_ms` (retried while it has no worker); its index.
+  size_t AddJob(const std::string& func, int64_t start, int64_t end, core::NodeId coordinator,
+                uint64_t at_ms);
+  // Node `node` crashes at `at_ms` and starts again `restart_after_ms` later (or at the heal).
+  void CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms);
+  SimJobOutcome job(size_t index) const;
   const std::string& failure() const { return failure_; }
   std::string Summary() const;  // seed, the replay command, time, counters, jobs
 
@@ -91,6 +126,7 @@ class NodeSim {
     kFault,
     kDiskRoom,  // peer: that node's full disk has room again
     kRestart,
+    kCrash,   // scripted: at_ms is the time to the restart
     kResume,  // the end of a hang
     kPartitionHeal,
     kSubmit,  // job
@@ -143,6 +179,8 @@ class NodeSim {
     std::optional<uint64_t> id;  // the coordinator's job id, once submitted
     std::optional<core::JobState> ended;
     std::vector<core::Num> result;
+    bool resumed = false;
+    uint64_t reassigned = 0;
   };
 
   struct SimCall {
@@ -180,6 +218,7 @@ class NodeSim {
   Result<CallOutcome> ExecuteCall(Node& n, const CallSpec& spec);
 
   void AddRandomJobs();
+  size_t AddJob(ScatterRequest request, size_t results, core::NodeId coordinator, uint64_t at_us);
   void Submit(size_t job);
   void StartCall(size_t call);
   void CallEnded(size_t call, const Result<CallReply>& reply);

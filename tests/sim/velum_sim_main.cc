@@ -1,13 +1,16 @@
 // velum-sim: runs the membership protocol in the simulator and prints its figures as JSON:
 // convergence, detection times, gossip load and dissemination rounds by size, false positives;
-// with --nodes or --seeds, runs whole nodes (NodeSim) over many seeds and prints their figures.
+// with --config, --nodes or --seeds, runs whole nodes (NodeSim) over many seeds and prints their
+// figures.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/assert.h"
 #include "tests/sim/node_sim.h"
 #include "tests/sim/scenario.h"
 #include "tests/sim/sim_network.h"
@@ -22,21 +25,24 @@ struct Args {
   uint64_t fp_seconds = 60;
   double fp_loss = 0.05;
   int rounds_samples = 5;
-  bool whole_nodes = false;  // --nodes or --seeds: the whole-node simulator
-  uint32_t nodes = 4;
+  bool whole_nodes = false;  // --config, --nodes or --seeds: the whole-node simulator
+  std::string config = "every-fault";
+  std::optional<uint32_t> nodes, jobs;  // override the configuration's
   uint64_t seeds = 1;
-  uint32_t jobs = 3;
 };
 
-void Usage() {
-  std::fprintf(stderr,
-               "usage: velum-sim [--seed N] [--sizes 10,100,1000] [--fp-nodes N] "
-               "[--fp-seconds S] [--fp-loss P] [--samples K]\n"
-               "       velum-sim [--nodes N] [--seeds K] [--seed FIRST] [--jobs J]\n"
-               "Prints one JSON object with the membership protocol's figures; with --nodes or\n"
-               "--seeds, runs K seeds of N whole nodes (their real drivers on simulated\n"
-               "network, disks and executors, with faults) and prints their figures; exit 1 if\n"
-               "a seed fails (its replay command is printed).\n");
+void Usage(std::FILE* out) {
+  std::fprintf(
+      out,
+      "usage: velum-sim [--seed N] [--sizes 10,100,1000] [--fp-nodes N] "
+      "[--fp-seconds S] [--fp-loss P] [--samples K]\n"
+      "       velum-sim [--config NAME] [--nodes N] [--seeds K] [--seed FIRST] [--jobs J]\n"
+      "Prints one JSON object with the membership protocol's figures; with --config,\n"
+      "--nodes or --seeds, runs K seeds of N whole nodes (their real drivers on\n"
+      "simulated network, disks and executors, with faults) and prints their figures;\n"
+      "exit 1 if a seed fails (its replay command is printed). Configurations: %s\n"
+      "(--nodes and --jobs override theirs).\n",
+      kNodeSimConfigs);
 }
 
 bool Parse(int argc, char** argv, Args* a) {
@@ -62,17 +68,26 @@ bool Parse(int argc, char** argv, Args* a) {
       a->fp_loss = std::strtod(v, nullptr);
     } else if (k == "--samples") {
       a->rounds_samples = std::atoi(v);
+    } else if (k == "--config") {
+      a->whole_nodes = true;
+      a->config = v;
+      NodeSimOptions o;
+      if (!ApplyNodeSimConfig(a->config, &o)) {
+        std::fprintf(stderr, "velum-sim: unknown configuration '%s' (known: %s)\n", v,
+                     kNodeSimConfigs);
+        return false;
+      }
     } else if (k == "--nodes") {
       a->whole_nodes = true;
       a->nodes = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-      if (a->nodes < 1 || a->nodes > 64) return false;
+      if (*a->nodes < 1 || *a->nodes > 64) return false;
     } else if (k == "--seeds") {
       a->whole_nodes = true;
       a->seeds = std::strtoull(v, nullptr, 10);
       if (a->seeds < 1) return false;
     } else if (k == "--jobs") {
       a->jobs = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-      if (a->jobs > 1000) return false;
+      if (*a->jobs > 1000) return false;
     } else {
       return false;
     }
@@ -194,11 +209,14 @@ int RunWholeNodes(const Args& args) {
   uint64_t failed = 0, events = 0, faults = 0, restarts = 0, reassigned = 0, virtual_ms = 0,
            answered = 0, given_up = 0;
   std::string failures;
+  NodeSimOptions base;
+  const bool known = ApplyNodeSimConfig(args.config, &base);
+  VELUM_ASSERT(known);  // checked by Parse
+  if (args.nodes) base.nodes = *args.nodes;
+  if (args.jobs) base.jobs = *args.jobs;
   for (uint64_t seed = args.seed; seed < args.seed + args.seeds; seed++) {
-    NodeSimOptions o;
+    NodeSimOptions o = base;
     o.seed = seed;
-    o.nodes = args.nodes;
-    o.jobs = args.jobs;
     NodeSim sim(o);
     if (!sim.Run()) {
       failed++;
@@ -221,12 +239,12 @@ int RunWholeNodes(const Args& args) {
                         std::chrono::steady_clock::now() - start)
                         .count();
   std::printf(
-      "{\"nodes\":%u,\"jobs_per_seed\":%u,\"first_seed\":%llu,\"seeds\":%llu,"
+      "{\"config\":\"%s\",\"nodes\":%u,\"jobs_per_seed\":%u,\"first_seed\":%llu,\"seeds\":%llu,"
       "\"failed\":%llu,\"failed_seeds\":[%s],\"events\":%llu,\"faults\":%llu,"
       "\"restarts\":%llu,\"reassigned_chunks\":%llu,\"calls_answered\":%llu,"
       "\"jobs_given_up_to_failing_executors\":%llu,\"virtual_s\":%.1f,"
       "\"wall_ms\":%lld}\n",
-      args.nodes, args.jobs, static_cast<unsigned long long>(args.seed),
+      base.config.c_str(), base.nodes, base.jobs, static_cast<unsigned long long>(args.seed),
       static_cast<unsigned long long>(args.seeds), static_cast<unsigned long long>(failed),
       failures.c_str(), static_cast<unsigned long long>(events),
       static_cast<unsigned long long>(faults), static_cast<unsigned long long>(restarts),
@@ -241,8 +259,13 @@ int RunWholeNodes(const Args& args) {
 int main(int argc, char** argv) {
   using namespace velum::sim;
   Args args;
+  for (int i = 1; i < argc; i++)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      Usage(stdout);
+      return 0;
+    }
   if (!Parse(argc, argv, &args)) {
-    Usage();
+    Usage(stderr);
     return 2;
   }
   if (args.whole_nodes) return RunWholeNodes(args);
