@@ -38,42 +38,64 @@ std::vector<uint8_t> RangeModule(const std::string& name, size_t results) {
 
 }  // namespace
 
-const char* const kNodeSimConfigs = "every-fault, calm, coordinators, int64, lonely, eight";
+namespace {
+
+// One named configuration: what it changes from the defaults of NodeSimOptions.
+struct NodeSimConfig {
+  const char* name;
+  void (*apply)(NodeSimOptions*);
+};
+
+const NodeSimConfig kConfigs[] = {
+    {"every-fault", [](NodeSimOptions*) {}},
+    {"calm",
+     [](NodeSimOptions* o) {
+       o->nodes = 3;
+       o->faults_per_s = 0;
+       o->loss = o->duplicate = 0;
+     }},
+    {"coordinators",
+     [](NodeSimOptions* o) {
+       o->crash_coordinators = true;
+       o->hangs = o->partitions = o->executor_faults = false;
+       o->faults_per_s = 0.6;
+     }},
+    {"int64",
+     [](NodeSimOptions* o) {
+       o->int64_ranges = true;
+       o->speed_min = 1e15;
+       o->speed_max = 1e17;
+       o->crash_coordinators = true;
+     }},
+    {"lonely",
+     [](NodeSimOptions* o) {
+       o->nodes = 2;
+       o->exclude_self = 1.0;
+     }},
+    {"eight",
+     [](NodeSimOptions* o) {
+       o->nodes = 8;
+       o->jobs = 5;
+       o->calls = 24;
+     }},
+};
+
+}  // namespace
 
 bool ApplyNodeSimConfig(const std::string& name, NodeSimOptions* o) {
-  o->config = name;
-  if (name == "every-fault") return true;
-  if (name == "calm") {
-    o->nodes = 3;
-    o->faults_per_s = 0;
-    o->loss = o->duplicate = 0;
-    return true;
-  }
-  if (name == "coordinators") {
-    o->crash_coordinators = true;
-    o->hangs = o->partitions = o->executor_faults = false;
-    o->faults_per_s = 0.6;
-    return true;
-  }
-  if (name == "int64") {
-    o->int64_ranges = true;
-    o->speed_min = 1e15;
-    o->speed_max = 1e17;
-    o->crash_coordinators = true;
-    return true;
-  }
-  if (name == "lonely") {
-    o->nodes = 2;
-    o->exclude_self = 1.0;
-    return true;
-  }
-  if (name == "eight") {
-    o->nodes = 8;
-    o->jobs = 5;
-    o->calls = 24;
+  for (const NodeSimConfig& c : kConfigs) {
+    if (name != c.name) continue;
+    o->config = name;
+    c.apply(o);
     return true;
   }
   return false;
+}
+
+std::string NodeSimConfigNames() {
+  std::string names;
+  for (const NodeSimConfig& c : kConfigs) names += std::string(names.empty() ? "" : ", ") + c.name;
+  return names;
 }
 
 // --- The simulated journal and executors ----------------------------------------------------
@@ -341,10 +363,9 @@ void NodeSim::CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_
   Push(std::move(e));
 }
 
-SimJobOutcome NodeSim::job(size_t index) const {
+const SimJobOutcome& NodeSim::job(size_t index) const {
   VELUM_ASSERT(index < jobs_.size());
-  const SimJob& j = jobs_[index];
-  return {j.ended, j.result, j.resumed, j.reassigned};
+  return jobs_[index].outcome;
 }
 
 NodeSim::Event NodeSim::Make(Kind kind, core::NodeId node, uint64_t at_us) {
@@ -985,7 +1006,7 @@ bool NodeSim::AllEnded() {
     if (!call.ended && N(call.caller).running && N(call.caller).inc == call.caller_inc)
       return false;
   for (SimJob& job : jobs_) {
-    if (job.ended) continue;
+    if (job.outcome.state) continue;
     if (!job.id) return false;
     Node& n = N(job.coordinator);
     if (!n.running) return false;
@@ -996,10 +1017,7 @@ bool NodeSim::AllEnded() {
       return false;
     }
     if (j->state == core::JobState::kRunning) return false;
-    job.ended = j->state;
-    job.result = j->result;
-    job.resumed = j->resumed;
-    job.reassigned = j->stats.reassigned;
+    job.outcome = {j->state, j->result, j->resumed, j->stats.reassigned};
     reassigned_ += j->stats.reassigned;
     if (j->state != core::JobState::kDone) {
       // Executors made to fail can fail a chunk max_failures times: the job then ends failed,
@@ -1017,11 +1035,11 @@ bool NodeSim::AllEnded() {
                                      core::NumKind::kInt);
     auto want = core::FinalValues(job.function.Reference(job.request.start, job.request.end),
                                   core::ReducedKinds(job.request.reducer, kinds));
-    if (job.result != want) {
+    if (job.outcome.result != want) {
       std::ostringstream msg;
       msg << "job " << *job.id << " (" << job.request.func << " over [" << job.request.start << ", "
           << job.request.end << ")) = ";
-      for (const auto& v : job.result) msg << core::FormatNum(v) << " ";
+      for (const auto& v : job.outcome.result) msg << core::FormatNum(v) << " ";
       msg << "but the reference is ";
       for (const auto& v : want) msg << core::FormatNum(v) << " ";
       failure_ = msg.str();
@@ -1077,9 +1095,9 @@ std::string NodeSim::Summary() const {
     s << " [" << job.request.func << " " << job.request.start << ".." << job.request.end << " at "
       << job.coordinator;
     if (job.id) s << " id " << *job.id;
-    if (job.ended) s << " " << core::JobStateName(*job.ended);
+    if (job.outcome.state) s << " " << core::JobStateName(*job.outcome.state);
     const Node& n = N(job.coordinator);
-    if (job.id && n.running && !job.ended)
+    if (job.id && n.running && !job.outcome.state)
       if (const core::Job* j = n.jobs->coordinator().job(*job.id))
         s << " " << core::JobStateName(j->state) << " " << j->ledger.items_done() << "/"
           << j->ledger.items_total();

@@ -58,7 +58,7 @@ struct NodeSimOptions {
 // aimed at coordinators of running jobs), "int64" (whole-domain ranges), "lonely" (2 nodes,
 // one worker), "eight" (8 nodes, more jobs and calls). False for an unknown name.
 bool ApplyNodeSimConfig(const std::string& name, NodeSimOptions* options);
-extern const char* const kNodeSimConfigs;  // the names, for usage lines
+std::string NodeSimConfigNames();  // "every-fault, calm, ...", for usage lines
 
 // How a job of the simulation ended (once it did).
 struct SimJobOutcome {
@@ -98,7 +98,7 @@ class NodeSim {
                 uint64_t at_ms);
   // Node `node` crashes at `at_ms` and starts again `restart_after_ms` later (or at the heal).
   void CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms);
-  SimJobOutcome job(size_t index) const;
+  const SimJobOutcome& job(size_t index) const;
   const std::string& failure() const { return failure_; }
   std::string Summary() const;  // seed, the replay command, time, counters, jobs
 
@@ -177,10 +177,7 @@ class NodeSim {
     SimFunction function;
     core::NodeId coordinator = 0;
     std::optional<uint64_t> id;  // the coordinator's job id, once submitted
-    std::optional<core::JobState> ended;
-    std::vector<core::Num> result;
-    bool resumed = false;
-    uint64_t reassigned = 0;
+    SimJobOutcome outcome;       // set once the job has ended
   };
 
   struct SimCall {

@@ -42,14 +42,16 @@ void Usage(std::FILE* out) {
       "simulated network, disks and executors, with faults) and prints their figures;\n"
       "exit 1 if a seed fails (its replay command is printed). Configurations: %s\n"
       "(--nodes and --jobs override theirs).\n",
-      kNodeSimConfigs);
+      NodeSimConfigNames().c_str());
 }
 
-bool Parse(int argc, char** argv, Args* a) {
+enum class Parsed { kRun, kHelp, kBad };
+
+Parsed Parse(int argc, char** argv, Args* a) {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
-    if (k == "--help" || k == "-h") return false;
-    if (i + 1 >= argc) return false;
+    if (k == "--help" || k == "-h") return Parsed::kHelp;
+    if (i + 1 >= argc) return Parsed::kBad;
     const char* v = argv[++i];
     if (k == "--seed") {
       a->seed = std::strtoull(v, nullptr, 10);
@@ -58,7 +60,7 @@ bool Parse(int argc, char** argv, Args* a) {
       for (const char* p = v; *p;) {
         a->sizes.push_back(std::strtoul(p, const_cast<char**>(&p), 10));
         if (*p == ',') ++p;
-        if (a->sizes.back() < 4 || a->sizes.back() > SimNetwork::kMaxId) return false;
+        if (a->sizes.back() < 4 || a->sizes.back() > SimNetwork::kMaxId) return Parsed::kBad;
       }
     } else if (k == "--fp-nodes") {
       a->fp_nodes = std::strtoul(v, nullptr, 10);
@@ -74,25 +76,25 @@ bool Parse(int argc, char** argv, Args* a) {
       NodeSimOptions o;
       if (!ApplyNodeSimConfig(a->config, &o)) {
         std::fprintf(stderr, "velum-sim: unknown configuration '%s' (known: %s)\n", v,
-                     kNodeSimConfigs);
-        return false;
+                     NodeSimConfigNames().c_str());
+        return Parsed::kBad;
       }
     } else if (k == "--nodes") {
       a->whole_nodes = true;
       a->nodes = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-      if (*a->nodes < 1 || *a->nodes > 64) return false;
+      if (*a->nodes < 1 || *a->nodes > 64) return Parsed::kBad;
     } else if (k == "--seeds") {
       a->whole_nodes = true;
       a->seeds = std::strtoull(v, nullptr, 10);
-      if (a->seeds < 1) return false;
+      if (a->seeds < 1) return Parsed::kBad;
     } else if (k == "--jobs") {
       a->jobs = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
-      if (*a->jobs > 1000) return false;
+      if (*a->jobs > 1000) return Parsed::kBad;
     } else {
-      return false;
+      return Parsed::kBad;
     }
   }
-  return true;
+  return Parsed::kRun;
 }
 
 std::string Ms(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : "null"; }
@@ -259,14 +261,15 @@ int RunWholeNodes(const Args& args) {
 int main(int argc, char** argv) {
   using namespace velum::sim;
   Args args;
-  for (int i = 1; i < argc; i++)
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+  switch (Parse(argc, argv, &args)) {
+    case Parsed::kHelp:
       Usage(stdout);
       return 0;
-    }
-  if (!Parse(argc, argv, &args)) {
-    Usage(stderr);
-    return 2;
+    case Parsed::kBad:
+      Usage(stderr);
+      return 2;
+    case Parsed::kRun:
+      break;
   }
   if (args.whole_nodes) return RunWholeNodes(args);
   const auto start = std::chrono::steady_clock::now();
