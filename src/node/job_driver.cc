@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/reducer.h"
 #include "node/job_values.h"
+#include "runtime/disk_module_store.h"
 #include "shell/module_lookup.h"
 
 namespace velum {
@@ -21,6 +22,7 @@ namespace {
 // Progress journaled by the coordinator is flushed at most this long after it was recorded:
 // what a coordinator's crash can cost of committed work (the timer used to flush every tick).
 constexpr uint64_t kJournalFlushMs = 50;
+constexpr uint64_t kJournalRetryMs = 250;  // after a failed flush (a full disk)
 
 core::SliceResult SliceFailure(const Error& e) {
   core::SliceResult r;
@@ -65,7 +67,7 @@ wire::LinkMessage ToLink(const core::ToWorker& m) {
 
 Result<JobDriver::Env> JobDriver::OpenEnv(const NodeOptions& options) {
   Env env;
-  env.store = std::make_unique<ModuleStore>(options.home / "modules", options.max_module_bytes);
+  env.store = std::make_unique<DiskModuleStore>(options.home / "modules", options.max_module_bytes);
   auto executors = PoolExecutors::Start(options);
   if (!executors.ok()) return executors.error();
   env.executors = std::move(*executors);
@@ -111,6 +113,14 @@ Status JobDriver::Open() {
       auto resumes = journal_->CountResume(record.job.id);
       if (!resumes.ok()) return resumes.error();
       record.job.resumes = *resumes;
+      // Without a good copy of its module (removed, or damaged on disk) this node can neither
+      // run the job nor serve the module: workers that hold it go on, others fail fetching
+      // it and say why. Nothing committed is dropped.
+      if (!record.job.spec.exclude_self && !store_->Find(record.job.spec.module)) {
+        spdlog::error("job {}: {}; it goes on with the workers that hold the module", record.job.id,
+                      ModuleStore::Missing(record.job.spec.module));
+        record.job.spec.exclude_self = true;
+      }
     }
     core::CoordinatorOutput out = coordinator_->Restore(record.job, record.chunks, now);
     if (!out.journal.empty()) journal_->Add(std::move(out.journal));
@@ -202,7 +212,22 @@ void JobDriver::OnWake(uint64_t at_ms) {
 void JobDriver::FlushJournal() {
   journal_flush_at_ms_ = UINT64_MAX;
   if (!journal_ || !journal_->dirty()) return;
-  if (velum::Status s = journal_->Flush(); !s.ok()) spdlog::warn("{}", s.error().ToString());
+  const uint64_t now = hooks_.now_ms();
+  if (journal_retry_at_ms_ && now < journal_retry_at_ms_) {
+    journal_flush_at_ms_ = journal_retry_at_ms_;  // failing: only the retry timer tries
+    return;
+  }
+  if (velum::Status s = journal_->Flush(); !s.ok()) {
+    // Kept in the buffer: tried again soon, not only when the next op comes (a job's last
+    // state may be the last op for a long while). Said once per run of failures: the log
+    // may be on the same full disk.
+    if (!journal_retry_at_ms_)
+      spdlog::warn("{} (tried again every {} ms)", s.error().ToString(), kJournalRetryMs);
+    journal_retry_at_ms_ = journal_flush_at_ms_ = now + kJournalRetryMs;
+    return;
+  }
+  if (journal_retry_at_ms_) spdlog::info("the journal is written again");
+  journal_retry_at_ms_ = 0;
 }
 
 CallSpec JobDriver::SpecFor(ModulePtr module, std::string func, std::vector<Value> args,
@@ -444,11 +469,9 @@ void JobDriver::StartSlice(const core::SliceRun& run) {
                                                  "this node's call queue is full")));
   };
   // The usual case, a module in memory, goes straight to the runner.
-  if (store_->InCache(run.module)) {
-    if (ModulePtr m = store_->Find(run.module)) {
-      execute(m);
-      return;
-    }
+  if (ModulePtr m = store_->Cached(run.module)) {
+    execute(m);
+    return;
   }
   core::NodeId from = run.coordinator == options_.id ? core::kNoNode : run.coordinator;
   fetcher_->Get(run.module, run.module_size, from,
@@ -480,8 +503,7 @@ void JobDriver::ServeModule(core::NodeId peer, const ModuleHash& hash) {
       if (!m) {
         wire::ModuleData none;
         none.hash = hash;
-        none.error = "node " + std::to_string(options_.id) + " does not have module " +
-                     HashToHex(hash).substr(0, 12);
+        none.error = ModuleStore::Missing(hash);
         hooks_.send(peer, none);
         return;
       }

@@ -178,6 +178,7 @@ class JobDriver final : public PeerListener {
   uint64_t held_frames_total_ = 0, held_frames_dropped_ = 0;
   DeadlineWake wake_;                          // the one timer asked of the loop
   uint64_t journal_flush_at_ms_ = UINT64_MAX;  // journaled progress is flushed by then
+  uint64_t journal_retry_at_ms_ = 0;  // flushes are failing: the next try (0: they are not)
   uint32_t published_load_ = 0;
   uint64_t jobs_resumed_ = 0, slices_run_ = 0, modules_served_ = 0;
   // Job endings wake WaitJob (any thread).

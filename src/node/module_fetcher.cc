@@ -10,8 +10,7 @@ ModuleFetcher::ModuleFetcher(ModuleStore* store, Hooks hooks)
     : store_(store), hooks_(std::move(hooks)) {}
 
 void ModuleFetcher::Get(const ModuleHash& hash, uint64_t size, core::NodeId peer, Done done) {
-  if (store_->InCache(hash)) {
-    ModulePtr m = store_->Find(hash);
+  if (ModulePtr m = store_->Cached(hash)) {
     hooks_.loop([done = std::move(done), m] { done(m); });
     return;
   }
@@ -48,7 +47,11 @@ void ModuleFetcher::OnDisk(const ModuleHash& hash, ModulePtr found) {
              ModuleStore::Size(store_->max_bytes()));
     return;
   }
-  if (f.peer == core::kNoNode || !hooks_.send(f.peer, wire::ModuleRequest{hash})) {
+  if (f.peer == core::kNoNode) {  // this node's own job: nobody to ask
+    Fail(hash, ErrorKind::kUnavailable, ModuleStore::Missing(hash));
+    return;
+  }
+  if (!hooks_.send(f.peer, wire::ModuleRequest{hash})) {
     Fail(hash, ErrorKind::kUnavailable,
          "module " + HashToHex(hash).substr(0, 12) + " is not here and node " +
              std::to_string(f.peer) + " cannot be asked for it");

@@ -17,9 +17,9 @@
 #include <set>
 
 #include "runtime/channel.h"
+#include "runtime/disk_module_store.h"
 #include "runtime/executor.h"
 #include "runtime/home.h"
-#include "runtime/module_store.h"
 #include "runtime/sandbox.h"
 
 extern char** environ;
@@ -132,7 +132,7 @@ Status ExecutorPool::Start() {
     return MakeError(ErrorKind::kIo, "cannot create " + (options_.home / "modules").string());
   // What a killed process left behind, then the cap (nothing is in use yet).
   compiler_.RemoveLeftovers();
-  ModuleStore::RemoveLeftovers(options_.home / "modules", options_.cache_grace);
+  DiskModuleStore::RemoveLeftovers(options_.home / "modules", options_.cache_grace);
   stats_.cache_evictions += disk_->Trim().size();
   for (size_t i = 0; i < options_.slots; i++) {
     auto slot = std::make_unique<Slot>();
@@ -305,11 +305,12 @@ Result<std::string> ExecutorPool::StoreModule(const ModulePtr& module) {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = stored_.find(module->hash()); it != stored_.end()) return it->second;
   }
-  auto path = ModuleStore::WriteFile(options_.home / "modules", module);
+  auto path = DiskModuleStore::WriteFile(options_.home / "modules", module);
   if (!path.ok()) return path.error();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stored_.size() >= 1024) stored_.clear();  // bounded; a miss only costs a stat
+    // Bounded; a miss costs a read of the stored file (WriteFile checks it is the module's).
+    if (stored_.size() >= 1024) stored_.clear();
     stored_[module->hash()] = path->string();
   }
   CachePin pin(disk_.get(), *path);  // the caller's own pin comes after this returns

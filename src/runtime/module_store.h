@@ -1,14 +1,10 @@
-// The node's content-addressed module store: <home>/modules/<hash>.wasm, verified against its
-// hash on every read, with a bounded in-memory cache and a size limit on what it accepts.
+// What a node needs of a module store: modules by their hash, checked on every read, kept
+// durably. The disk store (disk_module_store.h) is the real one; the simulator has its own.
 #ifndef VELUM_RUNTIME_MODULE_STORE_H_
 #define VELUM_RUNTIME_MODULE_STORE_H_
 
-#include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <list>
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -20,43 +16,37 @@ class ModuleStore {
  public:
   static constexpr uint64_t kDefaultMaxBytes = Module::kDefaultMaxBytes;
 
-  // dir: created on first write. max_bytes: the largest module accepted (0: no limit).
-  explicit ModuleStore(std::filesystem::path dir, uint64_t max_bytes = kDefaultMaxBytes);
+  // max_bytes: the largest module accepted (0: no limit).
+  explicit ModuleStore(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+  virtual ~ModuleStore() = default;
+  ModuleStore(const ModuleStore&) = delete;
+  ModuleStore& operator=(const ModuleStore&) = delete;
 
-  // The module with this hash from the cache or the disk (re-validated, hash checked), or
-  // null if this node does not have it. Thread-safe.
-  ModulePtr Find(const ModuleHash& hash);
-  bool InCache(const ModuleHash& hash);
-  // Validates and stores module bytes (from a peer); the hash comes from the bytes.
+  // The module with this hash, or null if this node does not have it (a stored copy whose
+  // bytes hash differently, damaged or planted, counts as missing). May read a disk: not on
+  // the event loop. Thread-safe.
+  virtual ModulePtr Find(const ModuleHash& hash) = 0;
+  // The module from memory, never touching a disk (safe on the loop); null if not there.
+  virtual ModulePtr Cached(const ModuleHash& hash) = 0;
+  // Makes `module` durable in the store. A copy this process has not checked yet is read back
+  // and replaced if damaged; one it read or kept is taken as good while its file is there.
+  // An error (kIo) when it cannot be written.
+  virtual Status Keep(const ModulePtr& module) = 0;
+
+  // Validates and keeps module bytes (from a peer); the hash comes from the bytes.
   Result<ModulePtr> Add(std::vector<uint8_t> bytes);
-  // Reads a module the user named, never past the limit (ReadFileBounded).
+  // Reads and keeps a module the user named, never reading past the limit.
   Result<ModulePtr> Load(const std::filesystem::path& file);
-  // Makes `module` durable in the store (a no-op if present).
-  Result<std::filesystem::path> Keep(const ModulePtr& module);
 
   uint64_t max_bytes() const { return max_bytes_; }
-  const std::filesystem::path& dir() const { return dir_; }
-  std::filesystem::path PathOf(const ModuleHash& hash) const;
   // "64 MiB": limits in messages.
   static std::string Size(uint64_t bytes);
-
-  // Writes `module` to dir/<hash>.wasm atomically (a private temporary, then a rename), so
-  // concurrent writers each write a whole copy and readers only ever see complete files.
-  static Result<std::filesystem::path> WriteFile(const std::filesystem::path& dir,
-                                                 const ModulePtr& module);
-  // Removes the temporaries of writes that never finished (the writer was killed): files
-  // named <hash>.wasm.XXXXXX last written more than `age` ago.
-  static void RemoveLeftovers(const std::filesystem::path& dir, std::chrono::seconds age);
+  // "module 0123456789ab is not in this node's store (...)": what a node says when it lacks a
+  // module it should have, whichever path found it missing.
+  static std::string Missing(const ModuleHash& hash);
 
  private:
-  void Remember(const ModulePtr& module);
-
-  const std::filesystem::path dir_;
   const uint64_t max_bytes_;
-  std::mutex mu_;
-  std::map<ModuleHash, ModulePtr> cache_;
-  std::list<ModuleHash> order_;  // least recently added first
-  uint64_t cached_bytes_ = 0;
 };
 
 }  // namespace velum

@@ -4,17 +4,21 @@ arguments (/proc/self/mem, /dev/zero, nan timeouts, bytes that are not UTF-8). E
 one clear line (one {"error": ...} line under --json) and a non-zero exit, or, for the
 journal, a node that starts and runs a job. Python 3 standard library.
 
-Usage: disk_test.py NODE_BINARY VELUM_BINARY WASM_DIR CASE (readonly, journal, home, badinput)"""
+A damaged module in the store is replaced; a job whose module is gone fails at the restart.
+
+Usage: disk_test.py NODE_BINARY VELUM_BINARY WASM_DIR CASE (readonly, journal, modules, home,
+badinput)"""
 
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh_lib import SKIP, TestFailure, check, free_port, log  # noqa: E402
+from mesh_lib import SKIP, TestFailure, check, free_port, log, wait_for  # noqa: E402
 
 NODE, VELUM, WASM = sys.argv[1], sys.argv[2], sys.argv[3]
 
@@ -124,6 +128,80 @@ def case_journal(tmp):
     check(len([n for n in os.listdir(os.path.dirname(journal)) if ".bad-" in n]) == 3,
           "a second move on restart")
     log(f"garbage journal moved to {aside[0]}; the node started and ran a job")
+
+
+def module_file(home):
+    """The one module in the home's store."""
+    store = os.path.join(home, "modules")
+    files = [n for n in os.listdir(store) if n.endswith(".wasm")]
+    check(len(files) == 1, f"modules in the store: {files}")
+    return os.path.join(store, files[0])
+
+
+def damage(path):
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x5A
+        f.seek(0)
+        f.write(data)
+
+
+def case_modules(tmp):
+    """A stored module damaged on disk is found so and written again; a job whose coordinator
+    restarts without a good copy of its module fails at once, saying why."""
+    home = os.path.join(tmp, "home")
+    primes = os.path.join(WASM, "primes.wasm")
+    with open(primes, "rb") as f:
+        original = f.read()
+    scatter = f"scatter {primes} count_primes 0 100000"
+    code, out, err = node(home, ["--json", "-c", scatter])
+    check(code == 0 and json.loads(out.strip().splitlines()[-1]).get("result") == 9592,
+          f"first scatter: {code} {out} {err[-800:]}")
+    stored = module_file(home)
+    damage(stored)
+    code, out, err = node(home, ["--json", "-c", scatter])
+    check(code == 0 and json.loads(out.strip().splitlines()[-1]).get("result") == 9592,
+          f"scatter with the stored copy damaged: {code} {out} {err[-800:]}")
+    with open(stored, "rb") as f:
+        check(f.read() == original, "the damaged copy was not replaced by the module's bytes")
+
+    # A job left running (the node killed), its module then damaged: the restart says the
+    # module is gone and leaves the job to workers that hold it (none here: it waits).
+    journal = os.path.join(home, "journal", "node-1.db")
+    err_path = os.path.join(tmp, "long-node.err")
+    argv = [NODE, "1", "--port", str(free_port()), "--discovery-port", "0", "--no-broadcast",
+            "--home", home, "--json", "-c", f"scatter {primes} count_primes 0 2000000000"]
+    with open(err_path, "wb") as err_file:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err_file)
+    try:
+        def running_job():
+            if proc.poll() is not None:
+                with open(err_path, errors="replace") as f:
+                    raise TestFailure(f"the node ended ({proc.returncode}): {f.read()[-800:]}")
+            try:
+                db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=0.1)
+                try:
+                    rows = db.execute("SELECT id FROM jobs WHERE state = 0").fetchall()
+                    return len(rows) == 1, f"running jobs {rows}"
+                finally:
+                    db.close()
+            except sqlite3.Error as e:
+                return False, str(e)
+        wait_for("a running job in the journal", running_job, 30)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    damage(stored)
+    code, out, err = node(home, ["--json", "-c", "jobs"])
+    check(code == 0, f"jobs after the restart: {code} {out} {err[-800:]}")
+    running = [j for j in json.loads(out)["jobs"] if j.get("state") == "running"]
+    check(len(running) == 1 and running[0].get("resumed"), f"the resumed job: {out}")
+    with open(os.path.join(home, "logs", "node-1.log"), errors="replace") as f:
+        said = [line for line in f if "is not in this node's store" in line]
+    check(len(said) == 1 and "goes on with the workers that hold the module" in said[0],
+          f"the log about the lost module: {said}")
+    log("a damaged module was replaced; a resumed job without its module was said so: "
+        + said[0].strip())
 
 
 def case_home(tmp):

@@ -3,11 +3,11 @@
 #include "tests/sim/node_sim.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <sstream>
 
 #include "core/assert.h"
@@ -22,7 +22,9 @@ constexpr size_t kMaxBlockingQueued = 4096;   // as the node's call runner
 constexpr uint64_t kLinkTimeoutMs = 3000;     // a link across a longer partition breaks
 constexpr uint64_t kMaxBackoffMs = 2000;      // redials of a wanted link
 constexpr size_t kMaxQueuedEvents = 2000000;  // the simulation's own bound
-constexpr uint64_t kDrainMs = 10000;          // quiet time after the end, before the last checks
+constexpr char kExecutorDied[] = "the executor died (simulated)";  // a failing executor's error
+constexpr uint64_t kJournalLagMs = 1000;  // buffered journal ops are written by then
+constexpr uint64_t kDrainMs = 10000;      // quiet time after the end, before the last checks
 
 // A module exporting `name` as (i64, i64) -> `results` x i64; the simulated executor answers
 // for it (SimFunction), the module only has to be real: parsed, hashed, stored and sent.
@@ -174,6 +176,66 @@ class NodeSim::SimJournal final : public Journal {
   SimDisk* disk_;
 };
 
+// The module store on a SimDisk, with the disk store's rules: Find re-checks the stored bytes
+// against their hash (a damaged copy is missing), Keep replaces a damaged copy and fails on a
+// full disk; a module this process read or kept is taken as good while the disk has it. The
+// process's cache is lost with it and holds the kCacheEntries modules read or kept last (the
+// oldest goes first, as in the disk store), so that the disk is read again and damage found.
+class NodeSim::SimModuleStore final : public ModuleStore {
+ public:
+  static constexpr size_t kCacheEntries = 2;
+  SimModuleStore(NodeSim* sim, Node* node, uint64_t max_bytes)
+      : ModuleStore(max_bytes), sim_(sim), node_(node) {}
+
+  ModulePtr Find(const ModuleHash& hash) override {
+    if (ModulePtr cached = Cached(hash)) return cached;
+    SimDisk& disk = node_->disk;
+    auto stored = disk.modules.find(hash);
+    if (stored == disk.modules.end()) return nullptr;
+    auto module = Module::FromBytes(stored->second);
+    if (!module.ok() || (*module)->hash() != hash) {
+      disk.damaged_reads++;
+      sim_->lost_modules_.insert({node_->id, hash});
+      return nullptr;
+    }
+    Remember(*module);
+    return *module;
+  }
+  ModulePtr Cached(const ModuleHash& hash) override {
+    for (const ModulePtr& m : cache_)
+      if (m->hash() == hash) return m;
+    return nullptr;
+  }
+  Status Keep(const ModulePtr& module) override {
+    SimDisk& disk = node_->disk;
+    if (Cached(module->hash()) && disk.modules.count(module->hash())) return {};
+    auto stored = disk.modules.find(module->hash());
+    if (stored == disk.modules.end() || stored->second != module->bytes()) {
+      if (disk.full) {
+        disk.writes_refused++;
+        disk.module_writes_refused++;
+        return MakeError(ErrorKind::kIo, "cannot write module " + module->hash_hex().substr(0, 12) +
+                                             " (disk full)");
+      }
+      disk.modules[module->hash()] = module->bytes();
+    }
+    Remember(module);
+    return {};
+  }
+
+ private:
+  void Remember(const ModulePtr& module) {
+    if (Cached(module->hash())) return;
+    if (cache_.size() >= kCacheEntries) cache_.pop_front();
+    cache_.push_back(module);
+    VELUM_ASSERT(cache_.size() <= kCacheEntries);
+  }
+
+  NodeSim* sim_;
+  Node* node_;
+  std::deque<ModulePtr> cache_;  // oldest first
+};
+
 // Blocking work runs as an event a little later; an executor call takes the virtual time its
 // items take at the node's speed, moving the clock of the work that made it.
 class NodeSim::Executors final : public velum::Executors {
@@ -209,7 +271,7 @@ Result<CallOutcome> NodeSim::ExecuteCall(Node& n, const CallSpec& spec) {
   }
   thread_us_ += static_cast<uint64_t>(ms * 1000) + 1;
   if (thread_us_ < n.failing_until_us && rng_.Chance(0.3))
-    return MakeError(ErrorKind::kExecutorCrashed, "the executor died (simulated)");
+    return MakeError(ErrorKind::kExecutorCrashed, kExecutorDied);
   CallOutcome out;
   for (const core::Num& v : f->Call(lo, hi)) out.values.push_back(Value::I64(v.i));
   return out;
@@ -229,9 +291,6 @@ NodeSim::NodeSim(NodeSimOptions options) : options_(options), rng_(options.seed)
   trace_ = std::getenv("VELUM_SIM_TRACE") != nullptr;
   spdlog::set_level(trace_ ? spdlog::level::info : spdlog::level::off);
   VELUM_ASSERT(options_.nodes >= 1 && options_.nodes <= 64 && options_.chaos_ms > 1000);
-  char tmpl[] = "/tmp/velum-node-sim-XXXXXX";
-  VELUM_ASSERT(mkdtemp(tmpl) != nullptr);
-  dir_ = tmpl;
   nodes_.resize(options_.nodes);
   for (uint32_t i = 0; i < options_.nodes; i++) {
     Node& n = nodes_[i];
@@ -266,8 +325,6 @@ NodeSim::~NodeSim() {
     n.mesh.reset();
     n.jobs.reset();
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
 }
 
 void NodeSim::AddRandomJobs() {
@@ -356,11 +413,57 @@ size_t NodeSim::AddJob(const std::string& func, int64_t start, int64_t end,
   return AddJob(std::move(r), results, coordinator, at_ms * 1000);
 }
 
-void NodeSim::CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms) {
+void NodeSim::CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms, bool silent) {
   VELUM_ASSERT(node >= 1 && node <= options_.nodes);
   Event e = Make(Kind::kCrash, node, at_ms * 1000);
   e.at_ms = restart_after_ms;
+  e.gen = silent;
   Push(std::move(e));
+}
+
+size_t NodeSim::CallAt(core::NodeId caller, core::NodeId target, size_t job, int64_t lo, int64_t hi,
+                       uint64_t at_ms) {
+  VELUM_ASSERT(caller >= 1 && caller <= options_.nodes && target >= 1 && target <= options_.nodes &&
+               caller != target);
+  VELUM_ASSERT(job < jobs_.size() && lo < hi);
+  SimCall call;
+  call.scripted = true;
+  call.caller = caller;
+  call.target = target;
+  call.job = job;
+  call.lo = lo;
+  call.hi = hi;
+  size_t index = calls_.size();
+  calls_.push_back(call);
+  Event e = Make(Kind::kCall, 0, at_ms * 1000);
+  e.job = index;
+  Push(std::move(e));
+  return index;
+}
+
+bool NodeSim::call_answered(size_t index) const {
+  VELUM_ASSERT(index < calls_.size());
+  return calls_[index].ok;
+}
+
+void NodeSim::FillDiskAt(core::NodeId node, uint64_t at_ms, uint64_t for_ms) {
+  VELUM_ASSERT(node >= 1 && node <= options_.nodes && for_ms > 0);
+  Event e = Make(Kind::kFill, node, at_ms * 1000);
+  e.at_ms = for_ms;
+  Push(std::move(e));
+}
+
+void NodeSim::DamageModulesAt(core::NodeId node, uint64_t at_ms) {
+  VELUM_ASSERT(node >= 1 && node <= options_.nodes);
+  Push(Make(Kind::kDamage, node, at_ms * 1000));
+}
+
+size_t NodeSim::damaged_modules_stored(core::NodeId node) const {
+  VELUM_ASSERT(node >= 1 && node <= options_.nodes);
+  size_t damaged = 0;
+  for (const auto& [hash, bytes] : N(node).disk.modules)
+    damaged += HashBytes(bytes.data(), bytes.size()) != hash;
+  return damaged;
 }
 
 const SimJobOutcome& NodeSim::job(size_t index) const {
@@ -478,19 +581,21 @@ void NodeSim::StartNode(Node& n) {
   NodeOptions o;
   o.id = n.id;
   o.slots = n.slots;
-  o.home = dir_ / ("node-" + std::to_string(n.id));
+  o.home = "/nonexistent";  // nothing of a simulated node is on a real disk
   o.engine = EngineKind::kInterp;
   JobDriver::Env env;
-  env.store = std::make_unique<ModuleStore>(o.home / "modules", o.max_module_bytes);
+  env.store = std::make_unique<SimModuleStore>(this, &n, o.max_module_bytes);
   env.executors = std::make_unique<Executors>(this, n.id);
   auto journal = SimJournal::Open(&n.disk);
   Result<std::unique_ptr<JobDriver>> jobs = MakeError(ErrorKind::kIo, "no journal");
   if (journal.ok()) {
+    n.journal = journal->get();
     env.journal = std::move(*journal);
     jobs = JobDriver::Start(o, JobHooks(n), std::move(env));
   }
   if (!jobs.ok()) {
     // A full disk: the node does not start, says why (the driver's error), and is tried again.
+    n.journal = nullptr;
     n.mesh.reset();
     n.running = false;
     n.inc++;
@@ -499,22 +604,29 @@ void NodeSim::StartNode(Node& n) {
   }
   n.jobs = std::move(*jobs);
   n.mesh->SetListener(n.jobs.get());
-  // One or two other nodes to join through (--join), as a user starts them.
+  // None, one or two other nodes to join through (--join), as a user starts them: with none,
+  // the node is found by its beacons and finds the others by theirs.
   std::vector<std::string> seeds;
-  for (size_t i = 0; i < 1 + rng_.Uniform(2) && nodes_.size() > 1; i++) {
+  size_t joins = nodes_.size() > 1 ? rng_.Uniform(options_.max_joins + 1) : 0;
+  for (size_t i = 0; i < joins; i++) {
     core::NodeId s = 1 + static_cast<core::NodeId>(rng_.Uniform(nodes_.size() - 1));
     seeds.push_back(N(s >= n.id ? s + 1 : s).addr);
   }
+  n.started_us = now_us_;
   n.mesh->Start(seeds);
+  Push(Make(Kind::kBeacon, n.id, now_us_ + Latency()));
 }
 
-void NodeSim::CrashNode(Node& n, uint64_t restart_after_ms) {
+void NodeSim::CrashNode(Node& n, uint64_t restart_after_ms, bool silent) {
   if (!n.running) return;
   faults_++;
+  disruptions_++;
   // Gone at once: no goodbye, nothing flushed. Pending events of this process are dropped by
   // their generation (raised after the objects are gone, so that nothing they post survives).
   n.mesh.reset();
   n.jobs.reset();
+  n.journal = nullptr;
+  n.dirty_since_us = 0;
   n.running = false;
   n.paused = false;
   n.deferred.clear();
@@ -524,14 +636,16 @@ void NodeSim::CrashNode(Node& n, uint64_t restart_after_ms) {
     if (p.id == n.id) continue;
     Link& l = LinkOf(n.id, p.id);
     l.up[End(n.id, p.id)] = false;
-    BreakLink(n.id, p.id);
+    // Silent (the machine lost power, no reset is sent): a peer notices at its link's
+    // timeout, unless the node's next run links to it sooner and that link replaces this one.
+    BreakLink(n.id, p.id, silent ? kLinkTimeoutMs * 1000 : 0);
   }
   Push(Make(Kind::kRestart, n.id, now_us_ + restart_after_ms * 1000));
 }
 
 // --- Network -------------------------------------------------------------------------------
 
-void NodeSim::SendDatagram(Node& from, const std::string& addr, std::string payload) {
+void NodeSim::SendDatagram(Node& from, const std::string& addr, std::string payload, bool beacon) {
   auto it = by_addr_.find(addr);
   if (it == by_addr_.end()) return;
   core::NodeId to = it->second;
@@ -541,8 +655,19 @@ void NodeSim::SendDatagram(Node& from, const std::string& addr, std::string payl
     Event e = Make(Kind::kDatagram, to, thread_us_ + Latency());
     e.peer = from.id;
     e.bytes = payload;
+    e.beacon = beacon;
     Push(std::move(e));
   }
+}
+
+// A node's beacon to every other node (the broadcast of its subnet), as Node::Impl sends it:
+// every 250 ms while the node is young, then every second.
+void NodeSim::Beacon(Node& n) {
+  const std::string payload = n.mesh->BeaconPayload();
+  for (const Node& p : nodes_)
+    if (p.id != n.id) SendDatagram(n, p.addr, payload, /*beacon=*/true);
+  uint64_t age_ms = (now_us_ - n.started_us) / 1000;
+  Push(Make(Kind::kBeacon, n.id, now_us_ + (age_ms < 3000 ? 250 : 1000) * 1000));
 }
 
 void NodeSim::Dial(Node& from, core::NodeId peer) {
@@ -594,14 +719,14 @@ void NodeSim::Forget(Node& from, core::NodeId peer) {
 }
 
 // The link between a and b ends: what is in flight is lost; an end still up is told after
-// the reset reaches it (after the partition, if one is between them).
-void NodeSim::BreakLink(core::NodeId a, core::NodeId b) {
+// the reset reaches it (after the partition, if one is between them), or after `notice_us`.
+void NodeSim::BreakLink(core::NodeId a, core::NodeId b, uint64_t notice_us) {
   Link& l = LinkOf(a, b);
   l.gen++;
   for (core::NodeId end : {a, b}) {
     core::NodeId other = end == a ? b : a;
     if (!l.up[End(end, other)] || !N(end).running) continue;
-    uint64_t at = thread_us_ + Latency();
+    uint64_t at = thread_us_ + (notice_us ? notice_us : Latency());
     if (!Reachable(a, b)) at = std::max(at, partition_until_us_ + Latency());
     Event e = Make(Kind::kLinkDown, end, at);
     e.peer = other;
@@ -636,7 +761,7 @@ void NodeSim::RandomFault() {
   if (options_.crashes) kinds.insert(kinds.end(), {0, 0});
   if (options_.hangs) kinds.push_back(1);
   if (options_.partitions) kinds.push_back(2);
-  if (options_.disk_faults) kinds.insert(kinds.end(), {3, 4});
+  if (options_.disk_faults) kinds.insert(kinds.end(), {3, 4, 7});
   if (options_.executor_faults) kinds.insert(kinds.end(), {5, 6});
   if (kinds.empty()) return;
   int kind = kinds[rng_.Uniform(kinds.size())];
@@ -654,12 +779,15 @@ void NodeSim::RandomFault() {
         }
         if (!coordinators.empty()) victim = &N(coordinators[rng_.Uniform(coordinators.size())]);
       }
-      CrashNode(*victim, 200 + rng_.Uniform(5000));
+      uint64_t restart_after_ms = 200 + rng_.Uniform(5000);
+      bool silent = rng_.Chance(0.5);  // drawn apart: argument order is unspecified
+      CrashNode(*victim, restart_after_ms, silent);
       return;
     }
     case 1: {  // SIGSTOP: nothing runs there; its peers may declare it dead
       if (!n.running || n.paused) return;
       faults_++;
+      disruptions_++;
       n.paused = true;
       Push(Make(Kind::kResume, n.id, now_us_ + (100 + rng_.Uniform(6000)) * 1000));
       return;
@@ -698,11 +826,27 @@ void NodeSim::RandomFault() {
       failing_executors_++;
       n.failing_until_us = now_us_ + (200 + rng_.Uniform(3000)) * 1000;
       return;
+    case 7: {  // damage: a stored module's bytes change (found when it is next read back)
+      if (n.disk.modules.empty()) return;
+      faults_++;
+      auto it = std::next(n.disk.modules.begin(),
+                          static_cast<std::ptrdiff_t>(rng_.Uniform(n.disk.modules.size())));
+      DamageModule(it->second);
+      return;
+    }
   }
+}
+
+void NodeSim::DamageModule(std::vector<uint8_t>& bytes) {
+  VELUM_ASSERT(!bytes.empty());
+  modules_damaged_++;
+  size_t at = rng_.Uniform(bytes.size());
+  bytes[at] ^= static_cast<uint8_t>(1 + rng_.Uniform(255));
 }
 
 void NodeSim::Partition(uint64_t duration_ms) {
   faults_++;
+  disruptions_++;
   // A random minority (at least one node) on the other side.
   size_t cut = 1 + rng_.Uniform(std::max<size_t>(nodes_.size() / 2, 1));
   for (size_t i = 0; i < cut; i++) nodes_[rng_.Uniform(nodes_.size())].group = 1;
@@ -768,24 +912,26 @@ void NodeSim::Submit(size_t index) {
 // A call from a random node to its best peer, of a random job's export over a small range.
 void NodeSim::StartCall(size_t index) {
   SimCall& call = calls_[index];
-  Node& n = nodes_[rng_.Uniform(nodes_.size())];
+  Node& n = call.scripted ? N(call.caller) : nodes_[rng_.Uniform(nodes_.size())];
   call.ended = true;  // unless sent
   if (!n.running || n.paused || jobs_.empty()) return;
-  const SimJob& job = jobs_[rng_.Uniform(jobs_.size())];
-  core::NodeId target = n.mesh->PickTarget({});
+  const SimJob& job = jobs_[call.scripted ? call.job : rng_.Uniform(jobs_.size())];
+  core::NodeId target = call.scripted ? call.target : n.mesh->PickTarget({});
   if (target == n.id) return;  // no peer: a call here runs on the caller's thread, not simulated
   call.caller = n.id;
   call.caller_inc = n.inc;
   call.target = target;
   call.func = job.request.func;
-  // A few items from the job's start (within its range), up to 2e6 items, never past INT64_MAX
-  // (unsigned arithmetic: the range may start at INT64_MIN).
-  uint64_t skip =
-      std::min<uint64_t>(rng_.Uniform(1000), core::ItemsIn(job.request.start, job.request.end) - 1);
-  call.lo = static_cast<int64_t>(static_cast<uint64_t>(job.request.start) + skip);
-  uint64_t room = static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(call.lo);
-  call.hi = static_cast<int64_t>(static_cast<uint64_t>(call.lo) +
-                                 std::min<uint64_t>(1 + rng_.Uniform(2'000'000), room));
+  if (!call.scripted) {
+    // A few items from the job's start (within its range), up to 2e6 items, never past
+    // INT64_MAX (unsigned arithmetic: the range may start at INT64_MIN).
+    uint64_t skip = std::min<uint64_t>(rng_.Uniform(1000),
+                                       core::ItemsIn(job.request.start, job.request.end) - 1);
+    call.lo = static_cast<int64_t>(static_cast<uint64_t>(job.request.start) + skip);
+    uint64_t room = static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(call.lo);
+    call.hi = static_cast<int64_t>(static_cast<uint64_t>(call.lo) +
+                                   std::min<uint64_t>(1 + rng_.Uniform(2'000'000), room));
+  }
   CallOptions options;
   options.timeout_ms = 60000;
   call.ended = false;  // done may run within StartCall (a send that drops the link)
@@ -810,8 +956,12 @@ void NodeSim::CallEnded(size_t index, const Result<CallReply>& reply) {
                      std::to_string(call.lo) + ", " + std::to_string(call.hi) + "))";
   if (!reply.ok()) {
     ErrorKind k = reply.error().kind;
+    // The target's module disk full: it cannot keep the module it fetched to run it.
+    bool full = k == ErrorKind::kIo && N(call.target).disk.module_writes_refused > 0 &&
+                reply.error().message.find("(disk full)") != std::string::npos;
     if (k != ErrorKind::kUnavailable && k != ErrorKind::kExecutorCrashed &&
-        k != ErrorKind::kDeadlineExceeded && k != ErrorKind::kLimitExceeded && failure_.empty())
+        k != ErrorKind::kDeadlineExceeded && k != ErrorKind::kLimitExceeded && !full &&
+        failure_.empty())
       failure_ = what + " failed: " + reply.error().ToString();
     return;
   }
@@ -838,7 +988,20 @@ void NodeSim::Dispatch(Event& e) {
       return;
     }
     if (e.kind == Kind::kCrash) {
-      CrashNode(n, e.at_ms);
+      CrashNode(n, e.at_ms, e.gen != 0);
+      return;
+    }
+    if (e.kind == Kind::kFill) {
+      faults_++;
+      n.disk.full = true;
+      Event room = Make(Kind::kDiskRoom, 0, now_us_ + e.at_ms * 1000);
+      room.peer = n.id;
+      Push(std::move(room));
+      return;
+    }
+    if (e.kind == Kind::kDamage) {
+      faults_++;
+      for (auto& [hash, bytes] : n.disk.modules) DamageModule(bytes);
       return;
     }
     if (e.kind == Kind::kResume) {
@@ -864,16 +1027,32 @@ void NodeSim::Dispatch(Event& e) {
                    static_cast<unsigned long long>(e.gen), e.bytes.size());
     switch (e.kind) {
       case Kind::kDatagram:
-        n.mesh->OnDatagram(e.peer, e.bytes, false);
+        n.mesh->OnDatagram(e.peer, e.bytes, e.beacon);
+        return;
+      case Kind::kBeacon:
+        Beacon(n);
         return;
       case Kind::kLinkFrame: {
         Link& l = LinkOf(e.node, e.peer);
-        if (l.gen == e.gen && l.up[End(e.node, e.peer)]) n.mesh->OnLinkFrame(e.peer, e.bytes);
+        if (l.gen != e.gen) return;
+        if (l.up[End(e.node, e.peer)]) {
+          n.mesh->OnLinkFrame(e.peer, e.bytes);
+        } else if (l.up[End(e.peer, e.node)]) {
+          // Half open: this node restarted after a silent crash and knows nothing of the link;
+          // as a rebooted host does, it answers with a reset, and the sender's end goes down.
+          uint64_t at = now_us_ + Latency();
+          if (!Reachable(e.node, e.peer)) at = std::max(at, partition_until_us_ + Latency());
+          Event down = Make(Kind::kLinkDown, e.peer, at);
+          down.peer = e.node;
+          down.gen = l.gen;
+          Push(std::move(down));
+        }
         return;
       }
       case Kind::kLinkUp: {
         Link& l = LinkOf(e.node, e.peer);
         if (l.gen != e.gen) return;
+        links_replaced_ += l.up[End(e.node, e.peer)];  // as the transport: no down for the old
         l.up[End(e.node, e.peer)] = true;
         n.mesh->OnLinkUp(e.peer);
         return;
@@ -939,7 +1118,9 @@ void NodeSim::Dispatch(Event& e) {
 
 // After every event: each running node's cores keep their invariants, each running job's
 // committed prefixes equal the reference's reduction of their items (nothing counted twice,
-// nothing missing), and each node's held frames and journal stay within their bounds.
+// nothing missing), each node's held frames stay within their bound, its drivers agree with
+// its links, its journal tells the truth (CheckJournal), and, until the first crash, hang or
+// partition, no node holds another dead or left.
 bool NodeSim::Check() {
   if (!failure_.empty()) return false;
   for (Node& n : nodes_) {
@@ -966,12 +1147,18 @@ bool NodeSim::Check() {
                    " whose link is down";
         return false;
       }
+      if (disruptions_ == 0 && p.running && n.mesh->HeldGone(p.id)) {
+        failure_ = "node " + std::to_string(n.id) + " holds node " + std::to_string(p.id) +
+                   " dead or left, though it runs and answers and nothing has disrupted it";
+        return false;
+      }
       if (gate.IsUp(p.id) && n.mesh->HeldGone(p.id)) {
         failure_ = "node " + std::to_string(n.id) + " holds peer " + std::to_string(p.id) +
                    " up but the membership holds it gone";
         return false;
       }
     }
+    if (!CheckJournal(n)) return false;
     for (const auto& [id, job] : c.jobs()) {
       if (job.state != core::JobState::kRunning) continue;
       const SimJob* sj = nullptr;
@@ -1000,10 +1187,73 @@ bool NodeSim::Check() {
   return failure_.empty();
 }
 
+// A job may end failed for a fault that makes attempts fail rather than vanish, a chunk then
+// failing max_failures times, the last time for that fault (the error says which): executors
+// made to fail, a worker's module disk full, or its coordinator's own copy of the module
+// found damaged (a worker without the module cannot fetch it from there). Any other ending is
+// a bug.
+bool NodeSim::FailedForAFault(const SimJob& job, const std::string& error) const {
+  if (error.rfind("gave up after ", 0) != 0) return false;
+  const ModuleHash& module = job.request.module->hash();
+  if (lost_modules_.count({job.coordinator, module}) > 0 &&
+      error.find(ModuleStore::Missing(module)) != std::string::npos)
+    return true;
+  if (failing_executors_ > 0 && error.find(kExecutorDied) != std::string::npos) return true;
+  bool refused = false;
+  for (const Node& n : nodes_) refused = refused || n.disk.module_writes_refused > 0;
+  return refused && error.find("(disk full)") != std::string::npos;
+}
+
+// The journal tells the truth: with nothing left to write, the disk holds what the coordinator
+// holds (each job's state, and each running job's committed chunks), so that a crash now loses
+// nothing. And it does not hold ops back: with room on its disk, what it buffered is written
+// within kJournalLagMs (a flush that failed is tried again, not left for the next op).
+bool NodeSim::CheckJournal(Node& n) {
+  VELUM_ASSERT(n.running && n.journal);
+  if (n.paused) {  // nothing runs there: its clock of unwritten ops starts again at the resume
+    n.dirty_since_us = 0;
+    return true;
+  }
+  if (n.journal->dirty() && !n.disk.full) {
+    if (!n.dirty_since_us) n.dirty_since_us = now_us_;
+    if (now_us_ - n.dirty_since_us > kJournalLagMs * 1000) {
+      failure_ = "node " + std::to_string(n.id) + " has held unwritten journal ops for " +
+                 std::to_string((now_us_ - n.dirty_since_us) / 1000) + " ms with room on its disk";
+      return false;
+    }
+    return true;
+  }
+  n.dirty_since_us = 0;
+  if (n.journal->dirty()) return true;
+  auto differ = [&](core::JobId id, const std::string& what) {
+    failure_ = "node " + std::to_string(n.id) + " job " + std::to_string(id) +
+               ": its journal is flushed but the disk " + what;
+    return false;
+  };
+  for (const auto& [id, job] : n.jobs->coordinator().jobs()) {
+    auto stored = n.disk.jobs.find(id);
+    if (stored == n.disk.jobs.end()) return differ(id, "does not have the job");
+    if (stored->second.state != job.state)
+      return differ(id, std::string("says ") + core::JobStateName(stored->second.state) +
+                            " and memory " + core::JobStateName(job.state));
+    if (job.state != core::JobState::kRunning) continue;
+    for (size_t i = 0; i < job.ledger.chunks().size(); i++) {
+      const core::Chunk& chunk = job.ledger.chunk(i);
+      auto row = n.disk.chunks.find({id, static_cast<uint32_t>(i)});
+      if (row == n.disk.chunks.end() || row->second.begin != chunk.begin ||
+          row->second.end != chunk.end || row->second.done_upto != chunk.done_upto ||
+          row->second.complete != chunk.complete)
+        return differ(id, "has chunk " + std::to_string(i) + " behind or different");
+    }
+  }
+  return true;
+}
+
 bool NodeSim::AllEnded() {
   // Every call ends, unless its caller is gone (a crash forgets the calls it sent).
   for (const SimCall& call : calls_)
-    if (!call.ended && N(call.caller).running && N(call.caller).inc == call.caller_inc)
+    if (call.caller && !call.ended && N(call.caller).running &&
+        N(call.caller).inc == call.caller_inc)
       return false;
   for (SimJob& job : jobs_) {
     if (job.outcome.state) continue;
@@ -1017,13 +1267,10 @@ bool NodeSim::AllEnded() {
       return false;
     }
     if (j->state == core::JobState::kRunning) return false;
-    job.outcome = {j->state, j->result, j->resumed, j->stats.reassigned};
+    job.outcome = {j->state, j->result, j->error, j->resumed, j->stats.reassigned};
     reassigned_ += j->stats.reassigned;
     if (j->state != core::JobState::kDone) {
-      // Executors made to fail can fail a chunk max_failures times: the job then ends failed,
-      // saying so. Any other ending is a bug.
-      if (j->state == core::JobState::kFailed && failing_executors_ > 0 &&
-          j->error.rfind("gave up after ", 0) == 0) {
+      if (j->state == core::JobState::kFailed && FailedForAFault(job, j->error)) {
         jobs_given_up_++;
         continue;
       }
@@ -1083,6 +1330,12 @@ bool NodeSim::Run() {
   return true;
 }
 
+uint64_t NodeSim::damaged_reads() const {
+  uint64_t found = 0;
+  for (const Node& n : nodes_) found += n.disk.damaged_reads;
+  return found;
+}
+
 std::string NodeSim::Summary() const {
   std::ostringstream s;
   s << "seed " << options_.seed;
@@ -1105,7 +1358,7 @@ std::string NodeSim::Summary() const {
   }
   for (size_t i = 0; i < calls_.size(); i++) {
     const SimCall& c = calls_[i];
-    if (!c.ended && N(c.caller).running && N(c.caller).inc == c.caller_inc)
+    if (c.caller && !c.ended && N(c.caller).running && N(c.caller).inc == c.caller_inc)
       s << " [call " << i << " " << c.caller << "->" << c.target << " unanswered]";
   }
   s << "; nodes:";

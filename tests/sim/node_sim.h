@@ -46,6 +46,9 @@ struct NodeSimOptions {
   // from its journal), rather than any node.
   bool crash_coordinators = false;
   double speed_min = 2000, speed_max = 20000;  // an executor's items per ms
+  // Nodes to join through (--join) at each start: 0 .. max_joins, drawn. A node with none is
+  // found by its beacons (broadcast datagrams) and finds the others by theirs.
+  uint32_t max_joins = 2;
   double exclude_self = 0.2;  // the chance that a random job leaves its coordinator out
   // Random jobs over ranges of the whole int64 domain (RandomInt64Range: 2^64 - 1 items, ends
   // at INT64_MIN or INT64_MAX, 1 item) rather than 1e3 .. 4e7 items; pair it with speeds that
@@ -64,20 +67,23 @@ std::string NodeSimConfigNames();  // "every-fault, calm, ...", for usage lines
 struct SimJobOutcome {
   std::optional<core::JobState> state;
   std::vector<core::Num> result;
+  std::string error;        // why it failed or was cancelled
   bool resumed = false;     // its coordinator restarted while it ran and resumed it
   uint64_t reassigned = 0;  // chunks its coordinator gave to another worker
 };
 
-// One node's journal storage: it outlives the node's processes (a crash loses only what was
-// not flushed). full: every write and open fails, as on a full disk.
+// One node's disk, its journal and module store: it outlives the node's processes (a crash
+// loses only what was not flushed). full: every write and open fails, as on a full disk.
 struct SimDisk {
   Journal::Jobs jobs;
   Journal::Chunks chunks;
   std::map<core::JobId, uint32_t> resumes;
   uint32_t epoch = 0;
   core::JobId next_job = 1;
+  std::map<ModuleHash, std::vector<uint8_t>> modules;  // as stored: possibly damaged
   bool full = false;
-  uint64_t writes_refused = 0;
+  uint64_t writes_refused = 0, module_writes_refused = 0;
+  uint64_t damaged_reads = 0;  // modules found damaged when read back
 };
 
 class NodeSim {
@@ -97,7 +103,19 @@ class NodeSim {
   size_t AddJob(const std::string& func, int64_t start, int64_t end, core::NodeId coordinator,
                 uint64_t at_ms);
   // Node `node` crashes at `at_ms` and starts again `restart_after_ms` later (or at the heal).
-  void CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms);
+  // Silent: its peers are not told (a power loss): they notice at their links' timeout, or
+  // when its next run's link replaces the old one.
+  void CrashAt(core::NodeId node, uint64_t at_ms, uint64_t restart_after_ms, bool silent = false);
+  // A remote call from `caller` to `target` of job `job`'s export over [lo, hi) at `at_ms`
+  // (not sent if the caller is down then); its index. Answered: it came back exact.
+  size_t CallAt(core::NodeId caller, core::NodeId target, size_t job, int64_t lo, int64_t hi,
+                uint64_t at_ms);
+  bool call_answered(size_t index) const;
+  // `node`'s disk is full from `at_ms` for `for_ms` (journal flushes and module writes fail).
+  void FillDiskAt(core::NodeId node, uint64_t at_ms, uint64_t for_ms);
+  // Every module stored on `node`'s disk is damaged at `at_ms` (its process's cache is not).
+  void DamageModulesAt(core::NodeId node, uint64_t at_ms);
+  size_t damaged_modules_stored(core::NodeId node) const;  // as the disk holds them now
   const SimJobOutcome& job(size_t index) const;
   const std::string& failure() const { return failure_; }
   std::string Summary() const;  // seed, the replay command, time, counters, jobs
@@ -106,15 +124,18 @@ class NodeSim {
   uint64_t events() const { return events_; }
   uint64_t faults() const { return faults_; }
   uint64_t restarts() const { return restarts_; }
-  uint64_t declared_dead() const { return declared_dead_; }
   uint64_t reassigned() const { return reassigned_; }
   uint64_t max_queue() const { return max_queue_; }
   uint64_t calls_answered() const { return calls_answered_; }
   uint64_t jobs_given_up() const { return jobs_given_up_; }
+  uint64_t modules_damaged() const { return modules_damaged_; }
+  uint64_t links_replaced() const { return links_replaced_; }
+  uint64_t damaged_reads() const;  // damaged modules the nodes found, over every disk
 
  private:
   enum class Kind : uint8_t {
-    kDatagram,   // node <- peer: bytes
+    kDatagram,   // node <- peer: bytes (a beacon if `beacon`)
+    kBeacon,     // node's beacon timer
     kLinkFrame,  // node <- peer over link gen: bytes
     kLinkUp,     // node's end of the link to peer (gen) is up
     kLinkDown,   // node's end of the link to peer (gen) broke
@@ -126,7 +147,9 @@ class NodeSim {
     kFault,
     kDiskRoom,  // peer: that node's full disk has room again
     kRestart,
-    kCrash,   // scripted: at_ms is the time to the restart
+    kCrash,   // scripted: at_ms is the time to the restart, gen 1 if silent
+    kDamage,  // scripted: every module stored on the node's disk is damaged
+    kFill,    // scripted: the node's disk is full for at_ms
     kResume,  // the end of a hang
     kPartitionHeal,
     kSubmit,  // job
@@ -143,6 +166,7 @@ class NodeSim {
     uint64_t gen = 0;
     uint64_t at_ms = 0;
     size_t job = 0;
+    bool beacon = false;
     std::string bytes;
     std::function<void()> fn;
   };
@@ -163,9 +187,12 @@ class NodeSim {
     double speed = 1;
     uint32_t inc = 0;
     bool running = false, paused = false;
-    int group = 0;  // partitions: nodes reach each other within a group
+    uint64_t started_us = 0;  // this process's start (its beacons slow down with age)
+    int group = 0;            // partitions: nodes reach each other within a group
     std::unique_ptr<MeshDriver> mesh;
     std::unique_ptr<JobDriver> jobs;
+    const Journal* journal = nullptr;  // the driver's, while it runs (for the invariants)
+    uint64_t dirty_since_us = 0;       // its journal has held unwritten ops, with room, since
     SimDisk disk;
     std::map<core::NodeId, uint64_t> wanted;  // dials kept up: peer -> backoff ms
     std::vector<Event> deferred;              // arrived while hung
@@ -181,6 +208,8 @@ class NodeSim {
   };
 
   struct SimCall {
+    bool scripted = false;  // caller, target, job, lo and hi set by CallAt, not drawn
+    size_t job = 0;         // scripted: the job whose module and export it calls
     core::NodeId caller = 0, target = 0;
     uint32_t caller_inc = 0;
     std::string func;
@@ -190,6 +219,7 @@ class NodeSim {
 
   class Executors;
   class SimJournal;
+  class SimModuleStore;
 
   Event Make(Kind kind, core::NodeId node, uint64_t at_us);
   void Push(Event e);
@@ -202,15 +232,16 @@ class NodeSim {
   static int End(core::NodeId self, core::NodeId peer) { return self < peer ? 0 : 1; }
 
   void StartNode(Node& n);
-  void CrashNode(Node& n, uint64_t restart_after_ms);
+  void CrashNode(Node& n, uint64_t restart_after_ms, bool silent = false);
   MeshDriver::Hooks MeshHooks(Node& n);
   JobDriver::Hooks JobHooks(Node& n);
-  void SendDatagram(Node& from, const std::string& addr, std::string payload);
+  void SendDatagram(Node& from, const std::string& addr, std::string payload, bool beacon = false);
+  void Beacon(Node& n);
   void Dial(Node& from, core::NodeId peer);
   void Connect(Node& from, core::NodeId peer);
   void Forget(Node& from, core::NodeId peer);
   bool SendLink(Node& from, core::NodeId peer, std::string frame);
-  void BreakLink(core::NodeId a, core::NodeId b);
+  void BreakLink(core::NodeId a, core::NodeId b, uint64_t notice_us = 0);
   void Blocking(Node& n, std::function<void()> work, uint64_t delay_us);
   Result<CallOutcome> ExecuteCall(Node& n, const CallSpec& spec);
 
@@ -220,10 +251,13 @@ class NodeSim {
   void StartCall(size_t call);
   void CallEnded(size_t call, const Result<CallReply>& reply);
   void RandomFault();
+  void DamageModule(std::vector<uint8_t>& bytes);  // one byte changes
   void Partition(uint64_t duration_ms);
   void Heal();
 
   bool Check();
+  bool CheckJournal(Node& n);
+  bool FailedForAFault(const SimJob& job, const std::string& error) const;
   bool AllEnded();
 
   NodeSimOptions options_;
@@ -240,14 +274,21 @@ class NodeSim {
   std::map<std::string, core::NodeId> by_addr_;
   std::vector<SimJob> jobs_;
   std::vector<SimCall> calls_;
-  std::filesystem::path dir_;  // module stores, one folder per node
+  // (node, module) whose stored copy that node found damaged: a job coordinated there may
+  // then end failed (no peer can fetch the module from it), saying so.
+  std::set<std::pair<core::NodeId, ModuleHash>> lost_modules_;
   std::map<std::pair<core::NodeId, uint64_t>, std::vector<int64_t>> verified_;
   std::string failure_;
-  uint64_t events_ = 0, faults_ = 0, restarts_ = 0, declared_dead_ = 0, reassigned_ = 0;
+  uint64_t events_ = 0, faults_ = 0, restarts_ = 0, reassigned_ = 0;
+  // Crashes, hangs and partitions so far: before the first, every node answers, and none may
+  // be held dead or left by another.
+  uint64_t disruptions_ = 0;
   uint64_t max_queue_ = 0;
   uint64_t calls_answered_ = 0;
   uint64_t failing_executors_ = 0;  // faults that made executors fail calls
-  uint64_t jobs_given_up_ = 0;      // jobs failed by them (every other job must be done)
+  uint64_t modules_damaged_ = 0;    // stored modules whose bytes a fault changed
+  uint64_t links_replaced_ = 0;     // links that came up at an end still holding the old one
+  uint64_t jobs_given_up_ = 0;      // jobs failed for a fault (FailedForAFault); others: done
 };
 
 }  // namespace velum::sim

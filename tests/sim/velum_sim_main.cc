@@ -209,7 +209,7 @@ std::string MeasureFalsePositives(const Args& args) {
 int RunWholeNodes(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   uint64_t failed = 0, events = 0, faults = 0, restarts = 0, reassigned = 0, virtual_ms = 0,
-           answered = 0, given_up = 0;
+           answered = 0, given_up = 0, damaged = 0, damaged_found = 0, replaced = 0;
   std::string failures;
   NodeSimOptions base;
   const bool known = ApplyNodeSimConfig(args.config, &base);
@@ -231,6 +231,9 @@ int RunWholeNodes(const Args& args) {
     reassigned += sim.reassigned();
     answered += sim.calls_answered();
     given_up += sim.jobs_given_up();
+    damaged += sim.modules_damaged();
+    damaged_found += sim.damaged_reads();
+    replaced += sim.links_replaced();
     virtual_ms += sim.now_ms();
     if ((seed - args.seed + 1) % 1000 == 0)
       std::fprintf(stderr, "%llu seeds, %llu failed\n",
@@ -244,14 +247,17 @@ int RunWholeNodes(const Args& args) {
       "{\"config\":\"%s\",\"nodes\":%u,\"jobs_per_seed\":%u,\"first_seed\":%llu,\"seeds\":%llu,"
       "\"failed\":%llu,\"failed_seeds\":[%s],\"events\":%llu,\"faults\":%llu,"
       "\"restarts\":%llu,\"reassigned_chunks\":%llu,\"calls_answered\":%llu,"
-      "\"jobs_given_up_to_failing_executors\":%llu,\"virtual_s\":%.1f,"
+      "\"jobs_given_up_to_faults\":%llu,\"modules_damaged\":%llu,"
+      "\"damaged_modules_found\":%llu,\"links_replaced\":%llu,\"virtual_s\":%.1f,"
       "\"wall_ms\":%lld}\n",
       base.config.c_str(), base.nodes, base.jobs, static_cast<unsigned long long>(args.seed),
       static_cast<unsigned long long>(args.seeds), static_cast<unsigned long long>(failed),
       failures.c_str(), static_cast<unsigned long long>(events),
       static_cast<unsigned long long>(faults), static_cast<unsigned long long>(restarts),
       static_cast<unsigned long long>(reassigned), static_cast<unsigned long long>(answered),
-      static_cast<unsigned long long>(given_up), virtual_ms / 1000.0, static_cast<long long>(wall));
+      static_cast<unsigned long long>(given_up), static_cast<unsigned long long>(damaged),
+      static_cast<unsigned long long>(damaged_found), static_cast<unsigned long long>(replaced),
+      virtual_ms / 1000.0, static_cast<long long>(wall));
   return failed ? 1 : 0;
 }
 
