@@ -22,6 +22,19 @@ function(velum_add_wasm name source)
   add_dependencies(velum_wasm wasm_${name})
 endfunction()
 
+# velum_add_wasi(NAME SOURCE): a C program -> a WASI command (wasm32-wasi, wasi-libc: main,
+# printf, malloc; it exports _start).
+function(velum_add_wasi name source)
+  set(out ${VELUM_WASM_DIR}/${name}.wasm)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${VELUM_WASM_CLANG} --target=wasm32-wasi -O2 -o ${out} ${source}
+    DEPENDS ${source}
+    COMMENT "wasm32-wasi ${name}.wasm")
+  add_custom_target(wasm_${name} DEPENDS ${out})
+  add_dependencies(velum_wasm wasm_${name})
+endfunction()
+
 # velum_add_wat(NAME SOURCE): WebAssembly text -> binary.
 function(velum_add_wat name source)
   set(out ${VELUM_WASM_DIR}/${name}.wasm)

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "runtime/executor_pool.h"
 #include "runtime/home.h"
 #include "runtime/module.h"
+#include "runtime/wasi.h"
 #include "shell/cli_options.h"
 #include "shell/module_lookup.h"
 
@@ -75,19 +77,38 @@ int Inspect(const std::string& name, bool all) {
 struct RunOptions {
   std::string file, func, engine = "auto";
   std::vector<std::string> args;
+  // A WASI command (the module exports _start and no --invoke was given): every word after
+  // FILE is the program's, its argv after FILE's name; velum exits with its exit code.
+  bool command = false;
+  std::vector<std::string> program_args;
+  std::vector<std::string> env;  // --env NAME=VALUE: the program's whole environment
+  std::string invoke;
   double timeout_s = velum::shell::kDefaultCallTimeoutS;
   uint32_t max_memory_mib = velum::shell::kDefaultCallMemoryMib;
   bool time = false;
 };
+
+bool ImportsWasi(const velum::Module& m) {
+  for (const auto& i : m.imports())
+    if (i.module == velum::kWasiModule) return true;
+  return false;
+}
 
 int Run(const RunOptions& o) {
   auto engine = velum::ParseEngineKind(o.engine);
   if (!engine.ok()) return Fail(engine.error());
   auto module = velum::Module::FromFile(velum::shell::ResolveModule(o.file));
   if (!module.ok()) return Fail(module.error());
-  auto exported = (*module)->FindFunction(o.func);
+  for (const std::string& e : o.env) {
+    size_t eq = e.find('=');
+    if (eq == std::string::npos || eq == 0 || e.find('\0') != std::string::npos)
+      return Fail(velum::MakeError(velum::ErrorKind::kBadArguments,
+                                   "--env wants NAME=VALUE, not '" + e + "'"));
+  }
+  const std::string func = o.command ? "_start" : o.func;
+  auto exported = (*module)->FindFunction(func);
   if (!exported.ok()) return Fail(exported.error());
-  auto args = velum::ParseArgs(o.args, (*exported)->sig);
+  auto args = velum::ParseArgs(o.command ? std::vector<std::string>{} : o.args, (*exported)->sig);
   if (!args.ok()) return Fail(args.error());
   // The home holds the compiled-module cache: private, ours, writable, or a clear refusal.
   std::filesystem::path home = velum::DefaultHome();
@@ -99,13 +120,25 @@ int Run(const RunOptions& o) {
   velum::ExecutorPool pool(pool_options);
   velum::CallSpec spec;
   spec.module = *module;
-  spec.func = o.func;
+  spec.func = func;
   spec.args = *args;
+  if (o.command || ImportsWasi(**module)) {
+    velum::CallSpec::Wasi wasi;
+    wasi.args.push_back(std::filesystem::path(o.file).filename().string());
+    wasi.args.insert(wasi.args.end(), o.program_args.begin(), o.program_args.end());
+    wasi.env = o.env;
+    spec.wasi = std::move(wasi);
+  }
   spec.engine = *engine;
   spec.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
   spec.max_memory_pages = o.max_memory_mib * 16;
   auto outcome = pool.Call(spec);
   if (!outcome.ok()) return Fail(outcome.error());
+  std::fwrite(outcome->stdout_data.data(), 1, outcome->stdout_data.size(), stdout);
+  std::fflush(stdout);
+  std::fwrite(outcome->stderr_data.data(), 1, outcome->stderr_data.size(), stderr);
+  if (outcome->output_truncated)
+    std::fprintf(stderr, "velum: the program's output was cut at its cap\n");
   for (const auto& v : outcome->values) std::printf("%s\n", velum::FormatValue(v).c_str());
   // The results first, then the time on a line of its own, even when both go to one pipe.
   std::fflush(stdout);
@@ -115,7 +148,40 @@ int Run(const RunOptions& o) {
                  outcome->note.empty() ? "" : "; ", outcome->note.c_str());
   else if (!outcome->note.empty())
     std::fprintf(stderr, "velum: note: %s\n", outcome->note.c_str());
+  return spec.wasi ? static_cast<int>(outcome->exit_code & 0xff) : 0;  // proc_exit's code
+}
+
+// `velum run [OPTIONS] FILE ...`: where FILE is (the first word that is not an option or an
+// option's value), or 0. Words after it belong to the program when FILE is a WASI command.
+int FileIndex(int argc, char** argv) {
+  static const std::vector<std::string> with_value = {"--engine", "--timeout", "--max-memory",
+                                                      "--env", "--invoke"};
+  for (int i = 2; i < argc; i++) {
+    std::string w = argv[i];
+    if (w == "--") return i + 1 < argc ? i + 1 : 0;
+    if (w.rfind("--", 0) != 0 || w.size() == 2) return i;
+    if (w.find('=') != std::string::npos) continue;  // --opt=value
+    for (const auto& o : with_value)
+      if (w == o) i++;
+  }
   return 0;
+}
+
+bool GivesInvoke(int argc, char** argv) {
+  for (int i = 2; i < argc; i++) {
+    std::string w = argv[i];
+    if (w == "--") break;
+    if (w == "--invoke" || w.rfind("--invoke=", 0) == 0) return true;
+  }
+  return false;
+}
+
+// Whether FILE is run as a WASI command: it exports _start as () -> ().
+bool IsCommand(const std::string& file) {
+  auto module = velum::Module::FromFile(velum::shell::ResolveModule(file));
+  if (!module.ok()) return false;  // said again, in full, when it is run
+  auto start = (*module)->FindFunction("_start");
+  return start.ok() && (*start)->sig.params.empty();
 }
 
 }  // namespace
@@ -126,13 +192,29 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(limits::kExitCodesHelp);
   RunOptions run;
-  auto* run_cmd = app.add_subcommand("run", "Run FUNC of FILE with ARGS; print the results");
+  // A WASI command takes every word after FILE as its own: those are set aside before the
+  // options are parsed, so that the program's -v or --out never reach velum's parser.
+  std::vector<char*> args(argv, argv + argc);
+  const bool invoking = argc > 2 && std::string(argv[1]) == "run" && GivesInvoke(argc, argv);
+  if (argc > 2 && std::string(argv[1]) == "run" && !invoking) {
+    int f = FileIndex(argc, argv);
+    if (f > 0 && IsCommand(argv[f])) {
+      run.command = true;
+      run.program_args.assign(argv + f + 1, argv + argc);
+      args.assign(argv, argv + f + 1);
+    }
+  }
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "Run FUNC of FILE with ARGS and print the results; or run FILE as a WASI command (it "
+      "exports _start): every word after FILE is the program's, velum exits with its code");
   run_cmd
       ->add_option("file", run.file,
                    "the .wasm module: a path, or a name like primes looked up in "
                    "$VELUM_WASM_PATH and build/wasm (as the node's shell does)")
       ->required();
-  run_cmd->add_option("func", run.func, "the exported function")->required();
+  auto* func_option = run_cmd->add_option("func", run.func, "the exported function");
+  if (!run.command && !invoking) func_option->required();
   run_cmd->add_option("args", run.args,
                       "arguments, typed by the export's signature: -5, 0x10, 2e9, 1_000_000, "
                       "3.5, inf, nan (integers exact)");
@@ -149,6 +231,12 @@ int main(int argc, char** argv) {
                        std::to_string(limits::kDefaultCallMemoryMib) +
                        ", as the shell's wasm and scatter)")
       ->transform(limits::InRange(limits::kRunMemory));
+  run_cmd->add_option("--env", run.env,
+                      "NAME=VALUE for a WASI program's environment (repeatable; it sees no "
+                      "other variable, never velum's own)");
+  run_cmd->add_option("--invoke", run.invoke,
+                      "call this export of a WASI command instead of running it (its ARGS "
+                      "follow FILE)");
   run_cmd->add_flag("--time", run.time,
                     "after the results, one line on stderr: the engine used and the time taken");
   // Negative numbers are arguments, not options.
@@ -163,7 +251,7 @@ int main(int argc, char** argv) {
   inspect_cmd->add_flag("--all", inspect_all,
                         "also the toolchain's exports (__wasm_call_ctors, __data_end, ...)");
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "velum: %s (see --help)\n", e.what());
@@ -173,6 +261,10 @@ int main(int argc, char** argv) {
   // above is still one line and a non-zero exit.
   try {
     if (*inspect_cmd) return Inspect(inspect_file, inspect_all);
+    if (!run.invoke.empty()) {  // FILE then the export's ARGS: FUNC is --invoke's
+      if (!run.func.empty()) run.args.insert(run.args.begin(), run.func);
+      run.func = run.invoke;
+    }
     return Run(run);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "velum: internal error: %s\n", e.what());

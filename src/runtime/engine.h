@@ -16,6 +16,8 @@
 
 namespace velum {
 
+class WasiHost;
+
 enum class EngineKind : uint8_t { kAuto, kInterp, kAot };
 const char* EngineKindName(EngineKind kind);
 Result<EngineKind> ParseEngineKind(const std::string& text);
@@ -27,6 +29,9 @@ struct InstanceLimits {
   // Checked between instruction batches by the interpreter; the AOT tier relies on the pool.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   const std::atomic<bool>* cancel = nullptr;  // set to stop an interpreted call early
+  // A WASI program's host (wasi.h), owned by the caller: the module's wasi_snapshot_preview1
+  // imports link to it. Null: such imports are unknown, as any other.
+  WasiHost* wasi = nullptr;
 };
 
 // An instantiated module. Not thread-safe: one call at a time.

@@ -5,17 +5,20 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <new>
+#include <optional>
 
 #include "runtime/aot_engine.h"
 #include "runtime/channel.h"
 #include "runtime/interp_engine.h"
 #include "runtime/module.h"
 #include "runtime/sandbox.h"
+#include "runtime/wasi.h"
 
 namespace velum {
 
@@ -31,6 +34,12 @@ std::vector<uint8_t> ExecRequest::Encode() const {
   for (const auto& a : args) w.Val(a);
   w.U32(max_memory_pages);
   w.U64(timeout_ms);
+  w.U8(wasi);
+  for (const auto* list : {&wasi_args, &wasi_env}) {
+    w.U32(static_cast<uint32_t>(list->size()));
+    for (const auto& s : *list) w.Str(s);
+  }
+  w.U64(wasi_max_output_bytes);
   return w.bytes();
 }
 
@@ -48,6 +57,14 @@ bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
   for (uint32_t i = 0; i < n && !r.failed(); i++) out->args.push_back(r.Val());
   out->max_memory_pages = r.U32();
   out->timeout_ms = r.U64();
+  out->wasi = r.U8();
+  for (auto* list : {&out->wasi_args, &out->wasi_env}) {
+    uint32_t count = r.U32();
+    if (count > 65536) return false;
+    list->clear();
+    for (uint32_t i = 0; i < count && !r.failed(); i++) list->push_back(r.Str());
+  }
+  out->wasi_max_output_bytes = r.U64();
   return !r.failed();
 }
 
@@ -65,6 +82,10 @@ std::vector<uint8_t> ExecResponse::Encode() const {
     w.U8(static_cast<uint8_t>(error.trap));
     w.Str(error.message);
   }
+  w.U32(exit_code);
+  w.U8(output_truncated);
+  w.Str(stdout_data);
+  w.Str(stderr_data);
   return w.bytes();
 }
 
@@ -88,10 +109,39 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
     out->error.trap = *trap;
     out->error.message = r.Str();
   }
+  out->exit_code = r.U32();
+  out->output_truncated = r.U8();
+  out->stdout_data = r.Str();
+  out->stderr_data = r.Str();
   return !r.failed();
 }
 
 namespace {
+
+// A WASI command's host: stdin is this process's own (the caller's, which the pool's
+// executors inherit); stdout and stderr are collected into `resp`, capped.
+WasiConfig StdioWasi(const ExecRequest& req, ExecResponse* resp) {
+  WasiConfig config;
+  config.args = req.wasi_args;
+  config.env = req.wasi_env;
+  config.max_output_bytes =
+      std::min(req.wasi_max_output_bytes ? req.wasi_max_output_bytes : kMaxWasiOutputBytes,
+               kMaxWasiOutputBytes);
+  config.output = [resp](int fd, const uint8_t* data, size_t size) {
+    (fd == 1 ? resp->stdout_data : resp->stderr_data)
+        .append(reinterpret_cast<const char*>(data), size);
+    return true;
+  };
+  config.input = [](uint8_t* data, size_t size) -> std::optional<size_t> {
+    for (;;) {
+      ssize_t n = read(0, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return std::nullopt;
+      return static_cast<size_t>(n);
+    }
+  };
+  return config;
+}
 
 // The bytes of a module received as a descriptor (read without a path: no open()).
 Result<std::vector<uint8_t>> ReadModuleFd(int fd) {
@@ -125,7 +175,9 @@ class Executor {
   ExecResponse Handle(const ExecRequest& req, int module_fd) {
     ExecResponse resp;
     auto start = std::chrono::steady_clock::now();
-    auto values = Run(req, module_fd);
+    std::unique_ptr<WasiHost> wasi;
+    if (req.wasi) wasi = std::make_unique<WasiHost>(StdioWasi(req, &resp));
+    auto values = Run(req, module_fd, wasi.get());
     resp.run_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
@@ -136,6 +188,10 @@ class Executor {
       resp.error = values.error();
     }
     resp.module_held = modules_.count(req.module_hash) > 0;
+    if (wasi) {
+      resp.exit_code = wasi->exit_code().value_or(0);
+      resp.output_truncated = wasi->truncated();
+    }
     return resp;
   }
 
@@ -171,11 +227,12 @@ class Executor {
     return aot_.Adopt(bound_handle_, bound_object_, {module});
   }
 
-  Result<std::vector<Value>> Run(const ExecRequest& req, int module_fd) {
+  Result<std::vector<Value>> Run(const ExecRequest& req, int module_fd, WasiHost* wasi) {
     auto module = LoadModule(req, module_fd);
     if (!module.ok()) return module.error();
     InstanceLimits limits;
     limits.max_memory_pages = req.max_memory_pages;
+    limits.wasi = wasi;
     if (req.timeout_ms)
       limits.deadline =
           std::chrono::steady_clock::now() + std::chrono::milliseconds(req.timeout_ms);

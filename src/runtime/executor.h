@@ -16,6 +16,9 @@ namespace velum {
 
 // Modules an executor holds in memory at most; the pool mirrors the set (ExecutorPool::Slot).
 constexpr size_t kExecutorModuleCache = 64;
+// A WASI command's stdout and stderr travel back in its response frame (16 MiB at most), so
+// each is capped here; a confined executor cannot write to the caller's files itself.
+constexpr uint64_t kMaxWasiOutputBytes = 6ull << 20;
 
 // One call, as sent over the channel. A confined executor cannot open files: the module
 // travels as a descriptor of its module-store entry passed with the frame (checked against
@@ -30,6 +33,12 @@ struct ExecRequest {
   std::vector<Value> args;
   uint32_t max_memory_pages = 4096;
   uint64_t timeout_ms = 0;  // 0: none; the interpreter stops itself, the pool kills AOT
+  // A WASI command (wasi.h): its imports link to a host with these arguments and environment,
+  // reading this executor's stdin; its stdout and stderr come back in the response, each
+  // capped at wasi_max_output_bytes (at most kMaxWasiOutputBytes).
+  bool wasi = false;
+  std::vector<std::string> wasi_args, wasi_env;
+  uint64_t wasi_max_output_bytes = 0;
 
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecRequest* out);
@@ -42,6 +51,10 @@ struct ExecResponse {
   uint64_t run_ns = 0;       // time inside the engine (instantiate + call)
   bool module_held = false;  // the executor holds the module now (the next call sends none)
   bool retiring = false;     // the executor exits after this answer (its CPU budget is spent)
+  // A WASI command's exit code (0 when _start returned), its output, and whether it hit the cap.
+  uint32_t exit_code = 0;
+  bool output_truncated = false;
+  std::string stdout_data, stderr_data;
 
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecResponse* out);

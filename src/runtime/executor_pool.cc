@@ -491,11 +491,20 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   req.args = spec.args;
   req.max_memory_pages = spec.max_memory_pages;
   req.timeout_ms = static_cast<uint64_t>(spec.timeout.count());
+  if (spec.wasi) {
+    req.wasi = true;
+    req.wasi_args = spec.wasi->args;
+    req.wasi_env = spec.wasi->env;
+    req.wasi_max_output_bytes = spec.wasi->max_output_bytes;
+  }
 
   CallOutcome outcome;
   bool race = false;  // auto, not compiled yet: a native copy may overtake the interpreter
   req.engine = EngineKind::kInterp;
-  if (spec.engine == EngineKind::kAot) {
+  if (spec.wasi) {
+    if (spec.engine == EngineKind::kAot)
+      outcome.note = "WASI commands run on the interpreter (not yet compiled ahead of time)";
+  } else if (spec.engine == EngineKind::kAot) {
     auto so = CompileNow(spec.module);
     if (so.ok()) {
       req.engine = EngineKind::kAot;
@@ -612,6 +621,10 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     return resp.error;
   }
   outcome.values = std::move(resp.values);
+  outcome.exit_code = resp.exit_code;
+  outcome.output_truncated = resp.output_truncated;
+  outcome.stdout_data = std::move(resp.stdout_data);
+  outcome.stderr_data = std::move(resp.stderr_data);
   return outcome;
 }
 

@@ -65,6 +65,14 @@ struct CallSpec {
   // Set by another thread to stop the call: the executor is killed and replaced, and the
   // call returns kCancelled within about 20 ms.
   const std::atomic<bool>* cancel = nullptr;
+  // Run as a WASI command (wasi.h): its wasi_snapshot_preview1 imports link to a host with
+  // these arguments and environment, reading the executors' stdin (the pool owner's); its
+  // stdout and stderr come back in the outcome when it ends. On the interpreter only for now.
+  struct Wasi {
+    std::vector<std::string> args, env;
+    uint64_t max_output_bytes = 0;  // per stream; 0 or more: kMaxWasiOutputBytes (6 MiB)
+  };
+  std::optional<Wasi> wasi;
 };
 
 struct CallOutcome {
@@ -72,6 +80,10 @@ struct CallOutcome {
   EngineKind engine = EngineKind::kInterp;  // the engine whose answer this is
   std::chrono::nanoseconds elapsed{0};      // wall time of the whole call, as the caller saw it
   std::string note;                         // e.g. why AOT was not used
+  // A WASI command: its exit code (0 when _start returned), and whether output hit the cap.
+  uint32_t exit_code = 0;
+  bool output_truncated = false;
+  std::string stdout_data, stderr_data;
 };
 
 struct PoolStats {

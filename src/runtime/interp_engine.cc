@@ -3,7 +3,9 @@
 #include "runtime/interp_engine.h"
 
 #include <map>
+#include <memory>
 
+#include "runtime/wasi.h"
 #include "wabt/binary-reader.h"
 #include "wabt/error-formatter.h"
 #include "wabt/interp/binary-reader-interp.h"
@@ -246,8 +248,17 @@ class InterpEngine : public Engine {
   ExternRefs& externs() { return externs_; }
 
  private:
+  // What a WASI program's host functions need: its host, and its memory once instantiated.
+  struct WasiLink {
+    WasiHost* host = nullptr;
+    interp::Ref memory = interp::Ref::Null;
+  };
   void MakeSpectest();
   bool Resolve(const interp::ImportType& import, interp::Ref* out);
+  // A host function of `link` for the WASI import `import`; false: not one this host has, or
+  // declared with another type (the import is then unknown or incompatible, as any other).
+  bool ResolveWasi(const interp::ImportType& import, const std::shared_ptr<WasiLink>& link,
+                   interp::Ref* out);
 
   interp::Store store_;
   ExternRefs externs_{store_};
@@ -286,6 +297,45 @@ void InterpEngine::MakeSpectest() {
   add("table",
       interp::Table::New(store_, interp::TableType(ValueType::FuncRef, wabt::Limits(10, 20))));
   add("memory", interp::Memory::New(store_, interp::MemoryType(wabt::Limits(1, 2))));
+}
+
+bool InterpEngine::ResolveWasi(const interp::ImportType& import,
+                               const std::shared_ptr<WasiLink>& link, interp::Ref* out) {
+  const WasiSignature* sig = FindWasiFunction(import.name);
+  if (!sig) return false;
+  interp::ValueTypes params, results;
+  for (WasiType t : sig->params)
+    params.push_back(t == WasiType::kI64 ? interp::ValueType::I64 : interp::ValueType::I32);
+  if (sig->returns_errno) results.push_back(interp::ValueType::I32);
+  interp::Store* store = &store_;
+  auto func = interp::HostFunc::New(
+      store_, interp::FuncType(params, results),
+      [store, link, sig](interp::Thread&, const interp::Values& in, interp::Values& out,
+                         interp::Trap::Ptr* trap) -> wabt::Result {
+        uint64_t args[8] = {};
+        for (size_t i = 0; i < sig->params.size() && i < 8; i++)
+          args[i] =
+              sig->params[i] == WasiType::kI64 ? in[i].Get<uint64_t>() : in[i].Get<uint32_t>();
+        WasiMemory memory;
+        if (link->memory != interp::Ref::Null) {
+          auto mem = store->UnsafeGet<interp::Memory>(link->memory);
+          memory.data = mem->UnsafeData();
+          memory.size = mem->ByteSize();
+        }
+        WasiOutcome outcome = link->host->Call(sig->func, args, memory);
+        if (outcome.exit_code) {
+          *trap = interp::Trap::New(*store, kWasiExitTrap);
+          return wabt::Result::Error;
+        }
+        if (sig->returns_errno) {
+          if (out.empty()) out.resize(1);
+          out[0] = interp::Value::Make(outcome.errno_value);
+        }
+        return wabt::Result::Ok;
+      });
+  *out = func.ref();
+  keep_alive_.push_back(std::move(func));
+  return true;
 }
 
 bool InterpEngine::Resolve(const interp::ImportType& import, interp::Ref* out) {
@@ -351,9 +401,16 @@ Result<std::unique_ptr<Instance>> InterpEngine::Instantiate(const ModulePtr& mod
   interp::Module::Ptr wmodule = interp::Module::New(store_, desc);
 
   interp::RefVec imports;
+  std::shared_ptr<WasiLink> wasi;
+  if (limits.wasi) {
+    wasi = std::make_shared<WasiLink>();
+    wasi->host = limits.wasi;
+  }
   for (const auto& import : wmodule->import_types()) {
     interp::Ref ref;
-    if (!Resolve(import, &ref)) {
+    bool resolved = wasi && import.module == kWasiModule ? ResolveWasi(import, wasi, &ref)
+                                                         : Resolve(import, &ref);
+    if (!resolved) {
       return MakeError(ErrorKind::kUnlinkable,
                        "unknown import " + import.module + "." + import.name);
     }
@@ -371,6 +428,12 @@ Result<std::unique_ptr<Instance>> InterpEngine::Instantiate(const ModulePtr& mod
   if (!instance) {
     std::string message = trap ? trap->message() : "instantiation failed";
     return MakeTrap(ClassifyTrap(message), message);
+  }
+  if (wasi) {  // the program's own memory, which its WASI calls read and write
+    const auto& types = wmodule->export_types();
+    for (size_t i = 0; i < types.size(); i++)
+      if (types[i].name == "memory" && store_.Is<interp::Memory>(instance->exports()[i]))
+        wasi->memory = instance->exports()[i];
   }
   return std::unique_ptr<Instance>(
       new InterpInstance(this, module, std::move(instance), std::move(wmodule), limits, clamped));
@@ -440,8 +503,10 @@ Result<std::vector<Value>> InterpInstance::RunMetered(interp::Func::Ptr func,
       if (std::chrono::steady_clock::now() > limits_.deadline)
         return MakeError(ErrorKind::kDeadlineExceeded, "the call ran past its deadline");
     }
-    if (run == interp::RunResult::Trap)
+    if (run == interp::RunResult::Trap) {
+      if (limits_.wasi && limits_.wasi->exit_code()) return std::vector<Value>{};  // proc_exit
       return MakeTrap(ClassifyTrap(trap->message()), trap->message());
+    }
     if (run == interp::RunResult::Exception)
       return MakeTrap(TrapKind::kOther, "uncaught exception");
     (thread.*Stolen<PopValuesTag>::ptr)(type.results, &results);

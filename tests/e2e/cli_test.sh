@@ -211,5 +211,24 @@ if [[ "$interp" != 9592 || "$aot" != "$interp" ]]; then
   failures=$((failures + 1))
 fi
 
+# A WASI command (issue 11): every word after FILE is the program's argv; stdin is read;
+# stdout and stderr are the program's; velum exits with its exit code.
+WC=$WASM/wasi_wc.wasm
+printf 'one two\nthree\n' | "$VELUM" run --env GREETING=hi "$WC" -v --out x >"$OUT" 2>"$ERR"
+code=$?
+checks=$((checks + 1))
+want=$'argv[0]=wasi_wc.wasm\nargv[1]=-v\nargv[2]=--out\nargv[3]=x\nGREETING=hi\n2 3 14'
+if [[ $code -ne 0 || "$(cat "$OUT")" != "$want" || "$(cat "$ERR")" != "wc: done" ]]; then
+  fail "wasi_wc with stdin: exit $code"
+fi
+run run "$WC" exit 7 </dev/null
+[[ $code -eq 7 ]] || fail "wasi_wc exit 7: exited $code"
+grep -q 'GREETING=(unset)' "$OUT" || fail "wasi_wc saw a variable it was not given"
+run run "$WC" spam 7000000 </dev/null
+[[ $code -eq 0 ]] || fail "wasi_wc spam: exited $code"
+[[ $(stat -c %s "$OUT") -le $((6 * 1024 * 1024)) ]] || fail "wasi_wc spam: output not capped"
+grep -q 'cut at its cap' "$ERR" || fail "wasi_wc spam: the cap is not said"
+expect_error "--env wants NAME=VALUE" run --env nonsense "$WC"
+
 echo "cli_test: $checks runs, $failures failures"
 [[ $failures -eq 0 ]]
