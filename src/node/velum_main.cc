@@ -139,16 +139,23 @@ int Run(const RunOptions& o) {
   std::fwrite(outcome->stderr_data.data(), 1, outcome->stderr_data.size(), stderr);
   if (outcome->output_truncated)
     std::fprintf(stderr, "velum: the program's output was cut at its cap\n");
+  if (outcome->failure) return Fail(*outcome->failure);
   for (const auto& v : outcome->values) std::printf("%s\n", velum::FormatValue(v).c_str());
   // The results first, then the time on a line of its own, even when both go to one pipe.
   std::fflush(stdout);
   if (o.time)
-    std::fprintf(stderr, "velum: time: %s in %.3f ms on the %s engine%s%s\n", o.func.c_str(),
+    std::fprintf(stderr, "velum: time: %s in %.3f ms on the %s engine%s%s\n", func.c_str(),
                  outcome->elapsed.count() / 1e6, velum::EngineKindName(outcome->engine),
                  outcome->note.empty() ? "" : "; ", outcome->note.c_str());
   else if (!outcome->note.empty())
     std::fprintf(stderr, "velum: note: %s\n", outcome->note.c_str());
-  return spec.wasi ? static_cast<int>(outcome->exit_code & 0xff) : 0;  // proc_exit's code
+  if (!spec.wasi) return 0;
+  if (outcome->exit_code > 255) {  // a process's status holds 8 bits: 256 must not read as 0
+    std::fprintf(stderr, "velum: the program exited with %u, which does not fit an exit status\n",
+                 outcome->exit_code);
+    return kExitFailure;
+  }
+  return static_cast<int>(outcome->exit_code);
 }
 
 // `velum run [OPTIONS] FILE ...`: where FILE is (the first word that is not an option or an
@@ -167,21 +174,15 @@ int FileIndex(int argc, char** argv) {
   return 0;
 }
 
-bool GivesInvoke(int argc, char** argv) {
-  for (int i = 2; i < argc; i++) {
+// Whether velum's own options (those before FILE, or all when FILE was not found) ask for
+// --invoke: the program's words after FILE are its own.
+bool GivesInvoke(char** argv, int end) {
+  for (int i = 2; i < end; i++) {
     std::string w = argv[i];
     if (w == "--") break;
     if (w == "--invoke" || w.rfind("--invoke=", 0) == 0) return true;
   }
   return false;
-}
-
-// Whether FILE is run as a WASI command: it exports _start as () -> ().
-bool IsCommand(const std::string& file) {
-  auto module = velum::Module::FromFile(velum::shell::ResolveModule(file));
-  if (!module.ok()) return false;  // said again, in full, when it is run
-  auto start = (*module)->FindFunction("_start");
-  return start.ok() && (*start)->sig.params.empty();
 }
 
 }  // namespace
@@ -195,13 +196,21 @@ int main(int argc, char** argv) {
   // A WASI command takes every word after FILE as its own: those are set aside before the
   // options are parsed, so that the program's -v or --out never reach velum's parser.
   std::vector<char*> args(argv, argv + argc);
-  const bool invoking = argc > 2 && std::string(argv[1]) == "run" && GivesInvoke(argc, argv);
-  if (argc > 2 && std::string(argv[1]) == "run" && !invoking) {
-    int f = FileIndex(argc, argv);
-    if (f > 0 && IsCommand(argv[f])) {
-      run.command = true;
-      run.program_args.assign(argv + f + 1, argv + argc);
-      args.assign(argv, argv + f + 1);
+  bool invoking = false;
+  if (argc > 2 && std::string(argv[1]) == "run") {
+    const int f = FileIndex(argc, argv);
+    invoking = GivesInvoke(argv, f > 0 ? f : argc);
+    if (f > 0 && !invoking) {
+      // FILE decides how the words after it are read: a module that cannot be loaded is said
+      // here, not as a confusing complaint about the words that follow it.
+      auto module = velum::Module::FromFile(velum::shell::ResolveModule(argv[f]));
+      if (!module.ok()) return Fail(module.error());
+      auto start = (*module)->FindFunction("_start");
+      if (start.ok() && (*start)->sig.params.empty()) {  // a WASI command
+        run.command = true;
+        run.program_args.assign(argv + f + 1, argv + argc);
+        args.assign(argv, argv + f + 1);
+      }
     }
   }
   auto* run_cmd = app.add_subcommand(

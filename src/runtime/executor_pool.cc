@@ -618,7 +618,10 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     // node): the next call looks again instead of trusting what was remembered.
     if (resp.error.kind == ErrorKind::kIo || resp.error.kind == ErrorKind::kCompilerFailed)
       Forget(spec.module->hash());
-    return resp.error;
+    // A WASI program that trapped (an assert, a panic) said why on its stderr first: its
+    // output comes back with the failure.
+    if (!spec.wasi || (resp.stdout_data.empty() && resp.stderr_data.empty())) return resp.error;
+    outcome.failure = resp.error;
   }
   outcome.values = std::move(resp.values);
   outcome.exit_code = resp.exit_code;

@@ -84,6 +84,9 @@ struct CallOutcome {
   uint32_t exit_code = 0;
   bool output_truncated = false;
   std::string stdout_data, stderr_data;
+  // A WASI command that failed (a trap) after writing output: the error, with that output
+  // above. Only for WASI calls; any other failure is the call's error.
+  std::optional<Error> failure;
 };
 
 struct PoolStats {

@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -17,7 +18,9 @@ namespace {
 using T = WasiType;
 
 constexpr uint32_t kMaxIovecs = 1024;  // IOV_MAX: more in one call is EINVAL
-constexpr uint8_t kFiletypeCharacterDevice = 2;
+// Stdio is captured or a pipe, not the user's terminal: its type is unknown (a character
+// device would make wasi-libc's isatty true, and programs would print for a terminal).
+constexpr uint8_t kFiletypeUnknown = 0;
 constexpr uint64_t kRightFdRead = 1ull << 1, kRightFdWrite = 1ull << 6;
 
 bool InBounds(const WasiMemory& m, uint64_t ptr, uint64_t len) {
@@ -152,34 +155,46 @@ WasiErrno WasiHost::SizesGet(const std::vector<std::string>& list, uint32_t coun
   return WasiErrno::kSuccess;
 }
 
+namespace {
+struct Iovec {
+  uint32_t ptr = 0, len = 0;
+};
+
+// The guest's iovec array, every entry checked against the memory before any I/O is done
+// (a bad entry later in the array must not leave earlier ones half done). Empty: a fault.
+std::optional<std::vector<Iovec>> LoadIovecs(const WasiMemory& m, uint32_t iovs, uint32_t count) {
+  std::vector<Iovec> out(count);
+  for (uint32_t i = 0; i < count; i++) {
+    if (!Load(m, iovs + 8ull * i, &out[i].ptr) || !Load(m, iovs + 8ull * i + 4, &out[i].len) ||
+        !InBounds(m, out[i].ptr, out[i].len))
+      return std::nullopt;
+  }
+  return out;
+}
+}  // namespace
+
 WasiErrno WasiHost::FdWrite(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten_out,
                             WasiMemory m) {
   if (fd != 1 && fd != 2) return WasiErrno::kBadf;
   if (iovs_len > kMaxIovecs) return WasiErrno::kInval;
+  auto vecs = LoadIovecs(m, iovs, iovs_len);
+  if (!vecs || !InBounds(m, nwritten_out, 4)) return WasiErrno::kFault;
   uint64_t& written = fd == 1 ? stdout_bytes_ : stderr_bytes_;
   uint64_t total = 0;
-  for (uint32_t i = 0; i < iovs_len; i++) {
-    uint32_t ptr = 0, len = 0;
-    if (!Load(m, iovs + 8ull * i, &ptr) || !Load(m, iovs + 8ull * i + 4, &len) ||
-        !InBounds(m, ptr, len))
-      return WasiErrno::kFault;
+  for (const Iovec& v : *vecs) {
     uint64_t room = config_.max_output_bytes - std::min(written, config_.max_output_bytes);
-    uint64_t n = std::min<uint64_t>(len, room);
-    if (len > 0 && n == 0) {
-      truncated_ = true;
-      if (total == 0) return WasiErrno::kIo;  // the cap: the program sees a failed write
-      break;
-    }
-    if (n > 0 && config_.output && !config_.output(static_cast<int>(fd), m.data + ptr, n))
-      return total == 0 ? WasiErrno::kIo : WasiErrno::kSuccess;
+    uint64_t n = std::min<uint64_t>(v.len, room);
+    if (n < v.len) truncated_ = true;
+    if (n > 0 && config_.output && !config_.output(static_cast<int>(fd), m.data + v.ptr, n)) break;
     written += n;
     total += n;
-    if (n < len) {
-      truncated_ = true;
-      break;
-    }
+    if (n < v.len) break;
   }
-  if (!Store<uint32_t>(m, nwritten_out, static_cast<uint32_t>(total))) return WasiErrno::kFault;
+  // Nothing written although something was asked: the cap or the sink refused it.
+  bool asked = false;
+  for (const Iovec& v : *vecs) asked = asked || v.len > 0;
+  if (asked && total == 0) return WasiErrno::kIo;
+  Store<uint32_t>(m, nwritten_out, static_cast<uint32_t>(total));
   return WasiErrno::kSuccess;
 }
 
@@ -187,24 +202,26 @@ WasiErrno WasiHost::FdRead(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32
                            WasiMemory m) {
   if (fd != 0) return WasiErrno::kBadf;
   if (iovs_len > kMaxIovecs) return WasiErrno::kInval;
+  auto vecs = LoadIovecs(m, iovs, iovs_len);
+  if (!vecs || !InBounds(m, nread_out, 4)) return WasiErrno::kFault;
   uint64_t total = 0;
-  for (uint32_t i = 0; i < iovs_len && !stdin_closed_; i++) {
-    uint32_t ptr = 0, len = 0;
-    if (!Load(m, iovs + 8ull * i, &ptr) || !Load(m, iovs + 8ull * i + 4, &len) ||
-        !InBounds(m, ptr, len))
-      return WasiErrno::kFault;
-    if (len == 0) continue;
+  for (const Iovec& v : *vecs) {
+    if (stdin_closed_) break;
+    if (v.len == 0) continue;
     if (!config_.input) {
       stdin_closed_ = true;
       break;
     }
-    std::optional<size_t> got = config_.input(m.data + ptr, len);
-    if (!got) return total == 0 ? WasiErrno::kIo : WasiErrno::kSuccess;
+    std::optional<size_t> got = config_.input(m.data + v.ptr, v.len);
+    if (!got) {
+      if (total == 0) return WasiErrno::kIo;
+      break;  // what was read so far is the answer; the error comes again next time
+    }
     if (*got == 0) stdin_closed_ = true;
     total += *got;
-    if (*got < len) break;  // what is there now: the guest asks again
+    if (*got < v.len) break;  // what is there now: the guest asks again
   }
-  if (!Store<uint32_t>(m, nread_out, static_cast<uint32_t>(total))) return WasiErrno::kFault;
+  Store<uint32_t>(m, nread_out, static_cast<uint32_t>(total));
   return WasiErrno::kSuccess;
 }
 
@@ -212,7 +229,7 @@ WasiErrno WasiHost::FdFdstatGet(uint32_t fd, uint32_t out, WasiMemory m) {
   if (!IsStdio(fd)) return WasiErrno::kBadf;
   if (!InBounds(m, out, 24)) return WasiErrno::kFault;
   std::memset(m.data + out, 0, 24);
-  Store<uint8_t>(m, out, kFiletypeCharacterDevice);
+  Store<uint8_t>(m, out, kFiletypeUnknown);
   Store<uint64_t>(m, out + 8ull, fd == 0 ? kRightFdRead : kRightFdWrite);
   return WasiErrno::kSuccess;
 }

@@ -229,6 +229,14 @@ run run "$WC" spam 7000000 </dev/null
 [[ $(stat -c %s "$OUT") -le $((6 * 1024 * 1024)) ]] || fail "wasi_wc spam: output not capped"
 grep -q 'cut at its cap' "$ERR" || fail "wasi_wc spam: the cap is not said"
 expect_error "--env wants NAME=VALUE" run --env nonsense "$WC"
+run run "$WC" --invoke x </dev/null  # velum's option names after FILE are the program's words
+grep -q 'argv\[1\]=--invoke' "$OUT" || fail "wasi_wc --invoke x: not passed to the program"
+run run "$WC" exit 300 </dev/null  # 300 does not fit an exit status: not 300 & 0xff = 44
+[[ $code -eq 1 ]] && grep -q 'does not fit' "$ERR" || fail "wasi_wc exit 300: exited $code"
+expect_error "cannot open" run "$WASM/nosuch.wasm" -v
+run run "$WC" abort </dev/null  # a trap after output: the output, then the error
+[[ $code -eq 1 ]] && grep -q 'argv\[1\]=abort' "$OUT" && grep -q 'wc: giving up' "$ERR" &&
+  grep -q 'velum: trap' "$ERR" || fail "wasi_wc abort: exited $code"
 
 echo "cli_test: $checks runs, $failures failures"
 [[ $failures -eq 0 ]]
