@@ -83,6 +83,7 @@ struct RunOptions {
   std::vector<std::string> program_args;
   std::vector<std::string> env;  // --env NAME=VALUE: the program's whole environment
   std::string invoke;
+  velum::ModulePtr module;  // FILE, when it was loaded to read the command line (not again)
   double timeout_s = velum::shell::kDefaultCallTimeoutS;
   uint32_t max_memory_mib = velum::shell::kDefaultCallMemoryMib;
   bool time = false;
@@ -97,7 +98,9 @@ bool ImportsWasi(const velum::Module& m) {
 int Run(const RunOptions& o) {
   auto engine = velum::ParseEngineKind(o.engine);
   if (!engine.ok()) return Fail(engine.error());
-  auto module = velum::Module::FromFile(velum::shell::ResolveModule(o.file));
+  velum::Result<velum::ModulePtr> module =
+      o.module ? velum::Result<velum::ModulePtr>(o.module)
+               : velum::Module::FromFile(velum::shell::ResolveModule(o.file));
   if (!module.ok()) return Fail(module.error());
   for (const std::string& e : o.env) {
     size_t eq = e.find('=');
@@ -205,6 +208,7 @@ int main(int argc, char** argv) {
       // here, not as a confusing complaint about the words that follow it.
       auto module = velum::Module::FromFile(velum::shell::ResolveModule(argv[f]));
       if (!module.ok()) return Fail(module.error());
+      run.module = *module;
       auto start = (*module)->FindFunction("_start");
       if (start.ok() && (*start)->sig.params.empty()) {  // a WASI command
         run.command = true;
