@@ -9,6 +9,8 @@
 #include <ctime>
 #include <thread>
 
+#include <unistd.h>
+
 namespace velum {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "WASI memory is little-endian");
@@ -76,6 +78,11 @@ const WasiSignature* FindWasiFunction(const std::string& name) {
 }
 
 WasiHost::WasiHost(WasiConfig config) : config_(std::move(config)) {}
+
+WasiHost::~WasiHost() {
+  for (const WasiPreopen& p : config_.preopens)
+    if (p.fd >= 0) close(p.fd);
+}
 
 WasiOutcome WasiHost::Call(WasiFunc func, const uint64_t* args, WasiMemory m) {
   WasiErrno e = WasiErrno::kNosys;

@@ -64,6 +64,13 @@ struct WasiMemory {
   uint64_t size = 0;
 };
 
+// A directory the program may reach, and nothing outside it: descriptors 3, 4, ... in order.
+struct WasiPreopen {
+  int fd = -1;             // an open directory; the host owns it from then on (closes it)
+  std::string guest_path;  // the name the program sees (fd_prestat_dir_name): "/", "/data"
+  bool read_only = false;  // nothing under it is written, created, removed or renamed
+};
+
 struct WasiConfig {
   std::vector<std::string> args;  // argv, argv[0] included
   std::vector<std::string> env;   // "NAME=VALUE", only these: never the host's
@@ -75,6 +82,7 @@ struct WasiConfig {
   // Reads stdin into [data, data + size): the bytes read (0 at the end), or nullopt on error.
   // Unset: stdin is empty.
   std::function<std::optional<size_t>(uint8_t* data, size_t size)> input;
+  std::vector<WasiPreopen> preopens;
 };
 
 // What one call of a WASI function did: its errno (for functions that return one), or the
@@ -89,6 +97,9 @@ struct WasiOutcome {
 class WasiHost {
  public:
   explicit WasiHost(WasiConfig config);
+  ~WasiHost();  // closes every descriptor it holds, the preopened ones included
+  WasiHost(const WasiHost&) = delete;
+  WasiHost& operator=(const WasiHost&) = delete;
 
   // `args` holds the call's arguments in signature order (an i32 zero-extended).
   WasiOutcome Call(WasiFunc func, const uint64_t* args, WasiMemory memory);
