@@ -312,8 +312,8 @@ bool InterpEngine::ResolveWasi(const interp::ImportType& import,
       store_, interp::FuncType(params, results),
       [store, link, sig](interp::Thread&, const interp::Values& in, interp::Values& out,
                          interp::Trap::Ptr* trap) -> wabt::Result {
-        uint64_t args[8] = {};
-        for (size_t i = 0; i < sig->params.size() && i < 8; i++)
+        uint64_t args[kMaxWasiParams] = {};
+        for (size_t i = 0; i < sig->params.size() && i < kMaxWasiParams; i++)
           args[i] =
               sig->params[i] == WasiType::kI64 ? in[i].Get<uint64_t>() : in[i].Get<uint32_t>();
         WasiMemory memory;

@@ -3,50 +3,23 @@
 #include "runtime/wasi.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <thread>
 
-#include <unistd.h>
+#include "core/assert.h"
+#include "runtime/wasi_files.h"
+#include "runtime/wasi_guest.h"
 
 namespace velum {
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "WASI memory is little-endian");
+using namespace wasi_guest;  // NOLINT: the guest memory helpers are this file's vocabulary
 
 namespace {
-
 using T = WasiType;
-
-constexpr uint32_t kMaxIovecs = 1024;  // IOV_MAX: more in one call is EINVAL
-// Stdio is captured or a pipe, not the user's terminal: its type is unknown (a character
-// device would make wasi-libc's isatty true, and programs would print for a terminal).
-constexpr uint8_t kFiletypeUnknown = 0;
-constexpr uint64_t kRightFdRead = 1ull << 1, kRightFdWrite = 1ull << 6;
-
-bool InBounds(const WasiMemory& m, uint64_t ptr, uint64_t len) {
-  return ptr <= m.size && len <= m.size - ptr;
-}
-
-template <typename V>
-bool Store(const WasiMemory& m, uint64_t ptr, V value) {
-  if (!InBounds(m, ptr, sizeof(V))) return false;
-  std::memcpy(m.data + ptr, &value, sizeof(V));
-  return true;
-}
-
-template <typename V>
-bool Load(const WasiMemory& m, uint64_t ptr, V* value) {
-  if (!InBounds(m, ptr, sizeof(V))) return false;
-  std::memcpy(value, m.data + ptr, sizeof(V));
-  return true;
-}
-
-uint32_t Arg32(const uint64_t* args, size_t i) { return static_cast<uint32_t>(args[i]); }
-
-bool IsStdio(uint32_t fd) { return fd <= 2; }
-
 }  // namespace
 
 const std::vector<WasiSignature>& WasiFunctions() {
@@ -57,17 +30,73 @@ const std::vector<WasiSignature>& WasiFunctions() {
       {WasiFunc::kEnvironSizesGet, "environ_sizes_get", {T::kI32, T::kI32}, true},
       {WasiFunc::kClockResGet, "clock_res_get", {T::kI32, T::kI32}, true},
       {WasiFunc::kClockTimeGet, "clock_time_get", {T::kI32, T::kI64, T::kI32}, true},
+      {WasiFunc::kFdAdvise, "fd_advise", {T::kI32, T::kI64, T::kI64, T::kI32}, true},
+      {WasiFunc::kFdAllocate, "fd_allocate", {T::kI32, T::kI64, T::kI64}, true},
       {WasiFunc::kFdClose, "fd_close", {T::kI32}, true},
+      {WasiFunc::kFdDatasync, "fd_datasync", {T::kI32}, true},
       {WasiFunc::kFdFdstatGet, "fd_fdstat_get", {T::kI32, T::kI32}, true},
+      {WasiFunc::kFdFdstatSetFlags, "fd_fdstat_set_flags", {T::kI32, T::kI32}, true},
+      {WasiFunc::kFdFdstatSetRights, "fd_fdstat_set_rights", {T::kI32, T::kI64, T::kI64}, true},
+      {WasiFunc::kFdFilestatGet, "fd_filestat_get", {T::kI32, T::kI32}, true},
+      {WasiFunc::kFdFilestatSetSize, "fd_filestat_set_size", {T::kI32, T::kI64}, true},
+      {WasiFunc::kFdFilestatSetTimes,
+       "fd_filestat_set_times",
+       {T::kI32, T::kI64, T::kI64, T::kI32},
+       true},
+      {WasiFunc::kFdPread, "fd_pread", {T::kI32, T::kI32, T::kI32, T::kI64, T::kI32}, true},
       {WasiFunc::kFdPrestatGet, "fd_prestat_get", {T::kI32, T::kI32}, true},
       {WasiFunc::kFdPrestatDirName, "fd_prestat_dir_name", {T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kFdPwrite, "fd_pwrite", {T::kI32, T::kI32, T::kI32, T::kI64, T::kI32}, true},
       {WasiFunc::kFdRead, "fd_read", {T::kI32, T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kFdReaddir, "fd_readdir", {T::kI32, T::kI32, T::kI32, T::kI64, T::kI32}, true},
+      {WasiFunc::kFdRenumber, "fd_renumber", {T::kI32, T::kI32}, true},
       {WasiFunc::kFdSeek, "fd_seek", {T::kI32, T::kI64, T::kI32, T::kI32}, true},
+      {WasiFunc::kFdSync, "fd_sync", {T::kI32}, true},
+      {WasiFunc::kFdTell, "fd_tell", {T::kI32, T::kI32}, true},
       {WasiFunc::kFdWrite, "fd_write", {T::kI32, T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kPathCreateDirectory, "path_create_directory", {T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kPathFilestatGet,
+       "path_filestat_get",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32},
+       true},
+      {WasiFunc::kPathFilestatSetTimes,
+       "path_filestat_set_times",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI64, T::kI64, T::kI32},
+       true},
+      {WasiFunc::kPathLink,
+       "path_link",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32, T::kI32, T::kI32},
+       true},
+      {WasiFunc::kPathOpen,
+       "path_open",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32, T::kI64, T::kI64, T::kI32, T::kI32},
+       true},
+      {WasiFunc::kPathReadlink,
+       "path_readlink",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32, T::kI32},
+       true},
+      {WasiFunc::kPathRemoveDirectory, "path_remove_directory", {T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kPathRename,
+       "path_rename",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32, T::kI32},
+       true},
+      {WasiFunc::kPathSymlink, "path_symlink", {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kPathUnlinkFile, "path_unlink_file", {T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kPollOneoff, "poll_oneoff", {T::kI32, T::kI32, T::kI32, T::kI32}, true},
       {WasiFunc::kProcExit, "proc_exit", {T::kI32}, false},
+      {WasiFunc::kProcRaise, "proc_raise", {T::kI32}, true},
       {WasiFunc::kRandomGet, "random_get", {T::kI32, T::kI32}, true},
       {WasiFunc::kSchedYield, "sched_yield", {}, true},
+      {WasiFunc::kSockAccept, "sock_accept", {T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kSockRecv,
+       "sock_recv",
+       {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32, T::kI32},
+       true},
+      {WasiFunc::kSockSend, "sock_send", {T::kI32, T::kI32, T::kI32, T::kI32, T::kI32}, true},
+      {WasiFunc::kSockShutdown, "sock_shutdown", {T::kI32, T::kI32}, true},
   };
+  VELUM_ASSERT(functions.size() == static_cast<size_t>(WasiFunc::kSockShutdown) + 1);
+  for (const WasiSignature& s : functions) VELUM_ASSERT(s.params.size() <= kMaxWasiParams);
   return functions;
 }
 
@@ -77,12 +106,11 @@ const WasiSignature* FindWasiFunction(const std::string& name) {
   return nullptr;
 }
 
-WasiHost::WasiHost(WasiConfig config) : config_(std::move(config)) {}
+WasiHost::WasiHost(WasiConfig config)
+    : config_(std::move(config)),
+      files_(std::make_unique<WasiFiles>(std::move(config_.preopens), config_.deadline)) {}
 
-WasiHost::~WasiHost() {
-  for (const WasiPreopen& p : config_.preopens)
-    if (p.fd >= 0) close(p.fd);
-}
+WasiHost::~WasiHost() = default;
 
 WasiOutcome WasiHost::Call(WasiFunc func, const uint64_t* args, WasiMemory m) {
   WasiErrno e = WasiErrno::kNosys;
@@ -105,25 +133,6 @@ WasiOutcome WasiHost::Call(WasiFunc func, const uint64_t* args, WasiMemory m) {
     case WasiFunc::kClockTimeGet:
       e = ClockTimeGet(Arg32(args, 0), Arg32(args, 2), m);  // the precision is a hint
       break;
-    case WasiFunc::kFdClose:
-      e = IsStdio(Arg32(args, 0)) ? WasiErrno::kSuccess : WasiErrno::kBadf;
-      break;
-    case WasiFunc::kFdFdstatGet:
-      e = FdFdstatGet(Arg32(args, 0), Arg32(args, 1), m);
-      break;
-    case WasiFunc::kFdPrestatGet:
-    case WasiFunc::kFdPrestatDirName:
-      e = WasiErrno::kBadf;  // no directory is preopened (yet): the guest's scan ends here
-      break;
-    case WasiFunc::kFdRead:
-      e = FdRead(Arg32(args, 0), Arg32(args, 1), Arg32(args, 2), Arg32(args, 3), m);
-      break;
-    case WasiFunc::kFdSeek:
-      e = IsStdio(Arg32(args, 0)) ? WasiErrno::kSpipe : WasiErrno::kBadf;
-      break;
-    case WasiFunc::kFdWrite:
-      e = FdWrite(Arg32(args, 0), Arg32(args, 1), Arg32(args, 2), Arg32(args, 3), m);
-      break;
     case WasiFunc::kProcExit:
       exit_code_ = Arg32(args, 0);
       return WasiOutcome{0, exit_code_};
@@ -133,6 +142,31 @@ WasiOutcome WasiHost::Call(WasiFunc func, const uint64_t* args, WasiMemory m) {
     case WasiFunc::kSchedYield:
       std::this_thread::yield();
       e = WasiErrno::kSuccess;
+      break;
+    case WasiFunc::kFdRead:
+    case WasiFunc::kFdWrite: {
+      // stdio is served here, captured and capped; files by the descriptor table.
+      uint32_t fd = Arg32(args, 0);
+      bool write = func == WasiFunc::kFdWrite;
+      WasiFiles::Kind kind = files_->KindOf(fd);
+      if (kind == WasiFiles::Kind::kStdin || kind == WasiFiles::Kind::kStdout ||
+          kind == WasiFiles::Kind::kStderr) {
+        e = files_->CheckStdio(fd, write);
+        if (e != WasiErrno::kSuccess) break;
+        if (write && kind != WasiFiles::Kind::kStdin)
+          e = WriteOutput(kind == WasiFiles::Kind::kStdout ? 1 : 2, Arg32(args, 1), Arg32(args, 2),
+                          Arg32(args, 3), m);
+        else if (!write && kind == WasiFiles::Kind::kStdin)
+          e = ReadInput(Arg32(args, 1), Arg32(args, 2), Arg32(args, 3), m);
+        else
+          e = WasiErrno::kBadf;
+        break;
+      }
+      e = files_->Call(func, args, m);
+      break;
+    }
+    default:
+      e = files_->Call(func, args, m);
       break;
   }
   return WasiOutcome{static_cast<uint32_t>(e), std::nullopt};
@@ -162,37 +196,19 @@ WasiErrno WasiHost::SizesGet(const std::vector<std::string>& list, uint32_t coun
   return WasiErrno::kSuccess;
 }
 
-namespace {
-struct Iovec {
-  uint32_t ptr = 0, len = 0;
-};
-
-// The guest's iovec array, every entry checked against the memory before any I/O is done
-// (a bad entry later in the array must not leave earlier ones half done). Empty: a fault.
-std::optional<std::vector<Iovec>> LoadIovecs(const WasiMemory& m, uint32_t iovs, uint32_t count) {
-  std::vector<Iovec> out(count);
-  for (uint32_t i = 0; i < count; i++) {
-    if (!Load(m, iovs + 8ull * i, &out[i].ptr) || !Load(m, iovs + 8ull * i + 4, &out[i].len) ||
-        !InBounds(m, out[i].ptr, out[i].len))
-      return std::nullopt;
-  }
-  return out;
-}
-}  // namespace
-
-WasiErrno WasiHost::FdWrite(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten_out,
-                            WasiMemory m) {
-  if (fd != 1 && fd != 2) return WasiErrno::kBadf;
+WasiErrno WasiHost::WriteOutput(int stream, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten_out,
+                                WasiMemory m) {
+  VELUM_ASSERT(stream == 1 || stream == 2);
   if (iovs_len > kMaxIovecs) return WasiErrno::kInval;
   auto vecs = LoadIovecs(m, iovs, iovs_len);
   if (!vecs || !InBounds(m, nwritten_out, 4)) return WasiErrno::kFault;
-  uint64_t& written = fd == 1 ? stdout_bytes_ : stderr_bytes_;
+  uint64_t& written = stream == 1 ? stdout_bytes_ : stderr_bytes_;
   uint64_t total = 0;
   for (const Iovec& v : *vecs) {
     uint64_t room = config_.max_output_bytes - std::min(written, config_.max_output_bytes);
     uint64_t n = std::min<uint64_t>(v.len, room);
     if (n < v.len) truncated_ = true;
-    if (n > 0 && config_.output && !config_.output(static_cast<int>(fd), m.data + v.ptr, n)) break;
+    if (n > 0 && config_.output && !config_.output(stream, m.data + v.ptr, n)) break;
     written += n;
     total += n;
     if (n < v.len) break;
@@ -205,9 +221,7 @@ WasiErrno WasiHost::FdWrite(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint3
   return WasiErrno::kSuccess;
 }
 
-WasiErrno WasiHost::FdRead(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nread_out,
-                           WasiMemory m) {
-  if (fd != 0) return WasiErrno::kBadf;
+WasiErrno WasiHost::ReadInput(uint32_t iovs, uint32_t iovs_len, uint32_t nread_out, WasiMemory m) {
   if (iovs_len > kMaxIovecs) return WasiErrno::kInval;
   auto vecs = LoadIovecs(m, iovs, iovs_len);
   if (!vecs || !InBounds(m, nread_out, 4)) return WasiErrno::kFault;
@@ -229,15 +243,6 @@ WasiErrno WasiHost::FdRead(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32
     if (*got < v.len) break;  // what is there now: the guest asks again
   }
   Store<uint32_t>(m, nread_out, static_cast<uint32_t>(total));
-  return WasiErrno::kSuccess;
-}
-
-WasiErrno WasiHost::FdFdstatGet(uint32_t fd, uint32_t out, WasiMemory m) {
-  if (!IsStdio(fd)) return WasiErrno::kBadf;
-  if (!InBounds(m, out, 24)) return WasiErrno::kFault;
-  std::memset(m.data + out, 0, 24);
-  Store<uint8_t>(m, out, kFiletypeUnknown);
-  Store<uint64_t>(m, out + 8ull, fd == 0 ? kRightFdRead : kRightFdWrite);
   return WasiErrno::kSuccess;
 }
 

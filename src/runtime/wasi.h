@@ -3,27 +3,60 @@
 #ifndef VELUM_RUNTIME_WASI_H_
 #define VELUM_RUNTIME_WASI_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace velum {
 
-// The WASI errno values this host returns (wasi_snapshot_preview1's `errno`).
+// WASI's errno values (wasi_snapshot_preview1's `errno`), those this host returns.
 enum class WasiErrno : uint16_t {
   kSuccess = 0,
+  k2big = 1,
+  kAcces = 2,
+  kAgain = 6,
   kBadf = 8,
+  kBusy = 10,
+  kDquot = 19,
+  kExist = 20,
   kFault = 21,
+  kFbig = 22,
+  kIntr = 27,
   kInval = 28,
   kIo = 29,
+  kIsdir = 31,
+  kLoop = 32,
+  kMfile = 33,
+  kMlink = 34,
+  kNametoolong = 37,
+  kNfile = 41,
+  kNodev = 43,
+  kNoent = 44,
+  kNomem = 48,
+  kNospc = 51,
   kNosys = 52,
+  kNotdir = 54,
+  kNotempty = 55,
+  kNotsock = 57,
   kNotsup = 58,
+  kNotty = 59,
+  kNxio = 60,
+  kOverflow = 61,
+  kPerm = 63,
+  kPipe = 64,
+  kRange = 68,
+  kRofs = 69,
   kSpipe = 70,
+  kTxtbsy = 74,
+  kXdev = 75,
+  kNotcapable = 76,
 };
 
-// A function of wasi_snapshot_preview1 this host implements.
+// A function of wasi_snapshot_preview1: all 46 of them (WasiFunctions() gives their types).
 enum class WasiFunc : uint8_t {
   kArgsGet,
   kArgsSizesGet,
@@ -31,20 +64,53 @@ enum class WasiFunc : uint8_t {
   kEnvironSizesGet,
   kClockResGet,
   kClockTimeGet,
+  kFdAdvise,
+  kFdAllocate,
   kFdClose,
+  kFdDatasync,
   kFdFdstatGet,
+  kFdFdstatSetFlags,
+  kFdFdstatSetRights,
+  kFdFilestatGet,
+  kFdFilestatSetSize,
+  kFdFilestatSetTimes,
+  kFdPread,
   kFdPrestatGet,
   kFdPrestatDirName,
+  kFdPwrite,
   kFdRead,
+  kFdReaddir,
+  kFdRenumber,
   kFdSeek,
+  kFdSync,
+  kFdTell,
   kFdWrite,
+  kPathCreateDirectory,
+  kPathFilestatGet,
+  kPathFilestatSetTimes,
+  kPathLink,
+  kPathOpen,
+  kPathReadlink,
+  kPathRemoveDirectory,
+  kPathRename,
+  kPathSymlink,
+  kPathUnlinkFile,
+  kPollOneoff,
   kProcExit,
+  kProcRaise,
   kRandomGet,
   kSchedYield,
+  kSockAccept,
+  kSockRecv,
+  kSockSend,
+  kSockShutdown,
 };
 
 // A parameter or result type of a WASI function: every one is i32 or i64.
 enum class WasiType : uint8_t { kI32, kI64 };
+
+// The most parameters a WASI function takes (path_open): the engines' argument arrays.
+inline constexpr size_t kMaxWasiParams = 9;
 
 struct WasiSignature {
   WasiFunc func;
@@ -83,7 +149,12 @@ struct WasiConfig {
   // Unset: stdin is empty.
   std::function<std::optional<size_t>(uint8_t* data, size_t size)> input;
   std::vector<WasiPreopen> preopens;
+  // When the call must end: poll_oneoff never sleeps past it (it returns EINTR there and the
+  // engine's own deadline ends the run). Unset: no deadline.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
+
+class WasiFiles;
 
 // What one call of a WASI function did: its errno (for functions that return one), or the
 // program's exit (proc_exit: the engine ends the run, and the exit code is its result).
@@ -114,15 +185,16 @@ class WasiHost {
                          WasiMemory m);
   WasiErrno SizesGet(const std::vector<std::string>& list, uint32_t count_out, uint32_t size_out,
                      WasiMemory m);
-  WasiErrno FdWrite(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten_out,
-                    WasiMemory m);
-  WasiErrno FdRead(uint32_t fd, uint32_t iovs, uint32_t iovs_len, uint32_t nread_out, WasiMemory m);
-  WasiErrno FdFdstatGet(uint32_t fd, uint32_t out, WasiMemory m);
+  // stdout (1) or stderr (2), whatever descriptor the program writes them through.
+  WasiErrno WriteOutput(int stream, uint32_t iovs, uint32_t iovs_len, uint32_t nwritten_out,
+                        WasiMemory m);
+  WasiErrno ReadInput(uint32_t iovs, uint32_t iovs_len, uint32_t nread_out, WasiMemory m);
   WasiErrno ClockTimeGet(uint32_t id, uint32_t out, WasiMemory m);
   WasiErrno ClockResGet(uint32_t id, uint32_t out, WasiMemory m);
   WasiErrno RandomGet(uint32_t buf, uint32_t len, WasiMemory m);
 
   WasiConfig config_;
+  std::unique_ptr<WasiFiles> files_;  // the descriptor table: stdio, preopens, opened files
   uint64_t stdout_bytes_ = 0, stderr_bytes_ = 0;
   bool truncated_ = false;
   bool stdin_closed_ = false;
