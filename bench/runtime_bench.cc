@@ -1,6 +1,5 @@
 // velum-bench-runtime: the runtime's engines measured side by side with native code, in one run.
-// Kernels natively / AOT / interpreted (items/s), AOT compile cold and warm, pool latency,
-// start-up, RSS.
+// Kernels natively / AOT / interpreted (items/s), AOT compile, pool latency, WASI calls, RSS.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "runtime/executor_pool.h"
 #include "runtime/interp_engine.h"
 #include "runtime/module.h"
+#include "runtime/wasi.h"
 #include "temp_dir.h"
 
 #ifndef VELUM_BENCH_WASM_DIR
@@ -70,6 +70,7 @@ struct Shared {
   velum::ModulePtr primes = LoadModule("primes");
   velum::ModulePtr pi = LoadModule("pi");
   velum::ModulePtr sum = LoadModule("sum");
+  velum::ModulePtr wasi_probe = LoadModule("wasi_probe");  // tests/wasm/wasi_probe.c
   std::unique_ptr<velum::AotCompiler> compiler;
   std::unique_ptr<velum::AotEngine> aot;
   std::unique_ptr<velum::Engine> interp = velum::NewInterpEngine();
@@ -193,6 +194,45 @@ void BM_InstanceSum(benchmark::State& state, Tier tier) {
   }
   state.counters["vmsize_kib_per_call"] =
       (ProcKiB(getpid(), "status", "VmSize") - vm_before) / static_cast<double>(state.iterations());
+}
+
+// ---- WASI calls: what one host call costs the program, per engine ------------------------
+
+constexpr int kWasiCallsPerIteration = 1000;
+
+// One iteration = wasi_probe's `loop` export making kWasiCallsPerIteration WASI calls (and
+// nothing else but its loop), in one instance made before timing, its output thrown away.
+// seconds_per_call is the wall time of the iteration over its calls.
+void BM_WasiCall(benchmark::State& state, const char* loop, Tier tier) {
+  Shared& s = S();
+  if (tier == Tier::kAot) {
+    if (!s.error.empty()) return state.SkipWithError(s.error.c_str());
+    if (!s.aot->IsLoaded(*s.wasi_probe)) {
+      if (auto st = s.aot->Preload({s.wasi_probe}); !st.ok())
+        return state.SkipWithError(st.error().ToString().c_str());
+    }
+  }
+  velum::WasiConfig config;
+  config.args = {"wasi_probe"};
+  config.max_output_bytes = UINT64_MAX;  // fd_write never meets the cap
+  config.output = [](int, const uint8_t*, size_t) { return true; };
+  velum::WasiHost host(config);
+  velum::InstanceLimits limits;
+  limits.wasi = &host;
+  std::unique_ptr<velum::Engine> interp;
+  velum::Engine* engine = s.aot.get();
+  if (tier == Tier::kInterp) engine = (interp = velum::NewInterpEngine()).get();
+  auto instance = engine->Instantiate(s.wasi_probe, limits);
+  if (!instance.ok()) return state.SkipWithError(instance.error().ToString().c_str());
+  const std::vector<Value> args = {Value::I32(kWasiCallsPerIteration)};
+  for (auto _ : state) {
+    auto out = (*instance)->Call(loop, args);
+    if (!out.ok() || out->size() != 1 || (*out)[0].i32() != 0)
+      return state.SkipWithError((std::string(loop) + " failed").c_str());
+  }
+  state.counters["seconds_per_call"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kWasiCallsPerIteration,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // ---- AOT compile: cold (empty cache) and warm (cache hit) ----------------------------
@@ -457,6 +497,25 @@ void Register() {
       ->UseRealTime()
       ->Iterations(1000)
       ->Unit(kMicrosecond);
+  struct W {
+    const char* name;
+    const char* loop;
+    Tier tier;
+  };
+  const W wasi_calls[] = {
+      {"wasi_fd_write/interp", "bench_fd_write", Tier::kInterp},
+      {"wasi_fd_write/aot", "bench_fd_write", Tier::kAot},
+      {"wasi_clock_time_get/interp", "bench_clock_time_get", Tier::kInterp},
+      {"wasi_clock_time_get/aot", "bench_clock_time_get", Tier::kAot},
+      {"wasi_random_get/interp", "bench_random_get", Tier::kInterp},
+      {"wasi_random_get/aot", "bench_random_get", Tier::kAot},
+  };
+  for (const W& w : wasi_calls) {
+    benchmark::RegisterBenchmark(w.name,
+                                 [w](benchmark::State& st) { BM_WasiCall(st, w.loop, w.tier); })
+        ->UseRealTime()
+        ->Unit(kMicrosecond);
+  }
   benchmark::RegisterBenchmark("aot_compile/cold", BM_AotCompileCold)
       ->UseRealTime()  // the work is done by child processes (wasm2c, cc)
       ->Iterations(3)

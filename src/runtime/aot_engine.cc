@@ -1,15 +1,18 @@
-// Loading compiled modules and calling them: instances, import linking and value marshalling.
-// Linking checks types as the spec requires, so an incompatible import is refused up front.
+// Loading compiled modules and calling them: instances, import linking (WASI's too, through one
+// thunk for the whole table) and value marshalling; an incompatible import is refused up front.
 #include "runtime/aot_engine.h"
 
 #include <dlfcn.h>
 
 #include <cstdlib>
 #include <map>
+#include <new>
 #include <set>
+#include <type_traits>
 
 #include "runtime/aot_abi.h"
 #include "runtime/aot_invoke.h"
+#include "runtime/wasi.h"
 #include "wasm-rt.h"
 
 namespace velum {
@@ -179,6 +182,46 @@ struct Loaded {
   bool initialised = false;
 };
 
+// The type a WASI function has in the Wasm: its i32 and i64 parameters, an i32 errno or none.
+ExternType WasiExternType(const WasiSignature& sig) {
+  ExternType t;
+  for (WasiType p : sig.params)
+    t.sig.params.push_back(p == WasiType::kI64 ? ValType::kI64 : ValType::kI32);
+  if (sig.returns_errno) t.sig.results.push_back(ValType::kI32);
+  return t;
+}
+
+// A WASI thunk gathers at most kMaxWasiParams (wasi.h) parameters; a function of the table
+// with more is refused at link time rather than called with some dropped.
+
+// One WASI import of an instance: the slot's target, read by WasiThunk at each call.
+struct WasiBinding {
+  WasiHost* host;
+  const WasiSignature* sig;
+  AotInstance* instance;  // whose memory the call reads and writes, as it is at that moment
+};
+
+// How a WASI call ends, once every C++ object of it is gone.
+enum class WasiNext : uint8_t { kReturn, kExit, kOutOfMemory };
+struct WasiStep {
+  WasiNext next;
+  uint32_t errno_value;
+};
+// WasiThunk may leave by longjmp with a WasiStep on its stack: nothing there to destroy.
+static_assert(std::is_trivially_destructible_v<WasiStep>);
+
+WasiStep RunWasi(const WasiBinding& binding, const velum_val* args) noexcept;
+
+// The thunk of every WASI import (the slot's target is its WasiBinding). The C++ work is done
+// and its objects destroyed inside RunWasi; only then may this frame leave by longjmp (proc_exit
+// ends the run where it is called, however deep), which skips no destructor.
+void WasiThunk(void* target, const velum_val* args, velum_val* results) {
+  WasiStep step = RunWasi(*static_cast<const WasiBinding*>(target), args);
+  if (step.next == WasiNext::kExit) velum_aot_leave(VELUM_AOT_EXIT);
+  if (step.next == WasiNext::kOutOfMemory) velum_aot_leave(VELUM_AOT_HOST_OUT_OF_MEMORY);
+  std::memcpy(&results[0], &step.errno_value, sizeof step.errno_value);
+}
+
 }  // namespace
 
 struct AotEngine::State {
@@ -226,9 +269,24 @@ class AotInstance : public Instance {
     const ExportInfo& e = module_->exports()[index];
     return LiveLimits(e.kind, SlotFor(index).target, e.type);
   }
+  // The memory WASI calls read and write, as it is now (it moves and grows): the export
+  // "memory" (the WASI ABI's), else an imported memory; none: every pointer is a fault.
+  WasiMemory GuestMemory() const {
+    wasm_rt_memory_t* m = imported_memory_;
+    if (memory_export_ >= 0)
+      m = static_cast<wasm_rt_memory_t*>(desc_->exports[memory_export_].get(memory_));
+    if (!m) return {};
+    // pages, not size: wasm2c's 32-bit size reads 0 for a memory of 4 GiB.
+    return {m->data, uint64_t{m->pages} * InstanceLimits::kPageSize};
+  }
 
  private:
+  // Links the WASI import `imp` to limits_.wasi: its slot, and the type it has.
+  Status LinkWasi(const ImportInfo& imp, velum_import_slot* slot, ExternType* have);
+
   Error TrapError(int code) const {
+    if (code == VELUM_AOT_HOST_OUT_OF_MEMORY)
+      return MakeError(ErrorKind::kMemoryLimitExceeded, "the executor ran out of memory");
     if (velum_aot_limit_hit)
       return MakeError(ErrorKind::kMemoryLimitExceeded,
                        "memory would exceed the limit of " +
@@ -242,7 +300,44 @@ class AotInstance : public Instance {
   void* memory_;
   bool instantiated_ = false;
   std::vector<velum_import_slot> slots_;
+  std::vector<std::unique_ptr<WasiBinding>> wasi_;  // the slots' targets: addresses kept
+  int memory_export_ = -1;                          // GuestMemory's sources
+  wasm_rt_memory_t* imported_memory_ = nullptr;
 };
+
+WasiStep RunWasi(const WasiBinding& binding, const velum_val* args) noexcept {
+  const WasiSignature& sig = *binding.sig;
+  uint64_t in[kMaxWasiParams] = {};
+  for (size_t i = 0; i < sig.params.size(); i++) {
+    if (sig.params[i] == WasiType::kI64) {
+      std::memcpy(&in[i], &args[i], sizeof(uint64_t));
+    } else {  // the glue stored 4 bytes; the rest of the cell is not defined
+      uint32_t v;
+      std::memcpy(&v, &args[i], sizeof v);
+      in[i] = v;
+    }
+  }
+  try {
+    WasiOutcome outcome = binding.host->Call(sig.func, in, binding.instance->GuestMemory());
+    if (outcome.exit_code) return {WasiNext::kExit, 0};
+    return {WasiNext::kReturn, outcome.errno_value};
+  } catch (const std::bad_alloc&) {
+    return {WasiNext::kOutOfMemory, 0};
+  }
+}
+
+Status AotInstance::LinkWasi(const ImportInfo& imp, velum_import_slot* slot, ExternType* have) {
+  const std::string where = imp.module + "." + imp.field;
+  const WasiSignature* sig = FindWasiFunction(imp.field);
+  if (!sig) return MakeError(ErrorKind::kUnlinkable, "unknown import " + where);
+  if (sig->params.size() > kMaxWasiParams)
+    return MakeError(ErrorKind::kUnlinkable, "unsupported import " + where + ": more than " +
+                                                 std::to_string(kMaxWasiParams) + " parameters");
+  wasi_.push_back(std::make_unique<WasiBinding>(WasiBinding{limits_.wasi, sig, this}));
+  *slot = {wasi_.back().get(), &WasiThunk};
+  *have = WasiExternType(*sig);
+  return {};
+}
 
 Status AotInstance::Link(AotEngine::State& state) {
   slots_.push_back({VELUM_SLOTS_MAGIC, nullptr});
@@ -256,6 +351,9 @@ Status AotInstance::Link(AotEngine::State& state) {
       if (!slot.target && !slot.thunk)
         return MakeError(ErrorKind::kUnlinkable, "unknown import " + where);
       have = SpectestType(imp.field, &have_kind);
+    } else if (imp.module == kWasiModule && limits_.wasi) {
+      have_kind = ExternKind::kFunc;
+      if (Status s = LinkWasi(imp, &slot, &have); !s.ok()) return s;
     } else {
       auto it = state.registered.find(imp.module);
       int index = it == state.registered.end() ? -1 : it->second->FindExport(imp.field, imp.kind);
@@ -266,13 +364,18 @@ Status AotInstance::Link(AotEngine::State& state) {
     if (have_kind != imp.kind || !Matches(imp.kind, imp.type, have))
       return MakeError(ErrorKind::kUnlinkable, "incompatible import type for " + where);
     slots_.push_back(slot);
+    if (imp.kind == ExternKind::kMemory && !imported_memory_)
+      imported_memory_ = static_cast<wasm_rt_memory_t*>(slot.target);
   }
+  memory_export_ = FindExport("memory", ExternKind::kMemory);
   return {};
 }
 
 Status AotInstance::Start() {
   velum_aot_max_pages = limits_.max_memory_pages;
   int code = velum_aot_instantiate(desc_, memory_, slots_.data());
+  // proc_exit in a start function: refused as the interpreter refuses it (a trap naming it).
+  if (code == VELUM_AOT_EXIT) return MakeTrap(TrapKind::kOther, kWasiExitTrap);
   if (code != 0) return TrapError(code);
   instantiated_ = true;
   return {};
@@ -296,6 +399,8 @@ Result<std::vector<Value>> AotInstance::Call(const std::string& name,
   }
   velum_aot_max_pages = limits_.max_memory_pages;
   int code = velum_aot_invoke(desc_->exports[index].call, memory_, in.data(), out.data());
+  // The program ended itself (WASI proc_exit): a normal end, its exit code in its WasiHost.
+  if (code == VELUM_AOT_EXIT) return std::vector<Value>{};
   if (code != 0) return TrapError(code);
   std::vector<Value> results;
   for (size_t i = 0; i < sig.results.size(); i++)

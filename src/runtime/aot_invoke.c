@@ -58,6 +58,8 @@ int velum_aot_instantiate(const velum_module_desc* desc, void* instance, velum_i
   return 0;
 }
 
+void velum_aot_leave(int code) { wasm_rt_trap((wasm_rt_trap_t)code); }
+
 /* Generated code calls these instead of the wasm2c runtime's (see the -D flags in
    aot_compiler.cc). A limit of 65536 pages (4 GiB) means none: spec behaviour unchanged. */
 /* One reservation kept from the last freed memory, so that an executor, which builds a fresh

@@ -501,10 +501,7 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   CallOutcome outcome;
   bool race = false;  // auto, not compiled yet: a native copy may overtake the interpreter
   req.engine = EngineKind::kInterp;
-  if (spec.wasi) {
-    if (spec.engine == EngineKind::kAot)
-      outcome.note = "WASI commands run on the interpreter (not yet compiled ahead of time)";
-  } else if (spec.engine == EngineKind::kAot) {
+  if (spec.engine == EngineKind::kAot) {
     auto so = CompileNow(spec.module);
     if (so.ok()) {
       req.engine = EngineKind::kAot;
@@ -520,10 +517,12 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
       object_pin.emplace(disk_.get(), *so);
     } else {
       PrepareAot(spec.module);
+      // A WASI program runs once, on the engine ready when it starts: a native copy racing
+      // it would read the same stdin (each would see part of it) and redo its effects.
       if (auto failure = CompileFailure(spec.module))
         outcome.note = failure->ToString() + "; using the interpreter";
       else
-        race = true;
+        race = !spec.wasi;
     }
   }
 

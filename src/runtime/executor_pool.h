@@ -67,7 +67,8 @@ struct CallSpec {
   const std::atomic<bool>* cancel = nullptr;
   // Run as a WASI command (wasi.h): its wasi_snapshot_preview1 imports link to a host with
   // these arguments and environment, reading the executors' stdin (the pool owner's); its
-  // stdout and stderr come back in the outcome when it ends. On the interpreter only for now.
+  // stdout and stderr come back in the outcome when it ends, alike on either engine. With
+  // kAuto it is never raced: it runs natively once compiled, on the interpreter until then.
   struct Wasi {
     std::vector<std::string> args, env;
     uint64_t max_output_bytes = 0;  // per stream; 0 or more: kMaxWasiOutputBytes (6 MiB)

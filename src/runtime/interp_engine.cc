@@ -434,6 +434,13 @@ Result<std::unique_ptr<Instance>> InterpEngine::Instantiate(const ModulePtr& mod
     for (size_t i = 0; i < types.size(); i++)
       if (types[i].name == "memory" && store_.Is<interp::Memory>(instance->exports()[i]))
         wasi->memory = instance->exports()[i];
+    // None exported: an imported one (the instance lists imported memories first), as the
+    // AOT tier does.
+    bool imports_memory = false;
+    for (const ImportInfo& import : module->imports())
+      imports_memory |= import.kind == ExternKind::kMemory;
+    if (wasi->memory == interp::Ref::Null && imports_memory && !instance->memories().empty())
+      wasi->memory = instance->memories()[0];
   }
   return std::unique_ptr<Instance>(
       new InterpInstance(this, module, std::move(instance), std::move(wmodule), limits, clamped));

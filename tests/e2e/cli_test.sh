@@ -238,5 +238,25 @@ run run "$WC" abort </dev/null  # a trap after output: the output, then the erro
 [[ $code -eq 1 ]] && grep -q 'argv\[1\]=abort' "$OUT" && grep -q 'wc: giving up' "$ERR" &&
   grep -q 'velum: trap' "$ERR" || fail "wasi_wc abort: exited $code"
 
+# The same command natively: the same output, stdin, exit codes, cap and trap, and no note.
+printf 'one two\nthree\n' | "$VELUM" run --engine aot --env GREETING=hi "$WC" -v --out x \
+  >"$OUT" 2>"$ERR"
+code=$?
+checks=$((checks + 1))
+if [[ $code -ne 0 || "$(cat "$OUT")" != "$want" || "$(cat "$ERR")" != "wc: done" ]]; then
+  fail "wasi_wc --engine aot with stdin: exit $code"
+fi
+run run --engine aot "$WC" exit 7 </dev/null
+[[ $code -eq 7 ]] || fail "wasi_wc --engine aot exit 7: exited $code"
+run run --engine aot "$WC" spam 7000000 </dev/null
+[[ $code -eq 0 && $(stat -c %s "$OUT") -le $((6 * 1024 * 1024)) ]] &&
+  grep -q 'cut at its cap' "$ERR" || fail "wasi_wc --engine aot spam: exited $code"
+run run --engine aot "$WC" abort </dev/null
+[[ $code -eq 1 ]] && grep -q 'argv\[1\]=abort' "$OUT" && grep -q 'wc: giving up' "$ERR" &&
+  grep -q 'velum: trap' "$ERR" || fail "wasi_wc --engine aot abort: exited $code"
+# Compiled now: the default engine runs it natively too.
+run run --time "$WC" exit 3 </dev/null
+[[ $code -eq 3 ]] && grep -q 'on the aot engine' "$ERR" || fail "wasi_wc on auto: not native"
+
 echo "cli_test: $checks runs, $failures failures"
 [[ $failures -eq 0 ]]

@@ -240,6 +240,80 @@ TEST_F(ConfinedPoolTest, CallsWorkOnBothEngines) {
   EXPECT_EQ(pool.stats().executors_replaced, 0u) << "a confined executor died";
 }
 
+// A WASI command through confined executors: the outcome (output, exit code, the cap, a trap
+// after output) is the same on either engine. On auto it runs on the interpreter until it is
+// compiled (never raced: a second copy would share its stdin), natively after.
+TEST_F(ConfinedPoolTest, WasiCommandsAlikeOnBothEngines) {
+  ModulePtr probe = test::LoadWasm("wasi_probe");
+  ASSERT_TRUE(probe);
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 2));
+  auto run = [&](EngineKind engine, std::vector<std::string> args, uint64_t cap = 0) {
+    CallSpec spec = Spec(probe, "_start", {}, engine, milliseconds(60000));
+    spec.wasi = CallSpec::Wasi{std::move(args), {"A=1"}, cap};
+    return pool.Call(spec);
+  };
+  auto first = run(EngineKind::kAuto, {"probe", "args"});
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_EQ(first->engine, EngineKind::kInterp);
+  EXPECT_EQ(first->stdout_data, "argv[0]=probe\nargv[1]=args\nenv A=1\n");
+
+  const struct {
+    std::vector<std::string> args;
+    uint64_t cap;
+  } cases[] = {
+      {{"probe"}, 0},
+      {{"probe", "args", "x y"}, 0},
+      {{"probe", "exit", "3"}, 0},
+      {{"probe", "deep", "500", "7"}, 0},
+      {{"probe", "trap"}, 0},
+      {{"probe", "spam", "5000"}, 1000},
+      {{"probe", "clock"}, 0},  // clocks and random_get, confined
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args.back());
+    auto interp = run(EngineKind::kInterp, c.args, c.cap);
+    auto aot = run(EngineKind::kAot, c.args, c.cap);
+    ASSERT_TRUE(interp.ok()) << interp.error().ToString();
+    ASSERT_TRUE(aot.ok()) << aot.error().ToString();
+    EXPECT_EQ(interp->engine, EngineKind::kInterp);
+    EXPECT_EQ(aot->engine, EngineKind::kAot);
+    EXPECT_EQ(aot->note, "");
+    EXPECT_FALSE(interp->stdout_data.empty() && interp->stderr_data.empty());
+    EXPECT_EQ(aot->stdout_data, interp->stdout_data);
+    EXPECT_EQ(aot->stderr_data, interp->stderr_data);
+    EXPECT_EQ(aot->exit_code, interp->exit_code);
+    EXPECT_EQ(aot->output_truncated, interp->output_truncated);
+    EXPECT_EQ(aot->values, interp->values);
+    if (c.args.back() == "clock") {
+      EXPECT_EQ(aot->stdout_data, "clock and random: ok\n");
+    }
+    ASSERT_EQ(aot->failure.has_value(), interp->failure.has_value());
+    if (aot->failure) {
+      EXPECT_EQ(aot->failure->kind, interp->failure->kind);
+      EXPECT_EQ(aot->failure->trap, interp->failure->trap);
+    }
+  }
+  auto exited = run(EngineKind::kAot, {"probe", "deep", "500", "7"});
+  ASSERT_TRUE(exited.ok()) << exited.error().ToString();
+  EXPECT_EQ(exited->exit_code, 7u);
+  EXPECT_EQ(exited->stdout_data, "descending 500\nbottom reached\n");
+  auto trapped = run(EngineKind::kAot, {"probe", "trap"});
+  ASSERT_TRUE(trapped.ok()) << trapped.error().ToString();
+  ASSERT_TRUE(trapped->failure);
+  EXPECT_EQ(trapped->failure->trap, TrapKind::kUnreachable);
+  EXPECT_EQ(trapped->stdout_data, "before the trap\n");
+  auto capped = run(EngineKind::kAot, {"probe", "spam", "5000"}, 1000);
+  ASSERT_TRUE(capped.ok()) << capped.error().ToString();
+  EXPECT_TRUE(capped->output_truncated);
+  EXPECT_EQ(capped->stdout_data, std::string(1000, 'x'));
+
+  auto later = run(EngineKind::kAuto, {"probe", "args"});  // compiled by now
+  ASSERT_TRUE(later.ok()) << later.error().ToString();
+  EXPECT_EQ(later->engine, EngineKind::kAot);
+  EXPECT_EQ(later->stdout_data, first->stdout_data);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u) << "a confined executor died";
+}
+
 // A confined executor runs native code only from the object it was bound to at start: calls
 // of several compiled modules on one slot restart it bound to each in turn, and every answer
 // is right.
