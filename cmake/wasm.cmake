@@ -22,13 +22,24 @@ function(velum_add_wasm name source)
   add_dependencies(velum_wasm wasm_${name})
 endfunction()
 
-# velum_add_wasi(NAME SOURCE): a C program -> a WASI command (wasm32-wasi, wasi-libc: main,
-# printf, malloc; it exports _start).
+# velum_add_wasi(NAME SOURCE): a program -> a WASI command (wasm32-wasi; it exports _start),
+# by SOURCE's language: C (wasi-libc), C++ (Debian's libc++ for wasm32) or Rust (std, with
+# Debian's /usr/bin/rustc: a rustup rustc earlier on PATH has no wasm32-wasi std of Debian's).
+find_program(VELUM_WASM_CLANGXX NAMES clang++-14 clang++ REQUIRED)
+set(VELUM_RUSTC /usr/bin/rustc)
 function(velum_add_wasi name source)
   set(out ${VELUM_WASM_DIR}/${name}.wasm)
+  if(source MATCHES "\\.rs$")
+    set(compile ${VELUM_RUSTC} --target wasm32-wasi -O -C strip=symbols -o ${out} ${source})
+  elseif(source MATCHES "\\.(cc|cpp)$")
+    set(compile ${VELUM_WASM_CLANGXX} --target=wasm32-wasi -O2 -fno-exceptions -Wl,--strip-all
+                -o ${out} ${source})
+  else()
+    set(compile ${VELUM_WASM_CLANG} --target=wasm32-wasi -O2 -o ${out} ${source})
+  endif()
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${VELUM_WASM_CLANG} --target=wasm32-wasi -O2 -o ${out} ${source}
+    COMMAND ${compile}
     DEPENDS ${source}
     COMMENT "wasm32-wasi ${name}.wasm")
   add_custom_target(wasm_${name} DEPENDS ${out})
