@@ -276,16 +276,16 @@ int RunExecutor(int fd, const ExecutorSetup& setup) {
   if (!setup.bound_object.empty()) executor.Bind(setup);
   if (setup.seal && !setup.seal()) return 4;
   std::vector<uint8_t> frame;
-  int module_fd = -1;
-  while (ReadFrame(fd, &frame, &module_fd)) {
+  std::vector<int> fds;
+  while (ReadFrame(fd, &frame, &fds)) {
     ExecRequest req;
     ExecResponse resp;
-    if (!ExecRequest::Decode(frame, &req)) {
-      if (module_fd >= 0) close(module_fd);
+    // The module's descriptor comes with the request that says so, alone.
+    if (!ExecRequest::Decode(frame, &req) || fds.size() != (req.module_attached ? 1u : 0u)) {
+      for (int f : fds) close(f);
       resp.error = MakeError(ErrorKind::kInternal, "malformed request");
     } else {
-      if (!req.module_attached && module_fd >= 0) close(module_fd), module_fd = -1;
-      resp = executor.Handle(req, module_fd);
+      resp = executor.Handle(req, req.module_attached ? fds[0] : -1);
     }
     resp.retiring =
         setup.retire_after_cpu_seconds && CpuSeconds() >= setup.retire_after_cpu_seconds;

@@ -286,7 +286,9 @@ Status ExecutorPool::Send(Slot* slot, ExecRequest req, const ModulePtr& module) 
       return MakeError(ErrorKind::kIo,
                        std::string("cannot open the stored module: ") + std::strerror(errno));
   }
-  bool sent = WriteFrame(slot->fd, req.Encode(), module_fd);
+  std::vector<int> fds;
+  if (module_fd >= 0) fds.push_back(module_fd);
+  bool sent = WriteFrame(slot->fd, req.Encode(), fds);
   if (module_fd >= 0) close(module_fd);
   if (!sent) return MakeError(ErrorKind::kExecutorCrashed, "executor unavailable");
   return {};
