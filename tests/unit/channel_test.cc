@@ -1,5 +1,5 @@
 // Tests of the pool-executor channel: frames carry several descriptors in order, at most
-// kMaxPassedFds, and none is ever left open by a frame refused.
+// kMaxPassedFds, and none is ever left open by a frame refused; requests carry preopens.
 #include "runtime/channel.h"
 
 #include <fcntl.h>
@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "runtime/executor.h"
 #include "test_util.h"
 
 namespace velum {
@@ -112,6 +113,31 @@ TEST_F(ChannelTest, AFrameWithTooManyDescriptorsIsRefusedAndLeaksNone) {
   EXPECT_FALSE(ReadFrame(sv_[1], &frame, &got));
   EXPECT_TRUE(got.empty());
   EXPECT_EQ(OpenFds(), before);
+}
+
+TEST(ExecRequest, PreopensTravelWithTheRequest) {
+  ExecRequest req;
+  req.module_attached = true;
+  req.module_hash = "ab";
+  req.wasi = true;
+  req.wasi_preopens = {{"/data", false}, {".", true}};
+  EXPECT_EQ(req.PassedFds(), 3u);
+  ExecRequest back;
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  ASSERT_EQ(back.wasi_preopens.size(), 2u);
+  EXPECT_EQ(back.wasi_preopens[0].guest_path, "/data");
+  EXPECT_FALSE(back.wasi_preopens[0].read_only);
+  EXPECT_EQ(back.wasi_preopens[1].guest_path, ".");
+  EXPECT_TRUE(back.wasi_preopens[1].read_only);
+  EXPECT_EQ(back.PassedFds(), 3u);
+  // More than fit beside a module in one frame, or a flag that is not one: malformed.
+  req.wasi_preopens.assign(kMaxPreopens + 1, {"/x", false});
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back));
+  req.wasi_preopens = {{"/x", true}};
+  std::vector<uint8_t> frame = req.Encode();
+  ASSERT_EQ(frame.back(), 1);
+  frame.back() = 2;
+  EXPECT_FALSE(ExecRequest::Decode(frame, &back));
 }
 
 }  // namespace
