@@ -98,6 +98,13 @@ std::string DescribeStatus(int status) {
   return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
+// Descriptors open in this process now.
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) n++;
+  return n;
+}
+
 // Descriptors of process `pid` that are `dir`.
 int DescriptorsOf(const std::string& pid, const fs::path& dir) {
   int n = 0;
@@ -486,6 +493,115 @@ TEST_F(ConfinedPoolTest, CpuBudget) {
   ASSERT_FALSE(spin.ok());
   EXPECT_EQ(spin.error().kind, ErrorKind::kExecutorCrashed) << spin.error().ToString();
   test::ExpectSumWorks(pool);
+}
+
+// wasi_wc (examples/wasi/wc.c) with `args`, given `preopens`.
+CallSpec WcSpec(const ModulePtr& wc, std::vector<std::string> args,
+                std::vector<CallSpec::Wasi::Preopen> preopens) {
+  CallSpec spec = Spec(wc, "_start", {});
+  CallSpec::Wasi wasi;
+  wasi.args = std::move(args);
+  wasi.preopens = std::move(preopens);
+  spec.wasi = std::move(wasi);
+  return spec;
+}
+
+// A call with preopened directories runs in a files executor started for it in a slot, which
+// ends with the call (reaped, not left a zombie): the slot stays vacant until a call needs it,
+// the other slot's executor is untouched, and the pool keeps no descriptor of the directories.
+TEST_F(ConfinedPoolTest, PreopensRunInAFilesExecutorThatEndsWithTheCall) {
+  if (LandlockAbi() == 0) GTEST_SKIP() << "this kernel has no Landlock";
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  test::TempDir data;
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 2));
+  ASSERT_TRUE(pool.Start().ok());
+  const std::vector<int> before = pool.pids();
+  const size_t fds_before = OpenFds();  // the pool's: the executors' channels
+  CallSpec spec = WcSpec(wc, {"wasi_wc.wasm", "exit", "5"},
+                         {{data.path(), "/data", false}, {data.path(), "/ro", true}});
+  auto out = pool.Call(spec);
+  ASSERT_TRUE(out.ok()) << out.error().ToString();
+  EXPECT_EQ(out->exit_code, 5u);
+  EXPECT_NE(out->stdout_data.find("argv[1]=exit"), std::string::npos) << out->stdout_data;
+  EXPECT_EQ(pool.stats().files_executors, 1u);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u);
+  EXPECT_EQ(DescriptorsOf("self", data.path()), 0) << "the pool kept a descriptor of it";
+  EXPECT_EQ(OpenFds(), fds_before - 1) << "one channel fewer (the vacant slot's), no more";
+  std::vector<int> after = pool.pids();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(std::count(after.begin(), after.end(), -1), 1) << "one slot should be vacant";
+  int kept = after[0] == -1 ? after[1] : after[0];
+  EXPECT_TRUE(std::find(before.begin(), before.end(), kept) != before.end());
+  for (int pid : before) {
+    if (pid == kept) continue;
+    EXPECT_EQ(test::ProcessState(pid), 0) << "executor " << pid << " is left";
+  }
+  // A second such call takes the vacant slot: the other executor keeps serving.
+  ASSERT_TRUE(pool.Call(spec).ok());
+  EXPECT_EQ(pool.stats().files_executors, 2u);
+  EXPECT_TRUE(test::ProcessState(kept) != 0 && test::ProcessState(kept) != 'Z');
+  after = pool.pids();
+  EXPECT_EQ(std::count(after.begin(), after.end(), kept), 1);
+  test::ExpectSumWorks(pool);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u);
+}
+
+// With one slot, the files executor takes the place of the only executor; the next call
+// without directories starts a plain one there, so the pool is back to its slot count.
+TEST_F(ConfinedPoolTest, AVacantSlotGetsAPlainExecutorWhenNextUsed) {
+  if (LandlockAbi() == 0) GTEST_SKIP() << "this kernel has no Landlock";
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  test::TempDir data;
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 1));
+  ASSERT_TRUE(pool.Start().ok());
+  auto out = pool.Call(WcSpec(wc, {"wasi_wc.wasm", "exit", "0"}, {{data.path(), ".", false}}));
+  ASSERT_TRUE(out.ok()) << out.error().ToString();
+  EXPECT_EQ(pool.pids(), std::vector<int>{-1});
+  test::ExpectSumWorks(pool);
+  ASSERT_EQ(pool.pids().size(), 1u);
+  EXPECT_GT(pool.pids()[0], 0);
+  // A plain executor: a call with directories never runs in it.
+  auto again = pool.Call(WcSpec(wc, {"wasi_wc.wasm", "exit", "1"}, {{data.path(), ".", true}}));
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_EQ(again->exit_code, 1u);
+  EXPECT_EQ(pool.stats().files_executors, 2u);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u);
+}
+
+// A directory that cannot be opened, a nameless one, or too many: an error before any executor
+// is taken, and no descriptor is left open.
+TEST_F(ConfinedPoolTest, BadPreopensAreErrorsBeforeAnythingRuns) {
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  test::TempDir data;
+  std::ofstream(data.path() / "file") << "x";
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 1));
+  ASSERT_TRUE(pool.Start().ok());
+  const uint64_t started = pool.stats().executors_started;
+  const size_t fds_before = OpenFds();
+  const std::vector<std::string> args = {"wasi_wc.wasm"};
+  auto missing = pool.Call(
+      WcSpec(wc, args, {{data.path(), "/a", false}, {data.path() / "nosuch", "/b", false}}));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kIo);
+  EXPECT_NE(missing.error().message.find("cannot open the directory"), std::string::npos)
+      << missing.error().message;
+  auto file = pool.Call(WcSpec(wc, args, {{data.path() / "file", "/f", true}}));
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().kind, ErrorKind::kIo);
+  EXPECT_NE(file.error().message.find("Not a directory"), std::string::npos)
+      << file.error().message;
+  auto nameless = pool.Call(WcSpec(wc, args, {{data.path(), "", false}}));
+  ASSERT_FALSE(nameless.ok());
+  EXPECT_EQ(nameless.error().kind, ErrorKind::kBadArguments);
+  std::vector<CallSpec::Wasi::Preopen> many(kMaxPreopens + 1, {data.path(), "/d", false});
+  auto too_many = pool.Call(WcSpec(wc, args, many));
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().kind, ErrorKind::kLimitExceeded);
+  EXPECT_EQ(pool.stats().executors_started, started);
+  EXPECT_EQ(OpenFds(), fds_before);
 }
 
 }  // namespace
