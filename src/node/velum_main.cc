@@ -244,9 +244,13 @@ int main(int argc, char** argv) {
                        std::to_string(limits::kDefaultCallMemoryMib) +
                        ", as the shell's wasm and scatter)")
       ->transform(limits::InRange(limits::kRunMemory));
-  run_cmd->add_option("--env", run.env,
-                      "NAME=VALUE for a WASI program's environment (repeatable; it sees no "
-                      "other variable, never velum's own)");
+  // Repeatable options take one value each time: left to CLI11, a list would also take the
+  // words after it (FILE, ARGS) while positionals are left to fill.
+  run_cmd
+      ->add_option("--env", run.env,
+                   "NAME=VALUE for a WASI program's environment (repeatable; it sees no "
+                   "other variable, never velum's own)")
+      ->allow_extra_args(false);
   run_cmd->add_option("--invoke", run.invoke,
                       "call this export of a WASI command instead of running it (its ARGS "
                       "follow FILE)");

@@ -238,5 +238,8 @@ run run "$WC" abort </dev/null  # a trap after output: the output, then the erro
 [[ $code -eq 1 ]] && grep -q 'argv\[1\]=abort' "$OUT" && grep -q 'wc: giving up' "$ERR" &&
   grep -q 'velum: trap' "$ERR" || fail "wasi_wc abort: exited $code"
 
+# A repeatable option takes one word each time, never FILE or ARGS after it.
+expect_ok 6 run --invoke sum --env A=B "$WASM/sum.wasm" 1 2 3
+
 echo "cli_test: $checks runs, $failures failures"
 [[ $failures -eq 0 ]]
