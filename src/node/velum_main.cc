@@ -82,12 +82,43 @@ struct RunOptions {
   bool command = false;
   std::vector<std::string> program_args;
   std::vector<std::string> env;  // --env NAME=VALUE: the program's whole environment
+  // --dir and --ro-dir HOST[::GUEST], in the order given: the program's directories.
+  std::vector<velum::CallSpec::Wasi::Preopen> preopens;
   std::string invoke;
   velum::ModulePtr module;  // FILE, when it was loaded to read the command line (not again)
   double timeout_s = velum::shell::kDefaultCallTimeoutS;
   uint32_t max_memory_mib = velum::shell::kDefaultCallMemoryMib;
   bool time = false;
 };
+
+// The separator of --dir HOST::GUEST (wasmtime's): a path may hold a single colon.
+constexpr char kGuestSeparator[] = "::";
+
+// `--dir` or `--ro-dir` HOST[::GUEST]: GUEST is the program's name for the directory HOST,
+// HOST as written when there is none (`--dir .` is "."). HOST must be a directory now.
+velum::Result<velum::CallSpec::Wasi::Preopen> ParsePreopen(const std::string& option,
+                                                           const std::string& word,
+                                                           bool read_only) {
+  velum::CallSpec::Wasi::Preopen p;
+  size_t sep = word.find(kGuestSeparator);
+  std::string host = word.substr(0, sep);
+  p.guest = sep == std::string::npos ? host : word.substr(sep + 2);
+  p.host = host;
+  p.read_only = read_only;
+  auto refuse = [&](const std::string& why) {
+    return velum::MakeError(velum::ErrorKind::kBadArguments, option + " " + word + ": " + why);
+  };
+  if (host.empty()) return refuse("no directory before '::'");
+  if (p.guest.empty()) return refuse("no name for the program after '::'");
+  if (p.guest.size() > velum::kMaxPreopenGuestPath)
+    return refuse("the program's name for it is over " +
+                  std::to_string(velum::kMaxPreopenGuestPath) + " bytes");
+  std::error_code ec;
+  auto status = std::filesystem::status(p.host, ec);
+  if (!std::filesystem::exists(status)) return refuse("no such directory");
+  if (!std::filesystem::is_directory(status)) return refuse("not a directory");
+  return p;
+}
 
 bool ImportsWasi(const velum::Module& m) {
   for (const auto& i : m.imports())
@@ -102,6 +133,11 @@ int Run(const RunOptions& o) {
       o.module ? velum::Result<velum::ModulePtr>(o.module)
                : velum::Module::FromFile(velum::shell::ResolveModule(o.file));
   if (!module.ok()) return Fail(module.error());
+  if (o.preopens.size() > velum::kMaxPreopens)
+    return Fail(velum::MakeError(velum::ErrorKind::kBadArguments,
+                                 std::to_string(o.preopens.size()) +
+                                     " directories: --dir and --ro-dir at most " +
+                                     std::to_string(velum::kMaxPreopens) + " times in all"));
   for (const std::string& e : o.env) {
     size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0 || e.find('\0') != std::string::npos)
@@ -130,7 +166,12 @@ int Run(const RunOptions& o) {
     wasi.args.push_back(std::filesystem::path(o.file).filename().string());
     wasi.args.insert(wasi.args.end(), o.program_args.begin(), o.program_args.end());
     wasi.env = o.env;
+    wasi.preopens = o.preopens;
     spec.wasi = std::move(wasi);
+  } else if (!o.preopens.empty()) {
+    return Fail(velum::MakeError(
+        velum::ErrorKind::kBadArguments,
+        "--dir and --ro-dir are for WASI programs; " + o.file + " imports nothing of WASI"));
   }
   spec.engine = *engine;
   spec.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
@@ -164,8 +205,8 @@ int Run(const RunOptions& o) {
 // `velum run [OPTIONS] FILE ...`: where FILE is (the first word that is not an option or an
 // option's value), or 0. Words after it belong to the program when FILE is a WASI command.
 int FileIndex(int argc, char** argv) {
-  static const std::vector<std::string> with_value = {"--engine", "--timeout", "--max-memory",
-                                                      "--env", "--invoke"};
+  static const std::vector<std::string> with_value = {
+      "--engine", "--timeout", "--max-memory", "--env", "--invoke", "--dir", "--ro-dir"};
   for (int i = 2; i < argc; i++) {
     std::string w = argv[i];
     if (w == "--") return i + 1 < argc ? i + 1 : 0;
@@ -244,9 +285,26 @@ int main(int argc, char** argv) {
                        std::to_string(limits::kDefaultCallMemoryMib) +
                        ", as the shell's wasm and scatter)")
       ->transform(limits::InRange(limits::kRunMemory));
-  run_cmd->add_option("--env", run.env,
-                      "NAME=VALUE for a WASI program's environment (repeatable; it sees no "
-                      "other variable, never velum's own)");
+  // Repeatable options take one value each time: left to CLI11, a list would also take the
+  // words after it (FILE, ARGS) while positionals are left to fill.
+  run_cmd
+      ->add_option("--env", run.env,
+                   "NAME=VALUE for a WASI program's environment (repeatable; it sees no "
+                   "other variable, never velum's own)")
+      ->allow_extra_args(false);
+  std::vector<std::string> dirs, ro_dirs;
+  auto* dir_option =
+      run_cmd
+          ->add_option("--dir", dirs,
+                       "HOST[::GUEST]: a directory the WASI program may read and write, and all "
+                       "beneath it, named GUEST in the program (default: HOST as written); it "
+                       "reaches no other file (repeatable)")
+          ->allow_extra_args(false);
+  auto* ro_dir_option =
+      run_cmd
+          ->add_option("--ro-dir", ro_dirs,
+                       "HOST[::GUEST]: as --dir, but the program may only read it (repeatable)")
+          ->allow_extra_args(false);
   run_cmd->add_option("--invoke", run.invoke,
                       "call this export of a WASI command instead of running it (its ARGS "
                       "follow FILE)");
@@ -274,6 +332,18 @@ int main(int argc, char** argv) {
   // above is still one line and a non-zero exit.
   try {
     if (*inspect_cmd) return Inspect(inspect_file, inspect_all);
+    // The program's descriptors 3, 4, ... in the order the options were given.
+    size_t next_dir = 0, next_ro_dir = 0;
+    for (const CLI::Option* option : run_cmd->parse_order()) {
+      bool read_only = option == ro_dir_option;
+      if (option != dir_option && !read_only) continue;
+      const auto& words = read_only ? ro_dirs : dirs;
+      size_t& next = read_only ? next_ro_dir : next_dir;
+      if (next >= words.size()) continue;
+      auto preopen = ParsePreopen(read_only ? "--ro-dir" : "--dir", words[next++], read_only);
+      if (!preopen.ok()) return Fail(preopen.error());
+      run.preopens.push_back(std::move(*preopen));
+    }
     if (!run.invoke.empty()) {  // FILE then the export's ARGS: FUNC is --invoke's
       if (!run.func.empty()) run.args.insert(run.args.begin(), run.func);
       run.func = run.invoke;

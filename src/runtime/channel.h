@@ -3,7 +3,9 @@
 #ifndef VELUM_RUNTIME_CHANNEL_H_
 #define VELUM_RUNTIME_CHANNEL_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,9 @@
 namespace velum {
 
 constexpr uint32_t kMaxChannelFrame = 16 << 20;  // modules travel by path, not in frames
+// Descriptors one frame may carry: a module and a call's preopened directories (ExecRequest).
+// A frame that arrives with more is refused, and every descriptor it brought is closed.
+constexpr size_t kMaxPassedFds = 64;
 
 class FrameWriter {
  public:
@@ -92,10 +97,14 @@ class FrameReader {
 };
 
 // Blocking frame I/O on a stream socket. False on EOF or error.
-// `pass_fd` >= 0 travels with the frame (SCM_RIGHTS): how a confined executor, which cannot
-// open files, receives a module. `received_fd` gets it (-1 if none; the caller closes it).
-bool WriteFrame(int fd, const std::vector<uint8_t>& frame, int pass_fd = -1);
-bool ReadFrame(int fd, std::vector<uint8_t>* frame, int* received_fd = nullptr);
+// `pass_fds` (at most kMaxPassedFds) travel with the frame, in order (SCM_RIGHTS): how a
+// confined executor, which cannot open files, receives a module and directories; the caller
+// keeps its own copies. `received_fds` gets them in the same order, the caller owning them
+// (null: any that come are closed). On false nothing is left open: a frame that came with more
+// than kMaxPassedFds, or whose descriptors the kernel had to drop (MSG_CTRUNC: over this
+// process's RLIMIT_NOFILE), is refused.
+bool WriteFrame(int fd, const std::vector<uint8_t>& frame, const std::vector<int>& pass_fds = {});
+bool ReadFrame(int fd, std::vector<uint8_t>* frame, std::vector<int>* received_fds = nullptr);
 
 }  // namespace velum
 

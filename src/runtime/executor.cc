@@ -40,6 +40,11 @@ std::vector<uint8_t> ExecRequest::Encode() const {
     for (const auto& s : *list) w.Str(s);
   }
   w.U64(wasi_max_output_bytes);
+  w.U32(static_cast<uint32_t>(wasi_preopens.size()));
+  for (const auto& p : wasi_preopens) {
+    w.Str(p.guest_path);
+    w.U8(p.read_only);
+  }
   return w.bytes();
 }
 
@@ -65,6 +70,17 @@ bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
     for (uint32_t i = 0; i < count && !r.failed(); i++) list->push_back(r.Str());
   }
   out->wasi_max_output_bytes = r.U64();
+  uint32_t preopens = r.U32();
+  if (preopens > kMaxPreopens) return false;
+  out->wasi_preopens.clear();
+  for (uint32_t i = 0; i < preopens && !r.failed(); i++) {
+    ExecPreopen p;
+    p.guest_path = r.Str();
+    uint8_t read_only = r.U8();
+    if (read_only > 1 || p.guest_path.size() > kMaxPreopenGuestPath) return false;
+    p.read_only = read_only;
+    out->wasi_preopens.push_back(std::move(p));
+  }
   return !r.failed();
 }
 
@@ -119,9 +135,13 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
 namespace {
 
 // A WASI command's host: stdin is this process's own (the caller's, which the pool's
-// executors inherit); stdout and stderr are collected into `resp`, capped.
-WasiConfig StdioWasi(const ExecRequest& req, ExecResponse* resp) {
+// executors inherit); stdout and stderr are collected into `resp`, capped. The host takes
+// over `dirs`, the descriptors of req.wasi_preopens in order.
+WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, ExecResponse* resp) {
   WasiConfig config;
+  for (size_t i = 0; i < dirs.size(); i++)
+    config.preopens.push_back(
+        {dirs[i], req.wasi_preopens[i].guest_path, req.wasi_preopens[i].read_only});
   config.args = req.wasi_args;
   config.env = req.wasi_env;
   config.max_output_bytes =
@@ -141,6 +161,10 @@ WasiConfig StdioWasi(const ExecRequest& req, ExecResponse* resp) {
     }
   };
   return config;
+}
+
+void CloseAll(const std::vector<int>& fds) {
+  for (int fd : fds) close(fd);
 }
 
 // The bytes of a module received as a descriptor (read without a path: no open()).
@@ -171,12 +195,16 @@ class Executor {
       bound_handle_ = LoadObjectConfined(setup.bound_fd, &bound_error_);
   }
 
-  // Takes ownership of `module_fd` (-1: none sent).
-  ExecResponse Handle(const ExecRequest& req, int module_fd) {
+  // Takes ownership of `module_fd` (-1: none sent) and of `dirs`, the descriptors of
+  // req.wasi_preopens (the WASI host closes them; a call that is not WASI has none).
+  ExecResponse Handle(const ExecRequest& req, int module_fd, std::vector<int> dirs) {
     ExecResponse resp;
     auto start = std::chrono::steady_clock::now();
     std::unique_ptr<WasiHost> wasi;
-    if (req.wasi) wasi = std::make_unique<WasiHost>(StdioWasi(req, &resp));
+    if (req.wasi)
+      wasi = std::make_unique<WasiHost>(StdioWasi(req, std::move(dirs), &resp));
+    else
+      CloseAll(dirs);
     auto values = Run(req, module_fd, wasi.get());
     resp.run_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - start)
@@ -268,6 +296,43 @@ uint64_t CpuSeconds() {
   return static_cast<uint64_t>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec);
 }
 
+// Confines a files executor to the directories `req` brings (`dirs`, in order), for good.
+Status RestrictToRequest(const ExecRequest& req, const std::vector<int>& dirs) {
+  std::vector<LandlockPreopen> rules;
+  for (size_t i = 0; i < dirs.size(); i++)
+    rules.push_back({dirs[i], req.wasi_preopens[i].read_only});
+  return RestrictToPreopens(rules);
+}
+
+// Answers one request, which brought `fds` (all taken over here).
+ExecResponse Serve(Executor& executor, const ExecutorSetup& setup,
+                   const std::vector<uint8_t>& frame, std::vector<int> fds) {
+  ExecRequest req;
+  ExecResponse resp;
+  if (!ExecRequest::Decode(frame, &req) || fds.size() != req.PassedFds()) {
+    CloseAll(fds);
+    resp.error = MakeError(ErrorKind::kInternal, "malformed request");
+    return resp;
+  }
+  int module_fd = req.module_attached ? fds[0] : -1;
+  std::vector<int> dirs(fds.begin() + (req.module_attached ? 1 : 0), fds.end());
+  Status confined;
+  // The filter of an executor that is not a files one would kill the host's first openat.
+  if (!dirs.empty() && !setup.files)
+    confined = MakeError(ErrorKind::kInternal,
+                         "preopened directories sent to an executor "
+                         "that is not a files executor");
+  else if (setup.files)
+    confined = RestrictToRequest(req, dirs);  // before anything of the call runs
+  if (!confined.ok()) {
+    CloseAll(fds);
+    resp.error = confined.error();
+    return resp;
+  }
+  if (setup.after_landlock) setup.after_landlock(req.wasi_preopens, dirs);
+  return executor.Handle(req, module_fd, std::move(dirs));
+}
+
 }  // namespace
 
 int RunExecutor(int fd, const ExecutorSetup& setup) {
@@ -276,19 +341,12 @@ int RunExecutor(int fd, const ExecutorSetup& setup) {
   if (!setup.bound_object.empty()) executor.Bind(setup);
   if (setup.seal && !setup.seal()) return 4;
   std::vector<uint8_t> frame;
-  int module_fd = -1;
-  while (ReadFrame(fd, &frame, &module_fd)) {
-    ExecRequest req;
-    ExecResponse resp;
-    if (!ExecRequest::Decode(frame, &req)) {
-      if (module_fd >= 0) close(module_fd);
-      resp.error = MakeError(ErrorKind::kInternal, "malformed request");
-    } else {
-      if (!req.module_attached && module_fd >= 0) close(module_fd), module_fd = -1;
-      resp = executor.Handle(req, module_fd);
-    }
-    resp.retiring =
-        setup.retire_after_cpu_seconds && CpuSeconds() >= setup.retire_after_cpu_seconds;
+  std::vector<int> fds;
+  while (ReadFrame(fd, &frame, &fds)) {
+    ExecResponse resp = Serve(executor, setup, frame, std::move(fds));
+    // A files executor's Landlock layer holds that call's directories: it serves no other.
+    resp.retiring = setup.files || (setup.retire_after_cpu_seconds &&
+                                    CpuSeconds() >= setup.retire_after_cpu_seconds);
     if (!WriteFrame(fd, resp.Encode())) return 1;
     if (resp.retiring) return 0;
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/channel.h"
 #include "runtime/engine.h"
 #include "runtime/error.h"
 #include "runtime/value.h"
@@ -19,10 +20,24 @@ constexpr size_t kExecutorModuleCache = 64;
 // A WASI command's stdout and stderr travel back in its response frame (16 MiB at most), so
 // each is capped here; a confined executor cannot write to the caller's files itself.
 constexpr uint64_t kMaxWasiOutputBytes = 6ull << 20;
+// Directories one WASI call may be given: they travel as descriptors beside the request,
+// after the module's, so together they fit in one frame's kMaxPassedFds.
+constexpr size_t kMaxPreopens = kMaxPassedFds - 1;
+// The longest name a preopened directory may have in the program (fd_prestat_dir_name).
+constexpr size_t kMaxPreopenGuestPath = 4096;
+
+// A directory a WASI command may reach, as the request names it; its descriptor travels
+// beside the frame.
+struct ExecPreopen {
+  std::string guest_path;  // the name the program sees: "/", "/data", "."
+  bool read_only = false;
+};
 
 // One call, as sent over the channel. A confined executor cannot open files: the module
 // travels as a descriptor of its module-store entry passed with the frame (checked against
 // its hash) the first time an executor needs it, so frames stay small whatever its size.
+// The descriptors beside a frame are, in order: the module's if module_attached, then one
+// directory per entry of wasi_preopens; any other count makes the request malformed.
 struct ExecRequest {
   bool module_attached = false;             // a descriptor of the module comes with the frame
   bool reset_module_cache = false;          // forget every held module first (the pool's LRU)
@@ -39,7 +54,12 @@ struct ExecRequest {
   bool wasi = false;
   std::vector<std::string> wasi_args, wasi_env;
   uint64_t wasi_max_output_bytes = 0;
+  // Directories the program may reach (fds 3, 4, ... in order): only a files executor
+  // (ExecutorSetup::files) takes a request with any, and runs no other call after it.
+  std::vector<ExecPreopen> wasi_preopens;
 
+  // How many descriptors come with this request's frame.
+  size_t PassedFds() const { return (module_attached ? 1 : 0) + wasi_preopens.size(); }
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecRequest* out);
 };
@@ -74,6 +94,15 @@ struct ExecutorSetup {
   std::function<bool()> seal;
   // Answer, then exit, once the process has used this much CPU time (0: never).
   uint64_t retire_after_cpu_seconds = 0;
+  // A files executor (velum-executor --files): its system-call filter allows the file
+  // system calls of a WASI host (sandbox.h, ExecutorMode::kFiles), so before its one call it
+  // confines itself to that call's preopened directories by a Landlock layer
+  // (RestrictToPreopens), which cannot be lifted; it answers that call and exits. Never bound
+  // to an object: no code but its own may run before the layer is in place.
+  bool files = false;
+  // Tests only (velum-executor --try-forbidden escape): called in a files executor once the
+  // layer is in place, with the received directories, instead of running the call.
+  std::function<void(const std::vector<ExecPreopen>&, const std::vector<int>& fds)> after_landlock;
 };
 
 // Serves requests on `fd` until it closes. Returns the process exit code.

@@ -1,11 +1,12 @@
 // velum-executor: the sandbox process started by the executor pool; never run by hand.
-// Usage: velum-executor FD MAX_DATA_BYTES PARENT_PID [--cpu-seconds N] [--bind OBJECT]
+// Usage: velum-executor FD MAX_DATA_BYTES PARENT_PID [--cpu-seconds N] [--bind OBJECT | --files]
 // [--report]. It confines itself, serves the channel on FD until it closes, dies with the parent.
 #include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "runtime/channel.h"
 #include "runtime/executor.h"
@@ -69,10 +71,15 @@ bool WatchParent() {
 struct Arguments {
   int fd = -1;
   velum::SandboxLimits limits;
-  std::string bind;           // --bind OBJECT: the AOT object to load before confinement
+  std::string bind;  // --bind OBJECT: the AOT object to load before confinement
+  // --files: a files executor (ExecutorSetup::files), for one call with preopened directories.
+  velum::ExecutorMode mode = velum::ExecutorMode::kCompute;
   bool report = false;        // --report: send the pool one frame saying what confinement got
   std::string try_forbidden;  // --try-forbidden NAME: tests only, see sandbox.h
 };
+
+// The test hook's name for TryPreopenEscape, tried once the call's Landlock layer is in place.
+constexpr char kTryEscape[] = "escape";
 
 // Everything in order: namespaces (the process must be single-threaded), the parent watch,
 // the rlimits, and the loading filter; a compiled module is loaded under it.
@@ -81,7 +88,7 @@ bool Confine(const Arguments& args) {
   velum::EnterNamespaces(&report);
   if (!WatchParent()) return false;
   velum::Status s = velum::ApplyLimits(args.limits);
-  if (s.ok()) s = velum::InstallSyscallFilter(velum::FilterStage::kLoading);
+  if (s.ok()) s = velum::InstallSyscallFilter(velum::FilterStage::kLoading, args.mode);
   if (!s.ok()) {
     std::fprintf(stderr, "velum-executor: cannot confine itself: %s\n", s.error().message.c_str());
     return false;
@@ -92,18 +99,38 @@ bool Confine(const Arguments& args) {
 
 // The serving filter, then the report to the pool (and the tests' forbidden call).
 bool Seal(const Arguments& args) {
-  if (velum::Status s = velum::InstallSyscallFilter(velum::FilterStage::kServing); !s.ok()) {
+  if (velum::Status s = velum::InstallSyscallFilter(velum::FilterStage::kServing, args.mode);
+      !s.ok()) {
     std::fprintf(stderr, "velum-executor: cannot confine itself: %s\n", s.error().message.c_str());
     return false;
   }
   if (args.report && !velum::WriteFrame(args.fd, namespaces_report.Encode())) return false;
-  if (!args.try_forbidden.empty()) {
+  // The escape is tried later, in a files executor, once its call's Landlock layer is in place.
+  bool escape_later = args.mode == velum::ExecutorMode::kFiles && args.try_forbidden == kTryEscape;
+  if (!args.try_forbidden.empty() && !escape_later) {
     bool known = velum::TryForbiddenCall(args.try_forbidden);
     std::fprintf(stderr, "velum-executor: %s %s\n", args.try_forbidden.c_str(),
                  known ? "was not stopped" : "is not a known forbidden call");
     _exit(3);
   }
   return true;
+}
+
+// Test only (--files --try-forbidden escape): instead of running the call, sends the pool one
+// frame saying what arrived ("received GUEST_PATH ro|rw dir|other" per directory) and what
+// TryPreopenEscape got in the first directory, then exits 3.
+void ReportEscape(int channel, const std::vector<velum::ExecPreopen>& preopens,
+                  const std::vector<int>& fds) {
+  std::string report;
+  for (size_t i = 0; i < preopens.size() && i < fds.size(); i++) {
+    struct stat st {};
+    bool dir = fstat(fds[i], &st) == 0 && S_ISDIR(st.st_mode);
+    report += "received " + preopens[i].guest_path + (preopens[i].read_only ? " ro" : " rw") +
+              (dir ? " dir\n" : " other\n");
+  }
+  if (!fds.empty()) report += velum::TryPreopenEscape(fds[0]);
+  velum::WriteFrame(channel, std::vector<uint8_t>(report.begin(), report.end()));
+  _exit(3);
 }
 
 }  // namespace
@@ -123,6 +150,8 @@ int main(int argc, char** argv) {
       args.bind = argv[++i];
     else if (a == "--cpu-seconds" && i + 1 < argc)
       args.limits.cpu_seconds = std::max<uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+    else if (a == "--files")
+      args.mode = velum::ExecutorMode::kFiles;
     else if (a == "--report")
       args.report = true;
     else if (a == "--try-forbidden" && i + 1 < argc)
@@ -130,6 +159,11 @@ int main(int argc, char** argv) {
     else
       return 2;
   }
+  // Nothing but the executor's own code may run in a files executor before its Landlock layer
+  // is in place, and a bound object's constructors would (at load, under the loading filter,
+  // which allows a files executor's calls).
+  if (args.mode == velum::ExecutorMode::kFiles && !args.bind.empty()) return 2;
+  if (args.mode == velum::ExecutorMode::kFiles) args.limits.AllowFiles();
   if (getppid() != parent_pid) return 1;  // the parent died before we got here
   // Wasm is batch work: SCHED_BATCH lets the scheduler give it longer time slices and keeps
   // its wake-ups from preempting others, so the node's own loop (heartbeats, reports) runs
@@ -152,5 +186,11 @@ int main(int argc, char** argv) {
   setup.confine = [&args] { return Confine(args); };
   setup.seal = [&args] { return Seal(args); };
   setup.retire_after_cpu_seconds = args.limits.cpu_seconds / 2;
+  setup.files = args.mode == velum::ExecutorMode::kFiles;
+  if (setup.files && args.try_forbidden == kTryEscape)
+    setup.after_landlock = [&args](const std::vector<velum::ExecPreopen>& preopens,
+                                   const std::vector<int>& fds) {
+      ReportEscape(args.fd, preopens, fds);
+    };
   return velum::RunExecutor(args.fd, setup);
 }

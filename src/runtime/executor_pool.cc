@@ -39,6 +39,11 @@ struct ExecutorPool::Slot {
   int exit_status = 0;        // of the last process that died in this slot
   std::string bound_object;   // the AOT object its executor loaded before confinement, or ""
   std::set<ModuleHash> held;  // modules its executor holds (it mirrors kExecutorModuleCache)
+  // Its executor is a files one (ExecutorMode::kFiles): it runs one call and is ended after.
+  bool files = false;
+  // No executor: the last was a files one. One is started when the slot is next used, so a
+  // run of calls with directories does not start an executor for nothing between two.
+  bool vacant = false;
 };
 
 namespace {
@@ -76,6 +81,47 @@ std::string FindExecutor(const std::string& configured) {
   if (std::string lib = InstalledExecutor(CodeDirectory()); !lib.empty()) return lib;
   if (std::string bin = InstalledExecutor(self.parent_path()); !bin.empty()) return bin;
   return VELUM_EXECUTOR_BUILD_PATH;
+}
+
+// Descriptors the pool opened for one call (its preopened directories), closed when the call
+// ends: the executor has its own copies by then.
+class CallFds {
+ public:
+  CallFds() = default;
+  ~CallFds() {
+    for (int fd : fds_) close(fd);
+  }
+  CallFds(const CallFds&) = delete;
+  CallFds& operator=(const CallFds&) = delete;
+  void Add(int fd) { fds_.push_back(fd); }
+  const std::vector<int>& fds() const { return fds_; }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// Opens a call's preopened directories, in order, into `out`. Done in the caller's process,
+// unconfined: the executor gets descriptors, never a path.
+Status OpenPreopens(const std::vector<CallSpec::Wasi::Preopen>& preopens, CallFds* out) {
+  if (preopens.size() > kMaxPreopens)
+    return MakeError(ErrorKind::kLimitExceeded, std::to_string(preopens.size()) +
+                                                    " preopened directories: at most " +
+                                                    std::to_string(kMaxPreopens));
+  for (const auto& p : preopens) {
+    if (p.guest.empty() || p.guest.size() > kMaxPreopenGuestPath ||
+        p.guest.find('\0') != std::string::npos)
+      return MakeError(ErrorKind::kBadArguments, "the directory " + p.host.string() +
+                                                     " needs a name for the program "
+                                                     "(not empty, no NUL, at most " +
+                                                     std::to_string(kMaxPreopenGuestPath) +
+                                                     " bytes)");
+    int fd = open(p.host.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      return MakeError(ErrorKind::kIo, "cannot open the directory " + p.host.string() + ": " +
+                                           std::strerror(errno));
+    out->Add(fd);
+  }
+  return {};
 }
 
 Error DeathError(int status) {
@@ -184,10 +230,12 @@ bool ExecutorPool::Spawn(Slot* slot, bool report) {
   std::string path = options_.executor_path, fd = "3",
               data = std::to_string(options_.max_data_bytes), parent = std::to_string(getpid()),
               bind = "--bind", report_flag = "--report", cpu_flag = "--cpu-seconds",
-              cpu = std::to_string(options_.executor_cpu_seconds);
+              cpu = std::to_string(options_.executor_cpu_seconds), files_flag = "--files";
   std::vector<char*> argv = {path.data(),   fd.data(),       data.data(),
                              parent.data(), cpu_flag.data(), cpu.data()};
-  if (!slot->bound_object.empty()) {
+  if (slot->files) {
+    argv.push_back(files_flag.data());  // never bound: see velum-executor's main
+  } else if (!slot->bound_object.empty()) {
     argv.push_back(bind.data());
     argv.push_back(slot->bound_object.data());
   }
@@ -205,10 +253,12 @@ bool ExecutorPool::Spawn(Slot* slot, bool report) {
   slot->fd = sv[0];
   slot->held.clear();
   stats_.executors_started++;
+  if (slot->files) stats_.files_executors++;
   return true;
 }
 
-void ExecutorPool::Respawn(Slot* slot) {
+void ExecutorPool::Vacate(Slot* slot) {
+  // A files executor exits once it has answered; one that would not is ended all the same.
   if (slot->pid > 0) {
     kill(slot->pid, SIGKILL);
     int status = 0;
@@ -217,6 +267,15 @@ void ExecutorPool::Respawn(Slot* slot) {
   }
   if (slot->fd >= 0) close(slot->fd);
   slot->pid = slot->fd = -1;
+  slot->held.clear();
+  slot->files = false;
+  slot->vacant = true;
+}
+
+void ExecutorPool::Respawn(Slot* slot, bool files) {
+  Vacate(slot);
+  slot->vacant = false;
+  slot->files = files;
   std::lock_guard<std::mutex> lock(mu_);
   Spawn(slot);
 }
@@ -229,16 +288,23 @@ void ExecutorPool::Replace(Slot* slot) {
   Respawn(slot);
 }
 
-ExecutorPool::Slot* ExecutorPool::Acquire(bool wait, const std::string& object) {
+ExecutorPool::Slot* ExecutorPool::Acquire(bool wait, const std::string& object, bool files) {
   Slot* slot = nullptr;
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (wait) free_cv_.wait(lock, [&] { return !free_.empty(); });
     if (free_.empty()) return nullptr;
     // The most recently used executor (warm caches), or for native code one already bound to
-    // the object; failing that, rebind an unbound one, else the one idle the longest.
+    // the object; failing that, rebind an unbound one, else the one idle the longest. A files
+    // executor takes a vacant slot, else that of the unbound one idle the longest, else the one
+    // idle the longest; any other call a slot with an executor, if there is one.
     auto pick = free_.end() - 1;
-    if (!object.empty() && (*pick)->bound_object != object) {
+    if (files) {
+      auto vacant = std::find_if(free_.begin(), free_.end(), [](Slot* s) { return s->vacant; });
+      auto unbound =
+          std::find_if(free_.begin(), free_.end(), [](Slot* s) { return s->bound_object.empty(); });
+      pick = vacant != free_.end() ? vacant : unbound != free_.end() ? unbound : free_.begin();
+    } else if (!object.empty() && (*pick)->bound_object != object) {
       auto bound = std::find_if(free_.rbegin(), free_.rend(),
                                 [&](Slot* s) { return s->bound_object == object; });
       auto unbound = std::find_if(free_.rbegin(), free_.rend(),
@@ -246,16 +312,28 @@ ExecutorPool::Slot* ExecutorPool::Acquire(bool wait, const std::string& object) 
       pick = bound != free_.rend()     ? std::next(bound).base()
              : unbound != free_.rend() ? std::next(unbound).base()
                                        : free_.begin();
+    } else if ((*pick)->vacant) {
+      auto live = std::find_if(free_.rbegin(), free_.rend(), [](Slot* s) { return !s->vacant; });
+      if (live != free_.rend()) pick = std::next(live).base();
     }
     slot = *pick;
     free_.erase(pick);
   }
+  if (files) {
+    slot->bound_object.clear();
+    Respawn(slot, /*files=*/true);
+    return slot;
+  }
   if (!object.empty() && slot->bound_object != object) {
     slot->bound_object = object;
-    {
+    if (!slot->vacant) {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.executors_rebound++;
     }
+    Respawn(slot);
+    return slot;
+  }
+  if (slot->vacant) {
     Respawn(slot);
     return slot;
   }
@@ -266,7 +344,8 @@ ExecutorPool::Slot* ExecutorPool::Acquire(bool wait, const std::string& object) 
   return slot;
 }
 
-Status ExecutorPool::Send(Slot* slot, ExecRequest req, const ModulePtr& module) {
+Status ExecutorPool::Send(Slot* slot, ExecRequest req, const ModulePtr& module,
+                          const std::vector<int>& dirs) {
   int module_fd = -1;
   req.module_attached = !slot->held.count(module->hash());
   if (req.module_attached) {
@@ -286,13 +365,18 @@ Status ExecutorPool::Send(Slot* slot, ExecRequest req, const ModulePtr& module) 
       return MakeError(ErrorKind::kIo,
                        std::string("cannot open the stored module: ") + std::strerror(errno));
   }
-  bool sent = WriteFrame(slot->fd, req.Encode(), module_fd);
+  std::vector<int> fds;
+  if (module_fd >= 0) fds.push_back(module_fd);
+  fds.insert(fds.end(), dirs.begin(), dirs.end());
+  bool sent = WriteFrame(slot->fd, req.Encode(), fds);
   if (module_fd >= 0) close(module_fd);
   if (!sent) return MakeError(ErrorKind::kExecutorCrashed, "executor unavailable");
   return {};
 }
 
 void ExecutorPool::Release(Slot* slot) {
+  // A files executor serves one call, whatever became of it (here too when it was never sent).
+  if (slot->files) Vacate(slot);
   {
     std::lock_guard<std::mutex> lock(mu_);
     free_.push_back(slot);
@@ -491,12 +575,17 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   req.args = spec.args;
   req.max_memory_pages = spec.max_memory_pages;
   req.timeout_ms = static_cast<uint64_t>(spec.timeout.count());
+  // The directories are opened before an executor is taken: one that cannot be is said at once.
+  CallFds dirs;
   if (spec.wasi) {
     req.wasi = true;
     req.wasi_args = spec.wasi->args;
     req.wasi_env = spec.wasi->env;
     req.wasi_max_output_bytes = spec.wasi->max_output_bytes;
+    if (Status s = OpenPreopens(spec.wasi->preopens, &dirs); !s.ok()) return s.error();
+    for (const auto& p : spec.wasi->preopens) req.wasi_preopens.push_back({p.guest, p.read_only});
   }
+  const bool files = !req.wasi_preopens.empty();
 
   CallOutcome outcome;
   bool race = false;  // auto, not compiled yet: a native copy may overtake the interpreter
@@ -528,14 +617,14 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
 
   // The deadline covers running the code, not compiling it (which has its own time limit).
   auto deadline = Clock::now() + spec.timeout;
-  Slot* a = Acquire(true, req.shared_object);
+  Slot* a = Acquire(true, req.shared_object, files);
   Slot* b = nullptr;  // the native copy, once started
   std::shared_future<Result<fs::path>> compile;
   if (race) {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = compiles_.find(spec.module->hash()); it != compiles_.end()) compile = it->second;
   }
-  if (Status sent = Send(a, req, spec.module); !sent.ok()) {
+  if (Status sent = Send(a, req, spec.module, dirs.fds()); !sent.ok()) {
     if (sent.error().kind == ErrorKind::kExecutorCrashed) Replace(a);
     Release(a);
     return sent.error();
@@ -605,7 +694,9 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   if (outcome.engine == EngineKind::kAot && !resp.ok &&
       resp.error.kind == ErrorKind::kCompilerFailed)
     winner->bound_object.clear();
-  if (resp.retiring) {  // it exits after this answer: half its CPU budget is spent
+  if (winner->files) {  // it exits after this answer (and is ended if it would not)
+    Vacate(winner);
+  } else if (resp.retiring) {  // it exits after this answer: half its CPU budget is spent
     Respawn(winner);
     std::lock_guard<std::mutex> lock(mu_);
     stats_.executors_retired++;

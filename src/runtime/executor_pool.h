@@ -72,6 +72,16 @@ struct CallSpec {
   struct Wasi {
     std::vector<std::string> args, env;
     uint64_t max_output_bytes = 0;  // per stream; 0 or more: kMaxWasiOutputBytes (6 MiB)
+    // Directories the program may reach, and nothing else of the file system (fds 3, 4, ...
+    // in order; at most kMaxPreopens). The pool opens each `host` (an error, before anything
+    // runs, if it cannot) and runs the call in a files executor of its own (sandbox.h,
+    // ExecutorMode::kFiles), confined to them by Landlock; that executor ends with the call.
+    struct Preopen {
+      std::filesystem::path host;
+      std::string guest;  // the program's name for it: "/data", "."; not empty
+      bool read_only = false;
+    };
+    std::vector<Preopen> preopens;
   };
   std::optional<Wasi> wasi;
 };
@@ -97,10 +107,13 @@ struct PoolStats {
   // each is bound at start to one AOT object (or none).
   uint64_t executors_rebound = 0;
   uint64_t executors_retired = 0;  // restarted after using half of their CPU budget
-  uint64_t compiles = 0;           // started by the compile queue
-  uint64_t compiles_failed = 0;    // remembered, not retried (over the budget included)
-  uint64_t compiles_refused = 0;   // asked for while the queue was full
-  uint64_t cache_evictions = 0;    // files removed from modules/ and aot/ to stay under the cap
+  // Started for one call with preopened directories; each ends with its call, and its slot
+  // gets a new executor when it is next used.
+  uint64_t files_executors = 0;
+  uint64_t compiles = 0;          // started by the compile queue
+  uint64_t compiles_failed = 0;   // remembered, not retried (over the budget included)
+  uint64_t compiles_refused = 0;  // asked for while the queue was full
+  uint64_t cache_evictions = 0;   // files removed from modules/ and aot/ to stay under the cap
 };
 
 class ExecutorPool {
@@ -139,15 +152,22 @@ class ExecutorPool {
 
  private:
   // A free executor; for native code (`object` not empty) one bound to `object`, restarted
-  // bound to it if no free one is.
-  Slot* Acquire(bool wait, const std::string& object = {});
+  // bound to it if no free one is; for a call with preopened directories (`files`), a files
+  // executor started for it (a vacant slot's, or in place of the one idle the longest).
+  Slot* Acquire(bool wait, const std::string& object = {}, bool files = false);
   void Release(Slot* slot);
+  // Starts the slot's executor: a files one if slot->files, else bound to slot->bound_object.
   bool Spawn(Slot* slot, bool report = false);
-  // Ends the slot's executor and starts another, bound to the slot's object.
-  void Respawn(Slot* slot);
+  // Ends the slot's executor and starts another: a files one if `files`, else one bound to the
+  // slot's object.
+  void Respawn(Slot* slot, bool files = false);
   void Replace(Slot* slot);
-  // Sends `req` to the slot's executor with the module's descriptor if it does not hold it.
-  Status Send(Slot* slot, ExecRequest req, const ModulePtr& module);
+  // Ends the slot's executor and leaves the slot vacant (after a files executor's one call).
+  void Vacate(Slot* slot);
+  // Sends `req` to the slot's executor with the module's descriptor if it does not hold it,
+  // then `dirs`, the descriptors of req.wasi_preopens.
+  Status Send(Slot* slot, ExecRequest req, const ModulePtr& module,
+              const std::vector<int>& dirs = {});
   // Reads the --report frame of a freshly started executor.
   Status ReadConfinementReport(Slot* slot);
   Result<std::string> StoreModule(const ModulePtr& module);

@@ -1,5 +1,5 @@
-// The executor's confinement: rlimits, namespaces and a seccomp-bpf allow-list, in that order.
-// After Confine() the process can compute, map memory, use its open descriptors and exit.
+// The executor's confinement: rlimits, namespaces, a seccomp-bpf allow-list, and Landlock for
+// a files executor. Confined, it can compute, map memory, use its descriptors and exit.
 #ifndef VELUM_RUNTIME_SANDBOX_H_
 #define VELUM_RUNTIME_SANDBOX_H_
 
@@ -24,8 +24,27 @@ struct SandboxLimits {
   // a deadline. The executor retires (answers, then exits) once it has used half of it, so
   // only a single call of more than half this budget can meet the limit.
   uint64_t cpu_seconds = 4 * 3600;
-  uint64_t open_files = 16;  // RLIMIT_NOFILE: 0-3, the parent watcher and a received module
-  // RLIMIT_FSIZE is 0 and RLIMIT_NPROC 0 (forking is refused by seccomp as well).
+  uint64_t open_files = 16;      // RLIMIT_NOFILE: 0-3, the parent watcher and a received module
+  uint64_t file_size_bytes = 0;  // RLIMIT_FSIZE: no executor but a files one writes a file
+  // RLIMIT_NPROC is 0 (forking is refused by seccomp as well).
+
+  // A files executor (ExecutorMode::kFiles) holds a call's preopened directories (at most
+  // kMaxPassedFds) and what its program opens under them, and writes files there of any size:
+  // the user gave it the directory, as to a program run by hand (a quota is the disk's tool).
+  static constexpr uint64_t kFilesOpenFiles = 1024;
+  void AllowFiles() {
+    open_files = kFilesOpenFiles;
+    file_size_bytes = UINT64_MAX;  // RLIM_INFINITY
+  }
+};
+
+// What an executor is for, which decides what its filters allow beyond the common list.
+enum class ExecutorMode : uint8_t {
+  kCompute,  // every call without files: no path of any kind
+  // One WASI call with preopened directories: the file system calls of its host, on
+  // descriptors only (never relative to the working directory), and Landlock to confine them
+  // to the directories (RestrictToPreopens) before the call runs.
+  kFiles,
 };
 
 // What a confinement achieved, reported once to the pool.
@@ -51,13 +70,37 @@ enum class FilterStage : uint8_t {
   // must not run unconfined): executable mappings are allowed, and openat/newfstatat trap
   // to a handler that grants only the object's own descriptor (LoadObjectConfined).
   kLoading,
-  // Serving calls: the allow-list only; no executable mapping, no open at all.
+  // Serving calls: the allow-list only; no executable mapping, no open at all (a files
+  // executor: from its descriptors only, under Landlock).
   kServing,
 };
 
-// Sets PR_SET_NO_NEW_PRIVS and installs the seccomp allow-list of `stage` on every thread;
-// any other system call kills the process with SIGSYS. Irreversible.
-Status InstallSyscallFilter(FilterStage stage);
+// Sets PR_SET_NO_NEW_PRIVS and installs the seccomp allow-list of `stage` and `mode` on
+// every thread; any other system call kills the process with SIGSYS. Irreversible. Both
+// filters of a files executor carry its additions (of two stacked filters, the stricter wins).
+Status InstallSyscallFilter(FilterStage stage, ExecutorMode mode = ExecutorMode::kCompute);
+
+// The Landlock ABI version the kernel offers (1 is Linux 5.13), or 0: none (too old a
+// kernel, or Landlock left out at boot).
+int LandlockAbi();
+
+// A directory a files executor's program may reach, as Landlock sees it.
+struct LandlockPreopen {
+  int fd = -1;  // an open directory (not taken over)
+  bool read_only = false;
+};
+
+// Confines this process, for good, to the directories of `preopens`: every file system access
+// right Landlock knows is handled (masked to the kernel's ABI), and each directory is granted,
+// to everything beneath it, reading (files and listings) and, unless read-only, writing,
+// truncating, creating and removing files, directories and symbolic links, and renaming or
+// linking between them. Never: executing or mapping for execution, device files, sockets,
+// FIFOs, device ioctls. Nothing else of the file system can be opened, whatever the path (an
+// absolute one, `..`, a symbolic link out). TCP and the scopes (abstract UNIX sockets,
+// signals to processes outside) are denied too, where the ABI has them. Needs
+// PR_SET_NO_NEW_PRIVS (InstallSyscallFilter sets it) and Landlock: without it, an error
+// (kUnavailable), never a silent run unconfined.
+Status RestrictToPreopens(const std::vector<LandlockPreopen>& preopens);
 
 // dlopen of the object open as `fd` (taken over), under the kLoading filter: the only file
 // it can open is that descriptor. Null on failure, with dlerror's message in `error`.
@@ -66,6 +109,13 @@ void* LoadObjectConfined(int fd, std::string* error);
 // Test only (executor --try-forbidden NAME): performs the named forbidden operation, which
 // must kill a confined process. Returns if it did not (or the name is unknown: false).
 bool TryForbiddenCall(const std::string& name);
+
+// Test only (executor --files --try-forbidden escape): from a files executor confined to
+// `dir` (by RestrictToPreopens), tries to read, list and create inside it, then to reach
+// outside it every way native code could: `..`, absolute paths through openat and openat2,
+// a symbolic link out ("link", which the test made), creating, renaming, linking and removing
+// across its edge. One line per attempt: "NAME ok" or "NAME ERRNO" (EACCES, EXDEV, ...).
+std::string TryPreopenEscape(int dir);
 
 }  // namespace velum
 

@@ -257,6 +257,27 @@ run run --engine aot "$WC" abort </dev/null
 # Compiled now: the default engine runs it natively too.
 run run --time "$WC" exit 3 </dev/null
 [[ $code -eq 3 ]] && grep -q 'on the aot engine' "$ERR" || fail "wasi_wc on auto: not native"
+# Preopened directories: the program runs in a files executor confined to them (Landlock);
+# a HOST that is not a directory is one line and exit 2, before anything runs.
+DATA=$VELUM_HOME/data
+mkdir -p "$DATA"
+: >"$VELUM_HOME/afile"
+run run --dir "$DATA" --ro-dir "$DATA::/ro" --dir="$DATA::." "$WC" exit 4 </dev/null
+# A kernel without Landlock refuses such a call, and says so.
+grep -q 'need Landlock' "$ERR" || [[ $code -eq 4 ]] || fail "wasi_wc with --dir: exited $code"
+expect_error "--dir $VELUM_HOME/nosuch: no such directory" run --dir "$VELUM_HOME/nosuch" "$WC"
+[[ $code -eq 2 ]] || fail "--dir of a missing directory: exited $code, not 2"
+expect_error "--ro-dir $VELUM_HOME/afile: not a directory" run --ro-dir "$VELUM_HOME/afile" "$WC"
+[[ $code -eq 2 ]] || fail "--ro-dir of a file: exited $code, not 2"
+expect_error "no name for the program after '::'" run --dir "$DATA::" "$WC"
+expect_error "are for WASI programs" run --dir "$DATA" "$WASM/sum.wasm" sum 1 2 3
+run run "$WC" --dir /nonexistent </dev/null  # after FILE: the program's words, not velum's
+grep -q 'argv\[1\]=--dir' "$OUT" || fail "wasi_wc --dir after FILE: not passed to the program"
+run run --help
+grep -q -- '--ro-dir' "$OUT" || fail "run --help does not mention --ro-dir"
+
+# A repeatable option takes one word each time, never FILE or ARGS after it.
+expect_ok 6 run --invoke sum --env A=B "$WASM/sum.wasm" 1 2 3
 
 echo "cli_test: $checks runs, $failures failures"
 [[ $failures -eq 0 ]]

@@ -1,8 +1,10 @@
 // Tests of the executor's confinement: each forbidden system call kills a confined executor
-// with SIGSYS, and confined executors still run every kind of call on both engines.
+// with SIGSYS, confined executors still run every kind of call on both engines, and a files
+// executor reaches its preopened directories and nothing else of the file system.
 #include "runtime/sandbox.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -10,10 +12,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "runtime/channel.h"
+#include "runtime/executor.h"
 #include "runtime/executor_pool.h"
 #include "runtime/process.h"
 #include "test_util.h"
@@ -61,6 +68,7 @@ class ExecutorProcess {
     }
   }
   int pid() const { return pid_; }
+  int channel() const { return fd_; }
   void CloseChannel() {
     close(fd_);
     fd_ = -1;
@@ -90,6 +98,22 @@ std::string DescribeStatus(int status) {
   return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
+// Descriptors open in this process now.
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) n++;
+  return n;
+}
+
+// Descriptors of process `pid` that are `dir`.
+int DescriptorsOf(const std::string& pid, const fs::path& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + pid + "/fd"))
+    n += fs::equivalent(e.path(), dir, ec);
+  return n;
+}
+
 // One line of /proc/PID/status or /proc/PID/limits starting with `key`, or "".
 std::string ProcLine(int pid, const std::string& file, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
@@ -98,24 +122,180 @@ std::string ProcLine(int pid, const std::string& file, const std::string& key) {
   return {};
 }
 
-class ForbiddenCall : public ::testing::TestWithParam<std::string> {};
-
-// The confined executor tries one forbidden call: the kernel must kill it with SIGSYS.
-TEST_P(ForbiddenCall, KillsTheExecutorWithSigsys) {
-  ExecutorProcess executor({"--try-forbidden", GetParam()});
+// An executor started with `extra` that tries one forbidden call: the kernel must kill it
+// with SIGSYS.
+void ExpectKilledBySigsys(std::vector<std::string> extra, const std::string& name) {
+  extra.insert(extra.end(), {"--try-forbidden", name});
+  ExecutorProcess executor(extra);
   ASSERT_GT(executor.pid(), 0);
   auto status = executor.Wait(milliseconds(20000));
   ASSERT_TRUE(status.has_value()) << "the executor is still running";
   ASSERT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGSYS)
-      << GetParam() << ": the executor " << DescribeStatus(*status) << ", not of SIGSYS";
+      << name << ": the executor " << DescribeStatus(*status) << ", not of SIGSYS";
 }
 
+// Forbidden to every executor: the 18 of the first allow-list, then calls that name a path
+// from the working directory (AT_FDCWD, also with a zero high half) and utimensat by path.
+const std::vector<std::string> kForbiddenEverywhere = {
+    "open",          "openat",       "stat",
+    "socket",        "connect",      "fork",
+    "clone3",        "execve",       "ptrace",
+    "kill",          "tgkill",       "mmap_exec",
+    "mprotect_exec", "unshare",      "mount",
+    "setrlimit",     "memfd_create", "process_vm_readv",
+    "openat_cwd32",  "openat2_cwd",  "statx_cwd",
+    "utimensat_path"};
+// What a files executor may do on a descriptor, and no other executor may.
+const std::vector<std::string> kFilesExecutorsOnly = {"openat_dirfd", "mkdirat", "getdents64",
+                                                      "landlock"};
+
+std::vector<std::string> ForbiddenToComputeExecutors() {
+  std::vector<std::string> all = kForbiddenEverywhere;
+  all.insert(all.end(), kFilesExecutorsOnly.begin(), kFilesExecutorsOnly.end());
+  return all;
+}
+
+class ForbiddenCall : public ::testing::TestWithParam<std::string> {};
+
+// The confined executor tries one forbidden call: the kernel must kill it with SIGSYS.
+TEST_P(ForbiddenCall, KillsTheExecutorWithSigsys) { ExpectKilledBySigsys({}, GetParam()); }
+
 INSTANTIATE_TEST_SUITE_P(Executor, ForbiddenCall,
-                         ::testing::Values("open", "openat", "stat", "socket", "connect", "fork",
-                                           "clone3", "execve", "ptrace", "kill", "tgkill",
-                                           "mmap_exec", "mprotect_exec", "unshare", "mount",
-                                           "setrlimit", "memfd_create", "process_vm_readv"),
+                         ::testing::ValuesIn(ForbiddenToComputeExecutors()),
                          [](const auto& info) { return info.param; });
+
+// A files executor's filter adds file system calls on descriptors only: everything else
+// forbidden to the others stays forbidden to it (its Landlock layer comes on top, per call).
+class ForbiddenCallInFilesExecutor : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ForbiddenCallInFilesExecutor, KillsTheExecutorWithSigsys) {
+  ExpectKilledBySigsys({"--files"}, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Executor, ForbiddenCallInFilesExecutor,
+                         ::testing::ValuesIn(kForbiddenEverywhere),
+                         [](const auto& info) { return info.param; });
+
+// Lines "NAME OUTCOME" (or "received GUEST ro|rw dir") of a files executor's escape report,
+// by NAME; the "received" lines in order under "received".
+struct EscapeReport {
+  std::string text;  // the whole report, for a failure's message
+  std::map<std::string, std::string> outcomes;
+  std::vector<std::string> received;
+};
+
+// Sends a files executor started with --try-forbidden escape a request with `preopens`
+// (the descriptors of `dirs`) and reads its report.
+std::optional<EscapeReport> TryEscape(ExecutorProcess& executor,
+                                      const std::vector<ExecPreopen>& preopens,
+                                      const std::vector<fs::path>& dirs) {
+  ExecRequest req;
+  req.wasi = true;
+  req.module_hash = "not needed: the hook runs before the module is read";
+  req.wasi_preopens = preopens;
+  std::vector<int> fds;
+  for (const auto& d : dirs) fds.push_back(open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  bool sent = WriteFrame(executor.channel(), req.Encode(), fds);
+  for (int fd : fds) close(fd);
+  if (!sent) return std::nullopt;
+  pollfd p{executor.channel(), POLLIN, 0};
+  std::vector<uint8_t> frame;
+  if (poll(&p, 1, 20000) <= 0 || !ReadFrame(executor.channel(), &frame)) return std::nullopt;
+  EscapeReport report;
+  report.text.assign(frame.begin(), frame.end());
+  std::istringstream lines(report.text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("received ", 0) == 0) {
+      report.received.push_back(line.substr(9));
+      continue;
+    }
+    size_t space = line.find(' ');
+    report.outcomes[line.substr(0, space)] = line.substr(space + 1);
+  }
+  return report;
+}
+
+// A files executor is confined by its call's Landlock layer to the preopened directories:
+// even native code that tries (the test hook, after the layer is in place) reads, lists and,
+// when read-write, creates inside; but it cannot reach outside by `..`, an absolute path through
+// openat or openat2, a symbolic link out, nor create, remove, rename or link across the edge:
+// the kernel says EACCES or EXDEV, and nothing outside changed. It also received what was sent:
+// each directory, its name and its flag, in order.
+class PreopenEscape : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PreopenEscape, NothingOutsideThePreopenIsReached) {
+  if (LandlockAbi() == 0) GTEST_SKIP() << "this kernel has no Landlock";
+  const bool read_only = GetParam();
+  test::TempDir tmp;
+  fs::path pre = tmp.path() / "pre", other = tmp.path() / "other";
+  fs::create_directory(pre);
+  fs::create_directory(other);
+  std::ofstream(pre / "inside") << "in";
+  std::ofstream(tmp.path() / "outside") << "out";
+  fs::create_symlink("../outside", pre / "link");
+  ExecutorProcess executor({"--files", "--try-forbidden", "escape"});
+  ASSERT_GT(executor.pid(), 0);
+  auto report = TryEscape(executor, {{"/data", read_only}, {"/other", !read_only}}, {pre, other});
+  ASSERT_TRUE(report.has_value()) << "no report from the executor";
+  SCOPED_TRACE("the executor's report:\n" + report->text);
+  EXPECT_EQ(report->received,
+            (std::vector<std::string>{read_only ? "/data ro dir" : "/data rw dir",
+                                      read_only ? "/other rw dir" : "/other ro dir"}));
+  auto& got = report->outcomes;
+  EXPECT_EQ(got["read_inside"], "ok");
+  EXPECT_EQ(got["list_inside"], "ok");
+  EXPECT_EQ(got["create_inside"], read_only ? "EACCES" : "ok");
+  for (const char* name :
+       {"dotdot", "absolute", "root_dir", "parent_dir", "openat2_absolute", "openat2_dotdot",
+        "symlink_out", "create_outside", "mkdir_outside", "symlink_outside", "unlink_outside",
+        "rename_out", "rename_in", "link_out"}) {
+    ASSERT_TRUE(got.count(name)) << name << " was not tried";
+    EXPECT_TRUE(got[name] == "EACCES" || got[name] == "EXDEV") << name << ": " << got[name];
+  }
+  auto status = executor.Wait(milliseconds(20000));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << DescribeStatus(*status);
+  // Nothing outside the directory changed.
+  EXPECT_EQ(test::ReadBytes(tmp.path() / "outside"), (std::vector<uint8_t>{'o', 'u', 't'}));
+  EXPECT_TRUE(fs::exists(pre / "inside"));
+  EXPECT_EQ(fs::exists(pre / "created"), !read_only);
+  for (const char* left : {"made", "moved", "linked", "created", "symlinked"})
+    EXPECT_FALSE(fs::exists(fs::symlink_status(tmp.path() / left))) << left;
+  EXPECT_FALSE(fs::exists(pre / "moved_in"));
+}
+
+INSTANTIATE_TEST_SUITE_P(FilesExecutor, PreopenEscape, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "ReadOnly" : "ReadWrite"; });
+
+// Only a files executor takes directories: any other answers with an error, runs nothing and
+// keeps none of them; and a files executor is never bound to an object (whose constructors
+// would run before its Landlock layer).
+TEST(Sandbox, OnlyAFilesExecutorTakesDirectories) {
+  test::TempDir tmp;
+  ExecutorProcess executor({});
+  ASSERT_GT(executor.pid(), 0);
+  ExecRequest req;
+  req.wasi = true;
+  req.module_hash = "none";
+  req.wasi_preopens = {{"/data", false}};
+  int dir = open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_TRUE(WriteFrame(executor.channel(), req.Encode(), {dir}));
+  close(dir);
+  pollfd p{executor.channel(), POLLIN, 0};
+  std::vector<uint8_t> frame;
+  ExecResponse resp;
+  ASSERT_GT(poll(&p, 1, 20000), 0);
+  ASSERT_TRUE(ReadFrame(executor.channel(), &frame) && ExecResponse::Decode(frame, &resp));
+  EXPECT_FALSE(resp.ok);
+  EXPECT_NE(resp.error.message.find("not a files executor"), std::string::npos)
+      << resp.error.message;
+  // It holds no descriptor of the directory (its own are 0-3 and the parent watch's none).
+  EXPECT_EQ(DescriptorsOf(std::to_string(executor.pid()), tmp.path()), 0);
+  ExecutorProcess bound({"--files", "--bind", "/nonexistent.so"});
+  auto status = bound.Wait(milliseconds(20000));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << DescribeStatus(*status);
+}
 
 // A compiled module's constructors run when it is loaded (dlopen), so loading happens under
 // confinement too: an object whose constructor opens a file kills the executor with SIGSYS.
@@ -387,6 +567,115 @@ TEST_F(ConfinedPoolTest, CpuBudget) {
   ASSERT_FALSE(spin.ok());
   EXPECT_EQ(spin.error().kind, ErrorKind::kExecutorCrashed) << spin.error().ToString();
   test::ExpectSumWorks(pool);
+}
+
+// wasi_wc (examples/wasi/wc.c) with `args`, given `preopens`.
+CallSpec WcSpec(const ModulePtr& wc, std::vector<std::string> args,
+                std::vector<CallSpec::Wasi::Preopen> preopens) {
+  CallSpec spec = Spec(wc, "_start", {});
+  CallSpec::Wasi wasi;
+  wasi.args = std::move(args);
+  wasi.preopens = std::move(preopens);
+  spec.wasi = std::move(wasi);
+  return spec;
+}
+
+// A call with preopened directories runs in a files executor started for it in a slot, which
+// ends with the call (reaped, not left a zombie): the slot stays vacant until a call needs it,
+// the other slot's executor is untouched, and the pool keeps no descriptor of the directories.
+TEST_F(ConfinedPoolTest, PreopensRunInAFilesExecutorThatEndsWithTheCall) {
+  if (LandlockAbi() == 0) GTEST_SKIP() << "this kernel has no Landlock";
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  test::TempDir data;
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 2));
+  ASSERT_TRUE(pool.Start().ok());
+  const std::vector<int> before = pool.pids();
+  const size_t fds_before = OpenFds();  // the pool's: the executors' channels
+  CallSpec spec = WcSpec(wc, {"wasi_wc.wasm", "exit", "5"},
+                         {{data.path(), "/data", false}, {data.path(), "/ro", true}});
+  auto out = pool.Call(spec);
+  ASSERT_TRUE(out.ok()) << out.error().ToString();
+  EXPECT_EQ(out->exit_code, 5u);
+  EXPECT_NE(out->stdout_data.find("argv[1]=exit"), std::string::npos) << out->stdout_data;
+  EXPECT_EQ(pool.stats().files_executors, 1u);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u);
+  EXPECT_EQ(DescriptorsOf("self", data.path()), 0) << "the pool kept a descriptor of it";
+  EXPECT_EQ(OpenFds(), fds_before - 1) << "one channel fewer (the vacant slot's), no more";
+  std::vector<int> after = pool.pids();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(std::count(after.begin(), after.end(), -1), 1) << "one slot should be vacant";
+  int kept = after[0] == -1 ? after[1] : after[0];
+  EXPECT_TRUE(std::find(before.begin(), before.end(), kept) != before.end());
+  for (int pid : before) {
+    if (pid == kept) continue;
+    EXPECT_EQ(test::ProcessState(pid), 0) << "executor " << pid << " is left";
+  }
+  // A second such call takes the vacant slot: the other executor keeps serving.
+  ASSERT_TRUE(pool.Call(spec).ok());
+  EXPECT_EQ(pool.stats().files_executors, 2u);
+  EXPECT_TRUE(test::ProcessState(kept) != 0 && test::ProcessState(kept) != 'Z');
+  after = pool.pids();
+  EXPECT_EQ(std::count(after.begin(), after.end(), kept), 1);
+  test::ExpectSumWorks(pool);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u);
+}
+
+// With one slot, the files executor takes the place of the only executor; the next call
+// without directories starts a plain one there, so the pool is back to its slot count.
+TEST_F(ConfinedPoolTest, AVacantSlotGetsAPlainExecutorWhenNextUsed) {
+  if (LandlockAbi() == 0) GTEST_SKIP() << "this kernel has no Landlock";
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  test::TempDir data;
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 1));
+  ASSERT_TRUE(pool.Start().ok());
+  auto out = pool.Call(WcSpec(wc, {"wasi_wc.wasm", "exit", "0"}, {{data.path(), ".", false}}));
+  ASSERT_TRUE(out.ok()) << out.error().ToString();
+  EXPECT_EQ(pool.pids(), std::vector<int>{-1});
+  test::ExpectSumWorks(pool);
+  ASSERT_EQ(pool.pids().size(), 1u);
+  EXPECT_GT(pool.pids()[0], 0);
+  // A plain executor: a call with directories never runs in it.
+  auto again = pool.Call(WcSpec(wc, {"wasi_wc.wasm", "exit", "1"}, {{data.path(), ".", true}}));
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_EQ(again->exit_code, 1u);
+  EXPECT_EQ(pool.stats().files_executors, 2u);
+  EXPECT_EQ(pool.stats().executors_replaced, 0u);
+}
+
+// A directory that cannot be opened, a nameless one, or too many: an error before any executor
+// is taken, and no descriptor is left open.
+TEST_F(ConfinedPoolTest, BadPreopensAreErrorsBeforeAnythingRuns) {
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  test::TempDir data;
+  std::ofstream(data.path() / "file") << "x";
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 1));
+  ASSERT_TRUE(pool.Start().ok());
+  const uint64_t started = pool.stats().executors_started;
+  const size_t fds_before = OpenFds();
+  const std::vector<std::string> args = {"wasi_wc.wasm"};
+  auto missing = pool.Call(
+      WcSpec(wc, args, {{data.path(), "/a", false}, {data.path() / "nosuch", "/b", false}}));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kIo);
+  EXPECT_NE(missing.error().message.find("cannot open the directory"), std::string::npos)
+      << missing.error().message;
+  auto file = pool.Call(WcSpec(wc, args, {{data.path() / "file", "/f", true}}));
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().kind, ErrorKind::kIo);
+  EXPECT_NE(file.error().message.find("Not a directory"), std::string::npos)
+      << file.error().message;
+  auto nameless = pool.Call(WcSpec(wc, args, {{data.path(), "", false}}));
+  ASSERT_FALSE(nameless.ok());
+  EXPECT_EQ(nameless.error().kind, ErrorKind::kBadArguments);
+  std::vector<CallSpec::Wasi::Preopen> many(kMaxPreopens + 1, {data.path(), "/d", false});
+  auto too_many = pool.Call(WcSpec(wc, args, many));
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().kind, ErrorKind::kLimitExceeded);
+  EXPECT_EQ(pool.stats().executors_started, started);
+  EXPECT_EQ(OpenFds(), fds_before);
 }
 
 }  // namespace

@@ -1,0 +1,144 @@
+// Tests of the pool-executor channel: frames carry several descriptors in order, at most
+// kMaxPassedFds, and none is ever left open by a frame refused; requests carry preopens.
+#include "runtime/channel.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "runtime/executor.h"
+#include "test_util.h"
+
+namespace velum {
+namespace {
+
+// Descriptors open in this process now.
+size_t OpenFds() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) n++;
+  return n;
+}
+
+class ChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv_), 0); }
+  void TearDown() override {
+    close(sv_[0]);
+    close(sv_[1]);
+  }
+  int sv_[2] = {-1, -1};
+};
+
+// Pipes whose read ends travel: what arrives reads what was written to the matching pipe.
+TEST_F(ChannelTest, SeveralDescriptorsArriveInOrderWithTheirFrame) {
+  int pipes[3][2];
+  std::vector<int> ends;
+  for (auto& p : pipes) {
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    ends.push_back(p[0]);
+  }
+  ASSERT_TRUE(WriteFrame(sv_[0], {1, 2, 3}, ends));
+  ASSERT_TRUE(WriteFrame(sv_[0], {4}));  // the next frame brings none
+  for (int i = 0; i < 3; i++) {
+    char c = static_cast<char>('a' + i);
+    ASSERT_EQ(write(pipes[i][1], &c, 1), 1);
+    close(pipes[i][0]);
+    close(pipes[i][1]);
+  }
+  std::vector<uint8_t> frame;
+  std::vector<int> got;
+  ASSERT_TRUE(ReadFrame(sv_[1], &frame, &got));
+  EXPECT_EQ(frame, (std::vector<uint8_t>{1, 2, 3}));
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; i++) {
+    char c = 0;
+    EXPECT_EQ(read(got[i], &c, 1), 1);
+    EXPECT_EQ(c, 'a' + i) << "descriptor " << i << " is not the pipe sent in that place";
+    EXPECT_EQ(fcntl(got[i], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    close(got[i]);
+  }
+  ASSERT_TRUE(ReadFrame(sv_[1], &frame, &got));
+  EXPECT_EQ(frame, std::vector<uint8_t>{4});
+  EXPECT_TRUE(got.empty());
+}
+
+TEST_F(ChannelTest, NoMoreThanTheLimitIsSent) {
+  std::vector<int> many(kMaxPassedFds + 1, 0);  // stdin, 65 times
+  EXPECT_FALSE(WriteFrame(sv_[0], {1}, many));
+  many.pop_back();
+  ASSERT_TRUE(WriteFrame(sv_[0], {1}, many));
+  size_t before = OpenFds();
+  std::vector<uint8_t> frame;
+  std::vector<int> got;
+  ASSERT_TRUE(ReadFrame(sv_[1], &frame, &got));
+  EXPECT_EQ(got.size(), kMaxPassedFds);
+  for (int fd : got) close(fd);
+  EXPECT_EQ(OpenFds(), before);
+}
+
+// A reader that expects no descriptor closes those that come.
+TEST_F(ChannelTest, UnexpectedDescriptorsAreClosed) {
+  size_t before = OpenFds();
+  ASSERT_TRUE(WriteFrame(sv_[0], {7}, {0, 1, 2}));
+  std::vector<uint8_t> frame;
+  ASSERT_TRUE(ReadFrame(sv_[1], &frame));
+  EXPECT_EQ(frame, std::vector<uint8_t>{7});
+  EXPECT_EQ(OpenFds(), before);
+}
+
+// A peer that sends more than kMaxPassedFds, by hand: the frame is refused and every
+// descriptor it brought is closed.
+TEST_F(ChannelTest, AFrameWithTooManyDescriptorsIsRefusedAndLeaksNone) {
+  const size_t count = kMaxPassedFds + 6;
+  std::vector<int> fds(count, 0);
+  uint8_t bytes[5] = {1, 0, 0, 0, 9};  // a frame of one byte
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * count));
+  iovec iov{bytes, sizeof bytes};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * count);
+  ASSERT_EQ(sendmsg(sv_[0], &msg, 0), static_cast<ssize_t>(sizeof bytes));
+  size_t before = OpenFds();
+  std::vector<uint8_t> frame;
+  std::vector<int> got;
+  EXPECT_FALSE(ReadFrame(sv_[1], &frame, &got));
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(OpenFds(), before);
+}
+
+TEST(ExecRequest, PreopensTravelWithTheRequest) {
+  ExecRequest req;
+  req.module_attached = true;
+  req.module_hash = "ab";
+  req.wasi = true;
+  req.wasi_preopens = {{"/data", false}, {".", true}};
+  EXPECT_EQ(req.PassedFds(), 3u);
+  ExecRequest back;
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  ASSERT_EQ(back.wasi_preopens.size(), 2u);
+  EXPECT_EQ(back.wasi_preopens[0].guest_path, "/data");
+  EXPECT_FALSE(back.wasi_preopens[0].read_only);
+  EXPECT_EQ(back.wasi_preopens[1].guest_path, ".");
+  EXPECT_TRUE(back.wasi_preopens[1].read_only);
+  EXPECT_EQ(back.PassedFds(), 3u);
+  // More than fit beside a module in one frame, or a flag that is not one: malformed.
+  req.wasi_preopens.assign(kMaxPreopens + 1, {"/x", false});
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back));
+  req.wasi_preopens = {{"/x", true}};
+  std::vector<uint8_t> frame = req.Encode();
+  ASSERT_EQ(frame.back(), 1);
+  frame.back() = 2;
+  EXPECT_FALSE(ExecRequest::Decode(frame, &back));
+}
+
+}  // namespace
+}  // namespace velum
