@@ -144,6 +144,9 @@ WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, ExecResponse
         {dirs[i], req.wasi_preopens[i].guest_path, req.wasi_preopens[i].read_only});
   config.args = req.wasi_args;
   config.env = req.wasi_env;
+  // poll_oneoff never sleeps past the call's deadline (the engine then ends the run).
+  if (req.timeout_ms)
+    config.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req.timeout_ms);
   config.max_output_bytes =
       std::min(req.wasi_max_output_bytes ? req.wasi_max_output_bytes : kMaxWasiOutputBytes,
                kMaxWasiOutputBytes);
@@ -329,6 +332,15 @@ ExecResponse Serve(Executor& executor, const ExecutorSetup& setup,
     resp.error = confined.error();
     return resp;
   }
+  if (setup.files) {
+    // Now, under the Landlock layer and still the loading filter: the object, then the seal.
+    if (!setup.bound_object.empty()) executor.Bind(setup);
+    if (setup.seal && !setup.seal()) {
+      CloseAll(fds);
+      resp.error = MakeError(ErrorKind::kInternal, "the files executor could not seal itself");
+      return resp;
+    }
+  }
   if (setup.after_landlock) setup.after_landlock(req.wasi_preopens, dirs);
   return executor.Handle(req, module_fd, std::move(dirs));
 }
@@ -338,8 +350,12 @@ ExecResponse Serve(Executor& executor, const ExecutorSetup& setup,
 int RunExecutor(int fd, const ExecutorSetup& setup) {
   Executor executor;  // initialises the wasm2c runtime (signal handlers, alternate stack)
   if (setup.confine && !setup.confine()) return 4;
-  if (!setup.bound_object.empty()) executor.Bind(setup);
-  if (setup.seal && !setup.seal()) return 4;
+  // A files executor loads its object and seals itself once its call's directories are known
+  // and its Landlock layer is in place (Serve); any other does it now.
+  if (!setup.files) {
+    if (!setup.bound_object.empty()) executor.Bind(setup);
+    if (setup.seal && !setup.seal()) return 4;
+  }
   std::vector<uint8_t> frame;
   std::vector<int> fds;
   while (ReadFrame(fd, &frame, &fds)) {

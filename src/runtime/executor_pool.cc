@@ -233,9 +233,9 @@ bool ExecutorPool::Spawn(Slot* slot, bool report) {
               cpu = std::to_string(options_.executor_cpu_seconds), files_flag = "--files";
   std::vector<char*> argv = {path.data(),   fd.data(),       data.data(),
                              parent.data(), cpu_flag.data(), cpu.data()};
-  if (slot->files) {
-    argv.push_back(files_flag.data());  // never bound: see velum-executor's main
-  } else if (!slot->bound_object.empty()) {
+  // A files executor loads its object only once its call's Landlock layer is in place.
+  if (slot->files) argv.push_back(files_flag.data());
+  if (!slot->bound_object.empty()) {
     argv.push_back(bind.data());
     argv.push_back(slot->bound_object.data());
   }
@@ -320,7 +320,7 @@ ExecutorPool::Slot* ExecutorPool::Acquire(bool wait, const std::string& object, 
     free_.erase(pick);
   }
   if (files) {
-    slot->bound_object.clear();
+    slot->bound_object = object;
     Respawn(slot, /*files=*/true);
     return slot;
   }

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/landlock.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
@@ -176,8 +177,32 @@ bool SandboxReport::Decode(const std::vector<uint8_t>& frame, SandboxReport* out
   return true;
 }
 
+namespace {
+// Writes `text` to a /proc/self file; false if it could not.
+bool WriteProcSelf(const char* name, const std::string& text) {
+  int fd = open(name, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+}  // namespace
+
 void EnterNamespaces(SandboxReport* report) {
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0) {
+    // The executor stays its user inside its namespace: unmapped, it could create no file in
+    // a preopened directory (the kernel refuses owners it cannot name), and no capability
+    // outside the namespace comes with the mapping.
+    WriteProcSelf("/proc/self/setgroups", "deny");
+    WriteProcSelf("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1");
+    WriteProcSelf("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1");
+    // ... but with no capability at all, in the namespace either: mapped root keeps no
+    // privilege over files it owns beyond their permission bits.
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    syscall(SYS_capset, &header, none);
     report->namespaces = true;
     report->namespaces_errno = 0;
   } else {
@@ -294,9 +319,14 @@ int AddAtRules(scmp_filter_ctx ctx, ExecutorMode mode, bool trap_open) {
   if (mode == ExecutorMode::kCompute) return rc;
   for (int sys : kFilesSyscalls)
     if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sys, 0);
-  // futimens only (fd_filestat_set_times): times are set on a descriptor the host opened
-  // beneath a preopen, so that no call resolves a path but the *at family above.
+  // futimens (fd_filestat_set_times), and utimensat(fd, "", AT_EMPTY_PATH) on an O_PATH
+  // descriptor the host opened beneath a preopen (path_filestat_set_times: a symlink's own
+  // times too). The filter cannot read the path: escaped native code could set the times of
+  // a file outside the preopens that it may write (never read or change its contents).
   if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(utimensat), 1, kNoPath);
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(utimensat), 1,
+                          SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
   return rc;
 }
 

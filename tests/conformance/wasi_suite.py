@@ -77,6 +77,11 @@ def run_one(args, suite_dir, name, tmp):
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(os.path.join(suite_dir, spec["root"]), root, symlinks=True)
         clean(root)
+        # The suite's folder is read-only, and copies keep its modes: the copy is the test's own.
+        for here, dirs, files in os.walk(root):
+            for n in [here] + [os.path.join(here, f) for f in dirs + files]:
+                if not os.path.islink(n):
+                    os.chmod(n, os.stat(n).st_mode | 0o200)
         cmd += ["--dir", root + "::/"]
     for k, v in sorted(spec.get("env", {}).items()):
         cmd += ["--env", f"{k}={v}"]
