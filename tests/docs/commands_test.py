@@ -59,6 +59,8 @@ RULES = [
     (r"^(cd fuzz\b|mkdir -p fuzz/|\.\./build/tests/fuzz/)", "skip",
      "fuzzing for an hour, and reproducing what it found"),
     (r"^([A-Z_]+=\S* )*(\./)?scripts/bench", "skip", "benchmarks and their A/B runs (make bench)"),
+    (r"^python3 tests/conformance/wasi_suite\.py\b", "skip",
+     "the WASI suite (ctest -R conformance.wasi runs it, against ../shared beside the repository)"),
     (r"^build/tests/conformance/velum-conformance\b", "skip",
      "the spec suite (ctest -L conformance runs it, against ../shared beside the repository)"),
     (r"^(valgrind|callgrind_annotate|for |done\b)", "skip",
