@@ -377,14 +377,33 @@ WasiErrno WasiFiles::OpenParent(const Entry& dir, const std::string& path, Paren
   if (slash == std::string::npos) {
     out->fd = dir.host;
     out->last = path;
-    return WasiErrno::kSuccess;
+    return CheckLast(dir, path, *out);
   }
   out->last = path.substr(slash + 1);
   // "/x" keeps its slash as the parent: absolute, so beneath-resolution refuses it.
   WasiErrno e = OpenBeneath(dir.host, path.substr(0, slash + 1), O_PATH | O_DIRECTORY, &out->owned);
   if (e != WasiErrno::kSuccess) return e;
   out->fd = out->owned;
-  return WasiErrno::kSuccess;
+  return CheckLast(dir, path, *out);
+}
+
+// The kernel resolves a last component of ".." and follows a symbolic link named with a
+// trailing slash ("link/") by itself, beyond any directory: either must resolve beneath
+// first, or a program could learn what exists outside from the errors of readlink or link.
+WasiErrno WasiFiles::CheckLast(const Entry& dir, const std::string& path, const Parent& p) {
+  size_t end = p.last.find_last_not_of('/');
+  VELUM_ASSERT(end != std::string::npos);
+  std::string name = p.last.substr(0, end + 1);
+  bool check = name == "..";
+  if (!check && end + 1 < p.last.size()) {
+    struct stat st {};
+    check = fstatat(p.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+  }
+  if (!check) return WasiErrno::kSuccess;
+  int fd = -1;
+  WasiErrno e = OpenBeneath(dir.host, path, O_PATH, &fd);
+  if (fd >= 0) close(fd);
+  return e;
 }
 
 WasiErrno WasiFiles::Call(WasiFunc func, const uint64_t* a, WasiMemory m) {
@@ -505,11 +524,17 @@ WasiErrno WasiFiles::Call(WasiFunc func, const uint64_t* a, WasiMemory m) {
   }
 }
 
-WasiErrno WasiFiles::FdClose(uint32_t fd) {
+void WasiFiles::Release(uint32_t fd) {
   Entry* e = Get(fd);
-  if (!e) return WasiErrno::kBadf;
+  VELUM_ASSERT(e != nullptr && listing_bytes_ >= e->listing_bytes);
+  listing_bytes_ -= e->listing_bytes;
   if (e->host >= 0) close(e->host);
   table_[fd].reset();
+}
+
+WasiErrno WasiFiles::FdClose(uint32_t fd) {
+  if (!Get(fd)) return WasiErrno::kBadf;
+  Release(fd);
   return WasiErrno::kSuccess;
 }
 
@@ -635,13 +660,19 @@ WasiErrno WasiFiles::FdPrestatDirName(uint32_t fd, uint32_t path, uint32_t len, 
 
 WasiErrno WasiFiles::FdReaddir(uint32_t fd, uint32_t buf, uint32_t len, uint64_t cookie,
                                uint32_t used_out, WasiMemory m) {
-  Entry* e = nullptr;
-  if (WasiErrno r = File(fd, kFdReaddir, &e); r != WasiErrno::kSuccess) return r;
+  Entry* e = Get(fd);
+  if (!e) return WasiErrno::kBadf;
   if (e->kind != Kind::kDirectory) return WasiErrno::kNotdir;
+  if (!(e->base & kFdReaddir)) return WasiErrno::kNotcapable;
   if (!InBounds(m, buf, len) || !InBounds(m, used_out, 4)) return WasiErrno::kFault;
   // Cookie 0 reads the directory afresh; later cookies page through that snapshot.
   if (cookie == 0 || e->listing.empty()) {
     std::vector<DirEntry> listing;
+    // The old snapshot goes first; the new one counts against the program's listing budget.
+    listing_bytes_ -= e->listing_bytes;
+    e->listing_bytes = 0;
+    e->listing.clear();
+    uint64_t bytes = 0;
     if (lseek(e->host, 0, SEEK_SET) < 0) return LastError();
     alignas(8) char chunk[32768];
     for (;;) {
@@ -660,11 +691,15 @@ WasiErrno WasiFiles::FdReaddir(uint32_t fd, uint32_t buf, uint32_t len, uint64_t
           if (fstatat(e->host, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             entry.filetype = FiletypeOf(st.st_mode);
         }
-        if (listing.size() >= kMaxWasiDirEntries) return WasiErrno::kNomem;
+        bytes += sizeof(DirEntry) + entry.name.size();
+        if (listing.size() >= kMaxWasiDirEntries || listing_bytes_ + bytes > kMaxWasiListingBytes)
+          return WasiErrno::kNomem;
         listing.push_back(std::move(entry));
       }
     }
     e->listing = std::move(listing);
+    e->listing_bytes = bytes;
+    listing_bytes_ += bytes;
   }
   uint64_t used = 0;
   for (uint64_t i = cookie; i < e->listing.size() && used < len; i++) {
@@ -691,7 +726,7 @@ WasiErrno WasiFiles::FdReaddir(uint32_t fd, uint32_t buf, uint32_t len, uint64_t
 WasiErrno WasiFiles::FdRenumber(uint32_t from, uint32_t to) {
   if (!Get(from) || !Get(to)) return WasiErrno::kBadf;
   if (from == to) return WasiErrno::kSuccess;
-  if (table_[to]->host >= 0) close(table_[to]->host);
+  Release(to);
   table_[to] = std::move(table_[from]);
   return WasiErrno::kSuccess;
 }
@@ -745,17 +780,25 @@ WasiErrno WasiFiles::PathOpen(uint32_t dirfd, uint32_t lookup, const std::string
     flags |= O_TRUNC;
   }
   if (fdflags & kAppend) flags |= O_APPEND;
-  if (fdflags & kNonblock) flags |= O_NONBLOCK;
+  // Always opened without blocking: a FIFO planted in the directory would otherwise hang the
+  // host in open(2), where no deadline reaches it. The program's choice is restored below.
+  flags |= O_NONBLOCK;
   if (fdflags & kDsync) flags |= O_DSYNC;
   if (fdflags & (kSync | kRsync)) flags |= O_SYNC;
   if (!(lookup & kSymlinkFollow)) flags |= O_NOFOLLOW;
   int host = -1;
   if (WasiErrno r = OpenBeneath(dir->host, path, flags, &host); r != WasiErrno::kSuccess) return r;
   struct stat st {};
-  if (fstat(host, &st) != 0) {
-    WasiErrno err = LastError();
+  WasiErrno opened = fstat(host, &st) == 0 ? WasiErrno::kSuccess : LastError();
+  // Regular files and directories only: FIFOs, devices and sockets could block the host.
+  if (opened == WasiErrno::kSuccess && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    opened = WasiErrno::kNotsup;
+  if (opened == WasiErrno::kSuccess && !(fdflags & kNonblock) &&
+      fcntl(host, F_SETFL, fcntl(host, F_GETFL) & ~O_NONBLOCK) != 0)
+    opened = LastError();
+  if (opened != WasiErrno::kSuccess) {
     close(host);
-    return err;
+    return opened;
   }
   auto entry = std::make_unique<Entry>();
   entry->host = host;

@@ -19,6 +19,8 @@ namespace velum {
 constexpr uint32_t kMaxWasiDescriptors = 1024;
 constexpr size_t kMaxWasiDirEntries = 1 << 20;
 constexpr uint32_t kMaxWasiPollSubscriptions = 4096;
+// Bytes of fd_readdir snapshots one program holds across all its descriptors (past it: ENOMEM).
+constexpr uint64_t kMaxWasiListingBytes = 64ull << 20;
 
 class WasiFiles {
  public:
@@ -53,6 +55,7 @@ class WasiFiles {
     bool preopen = false;
     std::string preopen_name;
     std::vector<DirEntry> listing;  // fd_readdir's snapshot, taken at cookie 0
+    uint64_t listing_bytes = 0;     // its share of listing_bytes_
   };
   // The parent directory of a path's last component, opened beneath a directory descriptor,
   // and that component (trailing slashes kept, so the kernel applies their meaning).
@@ -68,8 +71,11 @@ class WasiFiles {
   WasiErrno Dir(uint32_t fd, uint64_t rights, Entry** out);
   WasiErrno File(uint32_t fd, uint64_t rights, Entry** out);
   WasiErrno OpenParent(const Entry& dir, const std::string& path, Parent* out);
+  WasiErrno CheckLast(const Entry& dir, const std::string& path, const Parent& parent);
   // A new descriptor number for `entry`, or EMFILE.
   WasiErrno Install(std::unique_ptr<Entry> entry, uint32_t* fd);
+  // Closes `fd`'s host descriptor and forgets its entry (and its listing's bytes).
+  void Release(uint32_t fd);
 
   WasiErrno FdFdstatGet(uint32_t fd, uint32_t out, WasiMemory m);
   WasiErrno FdFdstatSetFlags(uint32_t fd, uint32_t flags);
@@ -106,6 +112,7 @@ class WasiFiles {
   WasiErrno Sock(uint32_t fd);
 
   std::vector<std::unique_ptr<Entry>> table_;  // index: the guest's descriptor number
+  uint64_t listing_bytes_ = 0;                 // every entry's listing_bytes
   std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 

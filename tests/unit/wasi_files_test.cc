@@ -111,6 +111,48 @@ TEST_F(WasiFilesTest, NoPathLeadsOutOfThePreopen) {
   EXPECT_FALSE(fs::exists(base_ / "moved"));
 }
 
+// A symbolic link the program makes that points out ("../secret") is never followed, also
+// when named with a trailing slash (which the kernel follows by itself at the last step), nor
+// is a last ".." that leaves the preopen: no error tells what exists outside.
+TEST_F(WasiFilesTest, NoErrorTellsWhatExistsOutside) {
+  fs::create_directories(base_ / "outside_dir");
+  WasiHost host = Host();
+  uint32_t target = g_.Put(1200, "../outside_dir");
+  uint32_t len = g_.Put(1024, "probe");
+  ASSERT_EQ(Call(host, WasiFunc::kPathSymlink, {1200, target, 3, 1024, len}), kOk);
+  len = g_.Put(1024, "probe/");
+  EXPECT_EQ(Call(host, WasiFunc::kPathReadlink, {3, 1024, len, 2000, 100, 16}), kNotcapable);
+  uint32_t to = g_.Put(1100, "x");
+  EXPECT_EQ(Call(host, WasiFunc::kPathLink, {3, 0, 1024, len, 3, 1100, to}), kNotcapable);
+  EXPECT_EQ(OnPath(host, WasiFunc::kPathRemoveDirectory, "probe/"), kNotcapable);
+  EXPECT_EQ(OnPath(host, WasiFunc::kPathUnlinkFile, ".."), kNotcapable);
+  EXPECT_EQ(OnPath(host, WasiFunc::kPathRemoveDirectory, "sub/../.."), kNotcapable);
+  EXPECT_TRUE(fs::is_directory(base_ / "outside_dir"));
+}
+
+// A FIFO planted in the folder is refused at once: opening it would block the host.
+TEST_F(WasiFilesTest, SpecialFilesAreRefusedWithoutBlocking) {
+  ASSERT_EQ(mkfifo((base_ / "root" / "fifo").c_str(), 0644), 0);
+  WasiHost host = Host();
+  EXPECT_EQ(Open(host, "fifo"), 58u /* ENOTSUP */);
+  EXPECT_NE(Open(host, "fifo", 0, kRightWrite), kOk);  // ENXIO: no reader, and no wait for one
+}
+
+// Directory listings kept for fd_readdir count against one budget across descriptors.
+TEST_F(WasiFilesTest, ListingsAreBoundedAcrossDescriptors) {
+  std::string pad(200, 'n');
+  for (int i = 0; i < 2000; i++) std::ofstream(base_ / "root" / "sub" / (pad + std::to_string(i)));
+  WasiHost host = Host();
+  uint32_t r = kOk;
+  int listed = 0;
+  for (; listed < 400 && r == kOk; listed++) {
+    ASSERT_EQ(Open(host, "sub", kODirectory, 1ull << 14), kOk);
+    r = Call(host, WasiFunc::kFdReaddir, {g_.U32(8), 4096, 64, 0, 16});
+  }
+  EXPECT_EQ(r, 48u /* ENOMEM */);
+  EXPECT_GT(listed, 10);
+}
+
 TEST_F(WasiFilesTest, AReadOnlyPreopenChangesNothing) {
   WasiHost host = Host(/*read_only=*/true);
   EXPECT_EQ(Open(host, "file"), kOk);
