@@ -167,6 +167,12 @@ int Run(const RunOptions& o) {
     wasi.args.insert(wasi.args.end(), o.program_args.begin(), o.program_args.end());
     wasi.env = o.env;
     wasi.preopens = o.preopens;
+    // The program's writes reach velum's stdout and stderr as it makes them, unbuffered.
+    wasi.on_output = [](int stream, const std::string& data) {
+      std::FILE* to = stream == 1 ? stdout : stderr;
+      std::fwrite(data.data(), 1, data.size(), to);
+      std::fflush(to);
+    };
     spec.wasi = std::move(wasi);
   } else if (!o.preopens.empty()) {
     return Fail(velum::MakeError(

@@ -45,6 +45,7 @@ std::vector<uint8_t> ExecRequest::Encode() const {
     w.Str(p.guest_path);
     w.U8(p.read_only);
   }
+  w.U8(wasi_stream);
   return w.bytes();
 }
 
@@ -81,7 +82,24 @@ bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
     p.read_only = read_only;
     out->wasi_preopens.push_back(std::move(p));
   }
+  out->wasi_stream = r.U8();
   return !r.failed();
+}
+
+std::vector<uint8_t> ExecOutput::Encode() const {
+  FrameWriter w;
+  w.U8(kOutputFrameTag);
+  w.U8(stream);
+  w.Str(data);
+  return w.bytes();
+}
+
+bool ExecOutput::Decode(const std::vector<uint8_t>& frame, ExecOutput* out) {
+  FrameReader r(frame);
+  if (r.U8() != kOutputFrameTag) return false;
+  out->stream = r.U8();
+  out->data = r.Str();
+  return !r.failed() && (out->stream == 1 || out->stream == 2);
 }
 
 std::vector<uint8_t> ExecResponse::Encode() const {
@@ -107,7 +125,9 @@ std::vector<uint8_t> ExecResponse::Encode() const {
 
 bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) {
   FrameReader r(frame);
-  out->ok = r.U8();
+  uint8_t ok = r.U8();
+  if (ok > 1) return false;  // an output frame (ExecOutput), or garbage
+  out->ok = ok;
   out->run_ns = r.U64();
   out->module_held = r.U8();
   out->retiring = r.U8();
@@ -137,7 +157,9 @@ namespace {
 // A WASI command's host: stdin is this process's own (the caller's, which the pool's
 // executors inherit); stdout and stderr are collected into `resp`, capped. The host takes
 // over `dirs`, the descriptors of req.wasi_preopens in order.
-WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, ExecResponse* resp) {
+// `channel`: where a streaming command's writes go as they happen (ExecOutput frames).
+WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, int channel,
+                     ExecResponse* resp) {
   WasiConfig config;
   for (size_t i = 0; i < dirs.size(); i++)
     config.preopens.push_back(
@@ -150,11 +172,20 @@ WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, ExecResponse
   config.max_output_bytes =
       std::min(req.wasi_max_output_bytes ? req.wasi_max_output_bytes : kMaxWasiOutputBytes,
                kMaxWasiOutputBytes);
-  config.output = [resp](int fd, const uint8_t* data, size_t size) {
-    (fd == 1 ? resp->stdout_data : resp->stderr_data)
-        .append(reinterpret_cast<const char*>(data), size);
-    return true;
-  };
+  if (req.wasi_stream) {
+    config.output = [channel](int fd, const uint8_t* data, size_t size) {
+      ExecOutput out;
+      out.stream = static_cast<uint8_t>(fd);
+      out.data.assign(reinterpret_cast<const char*>(data), size);
+      return WriteFrame(channel, out.Encode());
+    };
+  } else {
+    config.output = [resp](int fd, const uint8_t* data, size_t size) {
+      (fd == 1 ? resp->stdout_data : resp->stderr_data)
+          .append(reinterpret_cast<const char*>(data), size);
+      return true;
+    };
+  }
   config.input = [](uint8_t* data, size_t size) -> std::optional<size_t> {
     for (;;) {
       ssize_t n = read(0, data, size);
@@ -187,7 +218,7 @@ Result<std::vector<uint8_t>> ReadModuleFd(int fd) {
 
 class Executor {
  public:
-  Executor() : aot_(&compiler_) {}
+  explicit Executor(int channel) : aot_(&compiler_), channel_(channel) {}
 
   // Loads the executor's shared object, under confinement: its constructors run confined.
   void Bind(const ExecutorSetup& setup) {
@@ -205,7 +236,7 @@ class Executor {
     auto start = std::chrono::steady_clock::now();
     std::unique_ptr<WasiHost> wasi;
     if (req.wasi)
-      wasi = std::make_unique<WasiHost>(StdioWasi(req, std::move(dirs), &resp));
+      wasi = std::make_unique<WasiHost>(StdioWasi(req, std::move(dirs), channel_, &resp));
     else
       CloseAll(dirs);
     auto values = Run(req, module_fd, wasi.get());
@@ -286,6 +317,7 @@ class Executor {
 
   AotCompiler compiler_;  // unused for compiling here: the pool compiles, executors load
   AotEngine aot_;
+  int channel_;  // to the pool: a streaming command's output frames go there
   std::map<std::string, ModulePtr> modules_;
   std::string bound_object_;
   void* bound_handle_ = nullptr;
@@ -348,7 +380,7 @@ ExecResponse Serve(Executor& executor, const ExecutorSetup& setup,
 }  // namespace
 
 int RunExecutor(int fd, const ExecutorSetup& setup) {
-  Executor executor;  // initialises the wasm2c runtime (signal handlers, alternate stack)
+  Executor executor(fd);  // initialises the wasm2c runtime (signal handlers, alternate stack)
   if (setup.confine && !setup.confine()) return 4;
   // A files executor loads its object and seals itself once its call's directories are known
   // and its Landlock layer is in place (Serve); any other does it now.

@@ -54,6 +54,9 @@ struct ExecRequest {
   bool wasi = false;
   std::vector<std::string> wasi_args, wasi_env;
   uint64_t wasi_max_output_bytes = 0;
+  // Stream the output: each write comes to the pool at once in an output frame (ExecOutput)
+  // before the response, which then holds none; else it is collected into the response.
+  bool wasi_stream = false;
   // Directories the program may reach (fds 3, 4, ... in order): only a files executor
   // (ExecutorSetup::files) takes a request with any, and runs no other call after it.
   std::vector<ExecPreopen> wasi_preopens;
@@ -62,6 +65,20 @@ struct ExecRequest {
   size_t PassedFds() const { return (module_attached ? 1 : 0) + wasi_preopens.size(); }
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecRequest* out);
+};
+
+// A write of a streaming WASI command (ExecRequest::wasi_stream), sent while it runs. Its
+// frame opens with kOutputFrameTag, which no response frame does (theirs opens with `ok`).
+struct ExecOutput {
+  static constexpr uint8_t kOutputFrameTag = 0xF0;
+  uint8_t stream = 1;  // 1 stdout, 2 stderr
+  std::string data;
+
+  std::vector<uint8_t> Encode() const;
+  static bool IsOutput(const std::vector<uint8_t>& frame) {
+    return !frame.empty() && frame[0] == kOutputFrameTag;
+  }
+  static bool Decode(const std::vector<uint8_t>& frame, ExecOutput* out);
 };
 
 struct ExecResponse {

@@ -582,6 +582,7 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     req.wasi_args = spec.wasi->args;
     req.wasi_env = spec.wasi->env;
     req.wasi_max_output_bytes = spec.wasi->max_output_bytes;
+    req.wasi_stream = static_cast<bool>(spec.wasi->on_output);
     if (Status s = OpenPreopens(spec.wasi->preopens, &dirs); !s.ok()) return s.error();
     for (const auto& p : spec.wasi->preopens) req.wasi_preopens.push_back({p.guest, p.read_only});
   }
@@ -632,6 +633,8 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
 
   ExecResponse resp;
   Slot* winner = nullptr;
+  const bool streaming = spec.wasi && spec.wasi->on_output;
+  bool answered = false, lost = false;  // streaming: the response was read, or the executor lost
   while (!winner) {
     // Poll in short steps while a race may still begin or the caller may cancel; otherwise
     // wait for the deadline.
@@ -644,6 +647,25 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     if (n > 0) {
       winner = (b && (fds[1].revents & (POLLIN | POLLHUP))) ? b : a;
       if (!(fds[winner == a ? 0 : 1].revents & (POLLIN | POLLHUP | POLLERR))) winner = nullptr;
+      // A streaming command's output frames come before its response: each is handed on, and
+      // the wait goes on (a command is never raced, so `a` is the only executor).
+      if (winner && streaming) {
+        std::vector<uint8_t> frame;
+        ExecOutput out;
+        if (!ReadFrame(winner->fd, &frame)) {
+          lost = true;
+        } else if (ExecOutput::IsOutput(frame)) {
+          if (!ExecOutput::Decode(frame, &out)) {
+            lost = true;  // a confused executor: replaced, as a dead one
+          } else {
+            spec.wasi->on_output(out.stream, out.data);
+            winner = nullptr;  // then the checks below: a chatty program still meets its deadline
+          }
+        } else if (!ExecResponse::Decode(frame, &resp)) {
+          lost = true;
+        }
+        answered = !lost;
+      }
       if (winner) break;
     }
     if (spec.cancel && spec.cancel->load()) {
@@ -679,7 +701,7 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   Slot* loser = winner == a ? b : a;
   if (loser) Replace(loser), Release(loser);  // mid-call: the only safe stop is a kill
   outcome.engine = winner == b ? EngineKind::kAot : req.engine;
-  if (!ReadResponse(winner->fd, &resp)) {
+  if (lost || (!answered && !ReadResponse(winner->fd, &resp))) {
     Replace(winner);
     Error e = DeathError(winner->exit_status);
     Release(winner);

@@ -82,6 +82,10 @@ struct CallSpec {
       bool read_only = false;
     };
     std::vector<Preopen> preopens;
+    // Set: every write of the program is given here as it happens (stream 1 or 2, on the
+    // caller's thread, in order), and the outcome holds no output; also the writes of a run
+    // that is then killed at its deadline. Unset: the output comes in the outcome at the end.
+    std::function<void(int stream, const std::string& data)> on_output;
   };
   std::optional<Wasi> wasi;
 };

@@ -276,6 +276,30 @@ grep -q 'argv\[1\]=--dir' "$OUT" || fail "wasi_wc --dir after FILE: not passed t
 run run --help
 grep -q -- '--ro-dir' "$OUT" || fail "run --help does not mention --ro-dir"
 
+# Output streams: a command's writes reach velum's stdout and stderr while it runs (the
+# ticker prints five ticks, then spins until its deadline), on both engines; what it wrote
+# before a deadline kill is kept.
+TICKER=$WASM/wasi_ticker.wasm
+for engine in interp aot; do
+  "$VELUM" run --engine "$engine" --timeout 60 "$TICKER" >"$OUT" 2>"$ERR" &
+  pid=$!
+  checks=$((checks + 1))
+  for _ in $(seq 1 600); do  # 60 s at most; polled, not slept on
+    grep -q 'tick 4' "$OUT" && break
+    sleep 0.1
+  done
+  if grep -q 'tick 4' "$OUT" && grep -q '^err$' "$ERR" && kill -0 "$pid" 2>/dev/null; then
+    :
+  else
+    fail "ticker on $engine: output did not arrive while it ran"
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+done
+run run --timeout 2 "$TICKER" </dev/null
+[[ $code -eq 1 ]] && grep -q 'tick 4' "$OUT" && grep -q 'deadline exceeded' "$ERR" ||
+  fail "ticker past its deadline: exited $code, its output lost"
+
 # A repeatable option takes one word each time, never FILE or ARGS after it.
 expect_ok 6 run --invoke sum --env A=B "$WASM/sum.wasm" 1 2 3
 
