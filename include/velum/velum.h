@@ -1,10 +1,12 @@
 /* The embedding API of VelumOS (libvelum): a program joins the mesh as a node and runs Wasm
- * exports on it, one call or scattered over a range, from C or C++ (velum.hpp wraps it).
+ * exports on it, one call or scattered over a range, or WASI commands on this node, from C
+ * or C++ (velum.hpp wraps it).
  *
  * The node is a process-wide singleton: velum_init starts it, velum_shutdown stops it, and
  * every other function works on it. All functions are thread-safe (a mutex guards the node);
  * calls from several threads run concurrently on the mesh. Blocking functions say so. A
- * handle (velum_call, velum_job) may be used from several threads, never after its release.
+ * handle (velum_call, velum_job, velum_command) may be used from several threads, never after
+ * its release.
  *
  *   velum_init(1, 0);                                   // node 1 on port 8001
  *   velum_wait_peers(1, 5000);
@@ -247,6 +249,64 @@ VELUM_EXPORT uint64_t velum_job_id(const velum_job* job);
 VELUM_EXPORT double velum_job_progress(velum_job* job);
 /* Frees the handle. Does not cancel: the job runs to its end on the node. */
 VELUM_EXPORT void velum_job_release(velum_job* job);
+
+/* ---- WASI commands, run on this node ---- */
+
+/* The most stdin bytes a command is given (4 MiB): they travel to the sandbox in one frame. */
+#define VELUM_MAX_STDIN_BYTES (4u << 20)
+
+/* A directory of this machine that a command may reach; it reaches nothing else of the file
+ * system. */
+typedef struct velum_dir {
+  const char* host;  /* the directory here (required) */
+  const char* guest; /* the program's name for it: "/data", "."; NULL: `host` as written */
+  bool read_only;    /* the program may read it, never change it */
+} velum_dir;
+
+/* Options of velum_run_command. Fill with velum_command_options_default first, then change
+ * fields. Strings and arrays are copied before velum_run_command returns; NULL means none. */
+typedef struct velum_command_options {
+  const char* argv0;         /* the program's argv[0]; NULL: the file's name ("wc.wasm") */
+  const char* const* args;   /* argv[1], argv[2], ... */
+  size_t nargs;              /* ... and how many */
+  const char* const* env;    /* "NAME=VALUE" each: the program's whole environment ... */
+  size_t nenv;               /* ... and how many */
+  const void* stdin_data;    /* the program's stdin, then end of file; NULL: empty */
+  size_t stdin_size;         /* at most VELUM_MAX_STDIN_BYTES (else VELUM_ERR_LIMIT) */
+  const velum_dir* dirs;     /* preopened directories, fds 3, 4, ... in order ... */
+  size_t ndirs;              /* ... and how many (at most 63) */
+  velum_engine engine;       /* default VELUM_ENGINE_AUTO: the node's engine */
+  uint32_t timeout_ms;       /* default 60000; at most the node's max_call_ms */
+  uint32_t max_memory_mib;   /* linear memory; default 256; at most the node's */
+  uint64_t max_output_bytes; /* of stdout and of stderr each; default and most 6 MiB */
+} velum_command_options;
+
+/* Fills `options` with the defaults. Does not block. */
+VELUM_EXPORT void velum_command_options_default(velum_command_options* options);
+
+/* The outcome of a command that ran to its end: exit code and captured output. */
+typedef struct velum_command velum_command;
+
+/* Runs the WASI command (a module exporting _start) at `path` on this node's executors, never
+ * on a peer: its stdin, output and directories are this process's. `options` NULL: the
+ * defaults. Blocks until the program exits. Returns a handle (release it with
+ * velum_command_release) whatever the exit code; NULL when it could not run or did not end
+ * by exiting: a missing file or directory, not a command, a trap, the deadline, ... (see
+ * velum_last_error and velum_last_error_code; output written before a trap is lost). */
+VELUM_EXPORT velum_command* velum_run_command(const char* path,
+                                              const velum_command_options* options);
+/* The program's exit code: 0 when _start returned, else what it passed to exit(). */
+VELUM_EXPORT uint32_t velum_command_exit_code(const velum_command* command);
+/* What the program wrote to stdout or stderr: `*size` bytes (if `size` is not NULL), then a
+ * NUL byte (the output may hold NULs of its own). Valid until the handle is released; ""
+ * for a NULL handle. */
+VELUM_EXPORT const char* velum_command_stdout(const velum_command* command, size_t* size);
+VELUM_EXPORT const char* velum_command_stderr(const velum_command* command, size_t* size);
+/* Whether stdout or stderr reached max_output_bytes and was cut there (the program's further
+ * writes failed). */
+VELUM_EXPORT bool velum_command_truncated(const velum_command* command);
+/* Frees the handle and its output. NULL: nothing. */
+VELUM_EXPORT void velum_command_release(velum_command* command);
 
 #ifdef __cplusplus
 }

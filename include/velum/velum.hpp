@@ -8,6 +8,9 @@
 //     std::printf("%.0f%%\n", job.progress() * 100);
 //   std::printf("%lld\n", (long long)job.get().integer());      // 41538
 //   std::printf("%lld\n", (long long)mesh.Call("sum.wasm", "sum", {"10", "20", "30"}).integer());
+//   velum::CommandOptions wc;                                   // a WASI command, run here
+//   wc.stdin_data = "one two\n";
+//   std::printf("%s", mesh.RunCommand("wc.wasm", wc).stdout_data.c_str());
 //
 // Needs C++17. Thread safety is that of velum.h: Mesh methods may be called from any thread;
 // one Job or Task object is used by one thread at a time.
@@ -209,6 +212,40 @@ struct ScatterOptions : velum_scatter_options {
   ScatterOptions() : velum_scatter_options() { velum_scatter_options_default(this); }
 };
 
+// A directory a command may reach (velum_dir): guest empty means host as written.
+struct Dir {
+  std::string host, guest;
+  bool read_only = false;
+};
+
+// velum_command_options with strings and lists; the defaults are
+// velum_command_options_default's. stdin_data is the program's whole stdin (empty: none).
+struct CommandOptions {
+  CommandOptions() {
+    velum_command_options d;
+    velum_command_options_default(&d);
+    engine = d.engine;
+    timeout = std::chrono::milliseconds(d.timeout_ms);
+    max_memory_mib = d.max_memory_mib;
+    max_output_bytes = d.max_output_bytes;
+  }
+  std::string argv0;  // empty: the file's name
+  std::vector<std::string> args, env;
+  std::string stdin_data;
+  std::vector<Dir> dirs;
+  velum_engine engine;
+  std::chrono::milliseconds timeout;
+  uint32_t max_memory_mib;
+  uint64_t max_output_bytes;
+};
+
+// What a command did, copied out of its velum_command.
+struct CommandResult {
+  uint32_t exit_code = 0;
+  bool output_truncated = false;
+  std::string stdout_data, stderr_data;
+};
+
 // This process's node in the mesh: the constructor starts it (throws Error), the destructor
 // leaves the mesh. One Mesh at a time per process.
 class Mesh {
@@ -276,6 +313,43 @@ class Mesh {
     velum_job* job = velum_scatter_async(path.c_str(), func.c_str(), start, end, &options);
     if (!job) throw Error(velum_last_error_code(), velum_last_error());
     return Job(job);
+  }
+  // Runs the WASI command at `path` on this node (velum_run_command); blocks until it exits.
+  // A nonzero exit code is a result; throws Error when it cannot run or does not exit.
+  CommandResult RunCommand(const std::string& path,
+                           const CommandOptions& options = CommandOptions()) const {
+    std::vector<const char*> args = Argv(options.args), env = Argv(options.env);
+    std::vector<velum_dir> dirs;
+    for (const auto& d : options.dirs)
+      dirs.push_back({d.host.c_str(), d.guest.empty() ? nullptr : d.guest.c_str(), d.read_only});
+    velum_command_options c;
+    velum_command_options_default(&c);
+    c.argv0 = options.argv0.empty() ? nullptr : options.argv0.c_str();
+    c.args = args.data();
+    c.nargs = args.size();
+    c.env = env.data();
+    c.nenv = env.size();
+    c.stdin_data = options.stdin_data.data();
+    c.stdin_size = options.stdin_data.size();
+    c.dirs = dirs.data();
+    c.ndirs = dirs.size();
+    c.engine = options.engine;
+    auto ms = options.timeout.count();
+    c.timeout_ms = ms < 0 ? 0 : ms > 0xffffffff ? 0xffffffffu : static_cast<uint32_t>(ms);
+    c.max_memory_mib = options.max_memory_mib;
+    c.max_output_bytes = options.max_output_bytes;
+    velum_command* command = velum_run_command(path.c_str(), &c);
+    if (!command) throw Error(velum_last_error_code(), velum_last_error());
+    CommandResult r;
+    size_t size = 0;
+    const char* data = velum_command_stdout(command, &size);
+    r.stdout_data.assign(data, size);
+    data = velum_command_stderr(command, &size);
+    r.stderr_data.assign(data, size);
+    r.exit_code = velum_command_exit_code(command);
+    r.output_truncated = velum_command_truncated(command);
+    velum_command_release(command);
+    return r;
   }
 
  private:

@@ -78,16 +78,21 @@ Result<CallReply> CallService::Call(const ModulePtr& module, const std::string& 
   return MakeError(ErrorKind::kUnavailable, "no node could run the call: " + note);
 }
 
-Result<CallReply> CallService::RunHere(const ModulePtr& module, const std::string& func,
-                                       const std::vector<Value>& args, const CallOptions& options,
-                                       const std::atomic<bool>* cancel, const std::string& note) {
+Result<CallOutcome> CallService::RunSpecHere(const CallSpec& spec) {
   local_calls_++;
   hooks_.on_loop([this] { hooks_.load_changed(); });
-  auto out = hooks_.execute(
-      hooks_.spec(module, func, args, options.timeout_ms, PagesOf(options.max_memory_mib), cancel));
+  auto out = hooks_.execute(spec);
   VELUM_ASSERT(local_calls_.load() > 0);
   local_calls_--;
   hooks_.on_loop([this] { hooks_.load_changed(); });
+  return out;
+}
+
+Result<CallReply> CallService::RunHere(const ModulePtr& module, const std::string& func,
+                                       const std::vector<Value>& args, const CallOptions& options,
+                                       const std::atomic<bool>* cancel, const std::string& note) {
+  auto out = RunSpecHere(
+      hooks_.spec(module, func, args, options.timeout_ms, PagesOf(options.max_memory_mib), cancel));
   if (!out.ok()) return out.error();
   CallReply reply;
   reply.values = std::move(out->values);

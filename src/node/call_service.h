@@ -53,6 +53,10 @@ class CallService {
                          const std::vector<Value>& args, const CallOptions& options,
                          const std::atomic<bool>* cancel);
 
+  // Any thread but the loop's: runs `spec` on this node's executors as one of its own calls
+  // (counted in busy(), so peers see the load). Call's local path is built on it.
+  Result<CallOutcome> RunSpecHere(const CallSpec& spec);
+
   // Loop thread: sends a call to `target` (not this node); `done` runs on the loop with its
   // answer, or the error that ended it (the peer lost, the node stopped; possibly within
   // this call, when the failed send drops the link). Its id, or 0 when it could not be sent

@@ -614,6 +614,18 @@ Result<CallReply> JobDriver::Call(const ModulePtr& module, const std::string& fu
   return calls_->Call(module, func, args, options, cancel);
 }
 
+Result<CallOutcome> JobDriver::RunLocal(CallSpec spec) {
+  // The node's one rule for limits applies to its own caller too; kAuto is the node's engine.
+  EngineKind engine = spec.engine == EngineKind::kAuto ? options_.engine : spec.engine;
+  CallSpec ruled =
+      SpecFor(spec.module, spec.func, spec.args,
+              static_cast<uint32_t>(std::min<int64_t>(spec.timeout.count(), UINT32_MAX)),
+              spec.max_memory_pages, spec.cancel);
+  ruled.engine = engine;
+  ruled.wasi = std::move(spec.wasi);
+  return calls_->RunSpecHere(ruled);
+}
+
 namespace {
 Error NotDurable(const Error& e) {
   return MakeError(ErrorKind::kIo,

@@ -100,6 +100,7 @@ class JobDriver final : public PeerListener {
   Result<CallReply> Call(const ModulePtr& module, const std::string& func,
                          const std::vector<Value>& args, const CallOptions& options,
                          const std::atomic<bool>* cancel);
+  Result<CallOutcome> RunLocal(CallSpec spec);
   Result<uint64_t> Submit(const ScatterRequest& request);
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();

@@ -635,6 +635,8 @@ Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
   return impl_->jobs->Call(module, func, args, options, cancel);
 }
 
+Result<CallOutcome> Node::RunLocal(CallSpec spec) { return impl_->jobs->RunLocal(std::move(spec)); }
+
 Result<uint64_t> Node::Submit(const ScatterRequest& req) { return impl_->jobs->Submit(req); }
 
 std::optional<JobSummary> Node::Job(uint64_t id) { return impl_->jobs->Job(id); }

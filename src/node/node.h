@@ -23,6 +23,9 @@
 
 namespace velum {
 
+struct CallSpec;     // runtime/executor_pool.h
+struct CallOutcome;  // runtime/executor_pool.h
+
 struct NodeOptions {
   uint32_t id = 0;
   // 0: 8000 + id, or a free port the system picks when that one is taken (port() says which).
@@ -189,6 +192,12 @@ class Node {
   Result<CallReply> Call(const ModulePtr& module, const std::string& func,
                          const std::vector<Value>& args, const CallOptions& options,
                          const std::atomic<bool>* cancel = nullptr);
+
+  // One executor call run here, never on a peer (a WASI command's stdin, output and
+  // directories are this process's): its timeout and memory are clamped to this node's
+  // limits (max_call_ms, max_memory_mib), and kAuto is the node's engine. Blocks; the spec's
+  // cancel flag stops it.
+  Result<CallOutcome> RunLocal(CallSpec spec);
 
   // Jobs this node coordinates. Submit returns at once with the job's id; the job is in the
   // journal by then, so it survives this node's restart.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <new>
@@ -45,6 +46,8 @@ std::vector<uint8_t> ExecRequest::Encode() const {
     w.Str(p.guest_path);
     w.U8(p.read_only);
   }
+  w.U8(wasi_stdin_given);
+  w.Str(wasi_stdin);
   w.U8(wasi_stream);
   return w.bytes();
 }
@@ -82,7 +85,15 @@ bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
     p.read_only = read_only;
     out->wasi_preopens.push_back(std::move(p));
   }
-  out->wasi_stream = r.U8();
+  uint8_t stdin_given = r.U8();
+  out->wasi_stdin = r.Str();
+  if (stdin_given > 1 || out->wasi_stdin.size() > kMaxWasiStdinBytes ||
+      (!stdin_given && !out->wasi_stdin.empty()))
+    return false;
+  out->wasi_stdin_given = stdin_given;
+  uint8_t stream = r.U8();
+  if (stream > 1) return false;
+  out->wasi_stream = stream;
   return !r.failed();
 }
 
@@ -154,10 +165,10 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
 
 namespace {
 
-// A WASI command's host: stdin is this process's own (the caller's, which the pool's
-// executors inherit); stdout and stderr are collected into `resp`, capped. The host takes
-// over `dirs`, the descriptors of req.wasi_preopens in order.
-// `channel`: where a streaming command's writes go as they happen (ExecOutput frames).
+// A WASI command's host: stdin is the request's bytes when it gives them, else this process's
+// own (the caller's, which the pool's executors inherit); stdout and stderr are collected
+// into `resp`, capped, or streamed on `channel` as they are written (ExecOutput frames). The
+// host takes over `dirs`, the descriptors of req.wasi_preopens in order.
 WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, int channel,
                      ExecResponse* resp) {
   WasiConfig config;
@@ -185,6 +196,22 @@ WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, int channel,
           .append(reinterpret_cast<const char*>(data), size);
       return true;
     };
+  }
+  if (req.wasi_stdin_given) {
+    // The bytes are read once, front to back, then every read is the end of file; the host
+    // may outlive `req`, so it owns a copy.
+    struct Served {
+      std::string bytes;
+      size_t pos = 0;
+    };
+    auto served = std::make_shared<Served>(Served{req.wasi_stdin, 0});
+    config.input = [served](uint8_t* data, size_t size) -> std::optional<size_t> {
+      size_t n = std::min(size, served->bytes.size() - served->pos);
+      std::memcpy(data, served->bytes.data() + served->pos, n);
+      served->pos += n;
+      return n;
+    };
+    return config;
   }
   config.input = [](uint8_t* data, size_t size) -> std::optional<size_t> {
     for (;;) {

@@ -20,6 +20,9 @@ constexpr size_t kExecutorModuleCache = 64;
 // A WASI command's stdout and stderr travel back in its response frame (16 MiB at most), so
 // each is capped here; a confined executor cannot write to the caller's files itself.
 constexpr uint64_t kMaxWasiOutputBytes = 6ull << 20;
+// A WASI command's stdin, when the caller gives it as bytes, travels in the request frame
+// (16 MiB at most) beside arguments and environment, so it is capped well below that.
+constexpr uint64_t kMaxWasiStdinBytes = 4ull << 20;
 // Directories one WASI call may be given: they travel as descriptors beside the request,
 // after the module's, so together they fit in one frame's kMaxPassedFds.
 constexpr size_t kMaxPreopens = kMaxPassedFds - 1;
@@ -49,8 +52,8 @@ struct ExecRequest {
   uint32_t max_memory_pages = 4096;
   uint64_t timeout_ms = 0;  // 0: none; the interpreter stops itself, the pool kills AOT
   // A WASI command (wasi.h): its imports link to a host with these arguments and environment,
-  // reading this executor's stdin; its stdout and stderr come back in the response, each
-  // capped at wasi_max_output_bytes (at most kMaxWasiOutputBytes).
+  // reading wasi_stdin or else this executor's stdin; its stdout and stderr come back in the
+  // response, each capped at wasi_max_output_bytes (at most kMaxWasiOutputBytes).
   bool wasi = false;
   std::vector<std::string> wasi_args, wasi_env;
   uint64_t wasi_max_output_bytes = 0;
@@ -60,6 +63,10 @@ struct ExecRequest {
   // Directories the program may reach (fds 3, 4, ... in order): only a files executor
   // (ExecutorSetup::files) takes a request with any, and runs no other call after it.
   std::vector<ExecPreopen> wasi_preopens;
+  // The program's stdin: these bytes, then end of file, when given (at most
+  // kMaxWasiStdinBytes); else this executor's own stdin, inherited from the pool's owner.
+  bool wasi_stdin_given = false;
+  std::string wasi_stdin;
 
   // How many descriptors come with this request's frame.
   size_t PassedFds() const { return (module_attached ? 1 : 0) + wasi_preopens.size(); }

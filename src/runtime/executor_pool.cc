@@ -582,6 +582,15 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     req.wasi_args = spec.wasi->args;
     req.wasi_env = spec.wasi->env;
     req.wasi_max_output_bytes = spec.wasi->max_output_bytes;
+    if (spec.wasi->stdin_data) {
+      if (spec.wasi->stdin_data->size() > kMaxWasiStdinBytes)
+        return MakeError(ErrorKind::kLimitExceeded,
+                         "stdin of " + std::to_string(spec.wasi->stdin_data->size()) +
+                             " bytes: a WASI command is given at most " +
+                             std::to_string(kMaxWasiStdinBytes) + " bytes of stdin");
+      req.wasi_stdin_given = true;
+      req.wasi_stdin = *spec.wasi->stdin_data;
+    }
     req.wasi_stream = static_cast<bool>(spec.wasi->on_output);
     if (Status s = OpenPreopens(spec.wasi->preopens, &dirs); !s.ok()) return s.error();
     for (const auto& p : spec.wasi->preopens) req.wasi_preopens.push_back({p.guest, p.read_only});

@@ -66,9 +66,10 @@ struct CallSpec {
   // call returns kCancelled within about 20 ms.
   const std::atomic<bool>* cancel = nullptr;
   // Run as a WASI command (wasi.h): its wasi_snapshot_preview1 imports link to a host with
-  // these arguments and environment, reading the executors' stdin (the pool owner's); its
-  // stdout and stderr come back in the outcome when it ends, alike on either engine. With
-  // kAuto it is never raced: it runs natively once compiled, on the interpreter until then.
+  // these arguments and environment, reading stdin_data or else the executors' stdin (the
+  // pool owner's); its stdout and stderr come back in the outcome when it ends, alike on
+  // either engine. With kAuto it is never raced: it runs natively once compiled, on the
+  // interpreter until then.
   struct Wasi {
     std::vector<std::string> args, env;
     uint64_t max_output_bytes = 0;  // per stream; 0 or more: kMaxWasiOutputBytes (6 MiB)
@@ -82,6 +83,10 @@ struct CallSpec {
       bool read_only = false;
     };
     std::vector<Preopen> preopens;
+    // The program's stdin: these bytes then end of file (at most kMaxWasiStdinBytes; more is
+    // refused with kLimitExceeded before anything runs). nullopt: the executors' own stdin,
+    // which they inherit from the pool's owner (velum run passes its terminal or pipe on).
+    std::optional<std::string> stdin_data;
     // Set: every write of the program is given here as it happens (stream 1 or 2, on the
     // caller's thread, in order), and the outcome holds no output; also the writes of a run
     // that is then killed at its deadline. Unset: the output comes in the outcome at the end.

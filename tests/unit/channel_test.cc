@@ -135,8 +135,52 @@ TEST(ExecRequest, PreopensTravelWithTheRequest) {
   EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back));
   req.wasi_preopens = {{"/x", true}};
   std::vector<uint8_t> frame = req.Encode();
-  ASSERT_EQ(frame.back(), 1);
-  frame.back() = 2;
+  // The last preopen's flag comes before the stdin fields (a flag byte and an empty string)
+  // and the streaming flag.
+  uint8_t& flag = frame[frame.size() - 1 - 1 - 4 - 1];
+  ASSERT_EQ(flag, 1);
+  flag = 2;
+  EXPECT_FALSE(ExecRequest::Decode(frame, &back));
+}
+
+TEST(ExecRequest, StdinBytesTravelBoundedAndFlagged) {
+  ExecRequest req;
+  req.wasi = true;
+  ExecRequest back;
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  EXPECT_FALSE(back.wasi_stdin_given);  // the executor's own stdin, as velum run wants
+  EXPECT_FALSE(back.wasi_stream);
+  std::vector<uint8_t> streaming = req.Encode();
+  streaming.back() = 1;
+  ASSERT_TRUE(ExecRequest::Decode(streaming, &back));
+  EXPECT_TRUE(back.wasi_stream);
+  streaming.back() = 2;  // a flag that is not one
+  EXPECT_FALSE(ExecRequest::Decode(streaming, &back));
+  req.wasi_stdin_given = true;  // given and empty: end of file at once
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  EXPECT_TRUE(back.wasi_stdin_given);
+  EXPECT_EQ(back.wasi_stdin, "");
+  req.wasi_stdin = std::string("a\0b\n", 4);
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  EXPECT_EQ(back.wasi_stdin, std::string("a\0b\n", 4));
+  req.wasi_stdin.assign(kMaxWasiStdinBytes, 'x');
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  EXPECT_EQ(back.wasi_stdin.size(), kMaxWasiStdinBytes);
+  // Over the cap, bytes without the flag, or a flag that is not one: malformed.
+  req.wasi_stdin.push_back('x');
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back));
+  req.wasi_stdin = "x";
+  req.wasi_stdin_given = false;
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back));
+  req.wasi_stdin.clear();
+  std::vector<uint8_t> frame = req.Encode();
+  uint8_t& flag = frame[frame.size() - 1 - 4];
+  ASSERT_EQ(flag, 0);
+  flag = 2;
+  EXPECT_FALSE(ExecRequest::Decode(frame, &back));
+  // A truncated frame is malformed, never a crash.
+  frame = req.Encode();
+  frame.resize(frame.size() - 2);
   EXPECT_FALSE(ExecRequest::Decode(frame, &back));
 }
 

@@ -425,7 +425,7 @@ TEST_F(ConfinedPoolTest, WasiCommandsAlikeOnBothEngines) {
   ExecutorPool pool(test::TestPoolOptions(home_.path(), 2));
   auto run = [&](EngineKind engine, std::vector<std::string> args, uint64_t cap = 0) {
     CallSpec spec = Spec(probe, "_start", {}, engine, milliseconds(60000));
-    spec.wasi = CallSpec::Wasi{std::move(args), {"A=1"}, cap, {}, {}};
+    spec.wasi = CallSpec::Wasi{std::move(args), {"A=1"}, cap, {}, std::nullopt, {}};
     return pool.Call(spec);
   };
   auto first = run(EngineKind::kAuto, {"probe", "args"});
@@ -672,6 +672,27 @@ TEST_F(ConfinedPoolTest, BadPreopensAreErrorsBeforeAnythingRuns) {
   EXPECT_EQ(too_many.error().kind, ErrorKind::kLimitExceeded);
   EXPECT_EQ(pool.stats().executors_started, started);
   EXPECT_EQ(OpenFds(), fds_before);
+}
+
+// Stdin given as bytes is served to the program, then end of file (it never reads the pool's
+// own stdin); more than kMaxWasiStdinBytes is refused before an executor is taken.
+TEST_F(ConfinedPoolTest, StdinBytesAreServedThenEndOfFile) {
+  ModulePtr wc = test::LoadWasm("wasi_wc");
+  ASSERT_TRUE(wc);
+  ExecutorPool pool(test::TestPoolOptions(home_.path(), 1));
+  ASSERT_TRUE(pool.Start().ok());
+  CallSpec spec = WcSpec(wc, {"wasi_wc.wasm"}, {});
+  spec.wasi->stdin_data = std::string("a b\nc\n");
+  auto out = pool.Call(spec);
+  ASSERT_TRUE(out.ok()) << out.error().ToString();
+  EXPECT_EQ(out->stdout_data, "argv[0]=wasi_wc.wasm\nGREETING=(unset)\n2 3 6\n");
+  const uint64_t started = pool.stats().executors_started;
+  spec.wasi->stdin_data = std::string(kMaxWasiStdinBytes + 1, 'x');
+  auto over = pool.Call(spec);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().kind, ErrorKind::kLimitExceeded) << over.error().ToString();
+  EXPECT_EQ(pool.stats().executors_started, started);
+  test::ExpectSumWorks(pool);
 }
 
 }  // namespace
