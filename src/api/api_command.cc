@@ -139,9 +139,11 @@ extern "C" {
 void velum_command_options_default(velum_command_options* options) {
   if (!options) return;
   std::memset(options, 0, sizeof *options);
+  // The pool's own defaults for a call (executor_pool.h), not a second copy of them.
+  velum::CallSpec d;
   options->engine = VELUM_ENGINE_AUTO;
-  options->timeout_ms = 60000;
-  options->max_memory_mib = 256;
+  options->timeout_ms = static_cast<uint32_t>(d.timeout.count());
+  options->max_memory_mib = d.max_memory_pages / 16;  // 64 KiB pages
 }
 
 velum_command* velum_run_command(const char* path, const velum_command_options* options) {

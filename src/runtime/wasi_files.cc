@@ -313,11 +313,8 @@ WasiFiles::~WasiFiles() {
     if (e && e->host >= 0) close(e->host);
 }
 
-WasiFiles::Entry* WasiFiles::Get(uint32_t fd, Kind kind) {
-  if (fd >= table_.size() || !table_[fd]) return nullptr;
-  Entry* e = table_[fd].get();
-  if (kind != Kind::kNone && e->kind != kind) return nullptr;
-  return e;
+WasiFiles::Entry* WasiFiles::Get(uint32_t fd) {
+  return fd < table_.size() ? table_[fd].get() : nullptr;
 }
 
 WasiFiles::Kind WasiFiles::KindOf(uint32_t fd) const {
@@ -495,7 +492,7 @@ WasiErrno WasiFiles::Call(WasiFunc func, const uint64_t* a, WasiMemory m) {
     case WasiFunc::kPathLink:
       if (!path(2, &p1) || !path(5, &p2)) return WasiErrno::kFault;
       if (Arg32(a, 1) & kSymlinkFollow) return WasiErrno::kInval;  // see PathLink
-      return PathLink(Arg32(a, 0), p1, Arg32(a, 4), p2);
+      return PathLinkOrRename(func, Arg32(a, 0), p1, Arg32(a, 4), p2);
     case WasiFunc::kPathOpen:
       if (!path(2, &p1)) return WasiErrno::kFault;
       return PathOpen(Arg32(a, 0), Arg32(a, 1), p1, Arg32(a, 4), a[5], a[6], Arg32(a, 7),
@@ -505,7 +502,7 @@ WasiErrno WasiFiles::Call(WasiFunc func, const uint64_t* a, WasiMemory m) {
       return PathReadlink(Arg32(a, 0), p1, Arg32(a, 3), Arg32(a, 4), Arg32(a, 5), m);
     case WasiFunc::kPathRename:
       if (!path(1, &p1) || !path(4, &p2)) return WasiErrno::kFault;
-      return PathRename(Arg32(a, 0), p1, Arg32(a, 3), p2);
+      return PathLinkOrRename(func, Arg32(a, 0), p1, Arg32(a, 3), p2);
     case WasiFunc::kPathSymlink:
       if (!path(0, &p1) || !path(3, &p2)) return WasiErrno::kFault;
       return PathSymlink(p1, Arg32(a, 2), p2);
@@ -845,20 +842,6 @@ WasiErrno WasiFiles::PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, const
   return rc == 0 ? WasiErrno::kSuccess : FromErrno(err);
 }
 
-// Hard links never follow a symlink at the source (linkat would follow it out of the
-// directory); the guest's SYMLINK_FOLLOW is refused with EINVAL before we get here.
-WasiErrno WasiFiles::PathLink(uint32_t old_dirfd, const std::string& old_path, uint32_t new_dirfd,
-                              const std::string& new_path) {
-  Entry *from = nullptr, *to = nullptr;
-  if (WasiErrno r = Dir(old_dirfd, kPathLinkSource, &from); r != WasiErrno::kSuccess) return r;
-  if (WasiErrno r = Dir(new_dirfd, kPathLinkTarget, &to); r != WasiErrno::kSuccess) return r;
-  Parent a, b;
-  if (WasiErrno r = OpenParent(*from, old_path, &a); r != WasiErrno::kSuccess) return r;
-  if (WasiErrno r = OpenParent(*to, new_path, &b); r != WasiErrno::kSuccess) return r;
-  return linkat(a.fd, a.last.c_str(), b.fd, b.last.c_str(), 0) == 0 ? WasiErrno::kSuccess
-                                                                    : LastError();
-}
-
 WasiErrno WasiFiles::PathReadlink(uint32_t dirfd, const std::string& path, uint32_t buf,
                                   uint32_t len, uint32_t used_out, WasiMemory m) {
   Entry* dir = nullptr;
@@ -875,16 +858,26 @@ WasiErrno WasiFiles::PathReadlink(uint32_t dirfd, const std::string& path, uint3
   return WasiErrno::kSuccess;
 }
 
-WasiErrno WasiFiles::PathRename(uint32_t old_dirfd, const std::string& old_path, uint32_t new_dirfd,
-                                const std::string& new_path) {
+// Hard links never follow a symlink at the source (linkat would follow it out of the
+// directory); the guest's SYMLINK_FOLLOW is refused with EINVAL before we get here.
+WasiErrno WasiFiles::PathLinkOrRename(WasiFunc func, uint32_t old_dirfd,
+                                      const std::string& old_path, uint32_t new_dirfd,
+                                      const std::string& new_path) {
+  bool link = func == WasiFunc::kPathLink;
+  VELUM_ASSERT(link || func == WasiFunc::kPathRename);
   Entry *from = nullptr, *to = nullptr;
-  if (WasiErrno r = Dir(old_dirfd, kPathRenameSource, &from); r != WasiErrno::kSuccess) return r;
-  if (WasiErrno r = Dir(new_dirfd, kPathRenameTarget, &to); r != WasiErrno::kSuccess) return r;
+  if (WasiErrno r = Dir(old_dirfd, link ? kPathLinkSource : kPathRenameSource, &from);
+      r != WasiErrno::kSuccess)
+    return r;
+  if (WasiErrno r = Dir(new_dirfd, link ? kPathLinkTarget : kPathRenameTarget, &to);
+      r != WasiErrno::kSuccess)
+    return r;
   Parent a, b;
   if (WasiErrno r = OpenParent(*from, old_path, &a); r != WasiErrno::kSuccess) return r;
   if (WasiErrno r = OpenParent(*to, new_path, &b); r != WasiErrno::kSuccess) return r;
-  return renameat(a.fd, a.last.c_str(), b.fd, b.last.c_str()) == 0 ? WasiErrno::kSuccess
-                                                                   : LastError();
+  int rc = link ? linkat(a.fd, a.last.c_str(), b.fd, b.last.c_str(), 0)
+                : renameat(a.fd, a.last.c_str(), b.fd, b.last.c_str());
+  return rc == 0 ? WasiErrno::kSuccess : LastError();
 }
 
 WasiErrno WasiFiles::PathSymlink(const std::string& target, uint32_t dirfd,
@@ -930,8 +923,8 @@ WasiErrno WasiFiles::PollOneoff(uint32_t in, uint32_t out, uint32_t count, uint3
     uint64_t nbytes = 0;
   };
   std::vector<Event> ready;
-  std::optional<Clock::time_point> wake;  // the earliest clock subscription
-  std::vector<Event> timers;
+  std::optional<Clock::time_point> wake;                    // the earliest clock subscription
+  std::vector<std::pair<Event, Clock::time_point>> timers;  // each with when it is due
   for (uint32_t i = 0; i < count; i++) {
     uint64_t at = in + 48ull * i, userdata = 0;
     uint8_t tag = 0;
@@ -962,8 +955,7 @@ WasiErrno WasiFiles::PollOneoff(uint32_t in, uint32_t out, uint32_t count, uint3
       auto when =
           Clock::now() + std::chrono::nanoseconds(std::min<uint64_t>(wait_ns, uint64_t{1} << 62));
       if (!wake || when < *wake) wake = when;
-      timers.push_back(ev);
-      timers.back().nbytes = static_cast<uint64_t>(when.time_since_epoch().count());
+      timers.emplace_back(ev, when);
     } else if (tag == 1 || tag == 2) {  // fd_read, fd_write: files and stdio are always ready
       uint32_t fd = 0;
       Load(m, at + 16, &fd);
@@ -990,12 +982,9 @@ WasiErrno WasiFiles::PollOneoff(uint32_t in, uint32_t out, uint32_t count, uint3
     if (deadline_ && *deadline_ < until) until = *deadline_;
     std::this_thread::sleep_until(until);
     if (until < *wake) return WasiErrno::kIntr;
-    auto now = Clock::now().time_since_epoch().count();
-    for (Event ev : timers) {
-      if (static_cast<decltype(now)>(ev.nbytes) > now) continue;
-      ev.nbytes = 0;
-      ready.push_back(ev);
-    }
+    auto now = Clock::now();
+    for (const auto& [ev, when] : timers)
+      if (when <= now) ready.push_back(ev);
   }
   VELUM_ASSERT(ready.size() <= count);
   for (size_t i = 0; i < ready.size(); i++) {

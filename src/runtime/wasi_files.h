@@ -66,7 +66,7 @@ class WasiFiles {
     ~Parent();
   };
 
-  Entry* Get(uint32_t fd, Kind kind_or_none = Kind::kNone);
+  Entry* Get(uint32_t fd);
   // `fd`'s entry if it is a directory holding `rights`; else the errno to return.
   WasiErrno Dir(uint32_t fd, uint64_t rights, Entry** out);
   WasiErrno File(uint32_t fd, uint64_t rights, Entry** out);
@@ -98,12 +98,11 @@ class WasiFiles {
                             WasiMemory m);
   WasiErrno PathFilestatSetTimes(uint32_t dirfd, uint32_t lookup, const std::string& path,
                                  uint64_t atim, uint64_t mtim, uint32_t flags);
-  WasiErrno PathLink(uint32_t old_dirfd, const std::string& old_path, uint32_t new_dirfd,
-                     const std::string& new_path);
   WasiErrno PathReadlink(uint32_t dirfd, const std::string& path, uint32_t buf, uint32_t len,
                          uint32_t used_out, WasiMemory m);
-  WasiErrno PathRename(uint32_t old_dirfd, const std::string& old_path, uint32_t new_dirfd,
-                       const std::string& new_path);
+  // path_link and path_rename: from a path beneath one directory to a path beneath another.
+  WasiErrno PathLinkOrRename(WasiFunc func, uint32_t old_dirfd, const std::string& old_path,
+                             uint32_t new_dirfd, const std::string& new_path);
   WasiErrno PathSymlink(const std::string& target, uint32_t dirfd, const std::string& path);
   // path_create_directory, path_remove_directory and path_unlink_file.
   WasiErrno PathChange(WasiFunc func, uint32_t dirfd, const std::string& path);

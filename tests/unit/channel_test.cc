@@ -143,6 +143,31 @@ TEST(ExecRequest, PreopensTravelWithTheRequest) {
   EXPECT_FALSE(ExecRequest::Decode(frame, &back));
 }
 
+// An executor runs untrusted code: an output frame it sends is checked before the pool hands
+// it on, and no output frame reads as a response or the reverse.
+TEST(ExecOutput, OnlyWellFormedOutputFramesAreTaken) {
+  ExecOutput out;
+  out.stream = 2;
+  out.data = std::string("line\n\0with a nul", 16);
+  std::vector<uint8_t> frame = out.Encode();
+  ExecOutput back;
+  ASSERT_TRUE(ExecOutput::IsOutput(frame) && ExecOutput::Decode(frame, &back));
+  EXPECT_EQ(back.stream, 2);
+  EXPECT_EQ(back.data, out.data);
+  ExecResponse resp;
+  EXPECT_FALSE(ExecResponse::Decode(frame, &resp));
+  EXPECT_FALSE(ExecOutput::IsOutput(ExecResponse{}.Encode()));
+  std::vector<uint8_t> bad = frame;
+  bad[1] = 3;  // a stream that is not stdout or stderr
+  EXPECT_FALSE(ExecOutput::Decode(bad, &back));
+  bad = frame;
+  bad.resize(bad.size() - 1);  // cut short
+  EXPECT_FALSE(ExecOutput::Decode(bad, &back));
+  bad = {ExecOutput::kOutputFrameTag, 1, 0xFF, 0xFF, 0xFF, 0xFF};  // a 4 GiB length
+  EXPECT_FALSE(ExecOutput::Decode(bad, &back));
+  EXPECT_FALSE(ExecOutput::Decode({}, &back));
+}
+
 TEST(ExecRequest, StdinBytesTravelBoundedAndFlagged) {
   ExecRequest req;
   req.wasi = true;
