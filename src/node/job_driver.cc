@@ -169,7 +169,20 @@ Status JobDriver::Open() {
   ch.pick_target = hooks_.pick_target;
   ch.load_changed = [this] { PublishLoad(); };
   ch.now_us = hooks_.now_us;
+  CommandService::Hooks cmd;
+  cmd.send = ch.send;
+  cmd.fetch = ch.fetch;
+  cmd.blocking = ch.blocking;
+  cmd.loop = ch.loop;
+  cmd.on_loop = ch.on_loop;
+  cmd.execute = ch.execute;
+  cmd.spec = ch.spec;
+  cmd.pick_target = ch.pick_target;
+  cmd.load_changed = ch.load_changed;
+  cmd.now_us = ch.now_us;
+  cmd.home = options_.home;
   calls_ = std::make_unique<CallService>(options_.id, std::move(ch));
+  commands_ = std::make_unique<CommandService>(options_.id, std::move(cmd));
   hooks_.loop([this] {
     // This node works on its own jobs too (unless a job excludes it).
     RunCoordinator(coordinator_->OnWorkerUp(options_.id, options_.slots, hooks_.now_ms()));
@@ -188,6 +201,7 @@ void JobDriver::Stop(const std::vector<core::NodeId>& peers) {
     if (id != options_.id) worker_->OnCoordinatorDown(id, now);
   for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
   calls_->Stop("this node left the mesh");
+  commands_->Stop("this node left the mesh");
   FlushJournal();
 }
 
@@ -303,6 +317,7 @@ void JobDriver::EndWorkWith(core::NodeId peer) {
   RunWorker(worker_->OnCoordinatorDown(peer, now));
   fetcher_->OnLinkDown(peer);
   calls_->OnPeerLost(peer);  // and both say the load that changed
+  commands_->OnPeerLost(peer);
 }
 
 void JobDriver::OnMessage(core::NodeId peer, wire::LinkMessage message, size_t wire_bytes) {
@@ -335,6 +350,18 @@ void JobDriver::OnMessage(core::NodeId peer, wire::LinkMessage message, size_t w
           calls_->OnResult(peer, m);
         } else if constexpr (std::is_same_v<M, wire::CallCancel>) {
           calls_->OnCancel(peer, m.id);
+        } else if constexpr (std::is_same_v<M, wire::CommandRequest>) {
+          commands_->Serve(peer, std::move(m));
+        } else if constexpr (std::is_same_v<M, wire::CommandOutput>) {
+          commands_->OnOutput(peer, m);
+        } else if constexpr (std::is_same_v<M, wire::CommandResult>) {
+          commands_->OnResult(peer, m);
+        } else if constexpr (std::is_same_v<M, wire::CommandCancel>) {
+          commands_->OnCancel(peer, m.id);
+        } else if constexpr (std::is_same_v<M, wire::BlobRequest>) {
+          commands_->OnBlobRequest(peer, m);
+        } else if constexpr (std::is_same_v<M, wire::BlobData>) {
+          commands_->OnBlobData(peer, std::move(m));
         } else {
           static_assert(std::is_same_v<M, wire::LinkFrame>);
         }
@@ -447,7 +474,7 @@ void JobDriver::RunWorker(core::WorkerOutput out) {
 
 void JobDriver::PublishLoad() {
   if (stopped_) return;
-  uint32_t load = static_cast<uint32_t>(worker_->running()) + calls_->busy();
+  uint32_t load = static_cast<uint32_t>(worker_->running()) + calls_->busy() + commands_->busy();
   if (load == published_load_) return;
   published_load_ = load;
   hooks_.publish_load(load);
@@ -576,6 +603,7 @@ JobSummary JobDriver::Summarize(const core::Job& job) const {
 void JobDriver::Shutdown() {
   for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
   if (calls_) calls_->CancelServed();
+  if (commands_) commands_->CancelServed();
   executors_.reset();  // queued work runs and its threads end
   journal_.reset();
 }
@@ -592,6 +620,9 @@ JobCounters JobDriver::counters() const {
   c.module_bytes_fetched = fetcher_->bytes_fetched();
   c.modules_served = modules_served_;
   c.calls_served = calls_->served();
+  c.commands_served = commands_->served();
+  c.command_files_fetched = commands_->files_fetched();
+  c.command_bytes_fetched = commands_->bytes_fetched();
   c.slices_run = slices_run_;
   c.jobs_running = coordinator_->running_jobs();
   c.jobs_resumed = jobs_resumed_;
@@ -612,6 +643,16 @@ Result<CallReply> JobDriver::Call(const ModulePtr& module, const std::string& fu
   if (Status s = CheckArgs(**exported, args); !s.ok()) return s.error();
   if (auto kept = store_->Keep(module); !kept.ok()) return kept.error();
   return calls_->Call(module, func, args, options, cancel);
+}
+
+Result<CommandReply> JobDriver::RunCommand(const ModulePtr& module, const CommandOptions& options,
+                                           const std::atomic<bool>* cancel) {
+  auto start = module->FindFunction("_start");
+  if (!start.ok())
+    return MakeError(ErrorKind::kExportNotFound,
+                     "not a WASI command: the module exports no _start (name a FUNC to call)");
+  if (auto kept = store_->Keep(module); !kept.ok()) return kept.error();
+  return commands_->Run(module, options, cancel);
 }
 
 Result<CallOutcome> JobDriver::RunLocal(CallSpec spec) {

@@ -21,6 +21,7 @@
 #include "core/peer_gate.h"
 #include "core/worker.h"
 #include "node/call_service.h"
+#include "node/command_service.h"
 #include "node/deadline_wake.h"
 #include "node/executors.h"
 #include "node/journal.h"
@@ -101,6 +102,8 @@ class JobDriver final : public PeerListener {
                          const std::vector<Value>& args, const CallOptions& options,
                          const std::atomic<bool>* cancel);
   Result<CallOutcome> RunLocal(CallSpec spec);
+  Result<CommandReply> RunCommand(const ModulePtr& module, const CommandOptions& options,
+                                  const std::atomic<bool>* cancel);
   Result<uint64_t> Submit(const ScatterRequest& request);
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();
@@ -171,6 +174,7 @@ class JobDriver final : public PeerListener {
   std::unique_ptr<core::Worker> worker_;
   std::unique_ptr<ModuleFetcher> fetcher_;
   std::unique_ptr<CallService> calls_;
+  std::unique_ptr<CommandService> commands_;
   // The one place a peer is declared up (a worker for this node's jobs) or down (what was in
   // flight with it has ended).
   std::unique_ptr<core::PeerGate> peer_gate_;

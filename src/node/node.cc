@@ -635,6 +635,11 @@ Result<CallReply> Node::Call(const ModulePtr& module, const std::string& func,
   return impl_->jobs->Call(module, func, args, options, cancel);
 }
 
+Result<CommandReply> Node::RunCommand(const ModulePtr& module, const CommandOptions& options,
+                                      const std::atomic<bool>* cancel) {
+  return impl_->jobs->RunCommand(module, options, cancel);
+}
+
 Result<CallOutcome> Node::RunLocal(CallSpec spec) { return impl_->jobs->RunLocal(std::move(spec)); }
 
 Result<uint64_t> Node::Submit(const ScatterRequest& req) { return impl_->jobs->Submit(req); }

@@ -121,9 +121,45 @@ struct CallReply {
   std::string note;    // e.g. why the call moved to another node
 };
 
+// `wasm [OPTIONS] FILE ARGS`: a WASI command (a module exporting _start) run once, on the
+// best live peer (or here). Its folders and stdin travel by content (a file the worker has
+// already is not sent again); its output comes back while it runs.
+struct CommandOptions {
+  bool local = false;   // run here even when peers are alive
+  uint32_t target = 0;  // a specific node (0: the best one)
+  uint32_t timeout_ms = 60000;
+  uint32_t max_memory_mib = 256;
+  std::vector<std::string> args;  // argv, argv[0] first (not empty)
+  std::vector<std::string> env;   // NAME=VALUE, nothing else of any host's environment
+  std::optional<std::filesystem::path> stdin_file;  // unset: empty stdin
+  struct Dir {
+    std::filesystem::path host;
+    std::string guest;  // the program's name for it ("/data", "."); not empty
+  };
+  std::vector<Dir> ro_dirs;  // sent and preopened read-only
+  // Set: the program gets an empty writable /out whose files are written here (created if
+  // missing) when it exits, each whole or not at all.
+  std::optional<std::filesystem::path> out_dir;
+  // Each write of the program as it arrives (stream 1 or 2), on the caller's thread, in
+  // order; unset: the output is in the reply.
+  std::function<void(int stream, const std::string& data)> on_output;
+};
+struct CommandReply {
+  uint32_t exit_code = 0;
+  std::string stdout_data, stderr_data;  // when no on_output was given
+  bool truncated = false;                // output hit the cap
+  std::optional<Error> failure;          // it trapped (or hit a limit) after its output
+  std::vector<std::string> out_files;    // written into out_dir, by path under it
+  uint32_t node = 0;
+  double elapsed_ms = 0;
+  std::string engine;
+  std::string note;
+};
+
 struct JobCounters {
   uint64_t modules_fetched = 0, module_bytes_fetched = 0, modules_served = 0;
-  uint64_t calls_served = 0, slices_run = 0;
+  uint64_t calls_served = 0, slices_run = 0, commands_served = 0;
+  uint64_t command_files_fetched = 0, command_bytes_fetched = 0;  // inputs received by content
   uint64_t jobs_running = 0, jobs_resumed = 0;
 };
 
@@ -192,6 +228,10 @@ class Node {
   Result<CallReply> Call(const ModulePtr& module, const std::string& func,
                          const std::vector<Value>& args, const CallOptions& options,
                          const std::atomic<bool>* cancel = nullptr);
+
+  // One WASI command, here or on the best peer. Blocks; `cancel` stops it everywhere.
+  Result<CommandReply> RunCommand(const ModulePtr& module, const CommandOptions& options,
+                                  const std::atomic<bool>* cancel = nullptr);
 
   // One executor call run here, never on a peer (a WASI command's stdin, output and
   // directories are this process's): its timeout and memory are clamped to this node's

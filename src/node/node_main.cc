@@ -55,6 +55,7 @@ velum::shell::ShellContext Context(const Args& args) {
   velum::shell::ShellContext c;
   c.progress = !args.json && isatty(STDERR_FILENO);
   c.interrupt = &g_interrupt;
+  c.json = args.json;
   return c;
 }
 
@@ -87,7 +88,7 @@ int StartupFailure(const std::string& message, bool json, int code = 1) {
 }
 
 void Print(const velum::shell::CommandResult& r, bool json) {
-  if (json) {
+  if (json || r.json_line) {
     std::printf("%s\n", velum::shell::DumpJson(r.json).c_str());
   } else if (!r.text.empty()) {
     std::FILE* out = r.ok ? stdout : stderr;
@@ -123,6 +124,8 @@ int RunOneCommand(velum::Node& node, const Args& args) {
         args.command);
   auto r = Run(node, args.command, args);
   Print(r, args.json);
+  // A WASI command's own exit code is the status, as with ./velum run.
+  if (r.ok && r.exit_status >= 0) return r.exit_status;
   return r.ok ? 0 : r.usage ? 2 : 1;  // as ./velum: 2 for a command line that cannot run
 }
 
@@ -133,7 +136,7 @@ int RunPiped(velum::Node& node, const Args& args) {
   for (std::string line; std::getline(std::cin, line);) {
     auto r = Run(node, line, args);
     Print(r, args.json);
-    failed = failed || !r.ok;
+    failed = failed || !r.ok || r.exit_status > 0;
     unusable = unusable || (!r.ok && r.usage);
     if (r.quit) break;
   }

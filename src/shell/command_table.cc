@@ -26,18 +26,36 @@ std::vector<CommandSpec> BuildTable() {
   std::vector<CommandSpec> t;
   t.push_back({"wasm",
                nullptr,
-               "run an export once on the best live peer (here when alone)",
-               "Prints the result, the node it ran on and the time.\n"
-               "  --local         run here even when peers are alive\n"
-               "  --node ID       run on that node\n"
-               "  --timeout S     stop the call after S seconds\n"
-               "  --max-memory M  the instance's linear memory limit, in MiB",
+               "run an export, or a WASI command, once on the best live peer",
+               "FILE FUNC ARGS: calls FUNC; prints the result, the node it ran on and the time.\n"
+               "FILE ARGS, when FILE exports _start (a WASI command): runs it with ARGS as its\n"
+               "argv; its output streams back while it runs; its exit code is the status.\n"
+               "Options go before FILE (for a function call, after it too):\n"
+               "  --local             run here even when peers are alive\n"
+               "  --node ID           run on that node\n"
+               "  --timeout S         stop the call after S seconds\n"
+               "  --max-memory M      the instance's linear memory limit, in MiB\n"
+               "  --stdin FILE        a command's stdin (else empty)\n"
+               "  --ro-dir HOST[::G]  send HOST's files (by content: sent once per node) and\n"
+               "                      preopen them read-only as G (default HOST)\n"
+               "  --out DIR           an empty writable /out whose files come back into DIR\n"
+               "  --env NAME=VALUE    a variable of the command's environment\n"
+               "  --json              one line: exit_code, stdout, stderr, node, elapsed_ms",
                WasmCommand,
                {kFile, kFunc},
-               2,
+               1,
                true,
-               {{"--local", {}}, {"--node", {"ID", ArgKind::kInteger}}, kTimeout, kMaxMemory},
-               false});
+               {{"--local", {}},
+                {"--node", {"ID", ArgKind::kInteger}},
+                kTimeout,
+                kMaxMemory,
+                {"--stdin", {"FILE", ArgKind::kPath}},
+                {"--ro-dir", {"HOST[::GUEST]", ArgKind::kPath}},
+                {"--out", {"DIR", ArgKind::kPath}},
+                {"--env", {"NAME=VALUE", ArgKind::kText}},
+                {"--json", {}}},
+               false,
+               true});
   t.push_back({"scatter",
                nullptr,
                "split [START, END) over every live worker, gather and reduce",
@@ -249,6 +267,10 @@ std::string CheckArguments(const CommandSpec& spec, const std::vector<std::strin
     size_t eq = w.find('=');
     std::string name = w.substr(0, eq);
     const FlagSpec* flag = spec.FindFlag(name);
+    if (!flag && spec.program_words && !positional.empty()) {
+      positional.push_back(w);  // perhaps the program's own option: the handler decides
+      continue;
+    }
     if (!flag) {
       std::string known;
       for (const auto& f : spec.flags) known += (known.empty() ? "" : ", ") + std::string(f.name);

@@ -22,6 +22,8 @@ enum class ArgKind {
   kMib,      // a memory size
   kChoice,   // one of the words listed in ArgSpec::choices
   kValue,    // anything (an export's arguments)
+  kPath,     // a file or folder of this machine
+  kText,     // a word taken as it is (NAME=VALUE)
 };
 
 struct ArgSpec {
@@ -50,6 +52,9 @@ struct CommandSpec {
   bool variadic;              // more arguments may follow `args` (wasm's ARGS...)
   std::vector<FlagSpec> flags;
   bool background;  // a trailing & runs it in the background
+  // Words after the first argument may be a program's own (wasm's WASI commands): there an
+  // unknown option is an argument, and the handler decides.
+  bool program_words = false;
 
   // "scatter FILE FUNC START END [--reduce sum|min|max|first] ... [&]"
   std::string Usage() const;

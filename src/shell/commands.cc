@@ -117,6 +117,9 @@ CommandResult Status(Node& node) {
             {"jobs_resumed", s.jobs.jobs_resumed},
             {"slices_run", s.jobs.slices_run},
             {"calls_served", s.jobs.calls_served},
+            {"commands_served", s.jobs.commands_served},
+            {"command_files_fetched", s.jobs.command_files_fetched},
+            {"command_bytes_fetched", s.jobs.command_bytes_fetched},
             {"modules_fetched", s.jobs.modules_fetched},
             {"module_bytes_fetched", s.jobs.module_bytes_fetched},
             {"modules_served", s.jobs.modules_served}};
@@ -142,9 +145,12 @@ CommandResult Status(Node& node) {
       << s.seeds_silent << " rounds\n"
       << "work: " << s.busy_slots << " of " << s.slots << " slots busy; " << s.jobs.jobs_running
       << " jobs running (" << s.jobs.jobs_resumed << " resumed); " << s.jobs.slices_run
-      << " slices run, " << s.jobs.calls_served << " calls served\n"
+      << " slices run, " << s.jobs.calls_served << " calls and " << s.jobs.commands_served
+      << " commands served\n"
       << "modules: " << s.jobs.modules_fetched << " fetched (" << s.jobs.module_bytes_fetched
-      << " bytes), " << s.jobs.modules_served << " served\n"
+      << " bytes), " << s.jobs.modules_served
+      << " served; command files: " << s.jobs.command_files_fetched << " fetched ("
+      << s.jobs.command_bytes_fetched << " bytes)\n"
       << "home: " << s.home;
   r.text = out.str();
   return r;

@@ -24,6 +24,9 @@ struct CommandResult {
   // A job whose end the user has just seen or caused (wait, cancel): nothing more to announce.
   uint64_t settled_job = 0;
   bool usage = false;  // !ok because the command line was wrong (exit code 2), not the work
+  // A WASI command's exit code: `node -c` exits with it. -1: not a command.
+  int exit_status = -1;
+  bool json_line = false;  // printed as its JSON line even without the node's --json
 };
 
 // How a command may interact while it runs.
@@ -31,6 +34,7 @@ struct ShellContext {
   bool progress = false;  // draw a progress bar on stderr (a terminal) while a job runs
   // Set by another thread (Ctrl-C) to cancel the running command.
   const std::atomic<bool>* interrupt = nullptr;
+  bool json = false;  // results are printed as JSON: a command's output is gathered, not streamed
 };
 
 // Runs one command line against `node`, through the command table (shell/command_table.h).

@@ -120,6 +120,9 @@ void AddValues(const ArgSpec& arg, const std::vector<std::string>& positional,
     case ArgKind::kChoice:
       if (arg.choices) AddChoices(arg.choices, word, out);
       break;
+    case ArgKind::kPath:
+      AddFiles(word, out);
+      break;
     default:
       break;  // numbers and free values: nothing to offer
   }

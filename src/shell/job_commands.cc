@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "core/reducer.h"
@@ -23,7 +25,11 @@ using nlohmann::json;
 
 const char kWasmUsage[] =
     "usage: wasm FILE FUNC [ARGS...] [--local] [--node ID] [--timeout SECONDS] "
-    "[--max-memory MIB]";
+    "[--max-memory MIB] [--json]\n"
+    "       wasm [OPTIONS] FILE [ARGS...]  (a WASI command; options before FILE: --local, "
+    "--node ID,\n"
+    "       --timeout S, --max-memory MIB, --stdin FILE, --ro-dir HOST[::GUEST], --out DIR,\n"
+    "       --env NAME=VALUE, --json)";
 const std::string kIntegerForms =
     "takes an integer in the int64 range (500000, -5, 0x10, 2e9, 1_000_000)";
 const char kScatterUsage[] =
@@ -354,26 +360,182 @@ std::string JobsTable(const std::vector<JobSummary>& jobs) {
   return out;
 }
 
+namespace {
+
+const std::set<std::string> kWasmValued = {"--node",   "--timeout", "--max-memory", "--stdin",
+                                           "--ro-dir", "--out",     "--env"};
+const std::set<std::string> kWasmSwitches = {"--local", "--json"};
+// Options only a WASI command takes.
+const std::set<std::string> kCommandOnly = {"--stdin", "--ro-dir", "--out", "--env"};
+
+// The options before FILE, in order (--ro-dir and --env may repeat); `*file` is FILE's index.
+std::string LeadingOptions(const std::vector<std::string>& words,
+                           std::vector<std::pair<std::string, std::string>>* values,
+                           std::set<std::string>* switches, size_t* file) {
+  size_t i = 1;
+  for (; i < words.size(); i++) {
+    const std::string& w = words[i];
+    if (!(w.size() > 2 && w[0] == '-' && w[1] == '-')) break;
+    size_t eq = w.find('=');
+    std::string name = w.substr(0, eq);
+    if (kWasmSwitches.count(name) && eq == std::string::npos) {
+      switches->insert(name);
+    } else if (kWasmValued.count(name)) {
+      if (eq != std::string::npos) {
+        values->emplace_back(name, w.substr(eq + 1));
+      } else if (i + 1 < words.size()) {
+        values->emplace_back(name, words[++i]);
+      } else {
+        return name + " needs a value";
+      }
+    } else {
+      return "unknown option " + name;
+    }
+  }
+  *file = i;
+  return "";
+}
+
+// --node ID into options; "" or the error.
+std::string ParseNode(const std::string& text, Node& node, bool* local, uint32_t* target) {
+  int64_t id;
+  if (!ParseInt64(text, &id) || id <= 0 || id > UINT32_MAX)
+    return "--node takes a node id, not '" + text + "'";
+  *target = static_cast<uint32_t>(id);
+  if (*target == node.id()) *local = true;
+  return "";
+}
+
+// `wasm [OPTIONS] FILE ARGS...` of a module exporting _start: every word after FILE is the
+// program's. Its output is written as it arrives (gathered under --json).
+CommandResult RunWasiCommand(Node& node, const ModulePtr& module, const std::string& file,
+                             const std::vector<std::pair<std::string, std::string>>& values,
+                             const std::set<std::string>& switches,
+                             const std::vector<std::string>& program_args,
+                             const ShellContext& context) {
+  CommandOptions o;
+  o.local = switches.count("--local") > 0;
+  const bool as_json = context.json || switches.count("--json") > 0;
+  ParsedArgs single;  // the options given once, for the shared number checks
+  for (const auto& [name, value] : values) {
+    if (name == "--ro-dir") {
+      size_t sep = value.find("::");
+      CommandOptions::Dir d;
+      d.host = value.substr(0, sep);
+      d.guest = sep == std::string::npos ? value : value.substr(sep + 2);
+      std::error_code ec;
+      if (d.host.empty() || !std::filesystem::is_directory(d.host, ec))
+        return UsageFailure("--ro-dir: " + d.host.string() + " is not a directory");
+      if (d.guest.empty())
+        return UsageFailure("--ro-dir " + value + ": the name after :: is empty");
+      o.ro_dirs.push_back(std::move(d));
+    } else if (name == "--env") {
+      o.env.push_back(value);
+    } else if (name == "--stdin") {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(value, ec))
+        return UsageFailure("--stdin: " + value + " is not a file");
+      o.stdin_file = value;
+    } else if (name == "--out") {
+      if (value.empty()) return UsageFailure("--out needs a folder");
+      o.out_dir = value;
+    } else if (name == "--node") {
+      if (std::string e = ParseNode(value, node, &o.local, &o.target); !e.empty())
+        return UsageFailure(e);
+    } else {
+      single.values[name] = value;
+    }
+  }
+  std::string error;
+  if (!ParseTimeout(single, &o.timeout_ms, &error) || !ParseMib(single, &o.max_memory_mib, &error))
+    return UsageFailure(error);
+  o.args.push_back(std::filesystem::path(file).filename().string());
+  o.args.insert(o.args.end(), program_args.begin(), program_args.end());
+  if (!as_json)
+    o.on_output = [](int stream, const std::string& data) {
+      std::FILE* to = stream == 1 ? stdout : stderr;
+      std::fwrite(data.data(), 1, data.size(), to);
+      std::fflush(to);
+    };
+  auto reply = node.RunCommand(module, o, context.interrupt);
+  if (!reply.ok()) {
+    CommandResult f = ErrorFailure(reply.error());
+    f.json_line = switches.count("--json") > 0;
+    return f;
+  }
+  json out_files = json::array();
+  for (const auto& f : reply->out_files) out_files.push_back(f);
+  json j = {{"exit_code", reply->exit_code},   {"stdout", reply->stdout_data},
+            {"stderr", reply->stderr_data},    {"node", reply->node},
+            {"elapsed_ms", reply->elapsed_ms}, {"engine", reply->engine},
+            {"truncated", reply->truncated}};
+  if (o.out_dir) {
+    j["out"] = o.out_dir->string();
+    j["out_files"] = out_files;
+  }
+  if (!reply->note.empty()) j["note"] = reply->note;
+  CommandResult r;
+  if (reply->failure) {
+    r = ErrorFailure(*reply->failure);
+    j["error"] = r.json["error"];
+  }
+  r.json = j;
+  r.json_line = switches.count("--json") > 0;
+  // A process's status holds 8 bits: an exit code past 255 must not read as success.
+  r.exit_status = reply->exit_code > 255 ? 1 : static_cast<int>(reply->exit_code);
+  if (!as_json) {
+    if (reply->truncated) std::fprintf(stderr, "note: the program's output was cut at its cap\n");
+    // Who ran it, for people at a terminal; a script's stderr keeps only the program's.
+    if (context.progress)
+      std::fprintf(stderr, "(node %u, %s, %s, exit %u%s)\n", reply->node,
+                   Duration(reply->elapsed_ms).c_str(), reply->engine.c_str(), reply->exit_code,
+                   o.out_dir ? (", " + std::to_string(reply->out_files.size()) + " files in " +
+                                o.out_dir->string())
+                                   .c_str()
+                             : "");
+    if (!reply->note.empty() && context.progress)
+      std::fprintf(stderr, "note: %s\n", reply->note.c_str());
+    std::fflush(stderr);
+  }
+  return r;
+}
+
+}  // namespace
+
 CommandResult WasmCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context) {
-  ParsedArgs p = ParseFlags(words, 1, {"--node", "--timeout", "--max-memory"}, {"--local"});
+  std::vector<std::pair<std::string, std::string>> leading;
+  std::set<std::string> leading_switches;
+  size_t file_at = 0;
+  if (std::string e = LeadingOptions(words, &leading, &leading_switches, &file_at); !e.empty())
+    return UsageFailure(e + "\n" + kWasmUsage);
+  if (file_at >= words.size()) return UsageFailure(kWasmUsage);
+  auto module = node.LoadModule(ResolveModule(words[file_at]));
+  if (!module.ok()) return ErrorFailure(module.error());
+  if ((*module)->FindFunction("_start").ok())
+    return RunWasiCommand(node, *module, words[file_at], leading, leading_switches,
+                          std::vector<std::string>(words.begin() + file_at + 1, words.end()),
+                          context);
+  // A function call: options before FILE or after it, as they always could be.
+  std::set<std::string> valued = kWasmValued;
+  ParsedArgs p = ParseFlags(words, 1, valued, kWasmSwitches);
   if (!p.error.empty()) return UsageFailure(p.error + "\n" + kWasmUsage);
-  if (p.positional.size() < 2) return UsageFailure(kWasmUsage);
+  for (const auto& name : kCommandOnly)
+    if (p.values.count(name))
+      return UsageFailure(name + " is for WASI commands, and " + words[file_at] +
+                          " exports no _start");
+  if (p.positional.size() < 2)
+    return UsageFailure("wasm: missing FUNC (" + words[file_at] +
+                        " exports no _start, so it is not a WASI command)\n" + kWasmUsage);
   CallOptions options;
   options.local = p.switches.count("--local") > 0;
   std::string error;
   if (!ParseTimeout(p, &options.timeout_ms, &error) ||
       !ParseMib(p, &options.max_memory_mib, &error))
     return UsageFailure(error);
-  if (auto it = p.values.find("--node"); it != p.values.end()) {
-    int64_t id;
-    if (!ParseInt64(it->second, &id) || id <= 0 || id > UINT32_MAX)
-      return UsageFailure("--node takes a node id, not '" + it->second + "'");
-    options.target = static_cast<uint32_t>(id);
-    if (options.target == node.id()) options.local = true;
-  }
-  auto module = node.LoadModule(ResolveModule(p.positional[0]));
-  if (!module.ok()) return ErrorFailure(module.error());
+  if (auto it = p.values.find("--node"); it != p.values.end())
+    if (std::string e = ParseNode(it->second, node, &options.local, &options.target); !e.empty())
+      return UsageFailure(e);
   const std::string& func = p.positional[1];
   auto exported = (*module)->FindFunction(func);
   if (!exported.ok()) return ErrorFailure(exported.error());
@@ -383,6 +545,7 @@ CommandResult WasmCommand(Node& node, const std::vector<std::string>& words,
   auto reply = node.Call(*module, func, *args, options, context.interrupt);
   if (!reply.ok()) return ErrorFailure(reply.error());
   CommandResult r;
+  r.json_line = p.switches.count("--json") > 0;
   json values = json::array();
   std::string text;
   for (const auto& v : reply->values) {

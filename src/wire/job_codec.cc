@@ -2,6 +2,7 @@
 // keep a malformed or hostile frame from an authenticated peer away from the cores.
 #include "wire/job_codec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -189,7 +190,61 @@ void ValuesTo(const std::vector<WireValue>& vs, Repeated* ps) {
   }
 }
 
+void FileRefTo(const FileRef& f, pb::FileRef* p) {
+  p->set_dir(f.dir);
+  p->set_path(f.path);
+  p->set_hash(DigestBytes(f.hash));
+  p->set_size(f.size);
+}
+// A file reference within the limits; `dirs`: how many directories an input may name.
+bool FileRefFrom(const pb::FileRef& p, uint32_t dirs, FileRef* f) {
+  if (p.dir() >= std::max<uint32_t>(dirs, 1) || !CommandPathOk(p.path())) return false;
+  if (!DigestFrom(p.hash(), &f->hash)) return false;
+  f->dir = p.dir();
+  f->path = p.path();
+  f->size = p.size();
+  return true;
+}
+template <typename Repeated>
+bool FileRefsFrom(const Repeated& ps, uint32_t dirs, uint64_t max_bytes,
+                  std::vector<FileRef>* out) {
+  if (static_cast<size_t>(ps.size()) > kMaxCommandFiles) return false;
+  uint64_t total = 0;
+  out->clear();
+  for (const pb::FileRef& p : ps) {
+    FileRef f;
+    if (!FileRefFrom(p, dirs, &f) || f.size > max_bytes - total) return false;
+    total += f.size;
+    out->push_back(std::move(f));
+  }
+  return true;
+}
+template <typename Repeated>
+bool WordsFrom(const Repeated& ps, std::vector<std::string>* out, size_t* count, size_t* bytes) {
+  for (const std::string& w : ps) {
+    if (++*count > kMaxCommandArgs || w.size() > kMaxCommandArgBytes - *bytes) return false;
+    if (w.find('\0') != std::string::npos) return false;
+    *bytes += w.size();
+    out->push_back(w);
+  }
+  return true;
+}
+
 }  // namespace
+
+bool CommandPathOk(std::string_view path) {
+  if (path.empty() || path.size() > kMaxCommandPathBytes || path.find('\0') != path.npos)
+    return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == path.npos) end = path.size();
+    std::string_view part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
 
 std::string EncodeLink(const LinkMessage& message) {
   pb::LinkFrame p;
@@ -255,9 +310,56 @@ std::string EncodeLink(const LinkMessage& message) {
           if (m.has_error) ErrorTo(m.error, c->mutable_error());
           c->set_run_us(m.run_us);
           c->set_engine(WireText(m.engine, 16));
-        } else {
-          static_assert(std::is_same_v<M, CallCancel>);
+        } else if constexpr (std::is_same_v<M, CallCancel>) {
           p.mutable_call_cancel()->set_id(m.id);
+        } else if constexpr (std::is_same_v<M, CommandRequest>) {
+          pb::CommandRequest* c = p.mutable_command();
+          c->set_id(m.id);
+          c->set_module(DigestBytes(m.module));
+          c->set_module_size(m.module_size);
+          for (const auto& a : m.args) c->add_args(a);
+          for (const auto& e : m.env) c->add_env(e);
+          for (const auto& d : m.dirs) c->add_dirs(d);
+          for (const auto& f : m.inputs) FileRefTo(f, c->add_inputs());
+          if (m.stdin_file) {
+            FileRefTo(*m.stdin_file, c->mutable_stdin());
+          }
+          c->set_out(m.out);
+          c->set_timeout_ms(m.timeout_ms);
+          c->set_max_memory_pages(m.max_memory_pages);
+        } else if constexpr (std::is_same_v<M, CommandOutput>) {
+          pb::CommandOutput* c = p.mutable_command_output();
+          c->set_id(m.id);
+          c->set_stream(m.stream);
+          c->set_data(m.data);
+        } else if constexpr (std::is_same_v<M, CommandResult>) {
+          pb::CommandResult* c = p.mutable_command_result();
+          c->set_id(m.id);
+          c->set_exit_code(m.exit_code);
+          if (m.has_error) ErrorTo(m.error, c->mutable_error());
+          c->set_run_us(m.run_us);
+          c->set_engine(WireText(m.engine, 16));
+          c->set_truncated(m.truncated);
+          for (const auto& f : m.out) FileRefTo(f, c->add_out());
+          c->set_out_error(WireText(m.out_error, core::kMaxErrorMessage));
+        } else if constexpr (std::is_same_v<M, CommandCancel>) {
+          p.mutable_command_cancel()->set_id(m.id);
+        } else if constexpr (std::is_same_v<M, BlobRequest>) {
+          pb::BlobRequest* b = p.mutable_blob_request();
+          b->set_id(m.id);
+          b->set_hash(DigestBytes(m.hash));
+          b->set_offset(m.offset);
+          b->set_out(m.out);
+        } else {
+          static_assert(std::is_same_v<M, BlobData>);
+          pb::BlobData* d = p.mutable_blob_data();
+          d->set_id(m.id);
+          d->set_hash(DigestBytes(m.hash));
+          d->set_total(m.total);
+          d->set_offset(m.offset);
+          d->set_data(m.data);
+          d->set_error(WireText(m.error, core::kMaxErrorMessage));
+          d->set_out(m.out);
         }
       },
       message);
@@ -363,6 +465,95 @@ bool DecodeLink(std::string_view bytes, LinkMessage* message) {
       if (p.call_cancel().id() == 0) return false;
       *message = CallCancel{p.call_cancel().id()};
       return true;
+    case pb::LinkFrame::kCommand: {
+      const pb::CommandRequest& c = p.command();
+      CommandRequest m;
+      if (c.id() == 0 || !DigestFrom(c.module(), &m.module)) return false;
+      if (c.max_memory_pages() > kMaxPages || c.args().empty()) return false;
+      size_t count = 0, bytes = 0;
+      if (!WordsFrom(c.args(), &m.args, &count, &bytes) ||
+          !WordsFrom(c.env(), &m.env, &count, &bytes))
+        return false;
+      if (static_cast<size_t>(c.dirs().size()) > kMaxCommandDirs) return false;
+      for (const std::string& d : c.dirs()) {
+        if (d.empty() || d.size() > kMaxCommandPathBytes || d.find('\0') != d.npos) return false;
+        m.dirs.push_back(d);
+      }
+      const uint32_t dirs = static_cast<uint32_t>(m.dirs.size());
+      if (!FileRefsFrom(c.inputs(), dirs, kMaxCommandInputBytes, &m.inputs)) return false;
+      if (!m.inputs.empty() && m.dirs.empty()) return false;
+      if (c.has_stdin()) {
+        FileRef f;
+        // stdin has no directory; its path only names it in errors.
+        if (!FileRefFrom(c.stdin(), 0, &f)) return false;
+        uint64_t total = f.size;
+        for (const FileRef& in : m.inputs) total += in.size;
+        if (f.size > kMaxCommandInputBytes || total > kMaxCommandInputBytes) return false;
+        m.stdin_file = std::move(f);
+      }
+      m.id = c.id();
+      m.module_size = c.module_size();
+      m.out = c.out();
+      m.timeout_ms = c.timeout_ms();
+      m.max_memory_pages = c.max_memory_pages();
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kCommandOutput: {
+      const pb::CommandOutput& c = p.command_output();
+      if (c.id() == 0 || (c.stream() != 1 && c.stream() != 2)) return false;
+      if (c.data().empty() || c.data().size() > kCommandOutputPiece) return false;
+      *message = CommandOutput{c.id(), c.stream(), c.data()};
+      return true;
+    }
+    case pb::LinkFrame::kCommandResult: {
+      const pb::CommandResult& c = p.command_result();
+      CommandResult m;
+      if (c.id() == 0 || c.engine().size() > 16) return false;
+      if (c.out_error().size() > core::kMaxErrorMessage) return false;
+      if (!FileRefsFrom(c.out(), 0, kMaxCommandOutBytes, &m.out)) return false;
+      m.id = c.id();
+      m.exit_code = c.exit_code();
+      m.has_error = c.has_error();
+      if (m.has_error && !ErrorFrom(c.error(), &m.error)) return false;
+      m.run_us = c.run_us();
+      m.engine = c.engine();
+      m.truncated = c.truncated();
+      m.out_error = c.out_error();
+      *message = std::move(m);
+      return true;
+    }
+    case pb::LinkFrame::kCommandCancel:
+      if (p.command_cancel().id() == 0) return false;
+      *message = CommandCancel{p.command_cancel().id()};
+      return true;
+    case pb::LinkFrame::kBlobRequest: {
+      const pb::BlobRequest& b = p.blob_request();
+      BlobRequest m;
+      if (b.id() == 0 || !DigestFrom(b.hash(), &m.hash)) return false;
+      m.id = b.id();
+      m.offset = b.offset();
+      m.out = b.out();
+      *message = m;
+      return true;
+    }
+    case pb::LinkFrame::kBlobData: {
+      const pb::BlobData& d = p.blob_data();
+      BlobData m;
+      if (d.id() == 0 || !DigestFrom(d.hash(), &m.hash) || d.data().size() > kModulePiece)
+        return false;
+      if (d.offset() > d.total() || d.data().size() > d.total() - d.offset()) return false;
+      if (d.error().size() > core::kMaxErrorMessage || (!d.error().empty() && !d.data().empty()))
+        return false;
+      m.id = d.id();
+      m.total = d.total();
+      m.offset = d.offset();
+      m.data = d.data();
+      m.error = d.error();
+      m.out = d.out();
+      *message = std::move(m);
+      return true;
+    }
     case pb::LinkFrame::BODY_NOT_SET:
       return false;
   }

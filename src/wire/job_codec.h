@@ -5,6 +5,7 @@
 #define VELUM_WIRE_JOB_CODEC_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -63,8 +64,84 @@ struct CallCancel {
   bool operator==(const CallCancel&) const = default;
 };
 
-using LinkMessage = std::variant<LinkFrame, core::Assign, core::Cancel, core::Report, ModuleRequest,
-                                 ModuleData, CallRequest, CallResult, CallCancel>;
+// Remote WASI commands (`wasm [OPTIONS] FILE ARGS`). The limits keep a request within one
+// frame and a worker's disk and a caller's folder bounded; files travel in kModulePiece
+// pieces, pulled one request at a time, so neither side queues more than a piece per file.
+constexpr size_t kMaxCommandArgs = 4096;               // argv and environment entries together
+constexpr size_t kMaxCommandArgBytes = 256 << 10;      // their bytes together
+constexpr size_t kMaxCommandDirs = 16;                 // read-only directories sent
+constexpr size_t kMaxCommandFiles = 1024;              // files in them, and files back from /out
+constexpr size_t kMaxCommandPathBytes = 512;           // a file's path under its directory
+constexpr uint64_t kMaxCommandInputBytes = 256 << 20;  // the inputs together (stdin included)
+constexpr uint64_t kMaxCommandOutBytes = 256 << 20;    // the files of /out together
+constexpr size_t kCommandOutputPiece = 64 << 10;       // output bytes per CommandOutput frame
+
+struct FileRef {
+  uint32_t dir = 0;
+  std::string path;
+  core::ModuleDigest hash{};
+  uint64_t size = 0;
+  bool operator==(const FileRef&) const = default;
+};
+struct CommandRequest {
+  uint64_t id = 0;
+  core::ModuleDigest module{};
+  uint64_t module_size = 0;
+  std::vector<std::string> args, env, dirs;
+  std::vector<FileRef> inputs;
+  std::optional<FileRef> stdin_file;
+  bool out = false;
+  uint32_t timeout_ms = 0;
+  uint32_t max_memory_pages = 0;
+  bool operator==(const CommandRequest&) const = default;
+};
+struct CommandOutput {
+  uint64_t id = 0;
+  uint32_t stream = 1;  // 1 stdout, 2 stderr
+  std::string data;     // 1 to kCommandOutputPiece bytes
+  bool operator==(const CommandOutput&) const = default;
+};
+struct CommandResult {
+  uint64_t id = 0;
+  uint32_t exit_code = 0;
+  bool has_error = false;
+  core::TaskError error;
+  uint64_t run_us = 0;
+  std::string engine;
+  bool truncated = false;
+  std::vector<FileRef> out;
+  std::string out_error;
+  bool operator==(const CommandResult&) const = default;
+};
+struct CommandCancel {
+  uint64_t id = 0;
+  bool operator==(const CommandCancel&) const = default;
+};
+struct BlobRequest {
+  uint64_t id = 0;
+  core::ModuleDigest hash{};
+  uint64_t offset = 0;
+  bool out = false;
+  bool operator==(const BlobRequest&) const = default;
+};
+struct BlobData {
+  uint64_t id = 0;
+  core::ModuleDigest hash{};
+  uint64_t total = 0;
+  uint64_t offset = 0;
+  std::string data;  // at most kModulePiece bytes; offset + size <= total
+  std::string error;
+  bool out = false;
+  bool operator==(const BlobData&) const = default;
+};
+// A path a command's file may have: relative, '/'-separated, no empty, '.' or '..'
+// component, no NUL, at most kMaxCommandPathBytes.
+bool CommandPathOk(std::string_view path);
+
+using LinkMessage =
+    std::variant<LinkFrame, core::Assign, core::Cancel, core::Report, ModuleRequest, ModuleData,
+                 CallRequest, CallResult, CallCancel, CommandRequest, CommandOutput, CommandResult,
+                 CommandCancel, BlobRequest, BlobData>;
 
 std::string EncodeLink(const LinkMessage& message);
 // False on malformed input or input beyond the limits (ids of 0, empty or oversized names,

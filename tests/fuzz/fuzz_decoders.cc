@@ -488,6 +488,69 @@ bool LinkObeysRules(const wire::pb::LinkFrame& p) {
     }
     case wire::pb::LinkFrame::kCallCancel:
       return p.call_cancel().id() != 0;
+    case wire::pb::LinkFrame::kCommand: {
+      const auto& c = p.command();
+      if (c.id() == 0 || c.module().size() != 32 || c.max_memory_pages() > 65536) return false;
+      if (c.args().empty() ||
+          static_cast<size_t>(c.args_size() + c.env_size()) > wire::kMaxCommandArgs)
+        return false;
+      size_t bytes = 0;
+      for (const auto* list : {&c.args(), &c.env()})
+        for (const std::string& w : *list) {
+          if (w.find('\0') != std::string::npos) return false;
+          bytes += w.size();
+        }
+      if (bytes > wire::kMaxCommandArgBytes) return false;
+      if (static_cast<size_t>(c.dirs_size()) > wire::kMaxCommandDirs) return false;
+      for (const std::string& d : c.dirs())
+        if (d.empty() || d.size() > wire::kMaxCommandPathBytes || d.find('\0') != d.npos)
+          return false;
+      if (static_cast<size_t>(c.inputs_size()) > wire::kMaxCommandFiles) return false;
+      if (c.inputs_size() > 0 && c.dirs_size() == 0) return false;
+      uint64_t total = 0;
+      for (const auto& f : c.inputs()) {
+        if (f.dir() >= static_cast<uint32_t>(c.dirs_size()) || !wire::CommandPathOk(f.path()) ||
+            f.hash().size() != 32 || f.size() > wire::kMaxCommandInputBytes - total)
+          return false;
+        total += f.size();
+      }
+      if (c.has_stdin()) {
+        const auto& f = c.stdin();
+        if (f.dir() != 0 || !wire::CommandPathOk(f.path()) || f.hash().size() != 32) return false;
+        if (f.size() > wire::kMaxCommandInputBytes - total) return false;
+      }
+      return true;
+    }
+    case wire::pb::LinkFrame::kCommandOutput: {
+      const auto& o = p.command_output();
+      return o.id() != 0 && (o.stream() == 1 || o.stream() == 2) && !o.data().empty() &&
+             o.data().size() <= wire::kCommandOutputPiece;
+    }
+    case wire::pb::LinkFrame::kCommandResult: {
+      const auto& c = p.command_result();
+      if (c.id() == 0 || c.engine().size() > 16 || c.out_error().size() > core::kMaxErrorMessage)
+        return false;
+      if (c.has_error() && c.error().message().size() > core::kMaxErrorMessage) return false;
+      if (static_cast<size_t>(c.out_size()) > wire::kMaxCommandFiles) return false;
+      uint64_t total = 0;
+      for (const auto& f : c.out()) {
+        if (f.dir() != 0 || !wire::CommandPathOk(f.path()) || f.hash().size() != 32 ||
+            f.size() > wire::kMaxCommandOutBytes - total)
+          return false;
+        total += f.size();
+      }
+      return true;
+    }
+    case wire::pb::LinkFrame::kCommandCancel:
+      return p.command_cancel().id() != 0;
+    case wire::pb::LinkFrame::kBlobRequest:
+      return p.blob_request().id() != 0 && p.blob_request().hash().size() == 32;
+    case wire::pb::LinkFrame::kBlobData: {
+      const auto& d = p.blob_data();
+      return d.id() != 0 && d.hash().size() == 32 && d.data().size() <= wire::kModulePiece &&
+             d.offset() <= d.total() && d.data().size() <= d.total() - d.offset() &&
+             d.error().size() <= core::kMaxErrorMessage && (d.error().empty() || d.data().empty());
+    }
     case wire::pb::LinkFrame::BODY_NOT_SET:
       return false;
   }
