@@ -2,7 +2,7 @@
 """End-to-end tests of scattering range exports that import WASI (printf, malloc), on a mesh
 of 3 real node processes on loopback, with tests/wasm/wasi_range.c built as a reactor.
 
-Usage: wasi_scatter_test.py NODE_BINARY WASM_DIR [output|caps|exit|all]
+Usage: wasi_scatter_test.py NODE_BINARY WASM_DIR [output|caps|exit|resume|all]
 
 Cases:
   output  scatter wasi_range count over [0, 300000) with fixed chunks on 3 nodes: the result
@@ -18,6 +18,9 @@ Cases:
   exit    scatter wasi_range quits (proc_exit(3) at item 500): the job fails with one line
           naming proc_exit, the failing slice's stderr comes back with the summary, and the
           next job on the same mesh is exact
+  resume  the coordinator of a running count job is killed with SIGKILL and restarted: the
+          job resumes from its journal and ends exact; its output says that what came before
+          the restart is lost, and what it holds still tiles its slices once
 
 Every node is ended by PID whatever happens (mesh_lib)."""
 
@@ -27,9 +30,10 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh_lib import HomesMesh, KnownBugs, check, log, run_homes_cases  # noqa: E402
+from mesh_lib import KnownBugs, check, log, run_homes_cases, wait_for  # noqa: E402
 
 bugs = KnownBugs({}, os.path.abspath(__file__))
 WASM = None
@@ -44,7 +48,9 @@ def module():
 
 
 def count(a, b):
-    return sum(i % 1000 for i in range(a, b))
+    def upto(n):  # sum of i % 1000 over [0, n), n >= 0
+        return (n // 1000) * 499500 + (n % 1000) * (n % 1000 - 1) // 2
+    return upto(b) - upto(a)
 
 
 def mesh_of_three(mesh):
@@ -166,7 +172,43 @@ def case_exit(mesh):
         check(n.running(), f"{n.name} is down")
 
 
-CASES = {"output": case_output, "caps": case_caps, "exit": case_exit}
+def case_resume(mesh):
+    nodes = [mesh.add(i, slots=1) for i in (1, 2, 3)]
+    mesh.form(nodes, "3 nodes")
+    coord = nodes[0]
+    n = 3_000_000_000  # about 10 s on three slots, natively; longer while interpreted
+    r = coord.cmd(f"scatter {module()} count 0 {n} --chunk 30000000 &")
+    check(r.get("state") == "running", f"scatter & answered {r}")
+    job = r["job"]
+
+    def row():
+        rows = [j for j in coord.cmd("jobs")["jobs"] if j["job"] == job]
+        check(rows and rows[0]["state"] == "running", f"job {job} ended too soon: {rows}")
+        return rows[0]
+    def tenth():
+        x = row()
+        return x["items_done"] >= n // 10, x["items_done"]
+    wait_for("a tenth of the job done", tenth, 90, interval=0.1)
+    time.sleep(0.3)  # what was committed is journaled within 50 ms
+    coord.signal(signal.SIGKILL)
+    check(coord.wait_exit(5) == -signal.SIGKILL, "the coordinator did not die of SIGKILL")
+    coord.start()
+    mesh.form(nodes, "after the restart")
+    r = coord.cmd(f"wait {job}", timeout=110)
+    check(r.get("state") == "done", f"wait {job} after the restart: {r}")
+    check(r["resumed"] is True, f"job {job} is not marked resumed: {r}")
+    check(r["result"] == count(0, n), f"result {r['result']}, want {count(0, n)}")
+    check(r["output_lost"] is True, f"the output before the restart is not marked lost: {r}")
+    at = -1
+    for blk in r["output"]:
+        s, e = blk["start"], blk["end"]
+        check(s >= at, f"blocks overlap or are out of order at {blk}")
+        check(blk["data"] == f"count [{s}, {e}) = {count(s, e)}\n", f"block {blk}")
+        at = e
+    log(f"  resumed and exact; {len(r['output'])} blocks after the restart")
+
+
+CASES = {"output": case_output, "caps": case_caps, "exit": case_exit, "resume": case_resume}
 
 
 def main():
