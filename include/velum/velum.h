@@ -255,8 +255,8 @@ VELUM_EXPORT void velum_job_release(velum_job* job);
  * stream and slice, 1 MiB per job. Known once velum_job_wait has returned the job's end. */
 typedef enum velum_stream { VELUM_STDOUT = 1, VELUM_STDERR = 2 } velum_stream;
 typedef struct velum_output {
-  uint32_t node;       /* where the slice ran */
-  int64_t start, end;  /* the slice's items [start, end) */
+  uint32_t node;      /* where the slice ran */
+  int64_t start, end; /* the slice's items [start, end) */
   velum_stream stream;
   const char* data; /* `size` bytes then a NUL; valid until the handle is released */
   size_t size;
