@@ -22,14 +22,20 @@ function(velum_add_wasm name source)
   add_dependencies(velum_wasm wasm_${name})
 endfunction()
 
-# velum_add_wasi(NAME SOURCE): a program -> a WASI command (wasm32-wasi; it exports _start),
-# by SOURCE's language: C (wasi-libc), C++ (Debian's libc++ for wasm32) or Rust (std, with
-# Debian's /usr/bin/rustc: a rustup rustc earlier on PATH has no wasm32-wasi std of Debian's).
+# velum_add_wasi(NAME SOURCE [REACTOR]): a program -> a WASI command (wasm32-wasi; it exports
+# _start), by SOURCE's language: C (wasi-libc), C++ (Debian's libc++ for wasm32) or Rust (std,
+# with Debian's /usr/bin/rustc: a rustup rustc earlier on PATH has no wasm32-wasi std of
+# Debian's). REACTOR (C only): a library of exports and no main (-mexec-model=reactor), such
+# as range exports that printf and malloc for `scatter`.
 find_program(VELUM_WASM_CLANGXX NAMES clang++-14 clang++ REQUIRED)
 set(VELUM_RUSTC /usr/bin/rustc)
 function(velum_add_wasi name source)
+  cmake_parse_arguments(ARG "REACTOR" "" "" ${ARGN})
   set(out ${VELUM_WASM_DIR}/${name}.wasm)
-  if(source MATCHES "\\.rs$")
+  if(ARG_REACTOR)
+    set(compile ${VELUM_WASM_CLANG} --target=wasm32-wasi -O2 -mexec-model=reactor -o ${out}
+                ${source})
+  elseif(source MATCHES "\\.rs$")
     set(compile ${VELUM_RUSTC} --target wasm32-wasi -O -C strip=symbols -o ${out} ${source})
   elseif(source MATCHES "\\.(cc|cpp)$")
     set(compile ${VELUM_WASM_CLANGXX} --target=wasm32-wasi -O2 -fno-exceptions -Wl,--strip-all

@@ -250,6 +250,26 @@ VELUM_EXPORT double velum_job_progress(velum_job* job);
 /* Frees the handle. Does not cancel: the job runs to its end on the node. */
 VELUM_EXPORT void velum_job_release(velum_job* job);
 
+/* What the slices of an export that imports WASI wrote (printf): one block per stream of each
+ * slice whose result the job kept, in range order, each slice's once. At most 64 KiB per
+ * stream and slice, 1 MiB per job. Known once velum_job_wait has returned the job's end. */
+typedef enum velum_stream { VELUM_STDOUT = 1, VELUM_STDERR = 2 } velum_stream;
+typedef struct velum_output {
+  uint32_t node;      /* where the slice ran */
+  int64_t start, end; /* the slice's items [start, end) */
+  velum_stream stream;
+  const char* data; /* `size` bytes then a NUL; valid until the handle is released */
+  size_t size;
+  bool truncated; /* the slice wrote more than 64 KiB on a stream: cut there */
+} velum_output;
+/* The number of blocks (0 while the job runs, or for a NULL handle). *incomplete (if not NULL)
+ * is set when the job's output passed 1 MiB and the rest was dropped, or when its coordinator
+ * restarted (output is not journaled). */
+VELUM_EXPORT size_t velum_job_output_count(velum_job* job, bool* incomplete);
+/* Block `index` into *out: VELUM_OK, or VELUM_ERR_INVALID_ARGUMENT (NULL, index past the
+ * count). */
+VELUM_EXPORT int velum_job_output(velum_job* job, size_t index, velum_output* out);
+
 /* ---- WASI commands, run on this node ---- */
 
 /* The most stdin bytes a command is given (4 MiB): they travel to the sandbox in one frame. */

@@ -132,6 +132,24 @@ class Job {
     return code == VELUM_PENDING ? std::future_status::timeout : std::future_status::ready;
   }
   double progress() const { return velum_job_progress(job_); }
+  // What the slices of a WASI export wrote, once the job has ended (velum_job_output).
+  struct Output {
+    uint32_t node;
+    int64_t start, end;
+    velum_stream stream;
+    std::string data;
+    bool truncated;
+  };
+  std::vector<Output> output(bool* incomplete = nullptr) const {
+    std::vector<Output> out;
+    size_t n = velum_job_output_count(job_, incomplete);
+    for (size_t i = 0; i < n; i++) {
+      velum_output o;
+      if (velum_job_output(job_, i, &o) == VELUM_OK)
+        out.push_back({o.node, o.start, o.end, o.stream, std::string(o.data, o.size), o.truncated});
+    }
+    return out;
+  }
   // True if the job was cancelled now, false if it had already ended.
   bool cancel() { return velum_job_cancel(job_) == VELUM_OK; }
   velum_job* c() const { return job_; }

@@ -1,5 +1,5 @@
 // Scatter jobs through the C API: velum_scatter submits a job and follows it to its end,
-// velum_scatter_async returns a velum_job handle (wait, cancel, progress, release).
+// velum_scatter_async returns a velum_job handle (wait, cancel, progress, output, release).
 #include <mutex>
 #include <new>
 #include <optional>
@@ -191,6 +191,33 @@ double velum_job_progress(velum_job* job) {
   if (!s) return 0;
   if (s->state == velum::core::JobState::kDone) return 1;
   return s->items_total ? static_cast<double>(s->items_done) / s->items_total : 0;
+}
+
+size_t velum_job_output_count(velum_job* job, bool* incomplete) {
+  if (incomplete) *incomplete = false;
+  if (!job) return 0;
+  std::lock_guard<std::mutex> lock(job->mu);
+  if (!job->final) return 0;
+  if (incomplete) *incomplete = job->final->output_truncated || job->final->output_lost;
+  return job->final->output.size();
+}
+
+int velum_job_output(velum_job* job, size_t index, velum_output* out) {
+  if (!job || !out) return Fail(VELUM_ERR_INVALID_ARGUMENT, job ? "out is NULL" : "job is NULL");
+  std::lock_guard<std::mutex> lock(job->mu);
+  if (!job->final || index >= job->final->output.size())
+    return Fail(VELUM_ERR_INVALID_ARGUMENT, "job " + std::to_string(job->id) + " has no block " +
+                                                std::to_string(index) + " of output");
+  // The final summary never changes once set: its strings stay put until the handle goes.
+  const velum::OutputBlock& b = job->final->output[index];
+  out->node = b.node;
+  out->start = b.start;
+  out->end = b.end;
+  out->stream = b.stream == velum::core::OutputStream::kStdout ? VELUM_STDOUT : VELUM_STDERR;
+  out->data = b.data.c_str();
+  out->size = b.data.size();
+  out->truncated = b.truncated;
+  return VELUM_OK;
 }
 
 void velum_job_release(velum_job* job) {

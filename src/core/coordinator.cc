@@ -391,6 +391,8 @@ void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t n
   std::string where = "node " + std::to_string(from) + ", items [" + std::to_string(lo) + ", " +
                       std::to_string(hi) + ")";
   if (!r.error.retryable) {
+    if (sane && r.output && !r.output->empty() && r.output->lo == lo && r.output->hi == hi)
+      job.failed_output = std::make_shared<const OutputPiece>(OutputPiece{from, *r.output});
     Finish(job, JobState::kFailed, r.error.message + " (" + where + ")", now_ms, out);
     return;
   }
@@ -509,6 +511,7 @@ void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup
   msg.timeout_ms = job.spec.timeout_ms;
   msg.max_memory_pages = job.spec.max_memory_pages;
   msg.slice_ms = config_.slice_ms;
+  msg.label = job.spec.label.substr(0, kMaxLabel);  // the wire's bound, for our own worker too
   out->messages.push_back({worker, std::move(msg)});
 }
 

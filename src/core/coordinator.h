@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -78,8 +79,11 @@ struct Job {
   JobSpec spec;
   JobState state = JobState::kRunning;
   Ledger ledger;
-  std::vector<Num> result;                     // kDone: the reduced values
-  std::string error;                           // kFailed, kCancelled: why
+  std::vector<Num> result;  // kDone: the reduced values
+  std::string error;        // kFailed, kCancelled: why
+  // kFailed by a slice's deterministic error: what that slice of a WASI export wrote (its
+  // stderr often says why). The output of the slices that succeeded is in the ledger.
+  std::shared_ptr<const OutputPiece> failed_output;
   uint64_t submitted_ms = 0, finished_ms = 0;  // the coordinator's clock
   bool resumed = false;                        // restored from the journal after a restart
   JobStats stats;

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -56,6 +57,13 @@ using ModuleDigest = std::array<uint8_t, 32>;  // BLAKE2b-256 of the module's by
 constexpr size_t kMaxResultValues = 16;  // results of one export call
 constexpr size_t kMaxFuncName = 255;     // export names
 constexpr size_t kMaxErrorMessage = 1024;
+constexpr size_t kMaxLabel = 255;  // a module's label (its file name): a WASI slice's argv[0]
+// Output of the slices of a WASI export. Each stream of one slice is captured up to
+// kMaxSliceOutputBytes on its worker (past it the program's writes fail with EIO); a job's
+// coordinator keeps up to kMaxJobOutputBytes of every slice's output, then only marks the rest
+// as dropped. A report carries one slice's output, so its frame stays far below a module piece.
+constexpr size_t kMaxSliceOutputBytes = 64 << 10;
+constexpr size_t kMaxJobOutputBytes = 1 << 20;
 
 // One result value on its way to a reduction. Integers (i32 sign-extended, i64) are kept as
 // int64; f32 values stay f32 (held exactly in a double) except in sums, which use f64.
@@ -97,6 +105,23 @@ struct Partial {
 
   bool empty() const { return values.empty(); }
   bool operator==(const Partial&) const = default;
+};
+
+// The streams a slice's output is captured from, indexing SliceOutput::streams.
+enum class OutputStream : uint8_t { kStdout, kStderr };
+constexpr size_t kOutputStreams = 2;
+const char* OutputStreamName(OutputStream stream);  // "stdout", "stderr"
+
+// What one slice of a WASI export wrote: [lo, hi) are the slice's items.
+struct SliceOutput {
+  int64_t lo = 0, hi = 0;
+  std::array<std::string, kOutputStreams> streams;  // by OutputStream
+  bool truncated = false;  // a stream reached kMaxSliceOutputBytes: the program wrote more
+
+  const std::string& text(OutputStream s) const { return streams[static_cast<size_t>(s)]; }
+  size_t bytes() const { return streams[0].size() + streams[1].size(); }
+  bool empty() const { return bytes() == 0 && !truncated; }
+  bool operator==(const SliceOutput&) const = default;
 };
 
 // What a coordinator asks of the mesh: run `func` over [start, end) and reduce.
@@ -143,6 +168,7 @@ struct Assign {
   uint32_t timeout_ms = 60000;
   uint32_t max_memory_pages = 4096;
   uint32_t slice_ms = 150;  // the time one slice should take; each slice ends in a report
+  std::string label;        // the job's label, at most kMaxLabel bytes: a WASI slice's argv[0]
 
   bool operator==(const Assign&) const = default;
 };
@@ -168,6 +194,10 @@ struct Report {
   uint64_t busy_us = 0;  // executor time spent on this attempt so far
   bool has_error = false;
   TaskError error;
+  // A WASI export's output of the slice this report is the first to account for: the one
+  // that ended at `upto`, or with an error the one that failed, [upto, running_to). Sent once:
+  // heartbeats and repeated final reports carry none.
+  std::optional<SliceOutput> output;
 
   bool operator==(const Report&) const = default;
 };

@@ -9,6 +9,19 @@
 
 namespace velum::core {
 
+namespace {
+// Output pieces lie in [lo, hi), in order, one per slice, each tagged with its worker.
+void CheckOutputList(const OutputList& list, int64_t lo, int64_t hi) {
+  int64_t at = lo;
+  for (const auto& piece : list) {
+    VELUM_ASSERT(piece && piece->node != kNoNode);
+    VELUM_ASSERT(at <= piece->output.lo && piece->output.lo < piece->output.hi);
+    at = piece->output.hi;
+  }
+  VELUM_ASSERT(at <= hi);
+}
+}  // namespace
+
 const char* VerdictName(Verdict v) {
   switch (v) {
     case Verdict::kProgress:
@@ -26,12 +39,13 @@ const char* VerdictName(Verdict v) {
 }
 
 Ledger::Ledger(int64_t start, int64_t end, ReducerKind reducer, std::vector<NumKind> kinds,
-               size_t max_chunks)
+               size_t max_chunks, size_t max_output_bytes)
     : start_(start),
       end_(end),
       reducer_(reducer),
       kinds_(std::move(kinds)),
       max_chunks_(std::max<size_t>(max_chunks, 1)),
+      max_output_bytes_(max_output_bytes),
       next_(start),
       limit_(end) {
   VELUM_ASSERT(start < end);
@@ -72,6 +86,8 @@ bool Ledger::Restore(int64_t begin, int64_t end, int64_t done_upto, const Partia
   c.done_upto = done_upto;
   c.done = done;
   c.complete = complete;
+  // Output is not journaled: what the committed prefix printed is gone with the restart.
+  if (done_upto > begin) output_lost_ = true;
   next_ = end;
   chunks_.push_back(std::move(c));
   size_t index = chunks_.size() - 1;
@@ -102,6 +118,7 @@ const Attempt& Ledger::Open(size_t index, AttemptId id, NodeId worker, bool back
   a.start = c.done_upto;
   a.base = c.done;
   a.upto = a.running_to = a.start;
+  a.base_output = c.output;
   a.opened_ms = a.last_report_ms = now_ms;
   c.attempts.push_back(std::move(a));
   attempt_chunk_[id] = index;
@@ -166,6 +183,7 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     out.verdict = Verdict::kHeartbeat;
     return out;
   }
+  KeepOutput(*a, a->upto, r);
   a->upto = r.upto;
   a->partial = r.partial;
   out.verdict = Verdict::kProgress;
@@ -173,6 +191,9 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     out.committed = ItemsIn(c->done_upto, a->upto);
     c->done_upto = a->upto;
     c->done = Combine(reducer_, a->base, a->partial);
+    // The chunk's output is this attempt's, as its result is: never two copies of a slice.
+    c->output = a->base_output;
+    c->output.insert(c->output.end(), a->output.begin(), a->output.end());
   }
   VELUM_ASSERT(a->upto <= c->done_upto && c->done_upto <= c->end);
   bool found = reducer_ == ReducerKind::kFirst && !c->done.empty();
@@ -180,6 +201,27 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
     Complete(out.chunk, &out.ended);
     out.verdict = Verdict::kCompleted;
   }
+  return out;
+}
+
+void Ledger::KeepOutput(Attempt& a, int64_t from, const Report& r) {
+  VELUM_ASSERT(a.start <= from && from < r.upto);
+  if (!r.output || r.output->empty()) return;
+  const SliceOutput& o = *r.output;
+  if (o.lo < from || o.lo >= o.hi || o.hi != r.upto) return;  // not this progress's slice
+  if (output_truncated_ || o.bytes() > max_output_bytes_ - output_bytes_) {
+    output_truncated_ = true;  // from here on nothing more is kept
+    return;
+  }
+  output_bytes_ += o.bytes();
+  a.output.push_back(std::make_shared<const OutputPiece>(OutputPiece{a.worker, o}));
+  VELUM_ASSERT(output_bytes_ <= max_output_bytes_);
+}
+
+OutputList Ledger::Output() const {
+  OutputList out;
+  for (size_t i = 0; i < chunks_.size() && Relevant(i); i++)
+    out.insert(out.end(), chunks_[i].output.begin(), chunks_[i].output.end());
   return out;
 }
 
@@ -278,6 +320,7 @@ uint64_t Ledger::items_done() const {
 }
 
 void Ledger::CheckInvariants() const {
+  VELUM_ASSERT(output_bytes_ <= max_output_bytes_);
   VELUM_ASSERT(start_ <= next_ && next_ <= end_ && start_ < limit_ && limit_ <= end_);
   int64_t expect = start_;
   size_t open = 0, attempts = 0;
@@ -288,6 +331,7 @@ void Ledger::CheckInvariants() const {
     expect = c.end;
     VELUM_ASSERT(c.begin <= c.done_upto && c.done_upto <= c.end);
     VELUM_ASSERT(Conforms(c.done, kinds_));
+    CheckOutputList(c.output, c.begin, c.done_upto);
     VELUM_ASSERT(reducer_ == ReducerKind::kFirst || (c.done_upto == c.begin) == c.done.empty());
     bool found = reducer_ == ReducerKind::kFirst && !c.done.empty();
     if (!Relevant(i)) {
@@ -312,6 +356,7 @@ void Ledger::CheckInvariants() const {
                    a.running_to <= c.end);
       VELUM_ASSERT(a.upto <= c.done_upto);
       VELUM_ASSERT(a.upto > a.start || a.partial.empty());
+      CheckOutputList(a.output, a.start, a.upto);
     }
     for (size_t j = 0; j < c.attempts.size(); j++)
       for (size_t k = j + 1; k < c.attempts.size(); k++)

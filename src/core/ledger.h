@@ -4,6 +4,7 @@
 #define VELUM_CORE_LEDGER_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -12,6 +13,14 @@
 #include "core/job_types.h"
 
 namespace velum::core {
+
+// One slice's output as the coordinator keeps it, tagged with the worker that ran the slice.
+// Immutable and shared: a chunk's output list is copied into each attempt opened on it.
+struct OutputPiece {
+  NodeId node = kNoNode;
+  SliceOutput output;
+};
+using OutputList = std::vector<std::shared_ptr<const OutputPiece>>;
 
 struct Attempt {
   AttemptId id = 0;
@@ -25,6 +34,10 @@ struct Attempt {
   uint64_t busy_us = 0;  // reported executor time
   uint64_t opened_ms = 0;
   uint64_t last_report_ms = 0;
+  // Output mirrors the result: base_output is the chunk's output of [chunk.begin, start) when
+  // the attempt was opened, `output` its own slices' of [start, upto), in order.
+  OutputList base_output;
+  OutputList output;
 };
 
 struct Chunk {
@@ -32,6 +45,9 @@ struct Chunk {
   int64_t done_upto = 0;  // committed: [begin, done_upto) is reduced into `done`
   Partial done;
   bool complete = false;
+  // The output of [begin, done_upto), slice by slice in order: that of the attempt whose
+  // result `done` is (its base_output and output), so no slice's output counts twice.
+  OutputList output;
   uint32_t failures = 0;          // attempts that ended without finishing it
   std::vector<Attempt> attempts;  // the active ones, at most Ledger::kMaxAttemptsPerChunk
 };
@@ -51,8 +67,9 @@ class Ledger {
 
   // The job's range [start, end) and how its results reduce. max_chunks bounds the table:
   // the last chunk cut takes all that remains.
+  // max_output_bytes bounds the slices' output kept (see Output()).
   Ledger(int64_t start, int64_t end, ReducerKind reducer, std::vector<NumKind> kinds,
-         size_t max_chunks);
+         size_t max_chunks, size_t max_output_bytes = kMaxJobOutputBytes);
 
   // Cuts [next_unassigned, next_unassigned + size) (clipped) into a new chunk waiting for an
   // attempt; nullopt when the whole range has been cut.
@@ -101,6 +118,15 @@ class Ledger {
   ReducerKind reducer() const { return reducer_; }
   const std::vector<NumKind>& kinds() const { return kinds_; }
 
+  // The output of the slices whose results make up the result so far, in range order, each
+  // once. Output arriving once max_output_bytes were kept (counting output of attempts that
+  // lost, too) is dropped and the job's output is marked truncated; output committed before a
+  // restart of the coordinator is not journaled and is marked lost.
+  OutputList Output() const;
+  bool output_truncated() const { return output_truncated_; }
+  bool output_lost() const { return output_lost_; }
+  size_t output_bytes() const { return output_bytes_; }
+
   // Checks every structural invariant (O(chunks)); the simulator calls it after every step.
   void CheckInvariants() const;
 
@@ -109,11 +135,18 @@ class Ledger {
   void Complete(size_t index, std::vector<Attempt>* ended);
   void CutOffAfter(size_t index, std::vector<Attempt>* ended);
   void UpdateWaiting(size_t index);
+  // Keeps the output a report of attempt `a` carries, if it is of the slice that just moved
+  // the attempt from `from` to report.upto (anything else is not this progress: ignored).
+  void KeepOutput(Attempt& a, int64_t from, const Report& report);
 
   const int64_t start_, end_;
   const ReducerKind reducer_;
   const std::vector<NumKind> kinds_;
   const size_t max_chunks_;
+  const size_t max_output_bytes_;
+  size_t output_bytes_ = 0;  // in pieces kept, of every attempt
+  bool output_truncated_ = false;
+  bool output_lost_ = false;
   int64_t next_;
   int64_t limit_;
   size_t open_chunks_ = 0;  // relevant chunks not complete

@@ -1,10 +1,21 @@
 // Printable names of member states and message types, for logs, JSON and test messages.
 // Kept in one place so the driver, the command line, the simulator and the docs agree on wording.
 #include "core/assert.h"
+#include "core/job_types.h"
 #include "core/message.h"
 #include "core/types.h"
 
 namespace velum::core {
+
+const char* OutputStreamName(OutputStream stream) {
+  switch (stream) {
+    case OutputStream::kStdout:
+      return "stdout";
+    case OutputStream::kStderr:
+      return "stderr";
+  }
+  return "?";
+}
 
 const char* StateName(MemberState state) {
   switch (state) {

@@ -50,6 +50,7 @@ Report Worker::ReportOf(const Task& t) const {
   r.running_to = t.slice ? t.slice_hi : t.upto;
   r.partial = t.partial;
   r.busy_us = t.busy_us;
+  r.output = t.output;
   return r;
 }
 
@@ -57,6 +58,10 @@ void Worker::Send(Task& t, uint64_t now_ms, WorkerOutput* out) {
   VELUM_ASSERT(std::get<0>(t.key) != kNoNode);
   out->reports.push_back({std::get<0>(t.key), ReportOf(t)});
   VELUM_ASSERT(out->reports.back().second.attempt == t.assign.attempt);
+  // A slice's output travels once: heartbeats and repeats of the final report go without it
+  // (reports on a link arrive in order; a lost link loses the attempt anyway).
+  t.output.reset();
+  t.final.output.reset();
   t.last_sent_ms = now_ms;
   t.reported = true;
 }
@@ -131,6 +136,7 @@ void Worker::StartSlice(Task& t, WorkerOutput* out) {
   run.hi = t.slice_hi;
   run.timeout_ms = t.assign.timeout_ms;
   run.max_memory_pages = t.assign.max_memory_pages;
+  run.label = t.assign.label;
   out->start.push_back(std::move(run));
 }
 
@@ -166,6 +172,9 @@ WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t 
   VELUM_ASSERT(t.slice == slice);
   t.slice = 0;
   t.busy_us += r.busy_us;
+  // The driver tags output with the slice it ran; the report after this slice carries it.
+  VELUM_ASSERT(!r.output || (r.output->lo == t.upto && r.output->hi == t.slice_hi));
+  t.output = r.output;
   ReducerKind reducer = t.assign.reducer;
   Partial p = r.ok ? SlicePartial(reducer, r.values) : Partial{};
   bool consistent = true;

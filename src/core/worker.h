@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -44,6 +45,7 @@ struct SliceRun {
   int64_t lo = 0, hi = 0;
   uint32_t timeout_ms = 0;
   uint32_t max_memory_pages = 0;
+  std::string label;  // the job's: argv[0] of a WASI export
 };
 
 struct SliceResult {
@@ -51,6 +53,8 @@ struct SliceResult {
   std::vector<Num> values;  // the export's results
   TaskError error;
   uint64_t busy_us = 0;  // how long the call took
+  // What a WASI export wrote, ok or not; output.lo and .hi are the slice's. Unset: nothing.
+  std::optional<SliceOutput> output;
 };
 
 struct WorkerOutput {
@@ -99,6 +103,7 @@ class Worker {
     uint64_t last_sent_ms = 0;
     bool reported = false;  // at least one report sent
     uint64_t arrived_ms = 0;
+    std::optional<SliceOutput> output;  // of the last slice, until a report carries it
   };
 
   Report ReportOf(const Task& t) const;

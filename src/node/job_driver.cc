@@ -30,6 +30,34 @@ core::SliceResult SliceFailure(const Error& e) {
   return r;
 }
 
+// A slice of an export that imports WASI runs with the host linked and nothing of this node
+// given to it: argv is the job's label alone, no environment, an empty stdin, no directory.
+// Its output is captured (never streamed) up to the per-slice cap and goes with its report.
+CallSpec::Wasi SliceWasi(const core::SliceRun& run) {
+  CallSpec::Wasi wasi;
+  wasi.args = {run.label.empty() ? std::string("module") : run.label};
+  wasi.stdin_data = std::string();
+  wasi.max_output_bytes = core::kMaxSliceOutputBytes;
+  VELUM_ASSERT(wasi.env.empty() && wasi.preopens.empty() && !wasi.on_output);
+  return wasi;
+}
+
+// The output of a WASI slice, or nothing if it wrote nothing.
+std::optional<core::SliceOutput> SliceOutputOf(const core::SliceRun& run, CallOutcome& outcome) {
+  if (outcome.stdout_data.empty() && outcome.stderr_data.empty() && !outcome.output_truncated)
+    return std::nullopt;
+  core::SliceOutput o;
+  o.lo = run.lo;
+  o.hi = run.hi;
+  // The host stops each stream at the cap; cut again so that no executor can exceed it.
+  outcome.stdout_data.resize(std::min(outcome.stdout_data.size(), core::kMaxSliceOutputBytes));
+  outcome.stderr_data.resize(std::min(outcome.stderr_data.size(), core::kMaxSliceOutputBytes));
+  o.streams[static_cast<size_t>(core::OutputStream::kStdout)] = std::move(outcome.stdout_data);
+  o.streams[static_cast<size_t>(core::OutputStream::kStderr)] = std::move(outcome.stderr_data);
+  o.truncated = outcome.output_truncated;
+  return o;
+}
+
 // `spec` comes from JobDriver::SpecFor; the slice adds its bounds as the export's arguments.
 core::SliceResult ExecuteSlice(Executors& executors, CallSpec spec, const core::SliceRun& run,
                                const std::function<uint64_t()>& now_us) {
@@ -43,12 +71,27 @@ core::SliceResult ExecuteSlice(Executors& executors, CallSpec spec, const core::
   spec.args = run.wide ? std::vector<Value>{Value::I64(run.lo), Value::I64(run.hi)}
                        : std::vector<Value>{Value::I32(static_cast<int32_t>(run.lo)),
                                             Value::I32(static_cast<int32_t>(run.hi))};
+  if (spec.module->ImportsWasi()) spec.wasi = SliceWasi(run);
   uint64_t t0 = now_us();
   auto out = executors.Call(spec);
   core::SliceResult r;
   r.busy_us = now_us() - t0;
   if (!out.ok()) {
     r.error = TaskErrorOf(out.error());
+    return r;
+  }
+  if (spec.wasi) r.output = SliceOutputOf(run, *out);
+  if (out->failure) {  // a WASI export that trapped after writing: the output says why
+    r.error = TaskErrorOf(*out->failure);
+    return r;
+  }
+  if (spec.wasi && out->values.empty()) {
+    // proc_exit ends the instance with no result: the slice cannot be reduced, and would end
+    // the same way anywhere else, so the job fails (its output shows what led there).
+    r.error = TaskErrorOf(MakeError(ErrorKind::kTrap, run.func + " called proc_exit(" +
+                                                          std::to_string(out->exit_code) +
+                                                          "): a range export must return"));
+    VELUM_ASSERT(!r.error.retryable);
     return r;
   }
   r.ok = true;
@@ -555,7 +598,18 @@ void JobDriver::ServeModule(core::NodeId peer, const ModuleHash& hash) {
   }
 }
 
-JobSummary JobDriver::Summarize(const core::Job& job) const {
+namespace {
+void AddOutput(const core::OutputPiece& piece, std::vector<OutputBlock>* out) {
+  for (core::OutputStream stream : {core::OutputStream::kStdout, core::OutputStream::kStderr}) {
+    const std::string& text = piece.output.text(stream);
+    if (text.empty()) continue;  // a cut stream is never empty: it holds the cap's worth
+    out->push_back(
+        {piece.node, piece.output.lo, piece.output.hi, stream, text, piece.output.truncated});
+  }
+}
+}  // namespace
+
+JobSummary JobDriver::Summarize(const core::Job& job, bool with_output) const {
   JobSummary s;
   s.id = job.id;
   s.state = job.state;
@@ -597,6 +651,12 @@ JobSummary JobDriver::Summarize(const core::Job& job) const {
   for (const auto& f : job.stats.failures)
     s.failures.push_back({f.worker, static_cast<int64_t>(f.detection_ms), f.attempts,
                           f.reassigned_items, f.recomputed_items});
+  s.output_truncated = job.ledger.output_truncated();
+  s.output_lost = job.ledger.output_lost();
+  if (with_output) {
+    for (const auto& piece : job.ledger.Output()) AddOutput(*piece, &s.output);
+    if (job.failed_output) AddOutput(*job.failed_output, &s.output);
+  }
   return s;
 }
 
@@ -750,14 +810,14 @@ std::optional<JobSummary> JobDriver::Job(uint64_t id) {
   return OnLoop([&]() -> std::optional<JobSummary> {
     const core::Job* job = coordinator_->job(id);
     if (!job) return std::nullopt;
-    return Summarize(*job);
+    return Summarize(*job, true);
   });
 }
 
 std::vector<JobSummary> JobDriver::Jobs() {
   return OnLoop([&] {
     std::vector<JobSummary> out;
-    for (const auto& [id, job] : coordinator_->jobs()) out.push_back(Summarize(job));
+    for (const auto& [id, job] : coordinator_->jobs()) out.push_back(Summarize(job, false));
     return out;
   });
 }

@@ -161,7 +161,8 @@ class JobDriver final : public PeerListener {
   // own: the asked timeout and memory clamped to this node's (core::ClampToOwnLimit).
   CallSpec SpecFor(ModulePtr module, std::string func, std::vector<Value> args, uint32_t timeout_ms,
                    uint32_t memory_pages, const std::atomic<bool>* cancel) const;
-  JobSummary Summarize(const core::Job& job) const;
+  // with_output: the job's output too (up to 1 MiB to copy: not for every job of a list).
+  JobSummary Summarize(const core::Job& job, bool with_output) const;
 
   const NodeOptions options_;
   Hooks hooks_;

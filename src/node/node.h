@@ -85,6 +85,15 @@ struct FailureRow {
   uint64_t recomputed_items = 0;  // in flight beyond their checkpoints: computed again
 };
 
+// What one slice of a WASI export wrote on one stream, tagged with where it ran.
+struct OutputBlock {
+  uint32_t node = 0;
+  int64_t start = 0, end = 0;                               // the slice's items [start, end)
+  core::OutputStream stream = core::OutputStream::kStdout;  // OutputStreamName gives its word
+  std::string data;
+  bool truncated = false;  // the slice wrote more than 64 KiB on a stream: cut there
+};
+
 struct JobSummary {
   uint64_t id = 0;
   core::JobState state = core::JobState::kRunning;  // JobStateName gives its word
@@ -103,6 +112,12 @@ struct JobSummary {
   uint64_t backups = 0, retries = 0;
   int64_t detection_ms = -1;         // the slowest failure detection during the job; -1: none
   std::vector<FailureRow> failures;  // the first 64 workers lost during the job
+  // A WASI export's output: of each slice whose result was accepted, once, in range order
+  // (a recomputed or backup slice's output is not repeated); for a job failed by a slice,
+  // that slice's output last. Empty in the list of Node::Jobs (only Job and WaitJob fill it).
+  std::vector<OutputBlock> output;
+  bool output_truncated = false;  // past 1 MiB in all (core::kMaxJobOutputBytes), more was dropped
+  bool output_lost = false;       // output before the coordinator's restart is not kept
   bool finished() const { return state != core::JobState::kRunning; }
 };
 

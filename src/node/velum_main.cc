@@ -120,12 +120,6 @@ velum::Result<velum::CallSpec::Wasi::Preopen> ParsePreopen(const std::string& op
   return p;
 }
 
-bool ImportsWasi(const velum::Module& m) {
-  for (const auto& i : m.imports())
-    if (i.module == velum::kWasiModule) return true;
-  return false;
-}
-
 int Run(const RunOptions& o) {
   auto engine = velum::ParseEngineKind(o.engine);
   if (!engine.ok()) return Fail(engine.error());
@@ -161,7 +155,7 @@ int Run(const RunOptions& o) {
   spec.module = *module;
   spec.func = func;
   spec.args = *args;
-  if (o.command || ImportsWasi(**module)) {
+  if (o.command || (*module)->ImportsWasi()) {
     velum::CallSpec::Wasi wasi;
     wasi.args.push_back(std::filesystem::path(o.file).filename().string());
     wasi.args.insert(wasi.args.end(), o.program_args.begin(), o.program_args.end());

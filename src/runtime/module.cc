@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "runtime/file_reader.h"
+#include "runtime/wasi.h"
 #include "wabt/binary-reader-ir.h"
 #include "wabt/binary-reader.h"
 #include "wabt/cast.h"
@@ -199,6 +200,12 @@ Result<ModulePtr> Module::FromFile(const std::filesystem::path& path, uint64_t m
     return e;
   }
   return module;
+}
+
+bool Module::ImportsWasi() const {
+  for (const auto& i : imports_)
+    if (i.module == kWasiModule) return true;
+  return false;
 }
 
 Result<const ExportInfo*> Module::FindFunction(const std::string& name) const {

@@ -70,6 +70,8 @@ class Module {
 
   // The exported function `name`, or kExportNotFound listing the function exports.
   Result<const ExportInfo*> FindFunction(const std::string& name) const;
+  // Imports anything of WASI (wasi_snapshot_preview1): a call must link the WASI host.
+  bool ImportsWasi() const;
 
  private:
   Module() = default;

@@ -61,6 +61,8 @@ std::vector<CommandSpec> BuildTable() {
                "split [START, END) over every live worker, gather and reduce",
                "FUNC(start, end) is called on slices of the range; the results are reduced.\n"
                "Prints the result and a per-node table; a progress bar while it runs.\n"
+               "An export that imports WASI may printf: each slice's output follows the table,\n"
+               "tagged [node N, START..END) stdout: (64 KiB per slice, 1 MiB per job).\n"
                "  --reduce R      sum (default), min, max or first\n"
                "  --chunk N       items per chunk\n"
                "  --exclude-self  leave this node's slots to other work\n"

@@ -133,7 +133,38 @@ bool Recovered(const JobSummary& s) {
          s.detection_ms >= 0;
 }
 
-json SummaryJson(const JobSummary& s) {
+// A job's output for --json: one object per stream of each slice (stream a word, data the
+// bytes; invalid UTF-8 becomes U+FFFD when the line is written).
+json OutputJson(const JobSummary& s) {
+  json list = json::array();
+  for (const auto& b : s.output)
+    list.push_back({{"node", b.node},
+                    {"start", b.start},
+                    {"end", b.end},
+                    {"stream", core::OutputStreamName(b.stream)},
+                    {"data", b.data},
+                    {"truncated", b.truncated}});
+  return list;
+}
+
+// The output blocks as text, after the summary: each under a tag saying where it ran.
+void PrintOutput(const JobSummary& s, std::ostringstream& out) {
+  for (const auto& b : s.output) {
+    out << "\n[node " << b.node << ", " << b.start << ".." << b.end << ") "
+        << core::OutputStreamName(b.stream) << ":\n"
+        << b.data;
+    if (!b.data.empty() && b.data.back() != '\n') out << "\n";
+    if (b.truncated)
+      out << "[this slice wrote more than " << core::kMaxSliceOutputBytes / 1024
+          << " KiB on a stream: cut there]\n";
+  }
+  if (s.output_truncated)
+    out << "\n[output truncated: the job's output passed " << core::kMaxJobOutputBytes / 1024
+        << " KiB; the rest was dropped]\n";
+  if (s.output_lost) out << "\n[output of the slices before the coordinator's restart is lost]\n";
+}
+
+json SummaryJson(const JobSummary& s, bool with_output) {
   json workers = json::array();
   for (const auto& w : s.workers)
     workers.push_back({{"id", w.id},
@@ -174,6 +205,11 @@ json SummaryJson(const JobSummary& s) {
   if (s.state == core::JobState::kDone && s.reducer == core::ReducerKind::kFirst)
     j["found"] = !NoHit(s);
   if (!s.error.empty()) j["error"] = s.error;
+  if (with_output) {
+    j["output"] = OutputJson(s);
+    j["output_truncated"] = s.output_truncated;
+    j["output_lost"] = s.output_lost;
+  }
   return j;
 }
 
@@ -263,7 +299,7 @@ std::string ProgressLine(const JobSummary& s, const ProgressMeter& meter) {
 
 CommandResult JobResult(const JobSummary& s) {
   CommandResult r;
-  r.json = SummaryJson(s);
+  r.json = SummaryJson(s, true);
   std::ostringstream out;
   std::string range = s.func + " over [" + std::to_string(s.start) + ", " + std::to_string(s.end) +
                       ") by " + core::ReducerName(s.reducer);
@@ -311,7 +347,10 @@ CommandResult JobResult(const JobSummary& s) {
         << ", stale reports " << s.stale_reports << ", slices retried " << s.retries;
     if (s.detection_ms >= 0) out << ", failure detected in " << s.detection_ms << " ms";
   }
+  PrintOutput(s, out);
   r.text = out.str();
+  // Each output block ends its last line; the shell ends the text's last line itself.
+  if (!r.text.empty() && r.text.back() == '\n') r.text.pop_back();
   if (!r.ok) {
     r.json["error"] =
         "job " + std::to_string(s.id) + " " + core::JobStateName(s.state) + ": " + s.error;
@@ -611,7 +650,7 @@ CommandResult JobsCommand(Node& node, const std::vector<std::string>& words) {
   CommandResult r;
   json list = json::array();
   auto jobs = node.Jobs();
-  for (const auto& s : jobs) list.push_back(SummaryJson(s));
+  for (const auto& s : jobs) list.push_back(SummaryJson(s, false));  // Jobs() has no output
   r.json = {{"jobs", list}};
   r.text = JobsTable(jobs);
   return r;

@@ -168,6 +168,29 @@ void ErrorTo(const core::TaskError& e, pb::TaskError* p) {
   p->set_retryable(e.retryable);
 }
 
+// A slice's output: a non-empty range that ends by the report's running_to, each stream
+// within the cap a worker captures to.
+bool OutputFrom(const pb::SliceOutput& p, int64_t running_to, core::SliceOutput* o) {
+  if (p.lo() >= p.hi() || p.hi() > running_to) return false;
+  if (p.stdout_data().size() > core::kMaxSliceOutputBytes ||
+      p.stderr_data().size() > core::kMaxSliceOutputBytes)
+    return false;
+  o->lo = p.lo();
+  o->hi = p.hi();
+  o->streams[static_cast<size_t>(core::OutputStream::kStdout)] = p.stdout_data();
+  o->streams[static_cast<size_t>(core::OutputStream::kStderr)] = p.stderr_data();
+  o->truncated = p.truncated();
+  return true;
+}
+void OutputTo(const core::SliceOutput& o, pb::SliceOutput* p) {
+  p->set_lo(o.lo);
+  p->set_hi(o.hi);
+  // Cut to the cap, as the decoder demands (a worker's capture is never longer).
+  p->set_stdout_data(o.text(core::OutputStream::kStdout).substr(0, core::kMaxSliceOutputBytes));
+  p->set_stderr_data(o.text(core::OutputStream::kStderr).substr(0, core::kMaxSliceOutputBytes));
+  p->set_truncated(o.truncated);
+}
+
 bool FuncOk(const std::string& f) { return !f.empty() && f.size() <= core::kMaxFuncName; }
 
 template <typename Repeated>
@@ -273,6 +296,7 @@ std::string EncodeLink(const LinkMessage& message) {
           a->set_timeout_ms(m.timeout_ms);
           a->set_max_memory_pages(m.max_memory_pages);
           a->set_slice_ms(m.slice_ms);
+          a->set_label(WireText(m.label, core::kMaxLabel));
         } else if constexpr (std::is_same_v<M, core::Cancel>) {
           p.mutable_cancel()->set_job(m.job);
           p.mutable_cancel()->set_attempt(m.attempt);
@@ -285,6 +309,7 @@ std::string EncodeLink(const LinkMessage& message) {
           for (const core::Num& n : m.partial.values) NumTo(n, r->mutable_partial()->add_values());
           r->set_busy_us(m.busy_us);
           if (m.has_error) ErrorTo(m.error, r->mutable_error());
+          if (m.output) OutputTo(*m.output, r->mutable_output());
         } else if constexpr (std::is_same_v<M, ModuleRequest>) {
           p.mutable_module_request()->set_hash(DigestBytes(m.hash));
         } else if constexpr (std::is_same_v<M, ModuleData>) {
@@ -384,6 +409,7 @@ bool DecodeLink(std::string_view bytes, LinkMessage* message) {
       if (!FuncOk(a.func()) || a.start() >= a.end() || !ReducerFrom(a.reducer(), &m.reducer))
         return false;
       if (a.max_memory_pages() > kMaxPages || a.slice_ms() == 0) return false;
+      if (a.label().size() > core::kMaxLabel) return false;
       m.job = a.job();
       m.attempt = a.attempt();
       m.module_size = a.module_size();
@@ -394,6 +420,7 @@ bool DecodeLink(std::string_view bytes, LinkMessage* message) {
       m.timeout_ms = a.timeout_ms();
       m.max_memory_pages = a.max_memory_pages();
       m.slice_ms = a.slice_ms();
+      m.label = a.label();
       *message = std::move(m);
       return true;
     }
@@ -413,6 +440,10 @@ bool DecodeLink(std::string_view bytes, LinkMessage* message) {
       m.busy_us = r.busy_us();
       m.has_error = r.has_error();
       if (m.has_error && !ErrorFrom(r.error(), &m.error)) return false;
+      if (r.has_output()) {
+        m.output.emplace();
+        if (!OutputFrom(r.output(), r.running_to(), &*m.output)) return false;
+      }
       *message = std::move(m);
       return true;
     }

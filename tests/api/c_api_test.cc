@@ -380,6 +380,42 @@ TEST_F(CApi, TwoNodeMesh) {
   EXPECT_NE(std::string(r.error).find("divide by zero"), std::string::npos) << r.error;
 }
 
+TEST_F(CApi, JobHandleGivesTheOutputOfAWasiExport) {
+  StartAlone(3);
+  velum_scatter_options so;
+  velum_scatter_options_default(&so);
+  so.chunk_items = 1000;
+  velum_job* job = velum_scatter_async(Wasm("wasi_range").c_str(), "count", 0, 3000, &so);
+  ASSERT_NE(job, nullptr) << velum_last_error();
+  bool incomplete = true;
+  EXPECT_EQ(velum_job_output_count(nullptr, &incomplete), 0u);
+  EXPECT_FALSE(incomplete);
+  velum_result r;
+  ASSERT_EQ(velum_job_wait(job, -1, &r), VELUM_OK) << r.error;
+  EXPECT_EQ(r.values[0].as.i64, 1498500);  // the sum of i % 1000 over [0, 3000)
+  size_t n = velum_job_output_count(job, &incomplete);
+  EXPECT_FALSE(incomplete);
+  ASSERT_GE(n, 3u);  // at least one slice per chunk
+  int64_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    velum_output o;
+    ASSERT_EQ(velum_job_output(job, i, &o), VELUM_OK) << velum_last_error();
+    EXPECT_EQ(o.node, 3u);
+    EXPECT_EQ(o.stream, VELUM_STDOUT);
+    EXPECT_EQ(o.start, at) << "blocks tile the range once, in order";
+    EXPECT_FALSE(o.truncated);
+    EXPECT_EQ(std::string(o.data, o.size).rfind("count [" + std::to_string(o.start) + ", ", 0), 0u)
+        << o.data;
+    EXPECT_EQ(o.data[o.size], '\0');
+    at = o.end;
+  }
+  EXPECT_EQ(at, 3000);
+  velum_output o;
+  EXPECT_EQ(velum_job_output(job, n, &o), VELUM_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(velum_job_output(job, 0, nullptr), VELUM_ERR_INVALID_ARGUMENT);
+  velum_job_release(job);
+}
+
 TEST_F(CApi, JobHandleWaitsWithTimeoutAndCancels) {
   StartJoined(1);
   std::string primes = Wasm("primes");

@@ -69,6 +69,18 @@ TEST(CppApi, MeshCallsScattersAndThrows) {
     EXPECT_GE(primes->workers, 1u);
     EXPECT_EQ(job.wait_for(milliseconds(0)), std::future_status::ready);
     EXPECT_EQ(job.progress(), 1.0);
+    EXPECT_TRUE(job.output().empty()) << "primes imports nothing of WASI: it prints nothing";
+
+    Job printing = mesh.Scatter(Wasm("wasi_range"), "count", 0, 2000);
+    EXPECT_EQ(printing.get().integer(), 999000);  // the sum of i % 1000 over [0, 2000)
+    bool incomplete = true;
+    auto blocks = printing.output(&incomplete);
+    EXPECT_FALSE(incomplete);
+    ASSERT_FALSE(blocks.empty());
+    EXPECT_EQ(blocks.front().start, 0);
+    EXPECT_EQ(blocks.back().end, 2000);
+    EXPECT_EQ(blocks.front().stream, VELUM_STDOUT);
+    EXPECT_EQ(blocks.front().data.rfind("count [0, ", 0), 0u) << blocks.front().data;
 
     ScatterOptions max;  // one item per chunk: the maximum of i*i over [1, 11)
     max.reducer = VELUM_REDUCE_MAX;

@@ -82,6 +82,7 @@ core::Assign SampleAssign() {
   a.timeout_ms = 1234;
   a.max_memory_pages = 65536;
   a.slice_ms = 150;
+  a.label = "primes.wasm";
   return a;
 }
 
@@ -140,6 +141,16 @@ std::vector<LinkMessage> Samples() {
   failed.has_error = true;
   failed.error = {3, std::string(core::kMaxErrorMessage, 'e'), true};
   out.push_back(failed);
+  core::Report printed = SampleReport();  // a WASI slice's output, binary bytes and all
+  printed.output = core::SliceOutput{
+      printed.upto - 10,
+      printed.upto,
+      {std::string("line\n\xff\0end", 11), std::string(core::kMaxSliceOutputBytes, 'e')},
+      true};
+  out.push_back(printed);
+  core::Report failed_printing = failed;  // the output of the slice that failed
+  failed_printing.output = core::SliceOutput{failed.upto, failed.running_to, {"", "why\n"}, false};
+  out.push_back(failed_printing);
   core::Report failed_quietly = empty;  // an error without a message still is an error
   failed_quietly.has_error = true;
   out.push_back(failed_quietly);
@@ -186,6 +197,7 @@ void ExpectWithinLimits(const LinkMessage& message) {
           EXPECT_LE(static_cast<int>(m.reducer), static_cast<int>(core::ReducerKind::kFirst));
           EXPECT_LE(m.max_memory_pages, 65536u);
           EXPECT_GT(m.slice_ms, 0u);
+          EXPECT_LE(m.label.size(), core::kMaxLabel);
         } else if constexpr (std::is_same_v<M, core::Cancel>) {
           EXPECT_NE(m.job, 0u);
         } else if constexpr (std::is_same_v<M, core::Report>) {
@@ -194,6 +206,12 @@ void ExpectWithinLimits(const LinkMessage& message) {
           EXPECT_LE(m.upto, m.running_to);
           EXPECT_LE(m.partial.values.size(), core::kMaxResultValues);
           EXPECT_LE(m.error.message.size(), core::kMaxErrorMessage);
+          if (m.output) {
+            EXPECT_LT(m.output->lo, m.output->hi);
+            EXPECT_LE(m.output->hi, m.running_to);
+            for (const auto& text : m.output->streams)
+              EXPECT_LE(text.size(), core::kMaxSliceOutputBytes);
+          }
         } else if constexpr (std::is_same_v<M, ModuleData>) {
           EXPECT_LE(m.data.size(), kModulePiece);
           EXPECT_LE(m.offset, m.total);
@@ -492,6 +510,56 @@ TEST(JobCodec, RefusesMalformedAssignsCancelsAndReports) {
   EXPECT_TRUE(Decodes(p));
   p.mutable_report()->mutable_error()->set_message(std::string(core::kMaxErrorMessage + 1, 'm'));
   EXPECT_FALSE(Decodes(p)) << "oversized error message";
+}
+
+TEST(JobCodec, RefusesMalformedSliceOutputAndLabels) {
+  auto with_output = [](int64_t lo, int64_t hi, size_t out_bytes, size_t err_bytes) {
+    pb::LinkFrame p = ValidReport();  // upto 5, running_to 6
+    pb::SliceOutput* o = p.mutable_report()->mutable_output();
+    o->set_lo(lo);
+    o->set_hi(hi);
+    o->set_stdout_data(std::string(out_bytes, 'o'));
+    o->set_stderr_data(std::string(err_bytes, 'e'));
+    return p;
+  };
+  EXPECT_TRUE(Decodes(with_output(2, 5, 10, 10))) << "the slice that ended at upto";
+  EXPECT_TRUE(Decodes(with_output(5, 6, 0, 3))) << "the slice running (it failed)";
+  EXPECT_TRUE(Decodes(with_output(2, 5, core::kMaxSliceOutputBytes, core::kMaxSliceOutputBytes)))
+      << "both streams at the cap";
+  EXPECT_FALSE(Decodes(with_output(2, 5, core::kMaxSliceOutputBytes + 1, 0))) << "stdout past cap";
+  EXPECT_FALSE(Decodes(with_output(2, 5, 0, core::kMaxSliceOutputBytes + 1))) << "stderr past cap";
+  EXPECT_FALSE(Decodes(with_output(5, 5, 1, 0))) << "an empty range";
+  EXPECT_FALSE(Decodes(with_output(5, 2, 1, 0))) << "a reversed range";
+  EXPECT_FALSE(Decodes(with_output(2, 7, 1, 0))) << "a slice past running_to";
+  EXPECT_FALSE(Decodes(with_output(INT64_MIN, INT64_MAX, 1, 0))) << "the whole domain";
+  pb::LinkFrame p = with_output(2, 5, 1, 1);
+  p.mutable_report()->mutable_output()->set_stdout_data("\xff\xfe binary");
+  LinkMessage m;
+  ASSERT_TRUE(DecodeLink(p.SerializeAsString(), &m)) << "bytes need not be UTF-8";
+  EXPECT_EQ(std::get<core::Report>(m).output->text(core::OutputStream::kStdout), "\xff\xfe binary");
+  EXPECT_FALSE(std::get<core::Report>(m).output->truncated);
+
+  // The encoder never sends more than the decoder takes.
+  core::Report big;
+  big.job = big.attempt = 1;
+  big.upto = 10;
+  big.running_to = 10;
+  big.partial.values = {Num::Int(1)};
+  big.output =
+      core::SliceOutput{0, 10, {std::string(core::kMaxSliceOutputBytes + 9, 'x'), ""}, true};
+  ASSERT_TRUE(DecodeLink(EncodeLink(big), &m));
+  EXPECT_EQ(std::get<core::Report>(m).output->text(core::OutputStream::kStdout).size(),
+            core::kMaxSliceOutputBytes);
+
+  pb::LinkFrame a = ValidAssign();
+  a.mutable_assign()->set_label(std::string(core::kMaxLabel, 'l'));
+  EXPECT_TRUE(Decodes(a)) << "longest label";
+  a.mutable_assign()->set_label(std::string(core::kMaxLabel + 1, 'l'));
+  EXPECT_FALSE(Decodes(a)) << "oversized label";
+  core::Assign long_label = SampleAssign();
+  long_label.label = std::string(1000, 'l');
+  ASSERT_TRUE(DecodeLink(EncodeLink(long_label), &m)) << "the encoder cuts a label to the bound";
+  EXPECT_EQ(std::get<core::Assign>(m).label.size(), core::kMaxLabel);
 }
 
 TEST(JobCodec, RefusesMalformedModuleFrames) {

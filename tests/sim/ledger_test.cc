@@ -647,4 +647,90 @@ TEST(Ledger, RestoreRejectsGapsOverlapsAndInconsistentChunks) {
 }
 
 }  // namespace
+// A report of attempt `id` whose last slice [lo, upto) printed "<worker>:[lo,upto)\n".
+Report Printed(Book& b, core::NodeId worker, core::AttemptId id, int64_t lo, int64_t upto) {
+  const Attempt* a = b.ledger.FindAttempt(id);
+  Report r = ReportOf(1, id, upto, upto, Ref("sum", a ? a->start : 0, upto));
+  r.output = core::SliceOutput{lo, upto, {}, false};
+  r.output->streams[0] =
+      std::to_string(worker) + ":[" + std::to_string(lo) + "," + std::to_string(upto) + ")\n";
+  return r;
+}
+
+std::string Printout(const core::OutputList& list) {
+  std::string all;
+  for (const auto& piece : list) all += piece->output.text(core::OutputStream::kStdout);
+  return all;
+}
+
+TEST(Ledger, OutputIsTheAcceptedAttemptsOnce) {
+  Book b("sum", 0, 1000);
+  b.Cut(1000);
+  b.Open(0, 1, 2);
+  EXPECT_EQ(b.Apply(2, Printed(b, 2, 1, 0, 400)).verdict, Verdict::kProgress);
+  b.Open(0, 2, 3, /*backup=*/true);
+  EXPECT_EQ(b.Apply(3, Printed(b, 3, 2, 400, 700)).committed, 300u);
+  EXPECT_EQ(Printout(b.ledger.Output()), "2:[0,400)\n3:[400,700)\n");
+  // The original, behind the backup, commits nothing: its output is not the chunk's.
+  EXPECT_EQ(b.Apply(2, Printed(b, 2, 1, 400, 600)).committed, 0u);
+  EXPECT_EQ(Printout(b.ledger.Output()), "2:[0,400)\n3:[400,700)\n");
+  // It passes the backup: the chunk's result and output are now the original's, whole.
+  EXPECT_EQ(b.Apply(2, Printed(b, 2, 1, 600, 800)).committed, 100u);
+  EXPECT_EQ(Printout(b.ledger.Output()), "2:[0,400)\n2:[400,600)\n2:[600,800)\n");
+  // The backup finishes first: its base (the original's [0, 400)) and its own slices.
+  EXPECT_EQ(b.Apply(3, Printed(b, 3, 2, 700, 1000)).verdict, Verdict::kCompleted);
+  EXPECT_EQ(Printout(b.ledger.Output()), "2:[0,400)\n3:[400,700)\n3:[700,1000)\n");
+  for (const auto& piece : b.ledger.Output())
+    EXPECT_EQ(piece->node, piece->output.lo < 400 ? 2u : 3u);
+  // A repeated final report is stale: nothing printed twice.
+  EXPECT_EQ(b.Apply(3, Printed(b, 3, 2, 700, 1000)).verdict, Verdict::kStale);
+  EXPECT_EQ(b.ledger.Output().size(), 3u);
+  EXPECT_FALSE(b.ledger.output_truncated());
+  EXPECT_FALSE(b.ledger.output_lost());
+}
+
+TEST(Ledger, OutputOfAnotherSliceOrPastTheCapIsNotKept) {
+  Book b("sum", 0, 1000);
+  b.Cut(1000);
+  b.Open(0, 1, 2);
+  Report r = Printed(b, 2, 1, 0, 100);
+  r.output->hi = 90;  // not the slice that ended at upto
+  EXPECT_EQ(b.Apply(2, r).verdict, Verdict::kProgress);
+  r = Printed(b, 2, 1, 50, 200);  // reaches back before the attempt's last checkpoint
+  EXPECT_EQ(b.Apply(2, r).verdict, Verdict::kProgress);
+  EXPECT_TRUE(b.ledger.Output().empty());
+  // A heartbeat's output (no progress) is not kept either.
+  r = Printed(b, 2, 1, 100, 200);
+  EXPECT_EQ(b.Apply(2, r).verdict, Verdict::kHeartbeat);
+  EXPECT_TRUE(b.ledger.Output().empty());
+
+  // A ledger that keeps 20 bytes: the second 12-byte piece is dropped, and so is everything
+  // after it, even a piece that would fit.
+  Ledger small(0, 1000, ReducerKind::kSum, kSumKinds, 10, /*max_output_bytes=*/20);
+  ASSERT_TRUE(small.Cut(1000).has_value());
+  small.Open(0, 1, 2, false, 0);
+  auto slice = [](int64_t lo, int64_t hi, size_t bytes) {
+    Report p = ReportOf(1, 1, hi, hi, Ref("sum", 0, hi));
+    p.output = core::SliceOutput{lo, hi, {std::string(bytes, 'x'), ""}, false};
+    return p;
+  };
+  EXPECT_EQ(small.Apply(2, slice(0, 10, 12), 1).verdict, Verdict::kProgress);
+  EXPECT_EQ(small.Apply(2, slice(10, 20, 12), 2).verdict, Verdict::kProgress);
+  EXPECT_EQ(small.Apply(2, slice(20, 30, 1), 3).verdict, Verdict::kProgress);
+  small.CheckInvariants();
+  EXPECT_EQ(small.Output().size(), 1u);
+  EXPECT_EQ(small.output_bytes(), 12u);
+  EXPECT_TRUE(small.output_truncated());
+}
+
+TEST(Ledger, RestoredProgressMarksItsOutputLost) {
+  Ledger fresh(0, 100, ReducerKind::kSum, kSumKinds, 10);
+  ASSERT_TRUE(fresh.Restore(0, 100, 0, {}, false));
+  EXPECT_FALSE(fresh.output_lost()) << "nothing was committed: nothing was printed";
+  Ledger resumed(0, 100, ReducerKind::kSum, kSumKinds, 10);
+  ASSERT_TRUE(resumed.Restore(0, 100, 50, Ref("sum", 0, 50), false));
+  EXPECT_TRUE(resumed.output_lost());
+  EXPECT_TRUE(resumed.Output().empty());
+}
+
 }  // namespace velum::sim
