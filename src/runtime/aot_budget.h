@@ -35,18 +35,20 @@ struct AotBudget {
 
 // How one compile spreads over the machine: every limit on a compile's C translation units
 // lives here. A module whose wasm2c output is large has its function bodies split into units
-// of about `unit_c_bytes` each, compiled by up to `max_parallel_units` cc processes at once and
-// linked into the one shared object. Measured on the 14.9 MB of C of a 1.3 MB C program
-// (docs/BENCHMARKS.md, "Large modules"): cc -O2 on the whole file took 57 s and 0.9 GB; GCC's
-// memory grows with the size of a unit, so 1 MiB units peak at about 110 MB each.
+// of about `unit_c_bytes` each (aot_split.h), compiled by up to `max_parallel_units` cc at once
+// and linked into the one shared object. Measured (docs/BENCHMARKS.md, "Large modules") on a
+// 1.4 MB C program, 15 MB of C: whole at -O2, 51 s and 830 MB in one cc; in 1 MiB units at -O1,
+// 25-28 s of CPU, 15 s of wall time on 2 idle cores, 103 MB at most per cc and 208 MB for the
+// two at once. GCC's memory grows with the size of a unit, its time about linearly.
 // 2 cc at once fits 2 cores and, with NodeOptions::compile_jobs = 1 (its default), keeps the
 // compiler's memory well under 512 MB. A node runs up to compile_jobs x max_parallel_units.
 inline constexpr uint32_t kAotDefaultParallelUnits = 2;
 struct AotUnits {
   uint32_t max_parallel_units = kAotDefaultParallelUnits;  // cc processes of one compile
   // Below this much C the module stays one unit, its functions static (as before the split):
-  // GCC inlines freely within it and small modules pay no extra process.
-  uint64_t split_above_c_bytes = 2u << 20;
+  // GCC inlines freely within it and small modules pay no extra process. 1 MiB: the 2 MB Rust
+  // programs of wasi-testsuite (1.5 MB of C) compile in 1.7 s split against 2.9 s whole.
+  uint64_t split_above_c_bytes = 1u << 20;
   uint64_t unit_c_bytes = 1u << 20;  // function bodies per unit (the last one may be smaller)
   uint32_t max_units = 64;           // units grow beyond unit_c_bytes rather than exceed it
   // The optimisation of a split module, after the user's flags (the last -O wins). -O1, not

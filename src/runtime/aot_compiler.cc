@@ -102,9 +102,9 @@ AotCompiler::AotCompiler(AotOptions options) : options_(std::move(options)) {
   // Which modules are split and where changes the objects built (hidden symbols, units), so
   // it is part of the key; how many units run at once does not.
   const AotUnits& u = options_.units;
-  identity_ += ";split1:" + std::to_string(u.split_above_c_bytes) + ":" +
-               std::to_string(u.unit_c_bytes) + ":" + std::to_string(u.max_units) + ":" +
-               u.split_opt_flag;
+  identity_ += ";split" + std::to_string(kAotSplitVersion) + ":" +
+               std::to_string(u.split_above_c_bytes) + ":" + std::to_string(u.unit_c_bytes) + ":" +
+               std::to_string(u.max_units) + ":" + u.split_opt_flag;
 }
 
 Status AotCompiler::Available() const {

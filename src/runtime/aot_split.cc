@@ -58,9 +58,23 @@ std::string_view FunctionName(std::string_view line) {
   return StartsWith(name, "w2c_") ? name : std::string_view{};
 }
 
-bool IsDeclaration(std::string_view line) {
-  return !FunctionName(line).empty() && EndsWith(line, ");") &&
-         line.find('{') == std::string_view::npos;
+// wasm2c wraps a long parameter list onto indented lines: the index of the line ending with
+// `suffix` that closes the head begun at `first`, or npos (a bound keeps the scan short).
+constexpr size_t kMaxHeadLines = 64;
+size_t HeadEnd(const std::vector<std::string_view>& lines, size_t first, std::string_view suffix) {
+  for (size_t i = first; i < lines.size() && i < first + kMaxHeadLines; i++) {
+    if (i > first && (lines[i].empty() || lines[i][0] != ' ')) return std::string_view::npos;
+    if (lines[i].find('{') != std::string_view::npos && suffix.back() != '{')
+      return std::string_view::npos;
+    if (EndsWith(lines[i], suffix)) return i;
+  }
+  return std::string_view::npos;
+}
+
+// The last line of the forward declaration starting at `first`, or npos if none starts there.
+size_t DeclarationEnd(const std::vector<std::string_view>& lines, size_t first) {
+  if (FunctionName(lines[first]).empty()) return std::string_view::npos;
+  return HeadEnd(lines, first, ");");
 }
 
 void Append(std::string* out, std::string_view line) {
@@ -77,11 +91,14 @@ Result<SplitSource> SplitWasm2cSource(const std::string& source, const std::stri
     if (!IsIdentChar(c)) return Unrecognised("prefix is not an identifier");
   const std::vector<std::string_view> lines = Lines(source);
   size_t first_decl = 0;
-  while (first_decl < lines.size() && !IsDeclaration(lines[first_decl])) first_decl++;
+  while (first_decl < lines.size() && DeclarationEnd(lines, first_decl) == std::string_view::npos)
+    first_decl++;
   size_t end_decl = first_decl;
   std::unordered_set<std::string_view> declared;
-  while (end_decl < lines.size() && IsDeclaration(lines[end_decl]))
-    declared.insert(FunctionName(lines[end_decl++]));
+  for (size_t last; end_decl < lines.size() &&
+                    (last = DeclarationEnd(lines, end_decl)) != std::string_view::npos;
+       end_decl = last + 1)
+    declared.insert(FunctionName(lines[end_decl]));
   if (declared.empty()) return Unrecognised("no function declarations");
 
   // The head every unit starts with (and `main` too, with func_types defined, not declared).
@@ -107,6 +124,11 @@ Result<SplitSource> SplitWasm2cSource(const std::string& source, const std::stri
   }
   for (size_t i = first_decl; i < end_decl; i++) {
     std::string_view name = FunctionName(lines[i]);
+    if (name.empty()) {  // a continuation line of a wrapped declaration
+      Append(&unit_head, lines[i]);
+      Append(&main_head, lines[i]);
+      continue;
+    }
     std::string text = "#define " + std::string(name) + " velum_" + prefix + "_" +
                        std::string(name) + "\n" + kHidden +
                        std::string(lines[i].substr(kStatic.size())) + "\n";
@@ -127,7 +149,9 @@ Result<SplitSource> SplitWasm2cSource(const std::string& source, const std::stri
   for (size_t i = end_decl; i < lines.size(); i++) {
     std::string_view line = lines[i];
     std::string_view name = FunctionName(line);
-    if (name.empty() || !EndsWith(line, ") {")) {
+    size_t head_end =
+        name.empty() || EndsWith(line, ";") ? std::string_view::npos : HeadEnd(lines, i, ") {");
+    if (head_end == std::string_view::npos) {
       if (StartsWith(line, kStatic)) {
         size_t end = line.find_first_of("([=;");
         if (end == std::string_view::npos) return Unrecognised(std::string(line));
@@ -141,8 +165,9 @@ Result<SplitSource> SplitWasm2cSource(const std::string& source, const std::stri
       continue;
     }
     if (!declared.count(name)) return Unrecognised("undeclared " + std::string(name));
-    size_t last = i + 1;
-    uint64_t bytes = line.size() + 1;
+    size_t last = head_end + 1;
+    uint64_t bytes = 0;
+    for (size_t h = i; h <= head_end; h++) bytes += lines[h].size() + 1;
     // Bodies are indented: the first line at column 0 must be the closing brace.
     for (; last < lines.size() && (lines[last].empty() || lines[last][0] == ' '); last++)
       bytes += lines[last].size() + 1;

@@ -18,6 +18,10 @@ namespace velum {
 // order, into `units`, each opened by the same prelude and declarations. The functions and
 // func_types lose `static` and become hidden symbols named velum_<prefix>_*, so the units see
 // each other inside the shared object while two modules in one object cannot collide.
+// Bump when what SplitWasm2cSource writes changes: it is part of the AOT cache key, so objects
+// built from an older split are not reused.
+inline constexpr int kAotSplitVersion = 2;
+
 struct SplitSource {
   std::string main;
   std::vector<std::string> units;

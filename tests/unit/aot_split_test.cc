@@ -19,7 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The shape of wasm2c 1.0.32's output, in miniature.
+// The shape of wasm2c 1.0.32's output, in miniature (it wraps long parameter lists, as w2c_f2).
 const char kWasm2cShape[] =
     "#include \"m0.h\"\n"
     "static inline u32 helper(u32 x) {\n  return x;\n}\n"
@@ -28,6 +28,8 @@ const char kWasm2cShape[] =
     "static void init_func_types(void) {\n  func_types[0] = 1;\n}\n"
     "static u32 w2c_f0(Z_m0_instance_t*, u32);\n"
     "static void w2c_e0(Z_m0_instance_t*);\n"
+    "static void w2c_f2(Z_m0_instance_t*, u32, \n"
+    "    u64);\n"
     "\n"
     "static const u8 data_segment_data_w2c_d0[] = {\n  0x01,\n};\n"
     "static void init_memories(Z_m0_instance_t* instance) {\n}\n"
@@ -40,14 +42,19 @@ const char kWasm2cShape[] =
     "  w2c_f0(instance, 1);\n"
     "}\n"
     "\n"
+    "static void w2c_f2(Z_m0_instance_t* instance, u32 w2c_p0, \n"
+    "    u64 w2c_p1) {\n"
+    "}\n"
+    "\n"
     "void Z_m0Z_e0(Z_m0_instance_t* instance) {\n  w2c_e0(instance);\n}\n";
 
 TEST(AotSplit, DefinitionsMoveToUnitsAsHiddenSymbols) {
   auto split = SplitWasm2cSource(kWasm2cShape, "m0", 1, 64);
   ASSERT_TRUE(split.ok()) << split.error().ToString();
-  ASSERT_EQ(split->units.size(), 2u);  // an aim of 1 byte: one definition per unit
+  ASSERT_EQ(split->units.size(), 3u);  // an aim of 1 byte: one definition per unit
   const std::string hidden = "__attribute__((visibility(\"hidden\"))) ";
-  for (const std::string* text : {&split->main, &split->units[0], &split->units[1]}) {
+  for (const std::string* text :
+       {&split->main, &split->units[0], &split->units[1], &split->units[2]}) {
     EXPECT_NE(text->find("#define w2c_f0 velum_m0_w2c_f0\n" + hidden +
                          "u32 w2c_f0(Z_m0_instance_t*, u32);\n"),
               std::string::npos)
@@ -64,6 +71,13 @@ TEST(AotSplit, DefinitionsMoveToUnitsAsHiddenSymbols) {
   EXPECT_NE(split->units[0].find("\nu32 w2c_f0(Z_m0_instance_t* instance, u32 w2c_p0) {\n"),
             std::string::npos);
   EXPECT_NE(split->units[1].find("\nvoid w2c_e0(Z_m0_instance_t* instance) {\n"),
+            std::string::npos);
+  EXPECT_NE(split->units[2].find("\nvoid w2c_f2(Z_m0_instance_t* instance, u32 w2c_p0, \n"
+                                 "    u64 w2c_p1) {\n}\n"),
+            std::string::npos)
+      << split->units[2];
+  EXPECT_NE(split->units[2].find("#define w2c_f2 velum_m0_w2c_f2\n" + hidden +
+                                 "void w2c_f2(Z_m0_instance_t*, u32, \n    u64);\n"),
             std::string::npos);
   EXPECT_EQ(split->units[0].find("data_segment_data_w2c_d0"), std::string::npos);
 
