@@ -37,9 +37,9 @@ struct AotBudget {
 // lives here. A module whose wasm2c output is large has its function bodies split into units
 // of about `unit_c_bytes` each (aot_split.h), compiled by up to `max_parallel_units` cc at once
 // and linked into the one shared object. Measured (docs/BENCHMARKS.md, "Large modules") on a
-// 1.4 MB C program, 15 MB of C: whole at -O2, 51 s and 830 MB in one cc; in 1 MiB units at -O1,
-// 25-28 s of CPU, 15 s of wall time on 2 idle cores, 103 MB at most per cc and 208 MB for the
-// two at once. GCC's memory grows with the size of a unit, its time about linearly.
+// 1.4 MB C program, 15 MB of C: whole at -O2, 46-61 s and 830 MiB in one cc; in 1 MiB units at
+// -O1, 23-27 s of CPU, 13-25 s of wall time on 2 shared cores, about 100 MiB per cc and 205 MiB
+// for the two at once. GCC's memory grows with the size of a unit, its time about linearly.
 // 2 cc at once fits 2 cores and, with NodeOptions::compile_jobs = 1 (its default), keeps the
 // compiler's memory well under 512 MB. A node runs up to compile_jobs x max_parallel_units.
 inline constexpr uint32_t kAotDefaultParallelUnits = 2;
