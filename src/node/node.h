@@ -47,7 +47,9 @@ struct NodeOptions {
   uint64_t max_module_bytes = Module::kDefaultMaxBytes;  // modules it accepts, from users or peers
   uint32_t max_call_ms = 300000;                         // per export call
   uint32_t max_memory_mib = 256;                         // linear memory per instance
-  uint32_t compile_jobs = 1;                 // AOT compiles at once (a queue holds the rest)
+  // AOT compiles at once (a queue holds the rest); each runs up to
+  // AotUnits::max_parallel_units cc when its module is large (runtime/aot_budget.h).
+  uint32_t compile_jobs = 1;
   uint64_t max_cache_bytes = 1024ull << 20;  // <home>/modules and <home>/aot together; 0: none
   core::CoordinatorConfig coordinator;       // scheduling of the jobs this node coordinates
   // After the start: another live process turned out to hold this id first (the message says

@@ -4,6 +4,7 @@
 #define VELUM_RUNTIME_AOT_BUDGET_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "runtime/error.h"
@@ -30,6 +31,31 @@ struct AotBudget {
   uint64_t max_data_segments = 1000;
   uint64_t max_elem_segments = 1000;
   uint64_t max_data_bytes = 1u << 20;  // the data section, headers included
+};
+
+// How one compile spreads over the machine: every limit on a compile's C translation units
+// lives here. A module whose wasm2c output is large has its function bodies split into units
+// of about `unit_c_bytes` each (aot_split.h), compiled by up to `max_parallel_units` cc at once
+// and linked into the one shared object. Measured (docs/BENCHMARKS.md, "Large modules") on a
+// 1.4 MB C program, 15 MB of C: whole at -O2, 46-61 s and 830 MiB in one cc; in 1 MiB units at
+// -O1, 23-27 s of CPU, 13-25 s of wall time on 2 shared cores, about 100 MiB per cc and 205 MiB
+// for the two at once. GCC's memory grows with the size of a unit, its time about linearly.
+// 2 cc at once fits 2 cores and, with NodeOptions::compile_jobs = 1 (its default), keeps the
+// compiler's memory well under 512 MB. A node runs up to compile_jobs x max_parallel_units.
+inline constexpr uint32_t kAotDefaultParallelUnits = 2;
+struct AotUnits {
+  uint32_t max_parallel_units = kAotDefaultParallelUnits;  // cc processes of one compile
+  // Below this much C the module stays one unit, its functions static (as before the split):
+  // GCC inlines freely within it and small modules pay no extra process. 1 MiB: the 2 MB Rust
+  // programs of wasi-testsuite (1.5 MB of C) compile in 1.7 s split against 2.9 s whole.
+  uint64_t split_above_c_bytes = 1u << 20;
+  uint64_t unit_c_bytes = 1u << 20;  // function bodies per unit (the last one may be smaller)
+  uint32_t max_units = 64;           // units grow beyond unit_c_bytes rather than exceed it
+  // The optimisation of a split module, after the user's flags (the last -O wins). -O1, not
+  // -O2: it halves cc's CPU time on such a module, which is what keeps it within 30 s on 2
+  // cores, and wasm2c's code ran as fast at -O1 as at -O2 on the benchmark kernels (primes,
+  // pi). A small module keeps the user's flags.
+  std::string split_opt_flag = "-O1";
 };
 
 // What the budget measures, read from the section headers and the code section in one

@@ -128,8 +128,8 @@ std::string Pack(const std::vector<ValType>& results, const std::vector<std::str
 
 }  // namespace
 
-Result<std::string> GenerateAotGlue(const Module& module, const std::string& prefix,
-                                    const std::string& header, const std::string& source_file) {
+Result<AotGlue> GenerateAotGlue(const Module& module, const std::string& prefix,
+                                const std::string& header, const std::string& source_file) {
   auto fail = [&](const std::string& why) {
     return MakeError(ErrorKind::kCompilerFailed, "glue for " + prefix + ": " + why);
   };
@@ -181,6 +181,8 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
     pre +=
         "#define " + it->second.first + " velum_" + prefix + "_import_" + std::to_string(i) + "\n";
   }
+  AotGlue result;
+  result.preamble = pre;
   pre += "#include \"" + source_file + "\"\n\n";
   pre +=
       "static velum_import_slot* velum_slots(void* ctx) {\n"
@@ -275,7 +277,8 @@ Result<std::string> GenerateAotGlue(const Module& module, const std::string& pre
           std::to_string(imports.size()) + ", sizeof(" + instance_type + "),\n";
   post += "  Z_" + prefix + "_init_module, velum_" + prefix + "_instantiate, velum_" + prefix +
           "_free, velum_" + prefix + "_exports};\n";
-  return pre + post;
+  result.glue = pre + post;
+  return result;
 }
 
 }  // namespace velum

@@ -15,8 +15,14 @@ namespace velum {
 // by the glue). Generated import i and export j stand for module.imports()[i] and
 // module.exports()[j]; no real name is read or written. The result is one translation unit
 // defining `velum_module_<prefix>` (a velum_module_desc).
-Result<std::string> GenerateAotGlue(const Module& module, const std::string& prefix,
-                                    const std::string& header, const std::string& source_file);
+struct AotGlue {
+  // The ABI and the renames of the imports: what any unit holding the module's C (the glue's
+  // own or one of the units of a split, aot_split.h) must start with.
+  std::string preamble;
+  std::string glue;  // the preamble, #include of source_file, the thunks and the descriptor
+};
+Result<AotGlue> GenerateAotGlue(const Module& module, const std::string& prefix,
+                                const std::string& header, const std::string& source_file);
 
 }  // namespace velum
 

@@ -1,5 +1,6 @@
 // Compiling modules ahead of time: wasm2c to C, glue, then cc -shared, each step a child
-// process with a time limit. The shared object is written atomically into the cache.
+// process with a time limit; a large module's C is compiled as parallel units, then linked.
+// The shared object is written atomically into the cache.
 #include "runtime/aot_compiler.h"
 
 #include <fcntl.h>
@@ -7,14 +8,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
+#include "core/assert.h"
 #include "runtime/aot_abi.h"
 #include "runtime/aot_codegen.h"
 #include "runtime/aot_rewrite.h"
+#include "runtime/aot_split.h"
 #include "runtime/home.h"
 #include "runtime/process.h"
 
@@ -58,6 +65,13 @@ std::string Tail(const std::string& output) {
   return text;
 }
 
+std::string ToolFailure(const std::string& tool, const ProcessResult& r) {
+  std::string why = r.timed_out ? "timed out"
+                    : r.signal  ? "crashed (signal " + std::to_string(r.signal) + ")"
+                                : "failed";
+  return tool + " " + why + ": " + Tail(r.output);
+}
+
 // Flags every compile needs for correctness; part of the cache key like the user's flags.
 const char* const kRequiredFlags[] = {
     "-shared", "-fPIC", "-w", "-I" VELUM_WASM_RT_INCLUDE,
@@ -85,6 +99,12 @@ AotCompiler::AotCompiler(AotOptions options) : options_(std::move(options)) {
               ";" + ProgramIdentity(options_.wasm2c);
   for (const char* f : kRequiredFlags) identity_ += std::string(";") + f;
   for (const auto& f : options_.cflags) identity_ += ";" + f;
+  // Which modules are split and where changes the objects built (hidden symbols, units), so
+  // it is part of the key; how many units run at once does not.
+  const AotUnits& u = options_.units;
+  identity_ += ";split" + std::to_string(kAotSplitVersion) + ":" +
+               std::to_string(u.split_above_c_bytes) + ":" + std::to_string(u.unit_c_bytes) + ":" +
+               std::to_string(u.max_units) + ":" + u.split_opt_flag;
 }
 
 Status AotCompiler::Available() const {
@@ -190,11 +210,80 @@ Status RunWasm2c(const AotOptions& options, const Module& module, const fs::path
   ProcessResult w2c = RunProcess({options.wasm2c, wasm.string(), "-n", prefix, "-o", csrc.string()},
                                  options.timeout, options.tool_limits);
   if (w2c.ok()) return {};
-  std::string why = w2c.timed_out ? "timed out"
-                    : w2c.signal  ? "crashed (signal " + std::to_string(w2c.signal) + ")"
-                                  : "failed";
-  return MakeError(ErrorKind::kCompilerFailed, "wasm2c " + why + ": " + Tail(w2c.output));
+  return MakeError(ErrorKind::kCompilerFailed, ToolFailure("wasm2c", w2c));
 }
+// Splits `prefix`.c in `dir` when it is over the split size: rewrites it as the split's main
+// part and writes the units, each after `preamble`, returning their paths. An output the
+// split does not recognise is compiled whole, as before the split existed (no units).
+Result<std::vector<fs::path>> SplitUnits(const AotUnits& units, const fs::path& dir,
+                                         const std::string& prefix, const std::string& preamble) {
+  std::vector<fs::path> paths;
+  fs::path csrc = dir / (prefix + ".c");
+  std::error_code ec;
+  uint64_t size = fs::file_size(csrc, ec);
+  if (ec) return MakeError(ErrorKind::kIo, "cannot read " + csrc.string());
+  if (size <= units.split_above_c_bytes) return paths;
+  auto split = SplitWasm2cSource(ReadFile(csrc), prefix, units.unit_c_bytes, units.max_units);
+  if (!split.ok()) return paths;
+  for (size_t u = 0; u < split->units.size(); u++) {
+    fs::path path = dir / (prefix + "_unit" + std::to_string(u) + ".c");
+    std::string text = preamble + split->units[u];
+    if (!WriteFile(path, text.data(), text.size()))
+      return MakeError(ErrorKind::kIo, "cannot write " + path.string());
+    paths.push_back(path);
+  }
+  if (!WriteFile(csrc, split->main.data(), split->main.size()))
+    return MakeError(ErrorKind::kIo, "cannot write " + csrc.string());
+  return paths;
+}
+
+// One translation unit to compile, and whether its module was split (large: split_opt_flag).
+struct Unit {
+  fs::path source;
+  bool large = false;
+};
+
+// Compiles each of `units` to an object beside it with at most max_parallel_units cc at once,
+// the largest first (the longest job starts early). The first failure stops further starts;
+// the running ones finish (each is bounded by the tool timeout) before it is returned.
+Result<std::vector<fs::path>> CompileUnits(const AotOptions& options,
+                                           const std::vector<std::string>& flags,
+                                           std::vector<Unit> units) {
+  VELUM_ASSERT(options.units.max_parallel_units >= 1);
+  std::error_code ec;
+  std::stable_sort(units.begin(), units.end(), [&](const Unit& a, const Unit& b) {
+    return fs::file_size(a.source, ec) > fs::file_size(b.source, ec);
+  });
+  std::vector<fs::path> objects;
+  for (const auto& u : units) objects.push_back(fs::path(u.source).replace_extension(".o"));
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  std::string failure;  // guarded by mu
+  auto worker = [&] {
+    while (!failed) {
+      size_t i = next++;
+      if (i >= units.size()) return;
+      std::vector<std::string> argv = {options.cc};
+      argv.insert(argv.end(), flags.begin(), flags.end());
+      // After the user's flags: the last -O wins.
+      if (units[i].large) argv.push_back(options.units.split_opt_flag);
+      argv.insert(argv.end(), {"-c", units[i].source.string(), "-o", objects[i].string()});
+      ProcessResult r = RunProcess(argv, options.timeout, options.tool_limits);
+      if (r.ok()) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      if (!failed.exchange(true)) failure = ToolFailure(options.cc, r);
+    }
+  };
+  size_t workers = std::min<size_t>(options.units.max_parallel_units, units.size());
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; w++) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (failed) return MakeError(ErrorKind::kCompilerFailed, failure);
+  return objects;
+}
+
 }  // namespace
 
 Status AotCompiler::Translatable(const ModulePtr& module) {
@@ -252,9 +341,8 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
   const fs::path& dir = scratch.path();
   if (dir.empty()) return MakeError(ErrorKind::kIo, "cannot create a build directory");
 
-  std::vector<std::string> cc = {options_.cc};
-  cc.insert(cc.end(), std::begin(kRequiredFlags), std::end(kRequiredFlags));
-  cc.insert(cc.end(), options_.cflags.begin(), options_.cflags.end());
+  std::vector<Unit> units;  // the glue unit of each module, then its split units if any
+  bool split = false;
   for (size_t i = 0; i < modules.size(); i++) {
     std::string prefix = "m" + std::to_string(i);
     if (Status s = RunWasm2c(options_, *modules[i], dir, prefix); !s.ok()) return s.error();
@@ -262,19 +350,36 @@ Result<fs::path> AotCompiler::Compile(const std::vector<ModulePtr>& modules) {
         GenerateAotGlue(*modules[i], prefix, ReadFile(dir / (prefix + ".h")), prefix + ".c");
     if (!glue.ok()) return glue.error();
     fs::path glue_path = dir / (prefix + "_glue.c");
-    if (!WriteFile(glue_path, glue->data(), glue->size()))
+    if (!WriteFile(glue_path, glue->glue.data(), glue->glue.size()))
       return MakeError(ErrorKind::kIo, "cannot write " + glue_path.string());
-    cc.push_back(glue_path.string());
+    auto split_units = SplitUnits(options_.units, dir, prefix, glue->preamble);
+    if (!split_units.ok()) return split_units.error();
+    bool large = !split_units->empty();
+    split = split || large;
+    units.push_back({glue_path, large});
+    for (const auto& path : *split_units) units.push_back({path, true});
   }
+
   fs::path out = dir / "out.so";
+  std::vector<std::string> flags(std::begin(kRequiredFlags), std::end(kRequiredFlags));
+  flags.insert(flags.end(), options_.cflags.begin(), options_.cflags.end());
+  std::vector<std::string> cc = {options_.cc};
+  if (!split) {
+    // Small modules: one cc both compiles and links, as before the split existed.
+    cc.insert(cc.end(), flags.begin(), flags.end());
+    for (const auto& u : units) cc.push_back(u.source.string());
+  } else {
+    flags.erase(std::find(flags.begin(), flags.end(), std::string("-shared")));
+    auto objects = CompileUnits(options_, flags, units);
+    if (!objects.ok()) return objects.error();
+    VELUM_ASSERT(objects->size() == units.size());
+    cc.insert(cc.end(), {"-shared", "-fPIC"});
+    for (const auto& o : *objects) cc.push_back(o.string());
+  }
   cc.push_back("-o");
   cc.push_back(out.string());
   ProcessResult build = RunProcess(cc, options_.timeout, options_.tool_limits);
-  if (!build.ok()) {
-    std::string why = build.timed_out ? "timed out" : "failed";
-    return MakeError(ErrorKind::kCompilerFailed,
-                     options_.cc + " " + why + ": " + Tail(build.output));
-  }
+  if (!build.ok()) return MakeError(ErrorKind::kCompilerFailed, ToolFailure(options_.cc, build));
   // rename() is atomic: concurrent compilers of the same module both succeed, one wins.
   std::error_code ec;
   fs::rename(out, target, ec);

@@ -26,6 +26,7 @@ struct AotOptions {
   // 14 MB of C of a 1-2 MB program peaks at about 0.9 GB and takes well under a minute.
   ProcessLimits tool_limits{1536ull << 20, 120};
   AotBudget budget;  // a module over it is not compiled (kLimitExceeded)
+  AotUnits units;    // large modules: C split into units compiled in parallel (aot_budget.h)
 };
 
 class AotCompiler {
@@ -60,7 +61,8 @@ class AotCompiler {
   std::filesystem::path CachePath(const std::vector<ModulePtr>& modules) const;
 
   AotOptions options_;
-  std::string identity_;  // compiler path, size and mtime; wabt version; flags; ABI version
+  // Compiler path, size and mtime; wabt version; flags; ABI version; how C is split in units.
+  std::string identity_;
 };
 
 }  // namespace velum

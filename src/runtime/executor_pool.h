@@ -39,8 +39,9 @@ struct PoolOptions {
   // RLIMIT_CPU of each executor over its life; it is restarted after using half (sandbox.h).
   uint64_t executor_cpu_seconds = SandboxLimits{}.cpu_seconds;
   // The compile queue: at most compile_jobs compiles (wasm2c then cc) run at once, in the
-  // background; at most max_queued_compiles more wait. A module asked for while the queue is
-  // full is not queued: its call runs on the interpreter and a later call asks again.
+  // background, each with up to aot.units.max_parallel_units cc of its own (a large module's
+  // units, aot_budget.h); at most max_queued_compiles more wait. A module asked for while the queue
+  // is full is not queued: its call runs on the interpreter and a later call asks again.
   size_t compile_jobs = 1;
   size_t max_queued_compiles = 64;
   // Modules whose compile failed (or that are over the AOT budget) are remembered, this many
