@@ -270,7 +270,7 @@ VELUM_EXPORT size_t velum_job_output_count(velum_job* job, bool* incomplete);
  * count). */
 VELUM_EXPORT int velum_job_output(velum_job* job, size_t index, velum_output* out);
 
-/* ---- WASI commands, run on this node ---- */
+/* ---- WASI commands, run on this node or on the mesh ---- */
 
 /* The most stdin bytes a command is given (4 MiB): they travel to the sandbox in one frame. */
 #define VELUM_MAX_STDIN_BYTES (4u << 20)
@@ -282,6 +282,10 @@ typedef struct velum_dir {
   const char* guest; /* the program's name for it: "/data", "."; NULL: `host` as written */
   bool read_only;    /* the program may read it, never change it */
 } velum_dir;
+
+/* Receives a command's output as the program writes it: `stream` 1 is stdout, 2 stderr;
+ * `size` bytes at `data` (not NUL-terminated), valid during the call only. */
+typedef void (*velum_output_fn)(void* context, int stream, const char* data, size_t size);
 
 /* Options of velum_run_command. Fill with velum_command_options_default first, then change
  * fields. Strings and arrays are copied before velum_run_command returns; NULL means none. */
@@ -299,6 +303,22 @@ typedef struct velum_command_options {
   uint32_t timeout_ms;       /* default 60000; at most the node's max_call_ms */
   uint32_t max_memory_mib;   /* linear memory; default 256; at most the node's */
   uint64_t max_output_bytes; /* of stdout and of stderr each; default and most 6 MiB */
+  /* Set: each write of the program goes to on_output as it arrives, in order, on the thread
+   * that called velum_run_command, and the handle's stdout and stderr stay empty. */
+  velum_output_fn on_output; /* must return (no longjmp, no C++ exception) */
+  void* output_context;      /* passed to on_output */
+  /* false (the default): the program runs on this node's executors, as described above.
+   * true: on a node of the mesh, the best one (`node` 0) or node `node` (this node's own id
+   * runs it here the same way). Its stdin bytes and its directories' files travel to that
+   * node by content (a file the node already has is not sent again); every directory must
+   * be read_only, `engine` must be VELUM_ENGINE_AUTO (the worker chooses) and the worker's
+   * own output cap applies (max_output_bytes is for this node's executors). */
+  bool on_mesh;
+  uint32_t node;
+  /* With on_mesh: a folder of this machine (created if missing). The program gets an empty
+   * writable /out; when it exits, each file it left there is written under this folder,
+   * whole or not at all. NULL: no /out. */
+  const char* out_dir;
 } velum_command_options;
 
 /* Fills `options` with the defaults. Does not block. */
@@ -307,9 +327,9 @@ VELUM_EXPORT void velum_command_options_default(velum_command_options* options);
 /* The outcome of a command that ran to its end: exit code and captured output. */
 typedef struct velum_command velum_command;
 
-/* Runs the WASI command (a module exporting _start) at `path` on this node's executors, never
- * on a peer: its stdin, output and directories are this process's. `options` NULL: the
- * defaults. Blocks until the program exits. Returns a handle (release it with
+/* Runs the WASI command (a module exporting _start) at `path`: on this node's executors (its
+ * stdin, output and directories are this process's), or on the mesh with `on_mesh`.
+ * `options` NULL: the defaults. Blocks until the program exits. Returns a handle (release it with
  * velum_command_release) whatever the exit code; NULL when it could not run or did not end
  * by exiting: a missing file or directory, not a command, a trap, the deadline, ... (see
  * velum_last_error and velum_last_error_code; output written before a trap is lost). */
@@ -325,6 +345,8 @@ VELUM_EXPORT const char* velum_command_stderr(const velum_command* command, size
 /* Whether stdout or stderr reached max_output_bytes and was cut there (the program's further
  * writes failed). */
 VELUM_EXPORT bool velum_command_truncated(const velum_command* command);
+/* The id of the node that ran the command; 0 for a NULL handle. */
+VELUM_EXPORT uint32_t velum_command_node(const velum_command* command);
 /* Frees the handle and its output. NULL: nothing. */
 VELUM_EXPORT void velum_command_release(velum_command* command);
 

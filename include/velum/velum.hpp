@@ -21,9 +21,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -255,11 +257,18 @@ struct CommandOptions {
   std::chrono::milliseconds timeout;
   uint32_t max_memory_mib;
   uint64_t max_output_bytes;
+  // Set: each write as it arrives (stream 1 stdout, 2 stderr); the result's output is empty.
+  // It must not throw (it is called from inside the library).
+  std::function<void(int stream, std::string_view data)> on_output;
+  bool on_mesh = false;  // run on the mesh: on the best node, or on `node` (see velum.h)
+  uint32_t node = 0;
+  std::string out_dir;  // with on_mesh: where the files of the program's /out are written
 };
 
 // What a command did, copied out of its velum_command.
 struct CommandResult {
   uint32_t exit_code = 0;
+  uint32_t node = 0;  // the node that ran it
   bool output_truncated = false;
   std::string stdout_data, stderr_data;
 };
@@ -332,7 +341,8 @@ class Mesh {
     if (!job) throw Error(velum_last_error_code(), velum_last_error());
     return Job(job);
   }
-  // Runs the WASI command at `path` on this node (velum_run_command); blocks until it exits.
+  // Runs the WASI command at `path` on this node or the mesh (velum_run_command); blocks
+  // until it exits.
   // A nonzero exit code is a result; throws Error when it cannot run or does not exit.
   CommandResult RunCommand(const std::string& path,
                            const CommandOptions& options = CommandOptions()) const {
@@ -356,6 +366,16 @@ class Mesh {
     c.timeout_ms = ms < 0 ? 0 : ms > 0xffffffff ? 0xffffffffu : static_cast<uint32_t>(ms);
     c.max_memory_mib = options.max_memory_mib;
     c.max_output_bytes = options.max_output_bytes;
+    if (options.on_output) {
+      c.on_output = [](void* context, int stream, const char* data, size_t size) {
+        (*static_cast<const std::function<void(int, std::string_view)>*>(context))(
+            stream, std::string_view(data, size));
+      };
+      c.output_context = const_cast<void*>(static_cast<const void*>(&options.on_output));
+    }
+    c.on_mesh = options.on_mesh;
+    c.node = options.node;
+    c.out_dir = options.out_dir.empty() ? nullptr : options.out_dir.c_str();
     velum_command* command = velum_run_command(path.c_str(), &c);
     if (!command) throw Error(velum_last_error_code(), velum_last_error());
     CommandResult r;
@@ -365,6 +385,7 @@ class Mesh {
     data = velum_command_stderr(command, &size);
     r.stderr_data.assign(data, size);
     r.exit_code = velum_command_exit_code(command);
+    r.node = velum_command_node(command);
     r.output_truncated = velum_command_truncated(command);
     velum_command_release(command);
     return r;

@@ -307,7 +307,9 @@ std::string CheckArguments(const CommandSpec& spec, const std::vector<std::strin
 }
 
 CommandResult Dispatch(Node& node, const std::string& line, const ShellContext& context) {
-  auto words = Words(line);
+  std::string quote_error;
+  auto words = Words(line, &quote_error);
+  if (!quote_error.empty()) return UsageFailure(quote_error);
   if (words.empty()) return CommandResult{true, false, "", json::object()};
   const CommandSpec* spec = FindCommand(words[0]);
   if (!spec) {

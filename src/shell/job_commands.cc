@@ -30,6 +30,20 @@ const char kWasmUsage[] =
     "--node ID,\n"
     "       --timeout S, --max-memory MIB, --stdin FILE, --ro-dir HOST[::GUEST], --out DIR,\n"
     "       --env NAME=VALUE, --json)";
+// Why PATH cannot be used as a `want` (a file or a directory), or "" if it can.
+std::string PathProblem(const std::filesystem::path& path, std::filesystem::file_type want) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (path.empty()) return "an empty path";
+  if (st.type() == std::filesystem::file_type::not_found) return path.string() + " does not exist";
+  if (ec) return path.string() + ": " + ec.message();
+  if (st.type() != want)
+    return path.string() + (want == std::filesystem::file_type::directory
+                                ? " is not a directory"
+                                : " is not a regular file");
+  return "";
+}
+
 const std::string kIntegerForms =
     "takes an integer in the int64 range (500000, -5, 0x10, 2e9, 1_000_000)";
 const char kScatterUsage[] =
@@ -462,21 +476,23 @@ CommandResult RunWasiCommand(Node& node, const ModulePtr& module, const std::str
       CommandOptions::Dir d;
       d.host = value.substr(0, sep);
       d.guest = sep == std::string::npos ? value : value.substr(sep + 2);
-      std::error_code ec;
-      if (d.host.empty() || !std::filesystem::is_directory(d.host, ec))
-        return UsageFailure("--ro-dir: " + d.host.string() + " is not a directory");
+      if (std::string e = PathProblem(d.host, std::filesystem::file_type::directory); !e.empty())
+        return UsageFailure("--ro-dir: " + e);
       if (d.guest.empty())
         return UsageFailure("--ro-dir " + value + ": the name after :: is empty");
       o.ro_dirs.push_back(std::move(d));
     } else if (name == "--env") {
       o.env.push_back(value);
     } else if (name == "--stdin") {
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(value, ec))
-        return UsageFailure("--stdin: " + value + " is not a file");
+      if (std::string e = PathProblem(value, std::filesystem::file_type::regular); !e.empty())
+        return UsageFailure("--stdin: " + e);
       o.stdin_file = value;
     } else if (name == "--out") {
       if (value.empty()) return UsageFailure("--out needs a folder");
+      // Checked before the command runs, not after: its results must have a place to land.
+      std::error_code ec;
+      if (std::filesystem::exists(value, ec) && !std::filesystem::is_directory(value, ec))
+        return UsageFailure("--out: " + value + " exists and is not a directory");
       o.out_dir = value;
     } else if (name == "--node") {
       if (std::string e = ParseNode(value, node, &o.local, &o.target); !e.empty())

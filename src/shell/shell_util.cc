@@ -2,6 +2,7 @@
 // is not an integer is an error, never silently rounded.
 #include "shell/shell_util.h"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -11,10 +12,47 @@
 
 namespace velum::shell {
 
-std::vector<std::string> Words(const std::string& line) {
-  std::istringstream in(line);
+std::vector<std::string> Words(const std::string& line, std::string* error) {
   std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
+  std::string word;
+  bool in_word = false;  // "" is a word: an empty argument
+  char quote = 0;        // the quote character of the open quote, or 0
+  for (size_t i = 0; i < line.size(); i++) {
+    const char c = line[i];
+    if (quote == '\'') {  // single quotes: everything literal up to the next one
+      if (c == '\'') {
+        quote = 0;
+      } else {
+        word += c;
+      }
+    } else if (quote == '"') {  // double quotes: \" and \\ are escapes, the rest literal
+      if (c == '"') {
+        quote = 0;
+      } else if (c == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\')) {
+        word += line[++i];
+      } else {
+        word += c;
+      }
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == '\\' && i + 1 < line.size()) {  // outside quotes: the next byte as is
+      word += line[++i];
+      in_word = true;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  if (error) {
+    *error =
+        quote ? std::string("unterminated ") + (quote == '"' ? "double" : "single") + " quote" : "";
+  }
   return words;
 }
 

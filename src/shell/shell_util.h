@@ -20,7 +20,10 @@
 
 namespace velum::shell {
 
-std::vector<std::string> Words(const std::string& line);
+// The words of a command line, split at whitespace as a POSIX shell would without its
+// expansions: '...' keeps everything literal, "..." all but \" and \\, a backslash outside
+// quotes the next byte; "" is an empty word. An unterminated quote sets *error (if given).
+std::vector<std::string> Words(const std::string& line, std::string* error = nullptr);
 CommandResult Failure(const std::string& message);
 // A command line that cannot run as written (unknown option, bad number, wrong arguments):
 // `node -c` exits 2 for these, as ./velum does, and 1 for a failure of the work itself.

@@ -19,6 +19,27 @@ std::string Check(const std::string& line) {
   return spec ? CheckArguments(*spec, words) : "no such command";
 }
 
+using WordList = std::vector<std::string>;
+
+TEST(Words, SplitsAsAShellDoesWithoutExpansions) {
+  EXPECT_EQ(Words("  wasm  a.wasm\t-v  "), (WordList{"wasm", "a.wasm", "-v"}));
+  EXPECT_EQ(Words("wasm --ro-dir \"my data::in\" p.wasm 'a b' c\\ d"),
+            (WordList{"wasm", "--ro-dir", "my data::in", "p.wasm", "a b", "c d"}));
+  EXPECT_EQ(Words("x '' \"\""), (WordList{"x", "", ""}));  // empty arguments are arguments
+  EXPECT_EQ(Words("x 'it\"s' \"say \\\"hi\\\" \\\\ \\n\""),
+            (WordList{"x", "it\"s", "say \"hi\" \\ \\n"}));
+  EXPECT_EQ(Words("x a'b c'd"), (WordList{"x", "ab cd"}));  // quotes join a word's parts
+  EXPECT_EQ(Words("x $HOME *.txt ~"), (WordList{"x", "$HOME", "*.txt", "~"}));  // no expansion
+  std::string error;
+  Words("x 'open", &error);
+  EXPECT_EQ(error, "unterminated single quote");
+  Words("x \"open", &error);
+  EXPECT_EQ(error, "unterminated double quote");
+  Words("x 'closed'", &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Words("x trailing\\"), (WordList{"x", "trailing\\"}));  // a last backslash is kept
+}
+
 TEST(CommandTable, SuggestsTheCommandATypoMeant) {
   EXPECT_EQ(SuggestCommand("scater"), "scatter");    // a letter missing
   EXPECT_EQ(SuggestCommand("sactter"), "scatter");   // two letters swapped
@@ -57,7 +78,7 @@ TEST(CommandTable, RefusesExtraArgumentsWithOneLine) {
 
 TEST(CommandTable, NamesMissingArgumentsAndBadFlags) {
   EXPECT_EQ(Check("scatter primes count_primes 0"), "scatter: missing END");
-  EXPECT_EQ(Check("wasm"), "wasm: missing FILE FUNC");
+  EXPECT_EQ(Check("wasm"), "wasm: missing FILE");
   EXPECT_EQ(Check("wait"), "wait: missing JOB");
   EXPECT_EQ(Check("scatter p f 0 10 --bogus"),
             "scatter: unknown option --bogus (it takes --reduce, --chunk, --exclude-self, "
@@ -75,6 +96,8 @@ TEST(CommandTable, AcceptsWhatTheCommandsTake) {
   EXPECT_EQ(Check("scatter primes count_primes 0 10 --reduce=min --timeout=3"), "");
   EXPECT_EQ(Check("wasm sum sum 1 2 3 4 5 6 7 --local --node 2"), "");  // ARGS... any number
   EXPECT_EQ(Check("wasm sum sum -1 -2"), "");  // negative numbers are arguments, not flags
+  EXPECT_EQ(Check("wasm --node 2 --stdin in.txt prog.wasm -v out"), "");  // a WASI command
+  EXPECT_EQ(Check("wasm --json --ro-dir data::in --out res --env A=1 prog.wasm"), "");
   EXPECT_EQ(Check("help"), "");
   EXPECT_EQ(Check("help scatter"), "");
   EXPECT_EQ(Check("peers --all"), "");
@@ -101,7 +124,7 @@ TEST(CommandTable, RowsAreWhole) {
             "scatter FILE FUNC START END [--reduce sum|min|max|first] [--chunk ITEMS] "
             "[--exclude-self] [--timeout SECONDS] [--max-memory MIB] [&]");
   EXPECT_EQ(FindCommand("scatter")->Synopsis(), "scatter FILE FUNC START END [&]");
-  EXPECT_EQ(FindCommand("wasm")->Synopsis(), "wasm FILE FUNC [ARGS...]");
+  EXPECT_EQ(FindCommand("wasm")->Synopsis(), "wasm FILE [FUNC] [ARGS...]");
   EXPECT_EQ(FindCommand("help")->Synopsis(), "help [COMMAND]");
 }
 

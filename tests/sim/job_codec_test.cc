@@ -114,6 +114,23 @@ CallRequest SampleCall() {
   return c;
 }
 
+CommandRequest SampleCommand() {
+  CommandRequest c;
+  c.id = 5;
+  c.module = Digest(6);
+  c.module_size = 2000000;
+  c.args = {"wc.wasm", "-v", "", "caf\xc3\xa9", "latin-1 caf\xe9"};  // argv is bytes, not text
+  c.env = {"LANG=C", "EMPTY="};
+  c.dirs = {"/data", "src"};
+  c.inputs = {FileRef{0, "a.txt", Digest(7), 10}, FileRef{1, "deep/er/b.bin", Digest(8), 0},
+              FileRef{1, "caf\xe9 \xff.txt", Digest(8), 0}};  // a name need not be UTF-8
+  c.stdin_file = FileRef{0, "in.txt", Digest(7), 10};
+  c.out = true;
+  c.timeout_ms = 30000;
+  c.max_memory_pages = 256;
+  return c;
+}
+
 std::vector<LinkMessage> Samples() {
   std::vector<LinkMessage> out;
   out.push_back(LinkFrame{LinkFrame::Kind::kPing, 1, 1700000000000123});
@@ -180,6 +197,36 @@ std::vector<LinkMessage> Samples() {
   trapped.engine = std::string(16, 'i');
   out.push_back(trapped);
   out.push_back(CallCancel{std::numeric_limits<uint64_t>::max()});
+  out.push_back(SampleCommand());
+  CommandRequest bare;  // argv[0] only: no directories, no stdin, no /out
+  bare.id = 1;
+  bare.module = Digest(9);
+  bare.args = {"prog.wasm"};
+  out.push_back(bare);
+  out.push_back(CommandOutput{5, 1, std::string("line\n\xff\0", 7)});
+  out.push_back(CommandOutput{5, 2, std::string(kCommandOutputPiece, 'e')});
+  CommandResult done;
+  done.id = 5;
+  done.exit_code = 3;
+  done.run_us = 1234;
+  done.engine = "aot";
+  done.truncated = true;
+  done.out = {FileRef{0, "copy.txt", Digest(10), 12},
+              FileRef{0, "sub/big.bin", Digest(11), 1 << 20}};
+  out.push_back(done);
+  CommandResult trapped_command;
+  trapped_command.id = 6;
+  trapped_command.has_error = true;
+  trapped_command.error = {2, "unreachable", false};
+  trapped_command.out_error = std::string(core::kMaxErrorMessage, 'o');
+  out.push_back(trapped_command);
+  out.push_back(CommandCancel{std::numeric_limits<uint64_t>::max()});
+  out.push_back(BlobRequest{7, Digest(12), 1 << 20, false});
+  out.push_back(BlobRequest{7, Digest(12), 0, true});
+  out.push_back(
+      BlobData{7, Digest(12), 3 << 20, 1 << 20, std::string(kModulePiece, 'b'), "", false});
+  out.push_back(BlobData{7, Digest(12), 0, 0, "", "", true});  // an empty file: one empty piece
+  out.push_back(BlobData{7, Digest(12), 10, 0, "", "no such file", false});
   return out;
 }
 
@@ -240,6 +287,37 @@ void ExpectWithinLimits(const LinkMessage& message) {
           }
         } else if constexpr (std::is_same_v<M, CallCancel>) {
           EXPECT_NE(m.id, 0u);
+        } else if constexpr (std::is_same_v<M, CommandRequest>) {
+          EXPECT_NE(m.id, 0u);
+          EXPECT_FALSE(m.args.empty());
+          EXPECT_LE(m.args.size() + m.env.size(), kMaxCommandArgs);
+          EXPECT_LE(m.dirs.size(), kMaxCommandDirs);
+          EXPECT_LE(m.inputs.size(), kMaxCommandFiles);
+          uint64_t total = m.stdin_file ? m.stdin_file->size : 0;
+          for (const FileRef& f : m.inputs) {
+            EXPECT_LT(f.dir, m.dirs.size());
+            EXPECT_TRUE(CommandPathOk(f.path)) << f.path;
+            total += f.size;
+          }
+          EXPECT_LE(total, kMaxCommandInputBytes);
+          EXPECT_LE(m.max_memory_pages, 65536u);
+        } else if constexpr (std::is_same_v<M, CommandOutput>) {
+          EXPECT_TRUE(m.stream == 1 || m.stream == 2);
+          EXPECT_FALSE(m.data.empty());
+          EXPECT_LE(m.data.size(), kCommandOutputPiece);
+        } else if constexpr (std::is_same_v<M, CommandResult>) {
+          EXPECT_LE(m.engine.size(), 16u);
+          EXPECT_LE(m.out.size(), kMaxCommandFiles);
+          uint64_t total = 0;
+          for (const FileRef& f : m.out) {
+            EXPECT_TRUE(CommandPathOk(f.path)) << f.path;
+            total += f.size;
+          }
+          EXPECT_LE(total, kMaxCommandOutBytes);
+        } else if constexpr (std::is_same_v<M, BlobData>) {
+          EXPECT_LE(m.data.size(), kModulePiece);
+          EXPECT_LE(m.offset + m.data.size(), m.total);
+          EXPECT_TRUE(m.error.empty() || m.data.empty());
         }
       },
       message);
@@ -670,6 +748,149 @@ TEST(JobCodec, RefusesMalformedCalls) {
   EXPECT_FALSE(Decodes(nothing)) << "no body";
   LinkMessage m;
   EXPECT_FALSE(DecodeLink(std::string(kMaxLinkMessageBytes + 1, '\0'), &m)) << "over the limit";
+}
+
+pb::LinkFrame Proto(const LinkMessage& m) {
+  pb::LinkFrame p;
+  EXPECT_TRUE(p.ParseFromString(EncodeLink(m)));
+  return p;
+}
+
+TEST(JobCodec, RefusesMalformedCommands) {
+  const pb::LinkFrame valid = Proto(SampleCommand());
+  ASSERT_TRUE(Decodes(valid));
+  pb::LinkFrame p = valid;
+  p.mutable_command()->set_id(0);
+  EXPECT_FALSE(Decodes(p)) << "command id 0";
+  p = valid;
+  p.mutable_command()->set_module("short");
+  EXPECT_FALSE(Decodes(p)) << "bad digest";
+  p = valid;
+  p.mutable_command()->clear_args();
+  EXPECT_FALSE(Decodes(p)) << "no argv[0]";
+  p = valid;
+  p.mutable_command()->set_max_memory_pages(65537);
+  EXPECT_FALSE(Decodes(p)) << "more than 4 GiB of memory";
+  p = valid;
+  while (p.command().args_size() + p.command().env_size() < static_cast<int>(kMaxCommandArgs))
+    p.mutable_command()->add_env("X=");
+  EXPECT_TRUE(Decodes(p)) << "as many words as allowed";
+  p.mutable_command()->add_args("one more");
+  EXPECT_FALSE(Decodes(p)) << "too many words";
+  p = valid;
+  p.mutable_command()->add_args(std::string(kMaxCommandArgBytes, 'a'));
+  EXPECT_FALSE(Decodes(p)) << "too many bytes of words";
+  p = valid;
+  while (p.command().dirs_size() <= static_cast<int>(kMaxCommandDirs))
+    p.mutable_command()->add_dirs("d");
+  EXPECT_FALSE(Decodes(p)) << "too many directories";
+  for (const std::string& bad :
+       {std::string(), std::string(kMaxCommandPathBytes + 1, 'd'), std::string("a\0b", 3)}) {
+    p = valid;
+    p.mutable_command()->set_dirs(0, bad);
+    EXPECT_FALSE(Decodes(p)) << "directory name of " << bad.size() << " bytes";
+  }
+  p = valid;
+  p.mutable_command()->mutable_inputs(0)->set_dir(2);
+  EXPECT_FALSE(Decodes(p)) << "input in a directory not sent";
+  p = valid;
+  p.mutable_command()->clear_dirs();
+  EXPECT_FALSE(Decodes(p)) << "inputs without directories";
+  for (const char* path : {"", "/etc/passwd", "../up", "a/../../b", "a//b", "./a", "a/.", "a/"}) {
+    p = valid;
+    p.mutable_command()->mutable_inputs(1)->set_path(path);
+    EXPECT_FALSE(Decodes(p)) << "input path '" << path << "'";
+  }
+  p = valid;
+  p.mutable_command()->mutable_inputs(0)->set_hash("");
+  EXPECT_FALSE(Decodes(p)) << "input without a hash";
+  p = valid;
+  p.mutable_command()->mutable_inputs(0)->set_size(kMaxCommandInputBytes);
+  EXPECT_FALSE(Decodes(p)) << "inputs and stdin over the cap together";
+  p = valid;
+  p.mutable_command()->mutable_stdin()->set_size(kMaxCommandInputBytes + 1);
+  EXPECT_FALSE(Decodes(p)) << "stdin over the cap";
+  p = valid;
+  for (int i = 0; i <= static_cast<int>(kMaxCommandFiles); ++i)
+    *p.mutable_command()->add_inputs() = valid.command().inputs(1);
+  EXPECT_FALSE(Decodes(p)) << "too many files";
+
+  pb::LinkFrame output = Proto(CommandOutput{1, 1, "x"});
+  ASSERT_TRUE(Decodes(output));
+  for (uint32_t stream : {0u, 3u}) {
+    p = output;
+    p.mutable_command_output()->set_stream(stream);
+    EXPECT_FALSE(Decodes(p)) << "stream " << stream;
+  }
+  p = output;
+  p.mutable_command_output()->set_data("");
+  EXPECT_FALSE(Decodes(p)) << "empty output";
+  p.mutable_command_output()->set_data(std::string(kCommandOutputPiece + 1, 'o'));
+  EXPECT_FALSE(Decodes(p)) << "oversized output";
+  p = output;
+  p.mutable_command_output()->set_id(0);
+  EXPECT_FALSE(Decodes(p)) << "output of command 0";
+
+  CommandResult done;
+  done.id = 1;
+  done.engine = "interp";
+  done.out = {FileRef{0, "a", Digest(1), 1}};
+  const pb::LinkFrame result = Proto(done);
+  ASSERT_TRUE(Decodes(result));
+  p = result;
+  p.mutable_command_result()->set_id(0);
+  EXPECT_FALSE(Decodes(p)) << "result of command 0";
+  p = result;
+  p.mutable_command_result()->set_engine(std::string(17, 'e'));
+  EXPECT_FALSE(Decodes(p)) << "oversized engine name";
+  p = result;
+  p.mutable_command_result()->set_out_error(std::string(core::kMaxErrorMessage + 1, 'e'));
+  EXPECT_FALSE(Decodes(p)) << "oversized /out error";
+  p = result;
+  p.mutable_command_result()->mutable_out(0)->set_path("../escape");
+  EXPECT_FALSE(Decodes(p)) << "/out file outside /out";
+  p = result;
+  p.mutable_command_result()->mutable_out(0)->set_dir(1);
+  EXPECT_FALSE(Decodes(p)) << "/out file in a second directory";
+  p = result;
+  p.mutable_command_result()->mutable_out(0)->set_size(kMaxCommandOutBytes + 1);
+  EXPECT_FALSE(Decodes(p)) << "/out over the cap";
+
+  pb::LinkFrame cancel;
+  cancel.mutable_command_cancel()->set_id(0);
+  EXPECT_FALSE(Decodes(cancel)) << "cancel of command 0";
+
+  const pb::LinkFrame request = Proto(BlobRequest{1, Digest(2), 0, false});
+  ASSERT_TRUE(Decodes(request));
+  p = request;
+  p.mutable_blob_request()->set_id(0);
+  EXPECT_FALSE(Decodes(p)) << "blob of command 0";
+  p = request;
+  p.mutable_blob_request()->set_hash(std::string(31, 'h'));
+  EXPECT_FALSE(Decodes(p)) << "short hash";
+
+  const pb::LinkFrame data = Proto(BlobData{1, Digest(2), 10, 4, "abcdef", "", false});
+  ASSERT_TRUE(Decodes(data));
+  p = data;
+  p.mutable_blob_data()->set_offset(11);
+  EXPECT_FALSE(Decodes(p)) << "offset past the total";
+  p = data;
+  p.mutable_blob_data()->set_offset(5);
+  EXPECT_FALSE(Decodes(p)) << "piece past the total";
+  p = data;
+  p.mutable_blob_data()->set_total(kModulePiece * 2);
+  p.mutable_blob_data()->set_data(std::string(kModulePiece + 1, 'd'));
+  EXPECT_FALSE(Decodes(p)) << "oversized piece";
+  p = data;
+  p.mutable_blob_data()->set_error("both data and an error");
+  EXPECT_FALSE(Decodes(p)) << "data with an error";
+  p = data;
+  p.mutable_blob_data()->set_data("");
+  p.mutable_blob_data()->set_error(std::string(core::kMaxErrorMessage + 1, 'e'));
+  EXPECT_FALSE(Decodes(p)) << "oversized error";
+  p = data;
+  p.mutable_blob_data()->set_id(0);
+  EXPECT_FALSE(Decodes(p)) << "data of command 0";
 }
 
 TEST(JobCodec, RefusesMalformedJournalRecords) {
