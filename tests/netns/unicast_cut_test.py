@@ -177,14 +177,16 @@ def main():
         check(rr.get("state") == "done" and rr.get("result") == prime_count(N),
               f"job {job} with node {CUT} cut off: {rr}")
         figure("netns_unicast_cut_job_ms", float(rr["elapsed_ms"]), "ms")
-        # Node 3's open attempt is taken over either way: reassigned when its death is declared,
-        # or, when the job's end comes first (the job lasts about as long as detection takes),
-        # already duplicated by a backup on an idle worker. Either way the coordinator records
-        # node 3's loss.
+        # Node 3's open attempt is taken over either way: reassigned when its death is declared
+        # (the coordinator then records node 3's loss), or, when the job's end comes first (the
+        # job lasts about as long as detection takes), already duplicated by a backup on an
+        # idle worker. A backup that wins before the death is declared ends node 3's attempt,
+        # so node 3 then holds nothing to lose and no loss is recorded (seen in CI: backups 1,
+        # failures [], node 3 dead 41 ms before the job's end).
         lost = [f for f in rr.get("failures", []) if f["worker"] == CUT and f["attempts"] >= 1]
-        check(rr["detection_ms"] is not None and lost and
-              (rr["reassigned"] >= 1 or rr["backups"] >= 1),
-              f"node {CUT}'s work was not taken over: {rr}")
+        by_reassignment = rr["reassigned"] >= 1 and lost and rr["detection_ms"] is not None
+        by_backup = rr["backups"] >= 1
+        check(by_reassignment or by_backup, f"node {CUT}'s work was not taken over: {rr}")
         log(f"node {CUT}'s attempt taken over by "
             f"{'reassignment' if rr['reassigned'] >= 1 else 'a backup before its death was declared'}")
         figure("netns_unicast_cut_detection_ms", rr["detection_ms"])
