@@ -11,13 +11,16 @@ CallRunner::CallRunner(size_t threads, size_t max_queued) : max_queued_(max_queu
     threads_.emplace_back([this] { Loop(); });
 }
 
-CallRunner::~CallRunner() {
+CallRunner::~CallRunner() { Stop(); }
+
+void CallRunner::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
 bool CallRunner::Post(std::function<void()> work) {

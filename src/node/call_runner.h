@@ -17,7 +17,9 @@ class CallRunner {
  public:
   // max_queued bounds the backlog; Post refuses work beyond it.
   CallRunner(size_t threads, size_t max_queued);
-  ~CallRunner();  // runs what is queued, then joins
+  ~CallRunner();  // Stop()
+  // Runs what is queued, then joins; Post refuses work from then on. Idempotent.
+  void Stop();
   CallRunner(const CallRunner&) = delete;
   CallRunner& operator=(const CallRunner&) = delete;
 

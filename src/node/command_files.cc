@@ -29,26 +29,60 @@ Error IoError(const std::string& what, const fs::path& path, int err) {
   return MakeError(ErrorKind::kIo, what + " " + path.string() + ": " + std::strerror(err));
 }
 
+// Whether `path` is `root` or beneath it (both canonical).
+bool Within(const fs::path& root, const fs::path& path) {
+  auto [r, p] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  return r == root.end();
+}
+
+// Opens a regular file to read: never through a link at its last component, never a FIFO
+// or a device (which could block or never end), whatever the name held when it was listed.
+Result<int> OpenRegular(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return IoError("cannot open", file, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return MakeError(ErrorKind::kIo, file.string() + " is not a regular file");
+  }
+  return fd;
+}
+
 }  // namespace
 
 Result<std::vector<TreeFile>> ListTree(const fs::path& dir, size_t max_files, uint64_t max_bytes) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     return MakeError(ErrorKind::kIo, dir.string() + " is not a directory");
+  const fs::path root = fs::canonical(dir, ec);
+  if (ec) return IoError("cannot list", dir, ec.value());
   std::vector<TreeFile> files;
   uint64_t total = 0;
   fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
   if (ec) return IoError("cannot list", dir, ec.value());
   for (; it != end; it.increment(ec)) {
     if (ec) return IoError("cannot list", dir, ec.value());
-    // A symlink to a directory is not entered (it could loop); one to a file is that file.
-    if (it->is_symlink(ec) && it->is_directory(ec)) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_regular_file(ec)) continue;
     TreeFile f;
     f.where = it->path();
+    if (it->is_symlink(ec)) {
+      // A link is its target only when that stays beneath `dir`, as in the sandbox: one that
+      // leads out would send (or hand back from a worker's /out) a file nobody named. A link
+      // to a folder is not entered (it could loop); one that leads nowhere is no file.
+      it.disable_recursion_pending();
+      fs::path target = fs::canonical(it->path(), ec);
+      if (ec) {
+        ec.clear();
+        continue;
+      }
+      if (!Within(root, target))
+        return MakeError(ErrorKind::kIo, it->path().string() +
+                                             " is a symbolic link that leads out of " +
+                                             dir.string() + ": refused");
+      if (!fs::is_regular_file(target, ec)) continue;
+      f.where = target;
+    } else if (!it->is_regular_file(ec)) {
+      continue;  // folders are entered; FIFOs, sockets and devices are not files to send
+    }
     f.path = it->path().lexically_relative(dir).generic_string();
     f.size = it->file_size(ec);
     if (ec) return IoError("cannot read", it->path(), ec.value());
@@ -73,8 +107,9 @@ Result<std::vector<TreeFile>> ListTree(const fs::path& dir, size_t max_files, ui
 }
 
 Result<ModuleHash> HashFile(const fs::path& file, uint64_t* size) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open", file, errno);
+  auto opened = OpenRegular(file);
+  if (!opened.ok()) return opened.error();
+  const int fd = *opened;
   crypto_generichash_state state;
   ModuleHash hash{};
   crypto_generichash_init(&state, nullptr, 0, hash.size());
@@ -112,8 +147,9 @@ Status HashTree(std::vector<TreeFile>* files) {
 }
 
 Result<std::string> ReadPiece(const fs::path& file, uint64_t offset, size_t max) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open", file, errno);
+  auto opened = OpenRegular(file);
+  if (!opened.ok()) return opened.error();
+  const int fd = *opened;
   std::string out(max, '\0');
   size_t got = 0;
   while (got < max) {
@@ -134,10 +170,26 @@ Result<std::string> ReadPiece(const fs::path& file, uint64_t offset, size_t max)
 
 Status MakeParents(const fs::path& root, const std::string& relative) {
   VELUM_ASSERT(wire::CommandPathOk(relative));
-  fs::path parent = (root / relative).parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) return IoError("cannot create", parent, ec.value());
+  // Folder by folder, each a real folder: a link on the way (made by whoever else writes
+  // under root) is refused, never followed out of root.
+  fs::path at = root;
+  const fs::path parent = fs::path(relative).parent_path();
+  size_t depth = 0;
+  for (const fs::path& part : parent) {
+    VELUM_ASSERT(++depth <= wire::kMaxCommandPathBytes);
+    at /= part;
+    std::error_code ec;
+    fs::file_status st = fs::symlink_status(at, ec);
+    if (st.type() == fs::file_type::not_found) {
+      if (::mkdir(at.c_str(), 0755) != 0 && errno != EEXIST)
+        return IoError("cannot create", at, errno);
+      st = fs::symlink_status(at, ec);
+    }
+    if (st.type() != fs::file_type::directory)
+      return MakeError(ErrorKind::kIo, at.string() +
+                                           " is not a folder (a link or a file is in "
+                                           "the way)");
+  }
   return {};
 }
 
@@ -163,7 +215,8 @@ Result<fs::path> BlobCache::TempFile() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   fs::path p = dir_ / ("tmp-" + std::to_string(::getpid()) + "-" + std::to_string(next_temp_++));
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fs::remove(p, ec);  // left by an earlier process of the same pid
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot create", p, errno);
   ::close(fd);
   return p;
@@ -220,8 +273,9 @@ void BlobCache::Evict() {
 
 Status BlobCache::Place(const fs::path& cached, const fs::path& to) {
   if (::link(cached.c_str(), to.c_str()) == 0) return {};
+  // Never over a file that is there: it could be a link to another cached blob.
   std::error_code ec;
-  if (!fs::copy_file(cached, to, fs::copy_options::overwrite_existing, ec))
+  if (!fs::copy_file(cached, to, fs::copy_options::none, ec))
     return IoError("cannot place", to, ec.value());
   return {};
 }

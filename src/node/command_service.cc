@@ -131,8 +131,16 @@ Result<CommandReply> CommandService::Run(const ModulePtr& module, const CommandO
       }
       req.out = options.out_dir.has_value();
       req.id = 1;  // numbered when sent
-      if (wire::EncodeLink(req).size() > wire::kMaxLinkMessageBytes)
-        return LimitError("the command's arguments and file names are too long to send");
+      // The worker's own check, made here: a request it would drop unread must fail now,
+      // with a reason, not after a silence.
+      wire::LinkMessage probe;
+      if (!wire::DecodeLink(wire::EncodeLink(req), &probe))
+        return LimitError("the command is over the limits of a command on the mesh (at most " +
+                          std::to_string(wire::kMaxCommandArgs) + " arguments and variables of " +
+                          ModuleStore::Size(wire::kMaxCommandArgBytes) + " together, " +
+                          std::to_string(wire::kMaxCommandFiles) + " files, " +
+                          ModuleStore::Size(wire::kMaxCommandInputBytes) +
+                          " of inputs, and no NUL in a word)");
       prepared.emplace(std::move(req), std::move(inputs));
     }
     bool not_sent = false;
@@ -229,8 +237,8 @@ Result<CommandReply> CommandService::RunHere(const ModulePtr& module, const Comm
         // Moved whole: a rename within the file system, else a copy to a temporary name.
         if (s.ok() && ::rename(f.where.c_str(), to.c_str()) != 0) {
           fs::path part = *options.out_dir / (".velum-part-" + std::to_string(::getpid()));
-          if (!fs::copy_file(f.where, part, fs::copy_options::overwrite_existing, ec) ||
-              ::rename(part.c_str(), to.c_str()) != 0) {
+          fs::remove(part, ec);  // a link there is removed, never written through
+          if (!fs::copy_file(f.where, part, ec) || ::rename(part.c_str(), to.c_str()) != 0) {
             fs::remove(part, ec);
             s = MakeError(ErrorKind::kIo, "cannot write " + to.string());
           }
@@ -317,7 +325,10 @@ Result<CommandReply> CommandService::RunThere(core::NodeId target, const ModuleP
   }
   if (r.has_error) reply.failure = ErrorOf(r.error);
   reply.exit_code = r.exit_code;
-  reply.truncated = r.truncated;
+  {
+    std::lock_guard<std::mutex> lock(inbox->mu);
+    reply.truncated = r.truncated || inbox->output_dropped;
+  }
   reply.node = target;
   reply.engine = r.engine;
   if (!r.out_error.empty() && !reply.failure)
@@ -333,6 +344,8 @@ Result<CommandReply> CommandService::RunThere(core::NodeId target, const ModuleP
       // in out_dir is whole or absent.
       fs::path part = *options.out_dir / (".velum-part-" + std::to_string(id) + "-" +
                                           std::to_string(n) + "-" + std::to_string(::getpid()));
+      std::error_code gone;
+      fs::remove(part, gone);  // whatever had the name (a link, a hard link): not written through
       Status s = Pull(target, id, true, f, part, cancel);
       if (s.ok()) {
         auto got = HashFile(part, nullptr);
@@ -359,12 +372,18 @@ Result<CommandReply> CommandService::RunThere(core::NodeId target, const ModuleP
 
 Status CommandService::Pull(core::NodeId peer, uint64_t id, bool out, const wire::FileRef& f,
                             const fs::path& to, const std::atomic<bool>* cancel) {
-  int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return MakeError(ErrorKind::kIo, "cannot create " + to.string());
+  // Never through a link at `to` (its callers made the name theirs first).
+  int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return MakeError(ErrorKind::kIo, "cannot create " + to.string() + ": " + std::strerror(errno));
   const std::string name = (out ? "/out/" : "") + f.path;
   uint64_t offset = 0;
   Status status;
   while (offset < f.size && status.ok()) {
+    if (cancel && cancel->load()) {  // also the node stopping: its loop may be gone
+      status = MakeError(ErrorKind::kCancelled, "the command was cancelled");
+      break;
+    }
     auto piece = std::make_shared<std::promise<wire::BlobData>>();
     auto future = piece->get_future();
     const PieceKey key{peer, id, out, f.hash, offset};
@@ -555,20 +574,21 @@ void CommandService::RunServed(core::NodeId peer, const wire::CommandRequest& re
     }
   }
   if (cancel->load()) RemoveDir(dir);  // the caller is gone: nobody will ask for /out
-  hooks_.loop([this, peer, cancel, r = std::move(r), out_files = std::move(out_files)] {
+  hooks_.loop([this, peer, cancel, dir, r = std::move(r), out_files = std::move(out_files)] {
     auto it = serving_.find({peer, r.id});
-    if (it == serving_.end() || it->second.cancel != cancel) return;
+    if (it == serving_.end() || it->second.cancel != cancel) {
+      RemoveDir(dir);  // ended while running (EndServed): the folder is left to this end
+      return;
+    }
     for (const TreeFile& f : out_files) it->second.out_files.emplace(f.hash, f);
     hooks_.send(peer, r);
-    // Kept until the caller has pulled /out and says so (CommandCancel), or is lost.
-    if (r.out.empty())
-      EndServed(peer, r.id);
-    else {
-      VELUM_ASSERT(busy_.load() > 0);
-      busy_--;
-      it->second.cancel = nullptr;  // ended: no longer running, only keeping files
-      hooks_.load_changed();
-    }
+    VELUM_ASSERT(busy_.load() > 0);
+    busy_--;
+    it->second.cancel = nullptr;  // ended: no longer running, at most keeping files
+    hooks_.load_changed();
+    // /out is kept until the caller has pulled it and says so (CommandCancel), or is lost;
+    // with nothing to keep, the run folder goes now.
+    if (r.out.empty()) EndServed(peer, r.id);
   });
 }
 
@@ -602,6 +622,14 @@ void CommandService::OnOutput(core::NodeId peer, const wire::CommandOutput& o) {
   Inbox& inbox = *it->second.inbox;
   {
     std::lock_guard<std::mutex> lock(inbox.mu);
+    // The worker caps each stream (kMaxWasiOutputBytes); past that, or after the result,
+    // output is a peer's flood: dropped, and it does not count as word of the command.
+    uint64_t& received = inbox.received[o.stream == 1 ? 0 : 1];
+    if (inbox.result || o.data.size() > kMaxWasiOutputBytes - received) {
+      inbox.output_dropped = true;
+      return;
+    }
+    received += o.data.size();
     inbox.output.emplace_back(static_cast<int>(o.stream), o.data);
     inbox.last_heard_us = hooks_.now_us();
   }

@@ -84,6 +84,8 @@ class CommandService {
     std::deque<std::pair<int, std::string>> output;
     std::optional<Result<wire::CommandResult>> result;
     uint64_t last_heard_us = 0;
+    uint64_t received[2] = {0, 0};  // output bytes taken, stdout and stderr
+    bool output_dropped = false;    // some came past the cap or after the result
   };
   struct Pending {  // a command this node sent
     core::NodeId target = core::kNoNode;

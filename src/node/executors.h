@@ -20,6 +20,9 @@ class Executors {
   // One executor call, blocking until it ends (its spec's cancel flag ends it early). Only
   // from work given to Post.
   virtual Result<CallOutcome> Call(const CallSpec& spec) = 0;
+  // Runs the queued work and ends the threads, this object still whole (queued work may
+  // call Call and Post; Post then refuses). Before destruction; idempotent.
+  virtual void Stop() {}
 };
 
 // The executor pool of options (slots, home, compile jobs, cache) and a call runner with a
@@ -31,6 +34,7 @@ class PoolExecutors final : public Executors {
   ~PoolExecutors() override;
   bool Post(std::function<void()> work) override { return runner_->Post(std::move(work)); }
   Result<CallOutcome> Call(const CallSpec& spec) override { return pool_->Call(spec); }
+  void Stop() override { runner_->Stop(); }
 
  private:
   PoolExecutors() = default;

@@ -664,7 +664,10 @@ void JobDriver::Shutdown() {
   for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
   if (calls_) calls_->CancelServed();
   if (commands_) commands_->CancelServed();
-  executors_.reset();  // queued work runs and its threads end
+  // Queued work runs and its threads end while executors_ is still whole (that work calls
+  // it), then the pool's executors end.
+  if (executors_) executors_->Stop();
+  executors_.reset();
   journal_.reset();
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
+#include <string_view>
 #include <type_traits>
 
 #include "wire/velum.pb.h"
@@ -234,9 +236,11 @@ bool FileRefsFrom(const Repeated& ps, uint32_t dirs, uint64_t max_bytes,
   if (static_cast<size_t>(ps.size()) > kMaxCommandFiles) return false;
   uint64_t total = 0;
   out->clear();
+  std::set<std::pair<uint32_t, std::string_view>> seen;  // one file per path and folder
   for (const pb::FileRef& p : ps) {
     FileRef f;
     if (!FileRefFrom(p, dirs, &f) || f.size > max_bytes - total) return false;
+    if (!seen.emplace(p.dir(), p.path()).second) return false;
     total += f.size;
     out->push_back(std::move(f));
   }

@@ -179,6 +179,20 @@ def case_files(mesh):
     check(after[0] - before[0] == 1, f"one changed file: {after[0] - before[0]} files fetched")
     log(f"  unchanged inputs: 0 files fetched; one changed: 1 file, {after[1] - before[1]} bytes")
 
+    # A program that leaves a link out of its /out (to the cluster key beside the homes): the
+    # worker refuses to hand it back, and nothing of it reaches DIR.
+    hostile = os.path.join(tmp, "hostile")
+    r = nodes[0].cmd(f"wasm --node 2 --out {hostile} {wasm('wasi_outfiles.wasm')} 10 0 link",
+                     timeout=120)
+    check("leads out of" in str(r.get("error", "")), f"a link out of /out: {r}")
+    check(not os.path.exists(os.path.join(hostile, "key")), f"{hostile}: {os.listdir(hostile)}")
+    log(f"  a link out of /out: {r['error'][-90:]!r}")
+    # Every run folder on the worker is gone once its commands are (none keeps /out now).
+    runs = os.path.join(mesh.homes[2], "commands")
+    wait_for("the worker's run folders removed",
+             lambda: (not os.path.isdir(runs) or os.listdir(runs) == [],
+                      os.listdir(runs) if os.path.isdir(runs) else None), 30)
+
     # --env reaches the program, and only what is given (wc prints GREETING).
     r = run(nodes[0], f"wasm --node 2 --env GREETING=héllo {wasm('wasi_wc.wasm')} x")
     check("GREETING=héllo\n" in r["stdout"], f"--env: {r['stdout']!r}")

@@ -802,6 +802,9 @@ TEST(JobCodec, RefusesMalformedCommands) {
     EXPECT_FALSE(Decodes(p)) << "input path '" << path << "'";
   }
   p = valid;
+  *p.mutable_command()->add_inputs() = valid.command().inputs(1);
+  EXPECT_FALSE(Decodes(p)) << "two inputs at one path";
+  p = valid;
   p.mutable_command()->mutable_inputs(0)->set_hash("");
   EXPECT_FALSE(Decodes(p)) << "input without a hash";
   p = valid;
@@ -811,8 +814,11 @@ TEST(JobCodec, RefusesMalformedCommands) {
   p.mutable_command()->mutable_stdin()->set_size(kMaxCommandInputBytes + 1);
   EXPECT_FALSE(Decodes(p)) << "stdin over the cap";
   p = valid;
-  for (int i = 0; i <= static_cast<int>(kMaxCommandFiles); ++i)
-    *p.mutable_command()->add_inputs() = valid.command().inputs(1);
+  for (int i = 0; i <= static_cast<int>(kMaxCommandFiles); ++i) {
+    pb::FileRef* f = p.mutable_command()->add_inputs();
+    *f = valid.command().inputs(1);
+    f->set_path("f" + std::to_string(i));
+  }
   EXPECT_FALSE(Decodes(p)) << "too many files";
 
   pb::LinkFrame output = Proto(CommandOutput{1, 1, "x"});
@@ -849,6 +855,9 @@ TEST(JobCodec, RefusesMalformedCommands) {
   p = result;
   p.mutable_command_result()->mutable_out(0)->set_path("../escape");
   EXPECT_FALSE(Decodes(p)) << "/out file outside /out";
+  p = result;
+  *p.mutable_command_result()->add_out() = result.command_result().out(0);
+  EXPECT_FALSE(Decodes(p)) << "two /out files at one path";
   p = result;
   p.mutable_command_result()->mutable_out(0)->set_dir(1);
   EXPECT_FALSE(Decodes(p)) << "/out file in a second directory";

@@ -1,9 +1,12 @@
 // A WASI command for the mesh's /out tests: copies stdin to /out/copy.txt, writes N bytes of
-// a known pattern to /out/sub/big.bin (N = argv[1]), and lists what it was given under /in.
+// a known pattern to /out/sub/big.bin (N = argv[1]), and lists what it was given under /in;
+// with argv[3] "link", also leaves /out/key, a link to the cluster key beside the nodes' homes.
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int main(int argc, char** argv) {
   long n = argc > 1 ? atol(argv[1]) : 0;
@@ -30,6 +33,9 @@ int main(int argc, char** argv) {
       if (e->d_name[0] != '.') printf("in: %s\n", e->d_name);
     closedir(in);
   }
+  if (argc > 3 && strcmp(argv[3], "link") == 0 &&
+      symlink("../../../../cluster.key", "/out/key") != 0)
+    perror("symlink");
   fprintf(stderr, "wrote %ld bytes\n", n);
   return argc > 2 ? atoi(argv[2]) : 0;
 }
