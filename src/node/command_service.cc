@@ -573,7 +573,8 @@ void CommandService::RunServed(core::NodeId peer, const wire::CommandRequest& re
       }
     }
   }
-  if (cancel->load()) RemoveDir(dir);  // the caller is gone: nobody will ask for /out
+  // Whatever happened meanwhile, the end below on the loop removes the folder or keeps it
+  // for /out (a folder left by a node that stopped first goes at its next start).
   hooks_.loop([this, peer, cancel, dir, r = std::move(r), out_files = std::move(out_files)] {
     auto it = serving_.find({peer, r.id});
     if (it == serving_.end() || it->second.cancel != cancel) {
