@@ -160,6 +160,8 @@ class Coordinator {
   size_t running_jobs() const;
   bool HasWorkers(const JobSpec& spec) const;  // some live worker may take this job
   JobId next_job_id() const { return next_job_; }
+  // An id for a job coordinated elsewhere on this node (a map job): never given to another.
+  JobId ReserveJobId() { return next_job_++; }
 
   void CheckInvariants() const;
 

@@ -4,6 +4,7 @@
 #define VELUM_NODE_COMMAND_FILES_H_
 
 #include <cstdint>
+#include <memory>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,8 @@ struct TreeFile {
   std::filesystem::path where;
   uint64_t size = 0;
   ModuleHash hash{};  // set by HashTree
+  // Set: the file's bytes are these, held in memory (a map item's line), not `where`.
+  std::shared_ptr<const std::string> bytes;
 };
 
 // The regular files under `dir`, recursively, sorted by path. Directory symlinks are not

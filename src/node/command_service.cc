@@ -122,10 +122,21 @@ Result<CommandReply> CommandService::Run(const ModulePtr& module, const CommandO
         f.where = *options.stdin_file;
         auto hash = HashFile(f.where, &f.size);
         if (!hash.ok()) return hash.error();
-        if (f.size > kMaxWasiStdinBytes)
-          return LimitError("--stdin " + f.where.string() + " is larger than " +
-                            ModuleStore::Size(kMaxWasiStdinBytes));
+        if (f.size > wire::kMaxCommandInputBytes - total)
+          return LimitError("--stdin " + f.where.string() + " and the files sent are larger than " +
+                            ModuleStore::Size(wire::kMaxCommandInputBytes));
         f.hash = *hash;
+        req.stdin_file = wire::FileRef{0, f.path, f.hash, f.size};
+        inputs.emplace(f.hash, std::move(f));
+      } else if (options.stdin_bytes) {
+        TreeFile f;
+        f.path = "stdin";
+        f.bytes = std::make_shared<const std::string>(*options.stdin_bytes);
+        f.size = f.bytes->size();
+        if (f.size > kMaxWasiStdinBytes)
+          return LimitError("stdin of " + ModuleStore::Size(f.size) + " given as bytes: at most " +
+                            ModuleStore::Size(kMaxWasiStdinBytes));
+        f.hash = HashBytes(reinterpret_cast<const uint8_t*>(f.bytes->data()), f.bytes->size());
         req.stdin_file = wire::FileRef{0, f.path, f.hash, f.size};
         inputs.emplace(f.hash, std::move(f));
       }
@@ -166,22 +177,10 @@ Result<CommandReply> CommandService::RunHere(const ModulePtr& module, const Comm
   CallSpec::Wasi w;
   w.args = options.args;
   w.env = options.env;
-  w.stdin_data = "";
-  if (options.stdin_file) {
-    uint64_t size = 0;
-    std::error_code ec;
-    size = fs::file_size(*options.stdin_file, ec);
-    if (ec) return MakeError(ErrorKind::kIo, "cannot read --stdin " + options.stdin_file->string());
-    if (size > kMaxWasiStdinBytes)
-      return LimitError("--stdin " + options.stdin_file->string() + " is larger than " +
-                        ModuleStore::Size(kMaxWasiStdinBytes));
-    auto data = ReadPiece(*options.stdin_file, 0, kMaxWasiStdinBytes + 1);
-    if (!data.ok()) return data.error();
-    if (data->size() > kMaxWasiStdinBytes)
-      return LimitError("--stdin " + options.stdin_file->string() + " is larger than " +
-                        ModuleStore::Size(kMaxWasiStdinBytes));
-    w.stdin_data = std::move(*data);
-  }
+  if (options.stdin_file)
+    w.stdin_file = *options.stdin_file;  // read by the program as it goes: any size
+  else
+    w.stdin_data = options.stdin_bytes.value_or("");
   for (const auto& d : options.ro_dirs) w.preopens.push_back({d.host, d.guest, true});
   // /out starts empty here as on a worker: a folder of its own, moved into out_dir after.
   fs::path out_tmp;
@@ -512,13 +511,10 @@ Result<CallSpec> CommandService::ServedSpec(core::NodeId peer, const wire::Comma
   w.env = req.env;
   w.stdin_data = "";
   if (req.stdin_file) {
-    if (req.stdin_file->size > kMaxWasiStdinBytes)
-      return LimitError("stdin is larger than " + ModuleStore::Size(kMaxWasiStdinBytes));
     auto from = get(*req.stdin_file);
     if (!from.ok()) return from.error();
-    auto data = ReadPiece(*from, 0, kMaxWasiStdinBytes);
-    if (!data.ok()) return data.error();
-    w.stdin_data = std::move(*data);
+    w.stdin_data.reset();
+    w.stdin_file = *from;  // the kept blob, read by the program as it goes
   }
   for (size_t k = 0; k < req.dirs.size(); k++)
     w.preopens.push_back({dir / "in" / std::to_string(k), req.dirs[k], true});
@@ -685,7 +681,9 @@ void CommandService::SendPiece(core::NodeId peer, const wire::BlobRequest& req,
   } else {
     // Read here on the loop, one piece per request: a blocking thread could be held by a
     // command that is itself waiting for a piece from this node's peer.
-    auto data = ReadPiece(file->where, req.offset, wire::kModulePiece);
+    auto data = file->bytes
+                    ? Result<std::string>(file->bytes->substr(req.offset, wire::kModulePiece))
+                    : ReadPiece(file->where, req.offset, wire::kModulePiece);
     if (!data.ok())
       d.error = data.error().message;
     else if (data->empty())

@@ -744,6 +744,16 @@ uint64_t JobDriver::StartCall(core::NodeId target, const ModulePtr& module, cons
   return calls_->Start(target, module, func, args, options, std::move(done));
 }
 
+Result<uint64_t> JobDriver::ReserveJobId() {
+  return OnLoop([&]() -> Result<uint64_t> {
+    if (stopped_) return MakeError(ErrorKind::kUnavailable, "this node has left the mesh");
+    core::JobId id = coordinator_->ReserveJobId();
+    journal_->ReserveJob(id);
+    if (Status s = journal_->Flush(); !s.ok()) return NotDurable(s.error());
+    return id;
+  });
+}
+
 Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
   ModulePtr module = req.module;
   if (module) {

@@ -109,6 +109,9 @@ class JobDriver final : public PeerListener {
   std::vector<JobSummary> Jobs();
   std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
   Status CancelJob(uint64_t id);
+  // A job id for a map job (MapService): from the same sequence as this node's scatter jobs,
+  // journaled before it is returned.
+  Result<uint64_t> ReserveJobId();
 
   // Loop thread: a call sent to peer `target` without waiting (CallService::Start), the
   // module kept for the peer to fetch; 0 when it could not be sent or kept.

@@ -315,6 +315,7 @@ Status Journal::Flush() {
   if (Status s = Write(jobs_, chunks_, next_job_); !s.ok()) return s;  // kept: tried again
   jobs_.clear();
   chunks_.clear();
+  next_dirty_ = false;
   return {};
 }
 

@@ -4,6 +4,7 @@
 #ifndef VELUM_NODE_JOURNAL_H_
 #define VELUM_NODE_JOURNAL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -47,7 +48,13 @@ class Journal {
 
   // Buffers ops, keeping only the latest state of each job and chunk.
   void Add(std::vector<core::JournalOp> ops);
-  bool dirty() const { return !jobs_.empty() || !chunks_.empty(); }
+  bool dirty() const { return !jobs_.empty() || !chunks_.empty() || next_dirty_; }
+  // A job id taken for a job kept elsewhere (a map job's own journal): no later job of this
+  // journal may have it, also after a restart (stored at the next flush).
+  void ReserveJob(core::JobId id) {
+    next_job_ = std::max(next_job_, id + 1);
+    next_dirty_ = true;
+  }
   // Writes the buffer in one transaction; on failure the buffer is kept for the next flush.
   Status Flush();
 
@@ -73,6 +80,7 @@ class Journal {
   core::JobId next_job_;
   Jobs jobs_;
   Chunks chunks_;
+  bool next_dirty_ = false;  // next_job_ moved by ReserveJob, not stored yet
 };
 
 }  // namespace velum

@@ -276,6 +276,35 @@ velum::Status Node::Impl::StartJobs() {
   return {};
 }
 
+velum::Status Node::Impl::StartMaps() {
+  std::string note;
+  auto journal = MapJournal::Open(
+      options.home / "journal" / ("maps-node-" + std::to_string(options.id) + ".db"), &note);
+  if (!journal.ok()) return journal.error();
+  if (!note.empty()) spdlog::warn("{}", note);
+  MapService::Hooks h;
+  h.run = [this](const ModulePtr& module, const CommandOptions& o,
+                 const std::atomic<bool>* cancel) { return jobs->RunCommand(module, o, cancel); };
+  h.workers = [this] {
+    return OnLoop([this] {
+      std::map<uint32_t, uint32_t> workers;
+      if (options.slots > 0) workers[options.id] = options.slots;
+      for (const auto& [id, m] : mesh->membership().members())
+        if (id != options.id && m.state == core::MemberState::kAlive && m.meta.slots > 0 &&
+            transport->LinkUp(id))
+          workers[id] = m.meta.slots;
+      return workers;
+    });
+  };
+  h.reserve_id = [this] { return jobs->ReserveJobId(); };
+  h.log = [](const std::string& line) { spdlog::info("{}", line); };
+  h.self = options.id;
+  h.spool = options.home / "maps";
+  maps = std::make_unique<MapService>(std::move(*journal), std::move(h));
+  maps->ResumeAll();
+  return {};
+}
+
 void Node::Impl::StopJobs() {
   job_timer.cancel();
   std::vector<core::NodeId> peers;
@@ -513,6 +542,7 @@ Result<std::unique_ptr<Node>> Node::StartChecked(NodeOptions options) {
     return MakeError(ErrorKind::kUnavailable, IdTakenMessage(options.id, raw->OnLoop([raw] {
                        return raw->mesh->membership().refused_by();
                      })));
+  if (velum::Status s = raw->StartMaps(); !s.ok()) return s.error();
   spdlog::info("node {} up at {} (home {})", options.id, meta.addr, options.home.string());
   return node;
 }
@@ -532,6 +562,8 @@ Node::~Node() {
 }
 
 void Node::Leave() {
+  // Map jobs end first: their items run through the job driver, which stops below.
+  if (impl_->maps) impl_->maps->Stop();
   impl_->OnLoop([this] {
     impl_->DoLeave();
     return 0;
@@ -542,6 +574,17 @@ void Node::Leave() {
 }
 
 uint32_t Node::id() const { return impl_->options.id; }
+
+Result<MapSummary> Node::Map(const ModulePtr& module, MapRequest request,
+                             const std::atomic<bool>* cancel) {
+  if (!impl_->maps) return MakeError(ErrorKind::kUnavailable, "this node is not running");
+  return impl_->maps->Map(module, std::move(request), cancel);
+}
+
+std::vector<MapSummary> Node::Maps() {
+  if (!impl_->maps) return {};
+  return impl_->maps->List();
+}
 
 uint16_t Node::port() const { return impl_->options.port; }
 
@@ -652,6 +695,9 @@ std::optional<JobSummary> Node::WaitJob(uint64_t id, std::chrono::milliseconds w
   return impl_->jobs->WaitJob(id, wait);
 }
 
-velum::Status Node::CancelJob(uint64_t id) { return impl_->jobs->CancelJob(id); }
+velum::Status Node::CancelJob(uint64_t id) {
+  if (impl_->maps && impl_->maps->Cancel(id)) return {};
+  return impl_->jobs->CancelJob(id);
+}
 
 }  // namespace velum

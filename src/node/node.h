@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -148,7 +149,8 @@ struct CommandOptions {
   uint32_t max_memory_mib = 256;
   std::vector<std::string> args;  // argv, argv[0] first (not empty)
   std::vector<std::string> env;   // NAME=VALUE, nothing else of any host's environment
-  std::optional<std::filesystem::path> stdin_file;  // unset: empty stdin
+  std::optional<std::filesystem::path> stdin_file;  // unset: empty stdin (or stdin_bytes)
+  std::optional<std::string> stdin_bytes;  // stdin given as bytes (at most 4 MiB), not a file
   struct Dir {
     std::filesystem::path host;
     std::string guest;  // the program's name for it ("/data", "."); not empty
@@ -171,6 +173,49 @@ struct CommandReply {
   double elapsed_ms = 0;
   std::string engine;
   std::string note;
+};
+
+// `map`: a WASI command run once per item over the mesh, each item's bytes on its stdin.
+struct MapItem {
+  std::string name;      // VELUM_INPUT; its output's name under out_dir (a relative path) ...
+  std::string out_name;  // ... unless this is set (a line's: NNNNNNNN.out)
+  std::optional<std::filesystem::path> file;  // its bytes: this file's, sent by content ...
+  std::string bytes;                          // ... or these (a line), when no file
+};
+struct MapRequest {
+  std::vector<std::string> args;  // argv, argv[0] first (not empty)
+  std::vector<std::string> env;   // NAME=VALUE; VELUM_ITEM and VELUM_INPUT are added per item
+  std::vector<MapItem> items;
+  // Set: each item's output is written here under its name, whole or not at all; unset: each
+  // goes to on_output.
+  std::optional<std::filesystem::path> out_dir;
+  uint32_t retries = 1;  // runs of a failed item after its first, on other nodes if any
+  bool exclude_self = false;  // this node coordinates only: its slots are left to other work
+  uint32_t timeout_ms = 60000;  // per item
+  uint32_t max_memory_mib = 256;
+  // Each output in item order, exactly once, as soon as every earlier item has ended (a
+  // failed item passes with none); on the caller's thread.
+  std::function<void(uint64_t item, const std::string& output)> on_output;
+};
+struct MapFailure {
+  uint64_t item = 0;
+  std::string input;  // its name
+  uint32_t node = 0;  // where it failed last
+  uint32_t exit_code = 0;
+  std::string error;        // a trap, a limit, or "exit code N"
+  std::string stderr_tail;  // the last bytes it wrote to stderr
+};
+struct MapSummary {
+  uint64_t job = 0;
+  core::JobState state = core::JobState::kRunning;
+  std::string error;  // a job-level failure (kFailed, kCancelled)
+  uint64_t items = 0, ok = 0;
+  std::vector<MapFailure> failed;        // every failed item, by item
+  std::map<uint32_t, uint64_t> workers;  // items each node finished
+  uint64_t reruns = 0;                   // runs handed back after a loss or a failure
+  double elapsed_ms = 0;
+  std::string out;       // out_dir, if one
+  bool resumed = false;  // finished after this node restarted
 };
 
 struct JobCounters {
@@ -264,6 +309,14 @@ class Node {
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();  // running and recent ones, oldest first
   velum::Status CancelJob(uint64_t id);
+
+  // A map job, coordinated here: blocks until every item has ended (or `cancel`). Its
+  // progress is journaled item by item: if this node stops, its next start resumes the job
+  // (outputs then go only to out_dir; on_output is this call's).
+  Result<MapSummary> Map(const ModulePtr& module, MapRequest request,
+                         const std::atomic<bool>* cancel = nullptr);
+  // Map jobs of this node, running and finished (from its journal), newest first.
+  std::vector<MapSummary> Maps();
 
   struct Impl;
 

@@ -13,6 +13,7 @@
 
 #include "net/transport.h"
 #include "node/job_driver.h"
+#include "node/map_service.h"
 #include "node/mesh_driver.h"
 #include "node/node.h"
 
@@ -45,6 +46,7 @@ struct Node::Impl : net::Transport::Handler {
   std::set<asio::ip::address> wrong_key_sources;  // bounded by kMaxSaid
 
   std::unique_ptr<JobDriver> jobs;  // coordinator, worker, journal, modules, calls
+  std::unique_ptr<MapService> maps;  // map jobs this node coordinates (threads of their own)
 
   // Runs `fn` on the loop thread and returns its result.
   template <typename F>
@@ -73,6 +75,8 @@ struct Node::Impl : net::Transport::Handler {
 
   // The job driver, started with this node's hooks; stopped with every member's id.
   velum::Status StartJobs();
+  // The map service over the job driver; its running jobs resume. After the loop runs.
+  velum::Status StartMaps();
   void StopJobs();
 };
 

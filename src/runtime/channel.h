@@ -14,9 +14,10 @@
 namespace velum {
 
 constexpr uint32_t kMaxChannelFrame = 16 << 20;  // modules travel by path, not in frames
-// Descriptors one frame may carry: a module and a call's preopened directories (ExecRequest).
-// A frame that arrives with more is refused, and every descriptor it brought is closed.
-constexpr size_t kMaxPassedFds = 64;
+// Descriptors one frame may carry: a module, a call's preopened directories and its stdin
+// file (ExecRequest). A frame that arrives with more is refused, and every descriptor it
+// brought is closed.
+constexpr size_t kMaxPassedFds = 65;
 
 class FrameWriter {
  public:

@@ -49,6 +49,7 @@ std::vector<uint8_t> ExecRequest::Encode() const {
   w.U8(wasi_stdin_given);
   w.Str(wasi_stdin);
   w.U8(wasi_stream);
+  w.U8(wasi_stdin_attached);
   return w.bytes();
 }
 
@@ -94,6 +95,9 @@ bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
   uint8_t stream = r.U8();
   if (stream > 1) return false;
   out->wasi_stream = stream;
+  uint8_t stdin_attached = r.U8();
+  if (stdin_attached > 1 || (stdin_attached && (stdin_given || !out->wasi))) return false;
+  out->wasi_stdin_attached = stdin_attached;
   return !r.failed();
 }
 
@@ -165,11 +169,12 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
 
 namespace {
 
-// A WASI command's host: stdin is the request's bytes when it gives them, else this process's
-// own (the caller's, which the pool's executors inherit); stdout and stderr are collected
-// into `resp`, capped, or streamed on `channel` as they are written (ExecOutput frames). The
-// host takes over `dirs`, the descriptors of req.wasi_preopens in order.
-WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, int channel,
+// A WASI command's host: stdin is the request's bytes when it gives them, or the file whose
+// descriptor came with it (`stdin_fd`), else this process's own (the caller's, which the
+// pool's executors inherit); stdout and stderr are collected into `resp`, capped, or streamed
+// on `channel` as they are written (ExecOutput frames). The host takes over `dirs`, the
+// descriptors of req.wasi_preopens in order, and `stdin_fd`.
+WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, int stdin_fd, int channel,
                      ExecResponse* resp) {
   WasiConfig config;
   for (size_t i = 0; i < dirs.size(); i++)
@@ -210,6 +215,22 @@ WasiConfig StdioWasi(const ExecRequest& req, std::vector<int> dirs, int channel,
       std::memcpy(data, served->bytes.data() + served->pos, n);
       served->pos += n;
       return n;
+    };
+    return config;
+  }
+  if (stdin_fd >= 0) {
+    // Owned by the host's reader: closed when the host (and every copy of it) is gone.
+    auto fd = std::shared_ptr<int>(new int(stdin_fd), [](int* p) {
+      close(*p);
+      delete p;
+    });
+    config.input = [fd](uint8_t* data, size_t size) -> std::optional<size_t> {
+      for (;;) {
+        ssize_t n = read(*fd, data, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::nullopt;
+        return static_cast<size_t>(n);
+      }
     };
     return config;
   }
@@ -256,16 +277,19 @@ class Executor {
       bound_handle_ = LoadObjectConfined(setup.bound_fd, &bound_error_);
   }
 
-  // Takes ownership of `module_fd` (-1: none sent) and of `dirs`, the descriptors of
-  // req.wasi_preopens (the WASI host closes them; a call that is not WASI has none).
-  ExecResponse Handle(const ExecRequest& req, int module_fd, std::vector<int> dirs) {
+  // Takes ownership of `module_fd` (-1: none sent), of `dirs`, the descriptors of
+  // req.wasi_preopens, and of `stdin_fd` (-1: none sent); the WASI host closes them, and a
+  // call that is not WASI has none.
+  ExecResponse Handle(const ExecRequest& req, int module_fd, std::vector<int> dirs, int stdin_fd) {
     ExecResponse resp;
     auto start = std::chrono::steady_clock::now();
     std::unique_ptr<WasiHost> wasi;
-    if (req.wasi)
-      wasi = std::make_unique<WasiHost>(StdioWasi(req, std::move(dirs), channel_, &resp));
-    else
+    if (req.wasi) {
+      wasi = std::make_unique<WasiHost>(StdioWasi(req, std::move(dirs), stdin_fd, channel_, &resp));
+    } else {
       CloseAll(dirs);
+      if (stdin_fd >= 0) close(stdin_fd);
+    }
     auto values = Run(req, module_fd, wasi.get());
     resp.run_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - start)
@@ -377,7 +401,9 @@ ExecResponse Serve(Executor& executor, const ExecutorSetup& setup,
     return resp;
   }
   int module_fd = req.module_attached ? fds[0] : -1;
-  std::vector<int> dirs(fds.begin() + (req.module_attached ? 1 : 0), fds.end());
+  int stdin_fd = req.wasi_stdin_attached ? fds.back() : -1;
+  std::vector<int> dirs(fds.begin() + (req.module_attached ? 1 : 0),
+                        fds.end() - (req.wasi_stdin_attached ? 1 : 0));
   Status confined;
   // The filter of an executor that is not a files one would kill the host's first openat.
   if (!dirs.empty() && !setup.files)
@@ -401,7 +427,7 @@ ExecResponse Serve(Executor& executor, const ExecutorSetup& setup,
     }
   }
   if (setup.after_landlock) setup.after_landlock(req.wasi_preopens, dirs);
-  return executor.Handle(req, module_fd, std::move(dirs));
+  return executor.Handle(req, module_fd, std::move(dirs), stdin_fd);
 }
 
 }  // namespace

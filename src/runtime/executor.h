@@ -24,8 +24,9 @@ constexpr uint64_t kMaxWasiOutputBytes = 6ull << 20;
 // (16 MiB at most) beside arguments and environment, so it is capped well below that.
 constexpr uint64_t kMaxWasiStdinBytes = 4ull << 20;
 // Directories one WASI call may be given: they travel as descriptors beside the request,
-// after the module's, so together they fit in one frame's kMaxPassedFds.
-constexpr size_t kMaxPreopens = kMaxPassedFds - 1;
+// after the module's and before a stdin file's, so together they fit in one frame's
+// kMaxPassedFds.
+constexpr size_t kMaxPreopens = kMaxPassedFds - 2;
 // The longest name a preopened directory may have in the program (fd_prestat_dir_name).
 constexpr size_t kMaxPreopenGuestPath = 4096;
 
@@ -40,7 +41,8 @@ struct ExecPreopen {
 // travels as a descriptor of its module-store entry passed with the frame (checked against
 // its hash) the first time an executor needs it, so frames stay small whatever its size.
 // The descriptors beside a frame are, in order: the module's if module_attached, then one
-// directory per entry of wasi_preopens; any other count makes the request malformed.
+// directory per entry of wasi_preopens, then the stdin file's if wasi_stdin_attached; any
+// other count makes the request malformed.
 struct ExecRequest {
   bool module_attached = false;             // a descriptor of the module comes with the frame
   bool reset_module_cache = false;          // forget every held module first (the pool's LRU)
@@ -67,9 +69,14 @@ struct ExecRequest {
   // kMaxWasiStdinBytes); else this executor's own stdin, inherited from the pool's owner.
   bool wasi_stdin_given = false;
   std::string wasi_stdin;
+  // Or a file of any size, read front to back: its descriptor comes last beside the frame
+  // (the caller opened it; the executor never opens a path). Not with wasi_stdin_given.
+  bool wasi_stdin_attached = false;
 
   // How many descriptors come with this request's frame.
-  size_t PassedFds() const { return (module_attached ? 1 : 0) + wasi_preopens.size(); }
+  size_t PassedFds() const {
+    return (module_attached ? 1 : 0) + wasi_preopens.size() + (wasi_stdin_attached ? 1 : 0);
+  }
   std::vector<uint8_t> Encode() const;
   static bool Decode(const std::vector<uint8_t>& frame, ExecRequest* out);
 };

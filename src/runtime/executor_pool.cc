@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,6 +122,22 @@ Status OpenPreopens(const std::vector<CallSpec::Wasi::Preopen>& preopens, CallFd
                                            std::strerror(errno));
     out->Add(fd);
   }
+  return {};
+}
+
+// Opens a WASI command's stdin file into `out`: a regular file (never a FIFO or a device,
+// which could block the executor forever), read-only, in the caller's process.
+Status OpenStdinFile(const std::filesystem::path& file, CallFds* out) {
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st {};
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    close(fd);
+    return MakeError(ErrorKind::kBadArguments, "stdin " + file.string() + " is not a regular file");
+  }
+  if (fd < 0)
+    return MakeError(ErrorKind::kIo,
+                     "cannot open stdin " + file.string() + ": " + std::strerror(errno));
+  out->Add(fd);
   return {};
 }
 
@@ -594,6 +611,12 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
     req.wasi_stream = static_cast<bool>(spec.wasi->on_output);
     if (Status s = OpenPreopens(spec.wasi->preopens, &dirs); !s.ok()) return s.error();
     for (const auto& p : spec.wasi->preopens) req.wasi_preopens.push_back({p.guest, p.read_only});
+    if (spec.wasi->stdin_file) {  // last beside the frame, after the directories
+      if (req.wasi_stdin_given)
+        return MakeError(ErrorKind::kInternal, "stdin given both as bytes and as a file");
+      if (Status s = OpenStdinFile(*spec.wasi->stdin_file, &dirs); !s.ok()) return s.error();
+      req.wasi_stdin_attached = true;
+    }
   }
   const bool files = !req.wasi_preopens.empty();
 

@@ -88,6 +88,9 @@ struct CallSpec {
     // refused with kLimitExceeded before anything runs). nullopt: the executors' own stdin,
     // which they inherit from the pool's owner (velum run passes its terminal or pipe on).
     std::optional<std::string> stdin_data;
+    // Or this file, of any size, read front to back (opened here, a regular file, passed to
+    // the executor as a descriptor). Not with stdin_data.
+    std::optional<std::filesystem::path> stdin_file;
     // Set: every write of the program is given here as it happens (stream 1 or 2, on the
     // caller's thread, in order), and the outcome holds no output; also the writes of a run
     // that is then killed at its deadline. Unset: the output comes in the outcome at the end.

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "shell/job_commands.h"
+#include "shell/map_command.h"
 #include "shell/shell_limits.h"
 #include "shell/shell_util.h"
 
@@ -53,6 +54,42 @@ std::vector<CommandSpec> BuildTable() {
                 {"--ro-dir", {"HOST[::GUEST]", ArgKind::kPath}},
                 {"--out", {"DIR", ArgKind::kPath}},
                 {"--env", {"NAME=VALUE", ArgKind::kText}},
+                {"--json", {}}},
+               false,
+               true});
+  t.push_back({"map",
+               nullptr,
+               "run a WASI command once per input file or line, over every live worker",
+               "FILE ARGS ::: INPUT...: each INPUT file is an item (a folder: each file in it,\n"
+               "sorted by name); with --lines each line of each INPUT is one. An item's bytes are\n"
+               "its stdin, VELUM_ITEM its index and VELUM_INPUT its name; its stdout is its\n"
+               "output. Outputs print in input order, each once, as soon as every earlier item\n"
+               "has ended. A failed item runs again on another node; then it is reported with\n"
+               "its node, exit code and stderr's tail, and the others go on.\n"
+               "Options go before FILE:\n"
+               "  --out DIR         each output into DIR under its input's name (lines:\n"
+               "                    NNNNNNNN.out), whole or not at all\n"
+               "  --lines           each line of the inputs is an item\n"
+               "  --recursive       folders' subfolders too\n"
+               "  --retries N       runs of a failed item after its first (default 1)\n"
+               "  --env NAME=VALUE  a variable of every item's environment\n"
+               "  --exclude-self    leave this node's slots to other work\n"
+               "  --timeout S       per item\n"
+               "  --max-memory M    each instance's linear memory limit, in MiB\n"
+               "  --json            one line: job, items, ok, failed, elapsed_ms, workers, out\n"
+               "Ctrl-C cancels it; a node that stops resumes its map jobs when it starts again.",
+               MapCommand,
+               {kFile},
+               1,
+               true,
+               {{"--out", {"DIR", ArgKind::kPath}},
+                {"--lines", {}},
+                {"--recursive", {}},
+                {"--retries", {"N", ArgKind::kInteger}},
+                {"--env", {"NAME=VALUE", ArgKind::kText}},
+                {"--exclude-self", {}},
+                kTimeout,
+                kMaxMemory,
                 {"--json", {}}},
                false,
                true});

@@ -14,6 +14,7 @@
 
 #include "core/reducer.h"
 #include "node/node_waits.h"
+#include "shell/map_command.h"
 #include "shell/option_limits.h"
 #include "shell/shell_util.h"
 
@@ -669,6 +670,7 @@ CommandResult JobsCommand(Node& node, const std::vector<std::string>& words) {
   for (const auto& s : jobs) list.push_back(SummaryJson(s, false));  // Jobs() has no output
   r.json = {{"jobs", list}};
   r.text = JobsTable(jobs);
+  AddMapJobs(node, &r);
   return r;
 }
 

@@ -33,6 +33,8 @@ inline constexpr NumberRange kCallTimeout{"--timeout", "seconds", 0,
 // Linear memory of one instance: the shell's wasm and scatter (the node caps it again).
 inline constexpr NumberRange kCallMemory{"--max-memory", "MiB", 1,
                                          65536,          false, NumberKind::kWhole};
+// map: runs of a failed item after its first.
+inline constexpr NumberRange kMapRetries{"--retries", "runs", 0, 100, false, NumberKind::kWhole};
 // velum run: one local call.
 inline constexpr NumberRange kRunMemory{"--max-memory", "MiB", 1, 4096, false, NumberKind::kWhole};
 // ./node's own limits and settings.

@@ -65,7 +65,7 @@ TEST_F(ChannelTest, SeveralDescriptorsArriveInOrderWithTheirFrame) {
 }
 
 TEST_F(ChannelTest, NoMoreThanTheLimitIsSent) {
-  std::vector<int> many(kMaxPassedFds + 1, 0);  // stdin, 65 times
+  std::vector<int> many(kMaxPassedFds + 1, 0);  // stdin, 66 times
   EXPECT_FALSE(WriteFrame(sv_[0], {1}, many));
   many.pop_back();
   ASSERT_TRUE(WriteFrame(sv_[0], {1}, many));

@@ -425,7 +425,7 @@ TEST_F(ConfinedPoolTest, WasiCommandsAlikeOnBothEngines) {
   ExecutorPool pool(test::TestPoolOptions(home_.path(), 2));
   auto run = [&](EngineKind engine, std::vector<std::string> args, uint64_t cap = 0) {
     CallSpec spec = Spec(probe, "_start", {}, engine, milliseconds(60000));
-    spec.wasi = CallSpec::Wasi{std::move(args), {"A=1"}, cap, {}, std::nullopt, {}};
+    spec.wasi = CallSpec::Wasi{std::move(args), {"A=1"}, cap, {}, std::nullopt, std::nullopt, {}};
     return pool.Call(spec);
   };
   auto first = run(EngineKind::kAuto, {"probe", "args"});

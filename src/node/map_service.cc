@@ -1,0 +1,517 @@
+// A map job's run: the caller's thread plans and releases outputs in order, one dispatch
+// thread per worker slot runs items through the command service, the journal keeps each end.
+#include "node/map_service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include "core/map_plan.h"
+#include "node/command_files.h"
+#include "runtime/executor.h"
+#include "wire/job_codec.h"
+
+namespace velum {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+const std::string& OutputName(const MapItem& item) {
+  return item.out_name.empty() ? item.name : item.out_name;
+}
+
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
+
+// Writes `data` to dir/name whole or not at all (a temporary beside it, then a rename). A file
+// already there with exactly these bytes is left as it is: a resumed job never rewrites an
+// output it wrote before its coordinator stopped.
+Status WriteOutput(const fs::path& dir, const std::string& name, const std::string& data,
+                   const std::string& temp_name) {
+  if (Status s = MakeParents(dir, name); !s.ok()) return s;
+  const fs::path final_path = dir / name;
+  struct stat st {};
+  if (lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<uint64_t>(st.st_size) == data.size()) {
+    auto same = ReadPiece(final_path, 0, data.size() + 1);
+    if (same.ok() && *same == data) return {};
+  }
+  const fs::path temp = final_path.parent_path() / temp_name;
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return MakeError(ErrorKind::kIo, "cannot write " + temp.string() + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  bool ok = done == data.size();
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(temp.c_str(), final_path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    unlink(temp.c_str());
+    return MakeError(ErrorKind::kIo, "cannot write " + final_path.string() + ": " + why);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string MapOutputNameProblem(const std::string& name) {
+  if (!wire::CommandPathOk(name))
+    return "'" + name + "' cannot name an output (a relative path of at most " +
+           std::to_string(wire::kMaxCommandPathBytes) + " bytes, no '.' or '..', no NUL)";
+  return "";
+}
+
+struct MapService::Run {
+  Run(uint64_t id, ModulePtr module, MapRequest request, bool resumed)
+      : id(id),
+        module(std::move(module)),
+        request(std::move(request)),
+        resumed(resumed),
+        plan(this->request.items.size(), this->request.retries) {}
+
+  const uint64_t id;
+  const ModulePtr module;
+  const MapRequest request;
+  const bool resumed;
+  const uint64_t started_ms = NowMs();
+  std::atomic<bool> cancel{false};     // every item's run stops
+  std::atomic<bool> cancelled{false};  // by MapService::Cancel (`cancel JOB`)
+
+  std::mutex mu;  // everything below
+  std::condition_variable cv;
+  core::MapPlan plan;
+  std::vector<MapItemRecord> unjournaled;  // ended items not in the journal yet
+  std::map<uint64_t, MapFailure> failures;
+  std::map<uint32_t, uint64_t> per_worker;
+  struct Held {
+    std::string data;
+    fs::path file;  // spooled: the output waits here, not in `data`
+  };
+  std::map<uint64_t, Held> held;  // outputs waiting for their turn (no out_dir)
+  uint64_t held_bytes = 0;
+  uint64_t released = 0;                     // items whose turn has passed
+  std::map<uint32_t, uint64_t> paused;       // worker -> not used again before this time
+  std::map<uint32_t, uint32_t> dispatchers;  // worker -> its dispatch threads still running
+  std::vector<std::thread> threads;
+  std::string journal_error;  // the journal could not be written: the job fails
+};
+
+MapService::MapService(std::unique_ptr<MapJournal> journal, Hooks hooks)
+    : journal_(std::move(journal)), hooks_(std::move(hooks)) {}
+
+MapService::~MapService() { Stop(); }
+
+void MapService::Stop() {
+  stopping_ = true;
+  std::vector<std::thread> resumers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, run] : running_) {
+      run->cancel = true;
+      run->cv.notify_all();
+    }
+    resumers.swap(resumers_);
+  }
+  for (auto& t : resumers) t.join();
+}
+
+void MapService::ResumeAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto jobs = journal_->Load();
+  if (!jobs.ok()) {
+    hooks_.log("map jobs not resumed: " + jobs.error().message);
+    return;
+  }
+  for (auto& job : *jobs) {
+    if (job.state != core::JobState::kRunning) continue;
+    MapRequest request;
+    auto module = Module::FromBytes(job.module);
+    auto done = journal_->Items(job.id);
+    if (!DecodeMapRequest(job.request, &request) || !module.ok() || !done.ok()) {
+      MapSummary s;
+      s.job = job.id;
+      s.state = core::JobState::kFailed;
+      s.error = "its journal entry is damaged: not resumed";
+      s.resumed = true;
+      journal_->Finish(s);
+      hooks_.log("map job " + std::to_string(job.id) + ": " + s.error);
+      continue;
+    }
+    hooks_.log("map job " + std::to_string(job.id) + " resumed: " + std::to_string(done->size()) +
+               " of " + std::to_string(request.items.size()) + " items had ended");
+    resumers_.emplace_back(
+        [this, id = job.id, m = *module, q = std::move(request), d = std::move(*done)]() mutable {
+          auto r = RunJob(id, m, std::move(q), d, true, nullptr);
+          if (!r.ok()) hooks_.log("map job " + std::to_string(id) + ": " + r.error().message);
+        });
+  }
+}
+
+Result<MapSummary> MapService::Map(const ModulePtr& module, MapRequest request,
+                                   const std::atomic<bool>* cancel) {
+  if (stopping_) return MakeError(ErrorKind::kUnavailable, "this node is stopping");
+  if (!module->FindFunction("_start").ok())
+    return MakeError(ErrorKind::kExportNotFound,
+                     "map runs a WASI command: the module exports no _start");
+  if (request.args.empty()) return MakeError(ErrorKind::kBadArguments, "map needs argv[0]");
+  if (request.items.size() > core::MapPlan::kMaxItems)
+    return MakeError(ErrorKind::kLimitExceeded, std::to_string(request.items.size()) +
+                                                    " items: a map job takes at most " +
+                                                    std::to_string(core::MapPlan::kMaxItems));
+  for (const MapItem& item : request.items)
+    if (!item.file && item.bytes.size() > kMaxWasiStdinBytes)
+      return MakeError(ErrorKind::kLimitExceeded, "item " + item.name + " is over " +
+                                                      std::to_string(kMaxWasiStdinBytes) +
+                                                      " bytes: give it as a file");
+  if (request.out_dir) {
+    std::set<std::string> names;
+    for (const MapItem& item : request.items) {
+      const std::string& name = OutputName(item);
+      if (std::string e = MapOutputNameProblem(name); !e.empty())
+        return MakeError(ErrorKind::kBadArguments, e);
+      if (!names.insert(name).second)
+        return MakeError(ErrorKind::kBadArguments, "two inputs would write the same output " +
+                                                       (*request.out_dir / name).string());
+    }
+    std::error_code ec;
+    fs::create_directories(*request.out_dir, ec);
+    if (!fs::is_directory(*request.out_dir, ec))
+      return MakeError(ErrorKind::kIo,
+                       "--out " + request.out_dir->string() + " is not a folder that can be made");
+    request.out_dir = fs::absolute(*request.out_dir, ec);
+  }
+  auto id = hooks_.reserve_id();
+  if (!id.ok()) return id.error();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_.size() >= kMaxRunningJobs)
+      return MakeError(ErrorKind::kLimitExceeded,
+                       std::to_string(kMaxRunningJobs) + " map jobs are running already");
+    if (Status s = journal_->Begin(*id, EncodeMapRequest(request), module->bytes()); !s.ok())
+      return s.error();
+  }
+  return RunJob(*id, module, std::move(request), {}, false, cancel);
+}
+
+Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapRequest request,
+                                      const std::vector<MapItemRecord>& done, bool resumed,
+                                      const std::atomic<bool>* cancel) {
+  auto on_output = std::move(request.on_output);
+  request.on_output = nullptr;
+  auto run = std::make_unique<Run>(id, module, std::move(request), resumed);
+  const MapRequest& q = run->request;
+  for (const MapItemRecord& r : done) {
+    if (!run->plan.Restore(r.item, r.ok)) continue;
+    if (r.ok) {
+      run->per_worker[r.node]++;
+    } else {
+      run->failures[r.item] = {r.item,  q.items[r.item].name, r.node, r.exit_code,
+                               r.error, r.stderr_tail};
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_[id] = run.get();
+  }
+
+  std::set<uint32_t> live;
+  uint64_t next_refresh = 0, last_flush = NowMs(), no_workers_since = NowMs();
+  std::string job_error;
+  std::unique_lock<std::mutex> l(run->mu);
+  for (;;) {
+    const uint64_t now = NowMs();
+    if (now >= next_refresh) {
+      l.unlock();
+      auto offered = hooks_.workers();
+      l.lock();
+      std::set<uint32_t> next;
+      for (const auto& [worker, slots] : offered) {
+        auto p = run->paused.find(worker);
+        if (slots > 0 && (p == run->paused.end() || p->second <= now) &&
+            !(q.exclude_self && worker == hooks_.self))
+          next.insert(worker);
+      }
+      for (uint32_t w : live)
+        if (!next.count(w)) run->plan.LoseWorker(w);
+      live = next;
+      run->plan.SetWorkers(live);
+      for (uint32_t w : live) {
+        if (run->dispatchers[w] > 0) continue;
+        uint32_t slots = std::min(offered[w], kMaxSlotsPerWorker);
+        run->dispatchers[w] = slots;
+        for (uint32_t k = 0; k < slots; k++)
+          run->threads.emplace_back([this, r = run.get(), w] { Dispatch(r, w); });
+      }
+      if (!live.empty()) no_workers_since = now;
+      next_refresh = now + 200;
+      run->cv.notify_all();
+    }
+    // Outputs whose turn came, in item order.
+    std::vector<std::pair<uint64_t, Run::Held>> release;
+    while (run->released < run->plan.frontier()) {
+      uint64_t item = run->released++;
+      auto h = run->held.find(item);
+      if (h == run->held.end()) continue;
+      run->held_bytes -= h->second.data.size();
+      release.emplace_back(item, std::move(h->second));
+      run->held.erase(h);
+    }
+    std::vector<MapItemRecord> flush;
+    const bool finished = run->plan.Done() && run->released == q.items.size();
+    if (run->unjournaled.size() >= kFlushItems || now - last_flush >= kFlushMs || finished) {
+      flush.swap(run->unjournaled);
+      last_flush = now;
+    }
+    const bool cancelled = (cancel && cancel->load()) || run->cancelled;
+    const bool stop = finished || cancelled || stopping_ || !run->journal_error.empty() ||
+                      now - no_workers_since > 30000;
+    if (stop) {
+      if (!finished && !cancelled && !stopping_ && run->journal_error.empty())
+        job_error = "no worker for 30 s: neither this node nor a peer offers slots";
+      run->cancel = true;
+      run->cv.notify_all();
+    }
+    l.unlock();
+    for (auto& [item, held] : release) {
+      if (!held.file.empty()) {
+        auto data = ReadPiece(held.file, 0, kMaxWasiOutputBytes + 1);
+        std::error_code ec;
+        fs::remove(held.file, ec);
+        if (data.ok()) held.data = std::move(*data);
+      }
+      if (on_output) on_output(item, held.data);
+    }
+    if (!flush.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (Status st = journal_->AddItems(id, flush); !st.ok()) {
+        std::lock_guard<std::mutex> rl(run->mu);
+        run->journal_error = st.error().message;
+      }
+    }
+    if (stop) break;
+    l.lock();
+    run->cv.wait_for(l, std::chrono::milliseconds(50), [&] {
+      return run->released < run->plan.frontier() || run->unjournaled.size() >= kFlushItems ||
+             (run->plan.Done() && run->released == q.items.size());
+    });
+  }
+  for (auto& t : run->threads) t.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(id);
+  }
+  // What the dispatch threads finished while the loop was ending.
+  std::vector<MapItemRecord> rest;
+  {
+    std::lock_guard<std::mutex> rl(run->mu);
+    rest.swap(run->unjournaled);
+    for (auto& [item, held] : run->held)
+      if (!held.file.empty()) {
+        std::error_code ec;
+        fs::remove(held.file, ec);
+      }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!rest.empty()) journal_->AddItems(id, rest);
+  }
+  MapSummary s;
+  s.job = id;
+  s.items = q.items.size();
+  s.ok = run->plan.ok();
+  for (auto& [item, f] : run->failures) s.failed.push_back(f);
+  s.workers = run->per_worker;
+  s.reruns = run->plan.reruns();
+  s.elapsed_ms = static_cast<double>(NowMs() - run->started_ms);
+  s.out = q.out_dir ? q.out_dir->string() : "";
+  s.resumed = resumed;
+  if (run->plan.Done()) {
+    s.state = core::JobState::kDone;
+  } else if (stopping_) {
+    // Kept as running in the journal: the node's next start resumes it.
+    return MakeError(ErrorKind::kUnavailable, "this node stopped: map job " + std::to_string(id) +
+                                                  " resumes when it starts again");
+  } else if (!run->journal_error.empty() || !job_error.empty()) {
+    s.state = core::JobState::kFailed;
+    s.error =
+        job_error.empty() ? "the journal cannot be written: " + run->journal_error : job_error;
+  } else {
+    s.state = core::JobState::kCancelled;
+    s.error = "cancelled";
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Status st = journal_->Finish(s); !st.ok()) hooks_.log(st.error().message);
+  return s;
+}
+
+void MapService::Dispatch(Run* run, uint32_t worker) {
+  for (;;) {
+    uint64_t item = 0;
+    {
+      std::unique_lock<std::mutex> l(run->mu);
+      for (;;) {
+        if (run->cancel || !run->plan.live(worker) || run->plan.Done()) {
+          run->dispatchers[worker]--;
+          run->cv.notify_all();
+          return;
+        }
+        if (auto next = run->plan.Next(worker)) {
+          item = *next;
+          break;
+        }
+        run->cv.wait_for(l, std::chrono::milliseconds(50));
+      }
+    }
+    RunItem(run, worker, item);
+  }
+}
+
+void MapService::RunItem(Run* run, uint32_t worker, uint64_t item) {
+  const MapRequest& q = run->request;
+  const MapItem& input = q.items[item];
+  CommandOptions o;
+  o.local = worker == hooks_.self;
+  o.target = o.local ? 0 : worker;
+  o.timeout_ms = q.timeout_ms;
+  o.max_memory_mib = q.max_memory_mib;
+  o.args = q.args;
+  o.env = q.env;
+  o.env.push_back("VELUM_ITEM=" + std::to_string(item));
+  o.env.push_back("VELUM_INPUT=" + input.name);
+  if (input.file)
+    o.stdin_file = *input.file;
+  else
+    o.stdin_bytes = input.bytes;
+  const uint64_t start = NowMs();
+  auto reply = hooks_.run(run->module, o, &run->cancel);
+  const uint64_t elapsed_us = (NowMs() - start) * 1000;
+
+  core::ItemOutcome outcome = core::ItemOutcome::kOk;
+  MapItemRecord rec;
+  rec.item = item;
+  rec.node = worker;
+  if (!reply.ok()) {
+    const ErrorKind kind = reply.error().kind;
+    // The node's trouble, not the item's: run it elsewhere, uncounted.
+    outcome = kind == ErrorKind::kUnavailable || kind == ErrorKind::kCancelled
+                  ? core::ItemOutcome::kLost
+                  : core::ItemOutcome::kFailed;
+    rec.error = reply.error().ToString();
+  } else {
+    rec.node = reply->node ? reply->node : worker;
+    rec.exit_code = reply->exit_code;
+    rec.stderr_tail = Tail(reply->stderr_data, kStderrTail);
+    if (reply->failure) {
+      outcome = core::ItemOutcome::kFailed;
+      rec.error = reply->failure->ToString();
+    } else if (reply->exit_code != 0) {
+      outcome = core::ItemOutcome::kFailed;
+      rec.error = "exit code " + std::to_string(reply->exit_code);
+    } else if (reply->truncated) {
+      outcome = core::ItemOutcome::kFailed;
+      rec.error = "its output is over the cap of " + std::to_string(kMaxWasiOutputBytes) +
+                  " bytes per stream";
+    } else if (q.out_dir) {
+      Status s = WriteOutput(
+          *q.out_dir, OutputName(input), reply->stdout_data,
+          ".velum-map-" + std::to_string(run->id) + "-" + std::to_string(item) + ".tmp");
+      if (!s.ok()) {
+        outcome = core::ItemOutcome::kFailed;
+        rec.error = s.error().message;
+      }
+    }
+  }
+  rec.ok = outcome == core::ItemOutcome::kOk;
+
+  std::lock_guard<std::mutex> l(run->mu);
+  const bool mine =
+      run->plan.state(item) == core::ItemState::kRunning && run->plan.worker(item) == worker;
+  if (!mine) return;  // its worker was given up on, and the item handed to another
+  core::ItemState state = run->plan.Finish(item, worker, outcome, elapsed_us);
+  if (state == core::ItemState::kOk) {
+    run->per_worker[rec.node]++;
+    run->unjournaled.push_back(rec);
+    if (!q.out_dir && reply.ok()) {
+      Run::Held h;
+      if (run->held_bytes + reply->stdout_data.size() <= kHeldBytes) {
+        h.data = std::move(reply->stdout_data);
+        run->held_bytes += h.data.size();
+      } else {
+        // Too much waits for earlier items: this one waits on disk.
+        h.file = hooks_.spool / ("map-" + std::to_string(run->id) + "-" + std::to_string(item));
+        std::error_code ec;
+        fs::create_directories(hooks_.spool, ec);
+        if (!WriteOutput(hooks_.spool, h.file.filename().string(), reply->stdout_data,
+                         h.file.filename().string() + ".tmp")
+                 .ok())
+          h.file.clear();  // the output is lost; said by an empty turn
+      }
+      run->held[item] = std::move(h);
+    }
+  } else if (state == core::ItemState::kFailed) {
+    run->failures[item] = {item, input.name, rec.node, rec.exit_code, rec.error, rec.stderr_tail};
+    run->unjournaled.push_back(rec);
+  } else if (outcome == core::ItemOutcome::kLost) {
+    run->plan.LoseWorker(worker);
+    run->paused[worker] = NowMs() + kWorkerPauseMs;
+  }
+  run->cv.notify_all();
+}
+
+bool MapService::Cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(id);
+  if (it == running_.end()) return false;
+  it->second->cancelled = true;
+  it->second->cv.notify_all();
+  return true;
+}
+
+std::vector<MapSummary> MapService::List() {
+  std::vector<MapSummary> list;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<uint64_t> live;
+  for (auto& [id, run] : running_) {
+    std::lock_guard<std::mutex> rl(run->mu);
+    MapSummary s;
+    s.job = id;
+    s.items = run->request.items.size();
+    s.ok = run->plan.ok();
+    for (auto& [item, f] : run->failures) s.failed.push_back(f);
+    s.workers = run->per_worker;
+    s.reruns = run->plan.reruns();
+    s.elapsed_ms = static_cast<double>(NowMs() - run->started_ms);
+    s.out = run->request.out_dir ? run->request.out_dir->string() : "";
+    s.resumed = run->resumed;
+    list.push_back(std::move(s));
+    live.insert(id);
+  }
+  if (auto jobs = journal_->Load(); jobs.ok())
+    for (auto& j : *jobs)
+      if (!live.count(j.id) && j.state != core::JobState::kRunning)
+        list.push_back(std::move(j.summary));
+  std::sort(list.begin(), list.end(),
+            [](const MapSummary& a, const MapSummary& b) { return a.job > b.job; });
+  return list;
+}
+
+}  // namespace velum

@@ -1,0 +1,284 @@
+// The shell's `map`: its options, the items its inputs make (files, folders, lines), and the
+// outputs and summary it prints. The job itself is the node's (Node::Map).
+#include "shell/map_command.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "core/map_plan.h"
+#include "shell/module_lookup.h"
+#include "shell/option_limits.h"
+#include "shell/shell_util.h"
+
+namespace velum::shell {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const char kMapUsage[] =
+    "usage: map [--out DIR] [--lines] [--recursive] [--retries N] [--env NAME=VALUE] "
+    "[--exclude-self] [--timeout SECONDS] [--max-memory MIB] [--json] FILE [ARGS...] ::: "
+    "INPUT...";
+const std::set<std::string> kMapValued = {"--out", "--retries", "--env", "--timeout",
+                                          "--max-memory"};
+const std::set<std::string> kMapSwitches = {"--lines", "--recursive", "--exclude-self",
+                                            "--json"};
+
+// Lines are read into the coordinator's memory; larger inputs should be files.
+constexpr uint64_t kMaxLinesBytes = 64ull << 20;
+
+// The regular files an INPUT names, with their names: the file itself by its own name, or a
+// folder's files by their paths under it, sorted (byte order), subfolders only if recursive.
+std::string FilesOf(const fs::path& input, bool recursive,
+                    std::vector<std::pair<std::string, fs::path>>* out) {
+  std::error_code ec;
+  fs::file_status st = fs::status(input, ec);
+  if (st.type() == fs::file_type::not_found) return input.string() + " does not exist";
+  if (ec) return input.string() + ": " + ec.message();
+  if (st.type() == fs::file_type::regular) {
+    out->emplace_back(input.filename().string(), fs::absolute(input, ec));
+    return "";
+  }
+  if (st.type() != fs::file_type::directory)
+    return input.string() + " is not a regular file or a folder";
+  std::vector<std::pair<std::string, fs::path>> found;
+  auto take = [&](const fs::directory_entry& e) {
+    std::error_code e2;
+    if (!e.is_regular_file(e2)) return;  // links to files count; sockets, FIFOs do not
+    found.emplace_back(e.path().lexically_relative(input).generic_string(),
+                       fs::absolute(e.path(), e2));
+  };
+  if (recursive) {
+    fs::recursive_directory_iterator it(input, fs::directory_options::none, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      take(*it);
+      if (found.size() > core::MapPlan::kMaxItems) break;
+    }
+  } else {
+    fs::directory_iterator it(input, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      take(*it);
+      if (found.size() > core::MapPlan::kMaxItems) break;
+    }
+  }
+  if (ec) return input.string() + ": " + ec.message();
+  std::sort(found.begin(), found.end());
+  out->insert(out->end(), found.begin(), found.end());
+  return "";
+}
+
+// The items of `inputs`: files, or with `lines` each line of each file (with its newline).
+std::string CollectItems(const std::vector<std::string>& inputs, bool lines, bool recursive,
+                         std::vector<MapItem>* items) {
+  std::vector<std::pair<std::string, fs::path>> files;
+  for (const std::string& input : inputs) {
+    if (std::string e = FilesOf(input, recursive, &files); !e.empty()) return e;
+    if (files.size() > core::MapPlan::kMaxItems) break;
+  }
+  if (!lines) {
+    if (files.size() > core::MapPlan::kMaxItems)
+      return "more than " + std::to_string(core::MapPlan::kMaxItems) + " inputs";
+    for (auto& [name, path] : files) items->push_back({name, "", path, ""});
+    return "";
+  }
+  uint64_t total = 0;
+  for (auto& [name, path] : files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "cannot read " + path.string();
+    std::string line;
+    uint64_t number = 0;
+    while (std::getline(in, line)) {
+      number++;
+      if (!in.eof()) line.push_back('\n');  // the line as it was, newline included
+      total += line.size();
+      if (total > kMaxLinesBytes)
+        return "--lines reads at most " + std::to_string(kMaxLinesBytes >> 20) +
+               " MiB of lines; give larger inputs as files";
+      if (items->size() >= core::MapPlan::kMaxItems)
+        return "more than " + std::to_string(core::MapPlan::kMaxItems) + " lines";
+      char out_name[32];
+      std::snprintf(out_name, sizeof out_name, "%08llu.out",
+                    static_cast<unsigned long long>(items->size()));
+      items->push_back({name + ":" + std::to_string(number), out_name, std::nullopt, line});
+    }
+    if (in.bad()) return "cannot read " + path.string();
+  }
+  return "";
+}
+
+json SummaryJson(const MapSummary& s) {
+  json failed = json::array();
+  for (const MapFailure& f : s.failed)
+    failed.push_back({{"item", f.item},
+                      {"input", f.input},
+                      {"node", f.node},
+                      {"exit_code", f.exit_code},
+                      {"error", f.error},
+                      {"stderr", f.stderr_tail}});
+  json workers = json::array();
+  for (const auto& [node, items] : s.workers) workers.push_back({{"node", node}, {"items", items}});
+  json j = {{"job", s.job},
+            {"state", core::JobStateName(s.state)},
+            {"items", s.items},
+            {"ok", s.ok},
+            {"failed", failed},
+            {"elapsed_ms", s.elapsed_ms},
+            {"workers", workers},
+            {"reruns", s.reruns},
+            {"out", s.out.empty() ? json(nullptr) : json(s.out)}};
+  if (!s.error.empty()) j["error"] = s.error;
+  if (s.resumed) j["resumed"] = true;
+  return j;
+}
+
+}  // namespace
+
+std::string MapSummaryText(const MapSummary& s) {
+  std::string text = "map job " + std::to_string(s.job) + ": " + std::to_string(s.items) +
+                     " items, " + std::to_string(s.ok) + " ok, " + std::to_string(s.failed.size()) +
+                     " failed, " + std::to_string(static_cast<uint64_t>(s.elapsed_ms)) + " ms";
+  if (!s.workers.empty()) {
+    text += "; by node:";
+    for (const auto& [node, items] : s.workers)
+      text += " " + std::to_string(node) + ":" + std::to_string(items);
+  }
+  if (s.reruns) text += "; " + std::to_string(s.reruns) + " runs again";
+  if (!s.out.empty()) text += "; outputs in " + s.out;
+  if (!s.error.empty()) text += "\n" + std::string(core::JobStateName(s.state)) + ": " + s.error;
+  for (const MapFailure& f : s.failed) {
+    text += "\nitem " + std::to_string(f.item) + " (" + f.input + ") failed on node " +
+            std::to_string(f.node) + ": " + f.error;
+    if (!f.stderr_tail.empty()) {
+      std::string tail = f.stderr_tail;
+      while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+      text += "\n  stderr: " + tail;
+    }
+  }
+  return text;
+}
+
+void AddMapJobs(Node& node, CommandResult* result) {
+  json list = json::array();
+  std::string text;
+  for (const MapSummary& s : node.Maps()) {
+    list.push_back(SummaryJson(s));
+    text += "\nmap job " + std::to_string(s.job) + " " + core::JobStateName(s.state) + ": " +
+            std::to_string(s.ok) + " of " + std::to_string(s.items) + " ok, " +
+            std::to_string(s.failed.size()) + " failed" + (s.out.empty() ? "" : ", out " + s.out);
+  }
+  result->json["maps"] = list;
+  if (!text.empty()) result->text += (result->text.empty() ? text.substr(1) : text);
+}
+
+CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
+                         const ShellContext& context) {
+  MapRequest q;
+  bool lines = false, recursive = false, as_json = false;
+  size_t i = 1;
+  std::string timeout_text, memory_text, retries_text;
+  for (; i < words.size(); i++) {
+    const std::string& w = words[i];
+    if (!(w.size() > 2 && w[0] == '-' && w[1] == '-')) break;
+    size_t eq = w.find('=');
+    std::string name = w.substr(0, eq);
+    if (kMapSwitches.count(name) && eq == std::string::npos) {
+      lines = lines || name == "--lines";
+      recursive = recursive || name == "--recursive";
+      as_json = as_json || name == "--json";
+      q.exclude_self = q.exclude_self || name == "--exclude-self";
+      continue;
+    }
+    if (!kMapValued.count(name)) return UsageFailure("unknown option " + name + "\n" + kMapUsage);
+    std::string value;
+    if (eq != std::string::npos)
+      value = w.substr(eq + 1);
+    else if (i + 1 < words.size())
+      value = words[++i];
+    else
+      return UsageFailure(name + " needs a value\n" + kMapUsage);
+    if (name == "--out") {
+      if (value.empty()) return UsageFailure("--out needs a folder");
+      std::error_code ec;
+      if (fs::exists(value, ec) && !fs::is_directory(value, ec))
+        return UsageFailure("--out: " + value + " exists and is not a directory");
+      q.out_dir = value;
+    } else if (name == "--env") {
+      if (value.find('=') == std::string::npos || value[0] == '=')
+        return UsageFailure("--env takes NAME=VALUE, not '" + value + "'");
+      q.env.push_back(value);
+    } else if (name == "--timeout") {
+      timeout_text = value;
+    } else if (name == "--max-memory") {
+      memory_text = value;
+    } else {
+      retries_text = value;
+    }
+  }
+  double number = 0;
+  if (!timeout_text.empty()) {
+    if (std::string e = CheckNumber(kCallTimeout, timeout_text, &number); !e.empty())
+      return UsageFailure(e);
+    q.timeout_ms = static_cast<uint32_t>(std::max(1.0, number * 1000));
+  }
+  if (!memory_text.empty()) {
+    if (std::string e = CheckNumber(kCallMemory, memory_text, &number); !e.empty())
+      return UsageFailure(e);
+    q.max_memory_mib = static_cast<uint32_t>(number);
+  }
+  if (!retries_text.empty()) {
+    if (std::string e = CheckNumber(kMapRetries, retries_text, &number); !e.empty())
+      return UsageFailure(e);
+    q.retries = static_cast<uint32_t>(number);
+  }
+  if (i >= words.size() || words[i] == ":::")
+    return UsageFailure(std::string("map: missing FILE\n") + kMapUsage);
+  const std::string file = words[i];
+  auto sep = std::find(words.begin() + static_cast<std::ptrdiff_t>(i) + 1, words.end(), ":::");
+  if (sep == words.end())
+    return UsageFailure(std::string("map: missing ::: before the inputs\n") + kMapUsage);
+  std::vector<std::string> inputs(sep + 1, words.end());
+  if (inputs.empty()) return UsageFailure(std::string("map: no INPUT after :::\n") + kMapUsage);
+  auto module = node.LoadModule(ResolveModule(file));
+  if (!module.ok()) return ErrorFailure(module.error());
+  if (!(*module)->FindFunction("_start").ok())
+    return Failure("map runs a WASI command, and " + file + " exports no _start");
+  q.args.push_back(fs::path(file).filename().string());
+  q.args.insert(q.args.end(), words.begin() + static_cast<std::ptrdiff_t>(i) + 1, sep);
+  if (std::string e = CollectItems(inputs, lines, recursive, &q.items); !e.empty())
+    return Failure("map: " + e);
+  if (!q.out_dir && !(context.json && !as_json)) {
+    q.on_output = [](uint64_t, const std::string& data) {
+      std::fwrite(data.data(), 1, data.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  json outputs = json::array();
+  if (!q.out_dir && context.json && !as_json)  // the node's --json: outputs in the one object
+    q.on_output = [&outputs](uint64_t, const std::string& data) { outputs.push_back(data); };
+  auto summary = node.Map(*module, std::move(q), context.interrupt);
+  if (!summary.ok()) {
+    CommandResult f = ErrorFailure(summary.error());
+    f.json_line = as_json;
+    return f;
+  }
+  CommandResult r;
+  r.json = SummaryJson(*summary);
+  if (!outputs.empty()) r.json["outputs"] = outputs;
+  r.json_line = as_json;
+  r.ok = summary->state == core::JobState::kDone;
+  if (!r.ok) r.json["error"] = summary->error;
+  r.exit_status = summary->state == core::JobState::kDone && summary->failed.empty() ? 0 : 1;
+  if (!as_json && !context.json) {
+    if (context.progress || !summary->failed.empty() || !r.ok)
+      std::fprintf(stderr, "%s\n", MapSummaryText(*summary).c_str());
+    std::fflush(stderr);
+  }
+  return r;
+}
+
+}  // namespace velum::shell

@@ -1,0 +1,26 @@
+// The shell's `map` command: a WASI command over files, folders or lines on every live worker
+// (Node::Map), its outputs in input order or in a folder, and a summary of every failure.
+#ifndef VELUM_SHELL_MAP_COMMAND_H_
+#define VELUM_SHELL_MAP_COMMAND_H_
+
+#include <string>
+#include <vector>
+
+#include "node/node.h"
+#include "shell/commands.h"
+
+namespace velum::shell {
+
+CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
+                         const ShellContext& context);
+
+// `jobs`: the map jobs of this node (running, then finished from its journal) added to its
+// answer, as "maps" and as lines after the table.
+void AddMapJobs(Node& node, CommandResult* result);
+
+// For people: counts, time, items by node, then one line per failed item with its stderr.
+std::string MapSummaryText(const MapSummary& summary);
+
+}  // namespace velum::shell
+
+#endif  // VELUM_SHELL_MAP_COMMAND_H_
