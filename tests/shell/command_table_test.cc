@@ -101,6 +101,13 @@ TEST(CommandTable, AcceptsWhatTheCommandsTake) {
   EXPECT_EQ(Check("help"), "");
   EXPECT_EQ(Check("help scatter"), "");
   EXPECT_EQ(Check("peers --all"), "");
+  EXPECT_EQ(Check("jobs --all --json"), "");
+  EXPECT_EQ(Check("result 3 --json"), "");
+  EXPECT_NE(Check("result"), "");  // JOB is required
+  EXPECT_NE(Check("result 3 4"), "");
+  EXPECT_NE(Check("jobs --everything"), "");
+  EXPECT_EQ(FindCommand("result")->Usage(), "result JOB [--json]");
+  EXPECT_EQ(FindCommand("jobs")->Usage(), "jobs [--all] [--json]");
   EXPECT_EQ(Check("exit"), "");  // the alias of quit
   EXPECT_EQ(Check("?"), "");     // the alias of help
 }
