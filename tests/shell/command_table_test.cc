@@ -83,7 +83,8 @@ TEST(CommandTable, NamesMissingArgumentsAndBadFlags) {
   EXPECT_EQ(Check("scatter p f 0 10 --bogus"),
             "scatter: unknown option --bogus (it takes --reduce, --chunk, --exclude-self, "
             "--timeout, --max-memory)");
-  EXPECT_EQ(Check("jobs --all"), "jobs: unknown option --all (it takes none)");
+  EXPECT_EQ(Check("status --all"), "status: unknown option --all (it takes none)");
+  EXPECT_EQ(Check("jobs --every"), "jobs: unknown option --every (it takes --all, --json)");
   EXPECT_EQ(Check("scatter p f 0 10 --reduce"),
             "scatter: --reduce needs a value (sum|min|max|first)");
   EXPECT_EQ(Check("scatter p f 0 10 --exclude-self=yes"), "scatter: --exclude-self takes no value");
