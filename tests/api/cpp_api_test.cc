@@ -101,8 +101,7 @@ TEST(CppApi, MeshCallsScattersAndThrows) {
     EXPECT_EQ(mesh.OpenJob(printing.id()).get().integer(), 999000);
     EXPECT_EQ(mesh.OpenJob(printing.id()).output().size(), blocks.size());
     EXPECT_EQ(CodeThrownBy([&] { mesh.OpenJob(failing.id()).get(); }), VELUM_ERR_JOB_FAILED);
-    EXPECT_EQ(CodeThrownBy([&] { mesh.OpenJob(failing.id() + 1000); }),
-              VELUM_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(CodeThrownBy([&] { mesh.OpenJob(failing.id() + 1000); }), VELUM_ERR_INVALID_ARGUMENT);
 
     // A long job: pending, then cancelled.
     Job slow = mesh.Scatter(Wasm("primes"), "count_primes", 0, 2000000000);
