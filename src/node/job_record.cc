@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <string_view>
 
-#include "wire/job_codec.h"
 #include "wire/velum.pb.h"
 
 namespace velum {
@@ -16,7 +15,7 @@ namespace pb = velum::wire::pb;
 
 bool DecodeOutcome(std::string_view bytes, JobSummary* s) {
   pb::JobOutcome p;
-  if (bytes.size() > wire::kMaxLinkMessageBytes ||
+  if (bytes.size() > kMaxStoredSummaryBytes ||
       !p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || p.version() == 0)
     return false;
   if (p.has_failure()) {

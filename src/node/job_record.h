@@ -13,8 +13,10 @@ namespace velum {
 // The version written in each record (wire JobOutcome.version). Fields are only ever added:
 // a record of an older version decodes with what it has, the rest left at its default.
 constexpr uint32_t kJobOutcomeVersion = 1;
-// What a stored output record may hold: the job's own cap, plus its framing (a record past
-// it is damaged).
+// What stored records may hold (one past these is damaged): a summary (its workers are
+// bounded by the membership, its losses by JobStats::kMaxFailureRecords), and an output
+// record: the job's own cap on output, plus its framing.
+constexpr size_t kMaxStoredSummaryBytes = 1 << 20;
 constexpr size_t kMaxStoredOutputBytes = 2 * core::kMaxJobOutputBytes;
 
 // Fills job->summary and job->output from `s`, the finished job's summary with its output.

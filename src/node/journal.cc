@@ -55,7 +55,7 @@ bool DecodeJobRow(sqlite3_stmt* st, core::JournalJob* job) {
   job->state = static_cast<core::JobState>(state);
   if (!wire::DecodeJobSpec(Blob(st, 1), &job->spec)) return false;
   if (!wire::DecodeNums(Blob(st, 3), &job->result)) return false;
-  job->error = Text(st, 4).substr(0, 4 * core::kMaxErrorMessage);
+  job->error = Text(st, 4);
   job->reassigned = static_cast<uint64_t>(sqlite3_column_int64(st, 5));
   job->recomputed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
   job->stale_reports = static_cast<uint64_t>(sqlite3_column_int64(st, 7));
