@@ -249,6 +249,12 @@ VELUM_EXPORT uint64_t velum_job_id(const velum_job* job);
 VELUM_EXPORT double velum_job_progress(velum_job* job);
 /* Frees the handle. Does not cancel: the job runs to its end on the node. */
 VELUM_EXPORT void velum_job_release(velum_job* job);
+/* A handle on a job this node coordinates, by its id (velum_job_id, the shell's `jobs`): a
+ * running one, or a finished one its journal keeps (the last 256), also one that ended before
+ * the node restarted with the same id and home. velum_job_wait then gives its result or
+ * failure, velum_job_output its output (as far as the journal kept it). NULL if the node
+ * knows no such job (VELUM_ERR_INVALID_ARGUMENT) or is not running; see velum_last_error. */
+VELUM_EXPORT velum_job* velum_job_open(uint64_t id);
 
 /* What the slices of an export that imports WASI wrote (printf): one block per stream of each
  * slice whose result the job kept, in range order, each slice's once. At most 64 KiB per

@@ -335,6 +335,14 @@ class Mesh {
   }
   // Scatters `func` over [start, end) on the mesh; returns at once (throws Error if the job
   // cannot be submitted). job.get() blocks for the reduced result.
+  // A job this node coordinates, by id: running, or finished and kept by its journal (also
+  // from before a restart); throws Error if the node knows no such job. get() gives its
+  // result (or throws its failure), output() its output.
+  Job OpenJob(uint64_t id) {
+    velum_job* job = velum_job_open(id);
+    if (!job) throw Error(velum_last_error_code(), velum_last_error());
+    return Job(job);
+  }
   Job Scatter(const std::string& path, const std::string& func, int64_t start, int64_t end,
               const ScatterOptions& options = ScatterOptions()) const {
     velum_job* job = velum_scatter_async(path.c_str(), func.c_str(), start, end, &options);

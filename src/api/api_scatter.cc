@@ -1,5 +1,6 @@
 // Scatter jobs through the C API: velum_scatter submits a job and follows it to its end,
-// velum_scatter_async returns a velum_job handle (wait, cancel, progress, output, release).
+// velum_scatter_async and velum_job_open return a velum_job handle (wait, cancel, progress,
+// output, release).
 #include <mutex>
 #include <new>
 #include <optional>
@@ -121,6 +122,23 @@ velum_job* velum_scatter_async(const char* path, const char* func, int64_t start
   if (!job) return FailNull<velum_job>(VELUM_ERR_INTERNAL, "out of memory");
   job->generation = lease.generation();
   job->id = id;
+  velum::api::TrackJob(job);
+  return job;
+}
+
+velum_job* velum_job_open(uint64_t id) {
+  Lease lease;
+  if (!lease.node()) return FailNull<velum_job>(VELUM_ERR_NOT_INITIALIZED, kNotInitialized);
+  std::optional<velum::JobSummary> s;
+  if (id != 0) s = lease.node()->Job(id);
+  if (!s)
+    return FailNull<velum_job>(VELUM_ERR_INVALID_ARGUMENT,
+                               "no job " + std::to_string(id) + " on this node");
+  auto* job = new (std::nothrow) velum_job;
+  if (!job) return FailNull<velum_job>(VELUM_ERR_INTERNAL, "out of memory");
+  job->generation = lease.generation();
+  job->id = id;
+  if (s->finished()) job->final = std::move(*s);
   velum::api::TrackJob(job);
   return job;
 }

@@ -75,6 +75,7 @@ CoordinatorOutput Coordinator::Restore(const JournalJob& record,
   job.stats.recomputed = record.recomputed;
   job.stats.stale_reports = record.stale_reports;
   if (job.state != JobState::kRunning) {
+    job.restored_finished = true;
     Prune();  // the journal keeps more finished jobs than memory does
     return out;
   }
@@ -390,7 +391,9 @@ void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t n
   VELUM_ASSERT(!active_.count(r.attempt));
   std::string where = "node " + std::to_string(from) + ", items [" + std::to_string(lo) + ", " +
                       std::to_string(hi) + ")";
+  JobFailure failure{r.error.kind, r.error.message, from, lo, hi, r.error.retryable};
   if (!r.error.retryable) {
+    job.failure = failure;
     if (sane && r.output && !r.output->empty() && r.output->lo == lo && r.output->hi == hi)
       job.failed_output = std::make_shared<const OutputPiece>(OutputPiece{from, *r.output});
     Finish(job, JobState::kFailed, r.error.message + " (" + where + ")", now_ms, out);
@@ -399,6 +402,7 @@ void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t n
   job.worker_failures[from]++;
   uint32_t failures = job.ledger.chunk(index).failures;
   if (failures >= config_.max_failures) {
+    job.failure = failure;
     Finish(job, JobState::kFailed,
            "gave up after " + std::to_string(failures) +
                " failed attempts; last: " + r.error.message + " (" + where + ")",

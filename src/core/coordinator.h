@@ -73,6 +73,17 @@ struct JobStats {
   uint64_t max_detection_ms() const;
 };
 
+// The slice error that failed a job: the worker's error, where it ran and on which items.
+struct JobFailure {
+  uint32_t error_kind = 0;  // TaskError::kind
+  std::string message;      // the worker's own words (Job::error adds where)
+  NodeId node = kNoNode;
+  int64_t lo = 0, hi = 0;  // the slice's items [lo, hi)
+  bool retryable = false;  // retried until the chunk's failures ran out
+
+  bool operator==(const JobFailure&) const = default;
+};
+
 struct Job {
   Job(JobId id, JobSpec spec, size_t max_chunks);
   JobId id;
@@ -84,8 +95,12 @@ struct Job {
   // kFailed by a slice's deterministic error: what that slice of a WASI export wrote (its
   // stderr often says why). The output of the slices that succeeded is in the ledger.
   std::shared_ptr<const OutputPiece> failed_output;
+  std::optional<JobFailure> failure;           // kFailed by a slice's error
   uint64_t submitted_ms = 0, finished_ms = 0;  // the coordinator's clock
   bool resumed = false;                        // restored from the journal after a restart
+  // Restored from the journal already finished: its workers, failures and output are not
+  // here but in the journal's record of it (the driver reads that).
+  bool restored_finished = false;
   JobStats stats;
   std::map<NodeId, WorkerShare> shares;
   std::map<NodeId, double> rate;  // measured items per second per slot (EWMA)
@@ -105,6 +120,11 @@ struct JournalJob {
   uint64_t elapsed_ms = 0;  // of a finished job
   uint32_t resumes = 0;     // restarts it was resumed after, this one included (the driver's
                             // journal counts them; CoordinatorConfig::max_resumes bounds them)
+  // A finished job's record beyond these fields, opaque to the core: the driver encodes them
+  // (node/job_record.h) when the job ends; the journal stores them beside the job, and its
+  // Load leaves them empty (they are read one job at a time: Journal::Find, History).
+  std::string summary;  // versioned: wire JobOutcome
+  std::string output;   // wire JobOutputRecord
 };
 struct JournalChunk {
   JobId job = 0;

@@ -11,6 +11,7 @@
 #include "core/assert.h"
 #include "core/config.h"
 #include "core/reducer.h"
+#include "node/job_record.h"
 #include "node/job_values.h"
 #include "runtime/disk_module_store.h"
 #include "shell/module_lookup.h"
@@ -166,6 +167,7 @@ Status JobDriver::Open() {
       }
     }
     core::CoordinatorOutput out = coordinator_->Restore(record.job, record.chunks, now);
+    AttachRecords(&out.journal);
     if (!out.journal.empty()) journal_->Add(std::move(out.journal));
     const core::Job* job = coordinator_->job(record.job.id);
     if (job && job->state == core::JobState::kFailed && !out.events.empty()) {
@@ -471,6 +473,7 @@ void JobDriver::RunCoordinator(core::CoordinatorOutput out) {
     }
   }
   if (!out.journal.empty()) {
+    AttachRecords(&out.journal);
     journal_->Add(std::move(out.journal));
     journal_flush_at_ms_ = std::min(journal_flush_at_ms_, hooks_.now_ms() + kJournalFlushMs);
   }
@@ -651,6 +654,7 @@ JobSummary JobDriver::Summarize(const core::Job& job, bool with_output) const {
   for (const auto& f : job.stats.failures)
     s.failures.push_back({f.worker, static_cast<int64_t>(f.detection_ms), f.attempts,
                           f.reassigned_items, f.recomputed_items});
+  if (job.state == core::JobState::kFailed) s.failure = job.failure;
   s.output_truncated = job.ledger.output_truncated();
   s.output_lost = job.ledger.output_lost();
   if (with_output) {
@@ -658,6 +662,15 @@ JobSummary JobDriver::Summarize(const core::Job& job, bool with_output) const {
     if (job.failed_output) AddOutput(*job.failed_output, &s.output);
   }
   return s;
+}
+
+void JobDriver::AttachRecords(std::vector<core::JournalOp>* ops) const {
+  for (auto& op : *ops) {
+    auto* j = std::get_if<core::JournalJob>(&op);
+    if (!j || j->state == core::JobState::kRunning) continue;
+    const core::Job* job = coordinator_->job(j->id);
+    if (job && !job->restored_finished) RecordOutcome(Summarize(*job, true), j);
+  }
 }
 
 void JobDriver::Shutdown() {
@@ -822,8 +835,28 @@ Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
 std::optional<JobSummary> JobDriver::Job(uint64_t id) {
   return OnLoop([&]() -> std::optional<JobSummary> {
     const core::Job* job = coordinator_->job(id);
-    if (!job) return std::nullopt;
-    return Summarize(*job, true);
+    // What this run saw is complete; a job that ended before it is complete in the journal.
+    if (job && !job->restored_finished) return Summarize(*job, true);
+    auto found = journal_->Find(id);
+    if (!found.ok()) spdlog::warn("job {}: {}", id, found.error().ToString());
+    if (found.ok() && *found && (*found)->state != core::JobState::kRunning)
+      return SummaryOfRecord(**found, true);
+    if (job) return Summarize(*job, true);
+    return std::nullopt;
+  });
+}
+
+Result<std::vector<JobSummary>> JobDriver::JobHistory() {
+  return OnLoop([&]() -> Result<std::vector<JobSummary>> {
+    auto finished = journal_->Finished();
+    if (!finished.ok()) return finished.error();
+    std::vector<JobSummary> out;
+    for (const auto& [id, job] : coordinator_->jobs())
+      if (job.state == core::JobState::kRunning) out.push_back(Summarize(job, false));
+    for (const auto& j : *finished) out.push_back(SummaryOfRecord(j, false));
+    std::sort(out.begin(), out.end(),
+              [](const JobSummary& a, const JobSummary& b) { return a.id > b.id; });
+    return out;
   });
 }
 

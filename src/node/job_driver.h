@@ -107,6 +107,7 @@ class JobDriver final : public PeerListener {
   Result<uint64_t> Submit(const ScatterRequest& request);
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();
+  Result<std::vector<JobSummary>> JobHistory();
   std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
   Status CancelJob(uint64_t id);
   // A job id for a map job (MapService): from the same sequence as this node's scatter jobs,
@@ -166,6 +167,9 @@ class JobDriver final : public PeerListener {
                    uint32_t memory_pages, const std::atomic<bool>* cancel) const;
   // with_output: the job's output too (up to 1 MiB to copy: not for every job of a list).
   JobSummary Summarize(const core::Job& job, bool with_output) const;
+  // Ops of jobs that ended get their records (node/job_record.h): their summary and output
+  // as this run knew them, for `result JOB` after a restart.
+  void AttachRecords(std::vector<core::JournalOp>* ops) const;
 
   const NodeOptions options_;
   Hooks hooks_;

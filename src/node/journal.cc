@@ -10,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "runtime/home.h"
@@ -34,6 +36,33 @@ std::string Text(sqlite3_stmt* st, int col) {
   return p ? reinterpret_cast<const char*>(p) : "";
 }
 
+void BindBlob(sqlite3_stmt* st, int col, const std::string& bytes) {
+  if (bytes.empty())
+    sqlite3_bind_null(st, col);
+  else
+    sqlite3_bind_blob(st, col, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+}
+
+// The columns every read of jobs selects first, in this order.
+constexpr char kJobColumns[] =
+    "id, spec, state, result, error, reassigned, recomputed, stale, elapsed_ms";
+
+// A row's first columns (kJobColumns) into *job; false if they do not decode.
+bool DecodeJobRow(sqlite3_stmt* st, core::JournalJob* job) {
+  job->id = static_cast<core::JobId>(sqlite3_column_int64(st, 0));
+  int state = sqlite3_column_int(st, 2);
+  if (state < 0 || state > static_cast<int>(core::JobState::kCancelled)) return false;
+  job->state = static_cast<core::JobState>(state);
+  if (!wire::DecodeJobSpec(Blob(st, 1), &job->spec)) return false;
+  if (!wire::DecodeNums(Blob(st, 3), &job->result)) return false;
+  job->error = Text(st, 4);
+  job->reassigned = static_cast<uint64_t>(sqlite3_column_int64(st, 5));
+  job->recomputed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
+  job->stale_reports = static_cast<uint64_t>(sqlite3_column_int64(st, 7));
+  job->elapsed_ms = static_cast<uint64_t>(sqlite3_column_int64(st, 8));
+  return true;
+}
+
 }  // namespace
 
 // The journal in SQLite: tables jobs, chunks, resumes and meta (epoch, next_job).
@@ -55,10 +84,14 @@ class SqliteJournal final : public Journal {
 
  protected:
   Status Write(const Jobs& jobs, const Chunks& chunks, core::JobId next_job) override;
+  Result<std::optional<core::JournalJob>> FindStored(core::JobId job) override;
+  Result<std::vector<core::JournalJob>> FinishedStored() override;
 
  private:
   Status Exec(const char* sql);
   Status Prepare();
+  // Adds the columns of later versions that a journal written by an older node lacks.
+  Status Migrate();
 
   sqlite3* db_;
   sqlite3_stmt* upsert_job_ = nullptr;
@@ -84,12 +117,31 @@ Status SqliteJournal::Exec(const char* sql) {
   return {};
 }
 
+Status SqliteJournal::Migrate() {
+  // Version 1 had no records of finished jobs: its rows read back with none (kNotRecorded).
+  bool has_summary = false, has_output = false;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA table_info(jobs)", -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "read the schema");
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string name = Text(st, 1);
+    has_summary = has_summary || name == "summary";
+    has_output = has_output || name == "output";
+  }
+  sqlite3_finalize(st);
+  if (!has_summary)
+    if (Status s = Exec("ALTER TABLE jobs ADD COLUMN summary BLOB"); !s.ok()) return s;
+  if (!has_output)
+    if (Status s = Exec("ALTER TABLE jobs ADD COLUMN output BLOB"); !s.ok()) return s;
+  return {};
+}
+
 Status SqliteJournal::Prepare() {
   const char* job_sql =
-      "INSERT INTO jobs(id, spec, state, result, error, reassigned, recomputed, stale, elapsed_ms)"
-      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE SET spec = ?2, "
-      "state = ?3, result = ?4, error = ?5, reassigned = ?6, recomputed = ?7, stale = ?8, "
-      "elapsed_ms = ?9";
+      "INSERT INTO jobs(id, spec, state, result, error, reassigned, recomputed, stale, elapsed_ms,"
+      " summary, output) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(id) DO "
+      "UPDATE SET spec = ?2, state = ?3, result = ?4, error = ?5, reassigned = ?6, "
+      "recomputed = ?7, stale = ?8, elapsed_ms = ?9, summary = ?10, output = ?11";
   const char* chunk_sql =
       "INSERT INTO chunks(job, idx, begin_item, end_item, done_upto, partial, complete) "
       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(job, idx) DO UPDATE SET "
@@ -119,7 +171,7 @@ Result<std::unique_ptr<Journal>> SqliteJournal::OpenFile(const std::filesystem::
       "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
       "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, spec BLOB NOT NULL,"
       "  state INTEGER NOT NULL, result BLOB, error TEXT, reassigned INTEGER,"
-      "  recomputed INTEGER, stale INTEGER, elapsed_ms INTEGER);"
+      "  recomputed INTEGER, stale INTEGER, elapsed_ms INTEGER, summary BLOB, output BLOB);"
       "CREATE TABLE IF NOT EXISTS chunks(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
       "  begin_item INTEGER NOT NULL, end_item INTEGER NOT NULL, done_upto INTEGER NOT NULL,"
       "  partial BLOB NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY(job, idx))"
@@ -132,6 +184,10 @@ Result<std::unique_ptr<Journal>> SqliteJournal::OpenFile(const std::filesystem::
     *unreadable = code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
   };
   if (Status s = j->Exec(schema); !s.ok()) {
+    unusable();
+    return s.error();
+  }
+  if (Status s = j->Migrate(); !s.ok()) {
     unusable();
     return s.error();
   }
@@ -232,25 +288,13 @@ Result<std::filesystem::path> SqliteJournal::MoveAside(const std::filesystem::pa
 Result<std::vector<Journal::JobRecord>> SqliteJournal::Load() {
   std::vector<JobRecord> out;
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT id, spec, state, result, error, reassigned, recomputed, stale, "
-                         "elapsed_ms, (SELECT count FROM resumes WHERE job = id) FROM jobs "
-                         "ORDER BY id",
-                         -1, &st, nullptr) != SQLITE_OK)
+  std::string sql = std::string("SELECT ") + kJobColumns +
+                    ", (SELECT count FROM resumes WHERE job = id) FROM jobs ORDER BY id";
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
     return DbError(db_, "load jobs");
   while (sqlite3_step(st) == SQLITE_ROW) {
     JobRecord r;
-    r.job.id = static_cast<core::JobId>(sqlite3_column_int64(st, 0));
-    int state = sqlite3_column_int(st, 2);
-    if (state < 0 || state > static_cast<int>(core::JobState::kCancelled)) continue;
-    r.job.state = static_cast<core::JobState>(state);
-    if (!wire::DecodeJobSpec(Blob(st, 1), &r.job.spec)) continue;
-    if (!wire::DecodeNums(Blob(st, 3), &r.job.result)) continue;
-    r.job.error = Text(st, 4);
-    r.job.reassigned = static_cast<uint64_t>(sqlite3_column_int64(st, 5));
-    r.job.recomputed = static_cast<uint64_t>(sqlite3_column_int64(st, 6));
-    r.job.stale_reports = static_cast<uint64_t>(sqlite3_column_int64(st, 7));
-    r.job.elapsed_ms = static_cast<uint64_t>(sqlite3_column_int64(st, 8));
+    if (!DecodeJobRow(st, &r.job)) continue;
     r.job.resumes =
         static_cast<uint32_t>(std::clamp<int64_t>(sqlite3_column_int64(st, 9), 0, UINT32_MAX));
     out.push_back(std::move(r));
@@ -298,6 +342,78 @@ Result<uint32_t> SqliteJournal::CountResume(core::JobId job) {
   return static_cast<uint32_t>(count);
 }
 
+Result<std::optional<core::JournalJob>> SqliteJournal::FindStored(core::JobId job) {
+  sqlite3_stmt* st = nullptr;
+  std::string sql =
+      std::string("SELECT ") + kJobColumns + ", summary, output FROM jobs WHERE id = ?1";
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "find a job");
+  sqlite3_bind_int64(st, 1, static_cast<int64_t>(job));
+  std::optional<core::JournalJob> found;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    core::JournalJob j;
+    if (DecodeJobRow(st, &j)) {
+      j.summary = Blob(st, 9);
+      j.output = Blob(st, 10);
+      found = std::move(j);
+    } else {
+      spdlog::warn("journal: the row of job {} does not decode; it is skipped", job);
+    }
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return DbError(db_, "find a job");
+  return found;
+}
+
+Result<std::vector<core::JournalJob>> SqliteJournal::FinishedStored() {
+  sqlite3_stmt* st = nullptr;
+  std::string sql = std::string("SELECT ") + kJobColumns +
+                    ", summary FROM jobs WHERE state != 0 ORDER BY id DESC LIMIT " +
+                    std::to_string(kFinishedJobsKept);
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+    return DbError(db_, "list finished jobs");
+  std::vector<core::JournalJob> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    core::JournalJob j;
+    if (!DecodeJobRow(st, &j)) continue;
+    j.summary = Blob(st, 9);
+    out.push_back(std::move(j));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return DbError(db_, "list finished jobs");
+  return out;
+}
+
+Result<std::optional<core::JournalJob>> Journal::Find(core::JobId job) {
+  if (auto it = jobs_.find(job); it != jobs_.end()) return std::optional(it->second);
+  return FindStored(job);
+}
+
+Result<std::vector<core::JournalJob>> Journal::Finished() {
+  auto stored = FinishedStored();
+  if (!stored.ok()) return stored.error();
+  // The buffer's states are newer than the stored ones: they replace them.
+  std::map<core::JobId, core::JournalJob, std::greater<>> by_id;
+  for (auto& j : *stored) by_id[j.id] = std::move(j);
+  for (const auto& [id, j] : jobs_) {
+    if (j.state == core::JobState::kRunning) {
+      by_id.erase(id);
+      continue;
+    }
+    core::JournalJob listed = j;
+    listed.output.clear();
+    by_id[id] = std::move(listed);
+  }
+  std::vector<core::JournalJob> out;
+  for (auto& [id, j] : by_id) {
+    if (out.size() == kFinishedJobsKept) break;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 void Journal::Add(std::vector<core::JournalOp> ops) {
   for (auto& op : ops) {
     if (auto* j = std::get_if<core::JournalJob>(&op)) {
@@ -335,6 +451,8 @@ Status SqliteJournal::Write(const Jobs& jobs, const Chunks& chunks, core::JobId 
     sqlite3_bind_int64(upsert_job_, 7, static_cast<int64_t>(j.recomputed));
     sqlite3_bind_int64(upsert_job_, 8, static_cast<int64_t>(j.stale_reports));
     sqlite3_bind_int64(upsert_job_, 9, static_cast<int64_t>(j.elapsed_ms));
+    BindBlob(upsert_job_, 10, j.summary);
+    BindBlob(upsert_job_, 11, j.output);
     ok = ok && sqlite3_step(upsert_job_) == SQLITE_DONE;
     if (j.state != core::JobState::kRunning) {
       // A finished job needs no chunks: they are dropped, and so are any queued behind.

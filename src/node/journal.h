@@ -1,6 +1,6 @@
-// The coordinator's journal: jobs and their chunks' committed progress, so that a coordinator
-// restarted with the same id and home resumes its unfinished jobs. The SQLite one (WAL mode)
-// survives kill -9 at any instant: every flush is one transaction.
+// The coordinator's journal: jobs, their chunks' progress and the last finished jobs' records,
+// so that a coordinator restarted with the same id and home resumes its unfinished jobs and
+// still shows its finished ones. The SQLite one (WAL) survives kill -9: a flush is one transaction.
 #ifndef VELUM_NODE_JOURNAL_H_
 #define VELUM_NODE_JOURNAL_H_
 
@@ -46,6 +46,13 @@ class Journal {
   // run that takes the process down is counted too); the new count.
   virtual Result<uint32_t> CountResume(core::JobId job) = 0;
 
+  // One job as kept, with its records (JournalJob::summary and output): the buffer's latest
+  // state if it has one, else the stored row. nullopt: not kept, or its row does not decode.
+  Result<std::optional<core::JournalJob>> Find(core::JobId job);
+  // The finished jobs kept (at most kFinishedJobsKept), newest first, with their summaries
+  // but not their output; rows that do not decode are skipped.
+  Result<std::vector<core::JournalJob>> Finished();
+
   // Buffers ops, keeping only the latest state of each job and chunk.
   void Add(std::vector<core::JournalOp> ops);
   bool dirty() const { return !jobs_.empty() || !chunks_.empty() || next_dirty_; }
@@ -74,6 +81,9 @@ class Journal {
   // Stores `jobs` and `chunks` (the chunks of jobs no longer running are dropped, with their
   // resumption counts) and `next_job`, all or nothing.
   virtual Status Write(const Jobs& jobs, const Chunks& chunks, core::JobId next_job) = 0;
+  // What Find and Finished read from storage (the buffer aside).
+  virtual Result<std::optional<core::JournalJob>> FindStored(core::JobId job) = 0;
+  virtual Result<std::vector<core::JournalJob>> FinishedStored() = 0;
 
  private:
   uint32_t epoch_;

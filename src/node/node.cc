@@ -691,6 +691,8 @@ std::optional<JobSummary> Node::Job(uint64_t id) { return impl_->jobs->Job(id); 
 
 std::vector<JobSummary> Node::Jobs() { return impl_->jobs->Jobs(); }
 
+Result<std::vector<JobSummary>> Node::JobHistory() { return impl_->jobs->JobHistory(); }
+
 std::optional<JobSummary> Node::WaitJob(uint64_t id, std::chrono::milliseconds wait) {
   return impl_->jobs->WaitJob(id, wait);
 }

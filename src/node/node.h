@@ -97,6 +97,11 @@ struct OutputBlock {
   bool truncated = false;  // the slice wrote more than 64 KiB on a stream: cut there
 };
 
+// How much of a job's summary is known: all of it, or (read back from the journal) only its
+// spec, state, result, error and figures, because the record predates the journal keeping
+// details (an older node wrote it) or its details do not decode (damaged on disk).
+enum class JobDetails : uint8_t { kKept, kNotRecorded, kDamaged };
+
 struct JobSummary {
   uint64_t id = 0;
   core::JobState state = core::JobState::kRunning;  // JobStateName gives its word
@@ -121,6 +126,12 @@ struct JobSummary {
   std::vector<OutputBlock> output;
   bool output_truncated = false;  // past 1 MiB in all (core::kMaxJobOutputBytes), more was dropped
   bool output_lost = false;       // output before the coordinator's restart is not kept
+  // Failed by a slice's error: its kind (TaskError::kind), the worker's words, node and items.
+  std::optional<core::JobFailure> failure;
+  // Read back from the journal: a job that ended before this node's restart (or one no longer
+  // held in memory). Its details (workers, losses, output) are what the journal recorded.
+  bool from_journal = false;
+  JobDetails details = JobDetails::kKept;
   bool finished() const { return state != core::JobState::kRunning; }
 };
 
@@ -306,8 +317,14 @@ class Node {
   Result<uint64_t> Submit(const ScatterRequest& request);
   // Waits up to `wait` for the job to end; its summary either way (nullopt: unknown job).
   std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
+  // A job's summary, with its output. A finished job that this run no longer holds, or that
+  // ended before this node restarted, is read from the journal (from_journal); nullopt: the
+  // job is unknown (never submitted here, or dropped from the journal's history).
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();  // running and recent ones, oldest first
+  // Running jobs and the finished ones the journal keeps (Journal::kFinishedJobsKept), newest
+  // first, without output; an error when the journal cannot be read.
+  Result<std::vector<JobSummary>> JobHistory();
   velum::Status CancelJob(uint64_t id);
 
   // A map job, coordinated here: blocks until every item has ended (or `cancel`). Its

@@ -120,14 +120,32 @@ std::vector<CommandSpec> BuildTable() {
   t.push_back({"jobs",
                nullptr,
                "running and recent jobs with their progress",
-               "",
+               "  --all   also every finished job the journal keeps (the last 256, after restarts\n"
+               "          too), newest first\n"
+               "  --json  one line: {\"jobs\": [...]}",
                [](Node& node, const WordList& words, const ShellContext&) {
                  return JobsCommand(node, words);
                },
                {},
                0,
                false,
-               {},
+               {{"--all", {}}, {"--json", {}}},
+               false});
+  t.push_back({"result",
+               nullptr,
+               "print a finished job's result again, also after a restart",
+               "A finished job: its result, workers, losses and output as its scatter printed\n"
+               "them, or its failure (the slice's node, items and error), read from the journal\n"
+               "after this node restarted. A running job: its progress now (wait JOB follows\n"
+               "it). The exit status is the job's: 0 done, 1 failed or cancelled.\n"
+               "  --json  one line: the object scatter --json prints",
+               [](Node& node, const WordList& words, const ShellContext&) {
+                 return ResultCommand(node, words);
+               },
+               {kJobArg},
+               1,
+               false,
+               {{"--json", {}}},
                false});
   t.push_back({"wait",
                nullptr,

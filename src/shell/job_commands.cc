@@ -51,6 +51,9 @@ const char kScatterUsage[] =
     "usage: scatter FILE FUNC START END [--reduce sum|min|max|first] [--chunk N] "
     "[--exclude-self] [--timeout SECONDS] [--max-memory MIB] [&]";
 
+const char kJobsUsage[] = "usage: jobs [--all] [--json]";
+const char kResultUsage[] = "usage: result JOB [--json]";
+
 // An optional numeric flag checked against its range in shell/option_limits.h.
 bool ParseNumber(const ParsedArgs& p, const NumberRange& range, double* out, std::string* error) {
   auto it = p.values.find(range.name);
@@ -179,6 +182,25 @@ void PrintOutput(const JobSummary& s, std::ostringstream& out) {
   if (s.output_lost) out << "\n[output of the slices before the coordinator's restart is lost]\n";
 }
 
+// The kind of a slice's error as a word: the runtime's kinds, or a worker's refusal.
+std::string FailureKindName(uint32_t kind) {
+  if (kind == core::kTaskErrorWorkerBusy) return "worker busy";
+  if (auto k = ErrorKindFromNumber(kind)) return ErrorKindName(*k);
+  return "error " + std::to_string(kind);
+}
+
+const char* DetailsName(JobDetails details) {
+  switch (details) {
+    case JobDetails::kKept:
+      return "kept";
+    case JobDetails::kNotRecorded:
+      return "not recorded";
+    case JobDetails::kDamaged:
+      return "damaged";
+  }
+  return "?";
+}
+
 json SummaryJson(const JobSummary& s, bool with_output) {
   json workers = json::array();
   for (const auto& w : s.workers)
@@ -220,6 +242,17 @@ json SummaryJson(const JobSummary& s, bool with_output) {
   if (s.state == core::JobState::kDone && s.reducer == core::ReducerKind::kFirst)
     j["found"] = !NoHit(s);
   if (!s.error.empty()) j["error"] = s.error;
+  if (s.failure)
+    j["failure"] = {{"kind", FailureKindName(s.failure->error_kind)},
+                    {"message", s.failure->message},
+                    {"node", s.failure->node},
+                    {"start", s.failure->lo},
+                    {"end", s.failure->hi},
+                    {"retryable", s.failure->retryable}};
+  if (s.from_journal) {
+    j["from_journal"] = true;
+    j["details"] = DetailsName(s.details);
+  }
   if (with_output) {
     j["output"] = OutputJson(s);
     j["output_truncated"] = s.output_truncated;
@@ -355,6 +388,10 @@ CommandResult JobResult(const JobSummary& s) {
       out << line;
     }
   }
+  if (s.failure)
+    out << "\n  failed slice: node " << s.failure->node << ", items [" << s.failure->lo << ", "
+        << s.failure->hi << "): " << FailureKindName(s.failure->error_kind) << ": "
+        << s.failure->message;
   if (Recovered(s)) {
     out << "\n  recovery: " << s.failures.size() << " worker" << (s.failures.size() == 1 ? "" : "s")
         << " lost; reassigned " << s.reassigned << " (" << s.reassigned_items
@@ -363,6 +400,12 @@ CommandResult JobResult(const JobSummary& s) {
     if (s.detection_ms >= 0) out << ", failure detected in " << s.detection_ms << " ms";
   }
   PrintOutput(s, out);
+  if (s.details == JobDetails::kNotRecorded)
+    out << "\n[workers, losses and output not recorded: the journal's record of this job is "
+           "from an older node]";
+  else if (s.details == JobDetails::kDamaged)
+    out << "\n[the journal's record of this job's details is damaged: only its result and "
+           "figures are shown]";
   r.text = out.str();
   // Each output block ends its last line; the shell ends the text's last line itself.
   if (!r.text.empty() && r.text.back() == '\n') r.text.pop_back();
@@ -663,14 +706,68 @@ CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words_i
 }
 
 CommandResult JobsCommand(Node& node, const std::vector<std::string>& words) {
-  if (words.size() > 1) return UsageFailure("usage: jobs");
+  bool all = false, as_json = false;
+  for (size_t i = 1; i < words.size(); i++) {
+    if (words[i] == "--all")
+      all = true;
+    else if (words[i] == "--json")
+      as_json = true;
+    else
+      return UsageFailure(std::string(kJobsUsage));
+  }
+  std::vector<JobSummary> jobs;
+  if (all) {
+    auto history = node.JobHistory();
+    if (!history.ok()) return ErrorFailure(history.error());
+    jobs = std::move(*history);
+  } else {
+    jobs = node.Jobs();
+  }
   CommandResult r;
   json list = json::array();
-  auto jobs = node.Jobs();
-  for (const auto& s : jobs) list.push_back(SummaryJson(s, false));  // Jobs() has no output
+  for (const auto& s : jobs) list.push_back(SummaryJson(s, false));  // lists have no output
   r.json = {{"jobs", list}};
+  r.json_line = as_json;
   r.text = JobsTable(jobs);
   AddMapJobs(node, &r);
+  return r;
+}
+
+CommandResult ResultCommand(Node& node, const std::vector<std::string>& words) {
+  bool as_json = false;
+  std::vector<std::string> args;
+  for (size_t i = 1; i < words.size(); i++) {
+    if (words[i] == "--json")
+      as_json = true;
+    else
+      args.push_back(words[i]);
+  }
+  if (args.size() != 1) return UsageFailure(std::string(kResultUsage));
+  int64_t id;
+  if (!ParseInt64(args[0], &id) || id <= 0)
+    return UsageFailure(
+        "result: JOB is a job id of this node (a positive integer, as jobs shows "
+        "it), not '" +
+        args[0] + "'");
+  auto s = node.Job(static_cast<uint64_t>(id));
+  if (!s) {
+    CommandResult f = Failure("no job " + std::to_string(id) +
+                              " on this node (jobs --all lists the jobs its journal keeps)");
+    f.json_line = as_json;
+    return f;
+  }
+  if (!s->finished()) {
+    // Not waited for: `wait JOB` follows a job to its end; this says where it is now.
+    CommandResult r;
+    r.json = SummaryJson(*s, false);
+    r.json_line = as_json;
+    ProgressMeter meter;
+    r.text = "job " + std::to_string(id) + " is running: " + ProgressLine(*s, meter) + "\n(wait " +
+             std::to_string(id) + " follows it to its end)";
+    return r;
+  }
+  CommandResult r = JobResult(*s);
+  r.json_line = as_json;
   return r;
 }
 

@@ -17,7 +17,12 @@ CommandResult WasmCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context);
 CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words,
                              const ShellContext& context);
+// `jobs [--all] [--json]`: the jobs held in memory, oldest first; with --all, running jobs and
+// every finished job the journal keeps, newest first.
 CommandResult JobsCommand(Node& node, const std::vector<std::string>& words);
+// `result JOB [--json]`: a finished job's result as its scatter printed it (read from the
+// journal after a restart), or a running job's progress without waiting for it.
+CommandResult ResultCommand(Node& node, const std::vector<std::string>& words);
 CommandResult WaitCommand(Node& node, const std::vector<std::string>& words,
                           const ShellContext& context);
 CommandResult CancelCommand(Node& node, const std::vector<std::string>& words);

@@ -416,6 +416,63 @@ TEST_F(CApi, JobHandleGivesTheOutputOfAWasiExport) {
   velum_job_release(job);
 }
 
+// A finished job outlives its handle and its node: the same id and home again, and
+// velum_job_open gives its result and output from the journal; an unknown id is refused.
+TEST_F(CApi, AFinishedJobOpensByIdAfterARestart) {
+  LoopbackOptions o(7, false);
+  ASSERT_EQ(velum_init_with(&o.options), VELUM_OK) << velum_last_error();
+  velum_scatter_options so;
+  velum_scatter_options_default(&so);
+  so.chunk_items = 1000;
+  velum_job* job = velum_scatter_async(Wasm("wasi_range").c_str(), "count", 0, 3000, &so);
+  ASSERT_NE(job, nullptr) << velum_last_error();
+  velum_result before;
+  ASSERT_EQ(velum_job_wait(job, -1, &before), VELUM_OK) << before.error;
+  const uint64_t id = velum_job_id(job);
+  std::vector<std::string> blocks;
+  for (size_t i = 0; i < velum_job_output_count(job, nullptr); i++) {
+    velum_output out;
+    ASSERT_EQ(velum_job_output(job, i, &out), VELUM_OK);
+    blocks.emplace_back(out.data, out.size);
+  }
+  velum_job_release(job);
+  velum_shutdown();
+
+  ASSERT_EQ(velum_init_with(&o.options), VELUM_OK) << velum_last_error();
+  job = velum_job_open(id);
+  ASSERT_NE(job, nullptr) << velum_last_error();
+  EXPECT_EQ(velum_job_id(job), id);
+  velum_result after;
+  ASSERT_EQ(velum_job_wait(job, 0, &after), VELUM_OK) << after.error;
+  ASSERT_EQ(after.nvalues, 1u);
+  EXPECT_EQ(after.values[0].as.i64, 1498500);
+  EXPECT_EQ(after.elapsed_ms, before.elapsed_ms);
+  EXPECT_EQ(after.chunks, before.chunks);
+  EXPECT_EQ(after.workers, before.workers);
+  EXPECT_EQ(after.items_done, 3000u);
+  EXPECT_EQ(velum_job_progress(job), 1.0);
+  bool incomplete = true;
+  ASSERT_EQ(velum_job_output_count(job, &incomplete), blocks.size());
+  EXPECT_FALSE(incomplete);
+  for (size_t i = 0; i < blocks.size(); i++) {
+    velum_output out;
+    ASSERT_EQ(velum_job_output(job, i, &out), VELUM_OK);
+    EXPECT_EQ(std::string(out.data, out.size), blocks[i]);
+  }
+  EXPECT_EQ(velum_job_cancel(job), VELUM_ERR_INVALID_ARGUMENT) << "it has ended";
+  velum_job_release(job);
+
+  EXPECT_EQ(velum_job_open(id + 1000), nullptr);
+  EXPECT_EQ(velum_last_error_code(), VELUM_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(velum_last_error()).find("no job " + std::to_string(id + 1000)),
+            std::string::npos)
+      << velum_last_error();
+  EXPECT_EQ(velum_job_open(0), nullptr);
+  velum_shutdown();
+  EXPECT_EQ(velum_job_open(id), nullptr);
+  EXPECT_EQ(velum_last_error_code(), VELUM_ERR_NOT_INITIALIZED);
+}
+
 TEST_F(CApi, JobHandleWaitsWithTimeoutAndCancels) {
   StartJoined(1);
   std::string primes = Wasm("primes");

@@ -97,6 +97,12 @@ TEST(CppApi, MeshCallsScattersAndThrows) {
     Job failing = mesh.Scatter(Wasm("traps"), "div", -10, 0);
     EXPECT_EQ(CodeThrownBy([&] { failing.get(); }), VELUM_ERR_JOB_FAILED);
 
+    // A finished job opens again by id (its result, its failure), an unknown one throws.
+    EXPECT_EQ(mesh.OpenJob(printing.id()).get().integer(), 999000);
+    EXPECT_EQ(mesh.OpenJob(printing.id()).output().size(), blocks.size());
+    EXPECT_EQ(CodeThrownBy([&] { mesh.OpenJob(failing.id()).get(); }), VELUM_ERR_JOB_FAILED);
+    EXPECT_EQ(CodeThrownBy([&] { mesh.OpenJob(failing.id() + 1000); }), VELUM_ERR_INVALID_ARGUMENT);
+
     // A long job: pending, then cancelled.
     Job slow = mesh.Scatter(Wasm("primes"), "count_primes", 0, 2000000000);
     EXPECT_EQ(slow.wait_for(milliseconds(50)), std::future_status::timeout);

@@ -1,5 +1,6 @@
 // Tests of the coordinator's journal (node/journal, SQLite WAL): epochs, job ids, round trips,
-// coalescing, pruning, and a writer killed with SIGKILL at random instants, 60 times over.
+// coalescing, pruning, finished jobs' records (bound, older schema, damage), SIGKILL at any
+// instant.
 #include "node/journal.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,8 @@
 
 #include "core/coordinator.h"
 #include "core/random.h"
+#include "node/job_record.h"
+#include "wire/job_codec.h"
 
 namespace velum {
 namespace {
@@ -267,7 +270,7 @@ TEST_F(JournalTest, NextJobIdSurvivesReopenAndPruning) {
     ASSERT_TRUE(j);
     std::vector<core::JournalOp> ops;
     for (core::JobId id = 6; id < 6 + Journal::kFinishedJobsKept + 50; ++id)
-      ops.push_back(Job(id, JobState::kDone));
+      ops.emplace_back(std::in_place_type<JournalJob>, Job(id, JobState::kDone));
     j->Add(std::move(ops));
     ASSERT_TRUE(j->Flush().ok());
   }
@@ -736,6 +739,269 @@ TEST_F(JournalTest, SurvivesKillNineAtAnyInstant) {
   std::printf("FIGURE journal_chunks_checked=%zu\n", checked.chunks);
   std::printf("FIGURE journal_done_jobs_checked=%zu\n", checked.done);
   std::printf("FIGURE journal_max_job_id=%llu\n", static_cast<unsigned long long>(max_id_seen));
+}
+
+// --- Records of finished jobs (result JOB, jobs --all) ----------------------------------------
+
+// A finished job's summary as the driver has it when the job ends: every field the record keeps.
+JobSummary FullSummary(const JournalJob& j) {
+  JobSummary s = SummaryOfRecord(j, false);  // the fields the journal row has
+  s.from_journal = false;
+  s.details = JobDetails::kKept;
+  s.items_done = j.state == JobState::kDone ? s.items_total : 123;
+  s.chunks = 9;
+  s.workers = {{1, 5, 600, 1.25, 0}, {3, 4, 400, 0.5, 0}};
+  s.reassigned_items = 77;
+  s.backups = 2;
+  s.retries = 1;
+  s.detection_ms = 812;
+  s.failures = {{3, 812, 2, 77, 5}};
+  s.output_truncated = true;
+  s.output_lost = false;
+  s.resumed = true;
+  if (j.state == JobState::kFailed)
+    s.failure = core::JobFailure{3, "integer divide by zero", 3, 500, 510, false};
+  s.output = {
+      {1, 0, 10, core::OutputStream::kStdout, "hello\n", false},
+      {3, 500, 510, core::OutputStream::kStderr, std::string("bad \xff\x00 bytes", 12), true}};
+  return s;
+}
+
+JournalJob Recorded(core::JobId id, JobState state) {
+  JournalJob j = Job(id, state);
+  RecordOutcome(FullSummary(j), &j);
+  return j;
+}
+
+void ExpectSameSummary(const JobSummary& got, const JobSummary& want, bool with_output) {
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.result, want.result);
+  EXPECT_EQ(got.error, want.error);
+  EXPECT_EQ(got.items_done, want.items_done);
+  EXPECT_EQ(got.items_total, want.items_total);
+  EXPECT_EQ(got.elapsed_ms, want.elapsed_ms);
+  EXPECT_EQ(got.chunks, want.chunks);
+  ASSERT_EQ(got.workers.size(), want.workers.size());
+  for (size_t i = 0; i < want.workers.size(); i++) {
+    EXPECT_EQ(got.workers[i].id, want.workers[i].id);
+    EXPECT_EQ(got.workers[i].chunks, want.workers[i].chunks);
+    EXPECT_EQ(got.workers[i].items, want.workers[i].items);
+    EXPECT_DOUBLE_EQ(got.workers[i].seconds, want.workers[i].seconds);
+  }
+  EXPECT_EQ(got.reassigned, want.reassigned);
+  EXPECT_EQ(got.reassigned_items, want.reassigned_items);
+  EXPECT_EQ(got.recomputed, want.recomputed);
+  EXPECT_EQ(got.stale_reports, want.stale_reports);
+  EXPECT_EQ(got.backups, want.backups);
+  EXPECT_EQ(got.retries, want.retries);
+  EXPECT_EQ(got.detection_ms, want.detection_ms);
+  ASSERT_EQ(got.failures.size(), want.failures.size());
+  for (size_t i = 0; i < want.failures.size(); i++) {
+    EXPECT_EQ(got.failures[i].worker, want.failures[i].worker);
+    EXPECT_EQ(got.failures[i].detection_ms, want.failures[i].detection_ms);
+    EXPECT_EQ(got.failures[i].reassigned_items, want.failures[i].reassigned_items);
+  }
+  EXPECT_EQ(got.failure.has_value(), want.failure.has_value());
+  if (got.failure && want.failure) {
+    EXPECT_EQ(*got.failure, *want.failure);
+  }
+  EXPECT_EQ(got.output_truncated, want.output_truncated);
+  EXPECT_EQ(got.resumed, want.resumed);
+  if (!with_output) {
+    EXPECT_TRUE(got.output.empty());
+    return;
+  }
+  ASSERT_EQ(got.output.size(), want.output.size());
+  for (size_t i = 0; i < want.output.size(); i++) {
+    EXPECT_EQ(got.output[i].node, want.output[i].node);
+    EXPECT_EQ(got.output[i].start, want.output[i].start);
+    EXPECT_EQ(got.output[i].end, want.output[i].end);
+    EXPECT_EQ(got.output[i].stream, want.output[i].stream);
+    EXPECT_EQ(got.output[i].data, want.output[i].data);
+    EXPECT_EQ(got.output[i].truncated, want.output[i].truncated);
+  }
+}
+
+TEST_F(JournalTest, AFinishedJobsRecordRoundTrips) {
+  const std::vector<JobState> states = {JobState::kDone, JobState::kFailed, JobState::kCancelled};
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    std::vector<core::JournalOp> ops;
+    ops.emplace_back(std::in_place_type<JournalJob>, Job(1, JobState::kRunning));
+    for (size_t i = 0; i < states.size(); i++)
+      ops.emplace_back(std::in_place_type<JournalJob>, Recorded(2 + i, states[i]));
+    j->Add(std::move(ops));
+    // Before the flush, Find and Finished read the buffer.
+    auto buffered = j->Find(3);
+    ASSERT_TRUE(buffered.ok() && *buffered);
+    EXPECT_FALSE((*buffered)->summary.empty());
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  auto j = Open();
+  ASSERT_TRUE(j);
+  for (size_t i = 0; i < states.size(); i++) {
+    core::JobId id = 2 + i;
+    SCOPED_TRACE("job " + std::to_string(id));
+    auto found = j->Find(id);
+    ASSERT_TRUE(found.ok());
+    ASSERT_TRUE(found->has_value());
+    ExpectSameJob(**found, Job(id, states[i]));
+    JobSummary got = SummaryOfRecord(**found, true);
+    EXPECT_TRUE(got.from_journal);
+    EXPECT_EQ(got.details, JobDetails::kKept);
+    ExpectSameSummary(got, FullSummary(Job(id, states[i])), true);
+  }
+  // The list: finished jobs only, newest first, summaries without output.
+  auto finished = j->Finished();
+  ASSERT_TRUE(finished.ok());
+  ASSERT_EQ(finished->size(), states.size());
+  for (size_t i = 0; i < finished->size(); i++) {
+    const JournalJob& listed = (*finished)[i];
+    EXPECT_EQ(listed.id, 2 + states.size() - 1 - i);
+    EXPECT_TRUE(listed.output.empty());
+    ExpectSameSummary(SummaryOfRecord(listed, false), FullSummary(Job(listed.id, listed.state)),
+                      false);
+  }
+  // Load, which every start runs, leaves the records on disk.
+  auto loaded = j->Load();
+  ASSERT_TRUE(loaded.ok());
+  for (const auto& r : *loaded) EXPECT_TRUE(r.job.summary.empty() && r.job.output.empty());
+  auto missing = j->Find(99);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+// The bound is kept on disk job by job: the 257th finished job drops the oldest, and a running
+// job, however old, stays.
+TEST_F(JournalTest, TheHistoryDropsTheOldestFinishedJobFirst) {
+  auto j = Open();
+  ASSERT_TRUE(j);
+  j->Add({Job(1, JobState::kRunning)});
+  ASSERT_TRUE(j->Flush().ok());
+  const core::JobId first = 2, last = first + Journal::kFinishedJobsKept;  // 257 finished
+  for (core::JobId id = first; id <= last; id++) {
+    j->Add({Recorded(id, id % 2 ? JobState::kDone : JobState::kFailed)});
+    ASSERT_TRUE(j->Flush().ok());
+    size_t kept = std::min<size_t>(id - first + 1, Journal::kFinishedJobsKept);
+    ASSERT_EQ(Query("SELECT COUNT(*) FROM jobs WHERE state != 0"), static_cast<int64_t>(kept))
+        << "after job " << id;
+  }
+  EXPECT_EQ(Query("SELECT MIN(id) FROM jobs WHERE state != 0"), static_cast<int64_t>(first + 1));
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM jobs WHERE id = 1"), 1);
+  auto oldest = j->Find(first);
+  ASSERT_TRUE(oldest.ok());
+  EXPECT_FALSE(oldest->has_value()) << "the 257th finished job drops the first";
+  auto finished = j->Finished();
+  ASSERT_TRUE(finished.ok());
+  ASSERT_EQ(finished->size(), Journal::kFinishedJobsKept);
+  EXPECT_EQ(finished->front().id, last);
+  EXPECT_EQ(finished->back().id, first + 1);
+  j.reset();
+  j = Open();  // and so after a restart
+  ASSERT_TRUE(j);
+  finished = j->Finished();
+  ASSERT_TRUE(finished.ok());
+  EXPECT_EQ(finished->size(), Journal::kFinishedJobsKept);
+}
+
+// A journal written by a node before records were kept (no summary or output columns) opens:
+// its columns are added, its finished jobs show what they have, and new ones get records.
+TEST_F(JournalTest, AnOlderJournalOpensAndKeepsItsJobs) {
+  fs::create_directories(file_.parent_path());
+  std::string spec = wire::EncodeJobSpec(Spec(0, 1000));
+  std::string result = wire::EncodeNums({Num::Int(41538)});
+  auto hex = [](const std::string& bytes) {
+    std::string out;
+    char b[3];
+    for (unsigned char c : bytes) {
+      std::snprintf(b, sizeof b, "%02x", c);
+      out += b;
+    }
+    return out;
+  };
+  Exec(
+      "PRAGMA journal_mode = WAL;"
+      "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+      "CREATE TABLE jobs(id INTEGER PRIMARY KEY, spec BLOB NOT NULL,"
+      "  state INTEGER NOT NULL, result BLOB, error TEXT, reassigned INTEGER,"
+      "  recomputed INTEGER, stale INTEGER, elapsed_ms INTEGER);"
+      "CREATE TABLE chunks(job INTEGER NOT NULL, idx INTEGER NOT NULL,"
+      "  begin_item INTEGER NOT NULL, end_item INTEGER NOT NULL, done_upto INTEGER NOT NULL,"
+      "  partial BLOB NOT NULL, complete INTEGER NOT NULL, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
+      "CREATE TABLE resumes(job INTEGER PRIMARY KEY, count INTEGER NOT NULL);"
+      "INSERT INTO meta VALUES('epoch', 4), ('next_job', 8);"
+      "INSERT INTO jobs VALUES(7, x'" +
+      hex(spec) + "', 1, x'" + hex(result) + "', '', 1, 2, 3, 1500);");
+  auto j = Open();
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->epoch(), 5u);
+  auto loaded = j->Load();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), 1u);
+  auto old = j->Find(7);
+  ASSERT_TRUE(old.ok() && old->has_value());
+  JobSummary s = SummaryOfRecord(**old, true);
+  EXPECT_EQ(s.details, JobDetails::kNotRecorded);
+  EXPECT_EQ(s.result, std::vector<Num>{Num::Int(41538)});
+  EXPECT_EQ(s.elapsed_ms, 1500);
+  EXPECT_EQ(s.items_done, 1000u);
+  EXPECT_EQ(s.reassigned, 1u);
+  j->Add({Recorded(8, JobState::kFailed)});
+  ASSERT_TRUE(j->Flush().ok());
+  j.reset();
+  j = Open();
+  ASSERT_TRUE(j);
+  auto fresh = j->Find(8);
+  ASSERT_TRUE(fresh.ok() && fresh->has_value());
+  ExpectSameSummary(SummaryOfRecord(**fresh, true), FullSummary(Job(8, JobState::kFailed)), true);
+  auto finished = j->Finished();
+  ASSERT_TRUE(finished.ok());
+  ASSERT_EQ(finished->size(), 2u);
+  EXPECT_EQ((*finished)[0].id, 8u);
+  EXPECT_EQ((*finished)[1].id, 7u);
+}
+
+// Damage on disk: a record that does not decode shows the row's own figures and says so; a
+// row that does not decode is skipped (an unknown job), and the others still read.
+TEST_F(JournalTest, DamagedRecordsAreSaidAndDamagedRowsSkipped) {
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    j->Add({Recorded(1, JobState::kDone), Recorded(2, JobState::kFailed),
+            Recorded(3, JobState::kDone), Recorded(4, JobState::kDone)});
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  Exec("UPDATE jobs SET summary = x'ffffffff' WHERE id = 1");
+  Exec("UPDATE jobs SET output = x'0a05ff' WHERE id = 2");
+  Exec("UPDATE jobs SET spec = x'ffff' WHERE id = 3");
+  Exec("UPDATE jobs SET summary = x'0800' WHERE id = 4");  // version 0: no writer wrote that
+  auto j = Open();
+  ASSERT_TRUE(j);
+  auto one = j->Find(1);
+  ASSERT_TRUE(one.ok() && one->has_value());
+  JobSummary s1 = SummaryOfRecord(**one, true);
+  EXPECT_EQ(s1.details, JobDetails::kDamaged);
+  EXPECT_EQ(s1.result, Job(1, JobState::kDone).result);
+  EXPECT_TRUE(s1.workers.empty());
+  auto two = j->Find(2);
+  ASSERT_TRUE(two.ok() && two->has_value());
+  JobSummary s2 = SummaryOfRecord(**two, true);
+  EXPECT_EQ(s2.details, JobDetails::kDamaged);
+  EXPECT_TRUE(s2.output.empty());
+  ASSERT_TRUE(s2.failure.has_value()) << "the summary itself is whole";
+  EXPECT_EQ(SummaryOfRecord(**two, false).details, JobDetails::kKept);
+  auto three = j->Find(3);
+  ASSERT_TRUE(three.ok());
+  EXPECT_FALSE(three->has_value());
+  auto four = j->Find(4);
+  ASSERT_TRUE(four.ok() && four->has_value());
+  EXPECT_EQ(SummaryOfRecord(**four, true).details, JobDetails::kDamaged);
+  auto finished = j->Finished();
+  ASSERT_TRUE(finished.ok());
+  ASSERT_EQ(finished->size(), 3u);
+  for (const auto& f : *finished) EXPECT_NE(f.id, 3u);
 }
 
 }  // namespace

@@ -83,7 +83,8 @@ TEST(CommandTable, NamesMissingArgumentsAndBadFlags) {
   EXPECT_EQ(Check("scatter p f 0 10 --bogus"),
             "scatter: unknown option --bogus (it takes --reduce, --chunk, --exclude-self, "
             "--timeout, --max-memory)");
-  EXPECT_EQ(Check("jobs --all"), "jobs: unknown option --all (it takes none)");
+  EXPECT_EQ(Check("status --all"), "status: unknown option --all (it takes none)");
+  EXPECT_EQ(Check("jobs --every"), "jobs: unknown option --every (it takes --all, --json)");
   EXPECT_EQ(Check("scatter p f 0 10 --reduce"),
             "scatter: --reduce needs a value (sum|min|max|first)");
   EXPECT_EQ(Check("scatter p f 0 10 --exclude-self=yes"), "scatter: --exclude-self takes no value");
@@ -101,6 +102,13 @@ TEST(CommandTable, AcceptsWhatTheCommandsTake) {
   EXPECT_EQ(Check("help"), "");
   EXPECT_EQ(Check("help scatter"), "");
   EXPECT_EQ(Check("peers --all"), "");
+  EXPECT_EQ(Check("jobs --all --json"), "");
+  EXPECT_EQ(Check("result 3 --json"), "");
+  EXPECT_NE(Check("result"), "");  // JOB is required
+  EXPECT_NE(Check("result 3 4"), "");
+  EXPECT_NE(Check("jobs --everything"), "");
+  EXPECT_EQ(FindCommand("result")->Usage(), "result JOB [--json]");
+  EXPECT_EQ(FindCommand("jobs")->Usage(), "jobs [--all] [--json]");
   EXPECT_EQ(Check("exit"), "");  // the alias of quit
   EXPECT_EQ(Check("?"), "");     // the alias of help
 }

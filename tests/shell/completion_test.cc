@@ -38,7 +38,7 @@ TEST_F(CompletionTest, CommandNames) {
   EXPECT_EQ(Complete("s").candidates, (Words{"scatter", "status"}));
   EXPECT_EQ(Complete("w").candidates, (Words{"wait", "wasm"}));
   EXPECT_EQ(Complete("zz").candidates, Words{});
-  EXPECT_EQ(Complete("").candidates.size(), 9u);  // every command
+  EXPECT_EQ(Complete("").candidates.size(), 10u);  // every command
   EXPECT_EQ(Complete("help sc").candidates, Words{"scatter"});
   EXPECT_EQ(Complete("nosuch x").candidates, Words{});
 }
@@ -50,7 +50,9 @@ TEST_F(CompletionTest, FlagsAndChoices) {
   EXPECT_EQ(Complete("scatter primes count_primes 0 10 --reduce ").candidates,
             (Words{"first", "max", "min", "sum"}));
   EXPECT_EQ(Complete("wasm primes count_primes --l").candidates, Words{"--local"});
-  EXPECT_EQ(Complete("jobs --").candidates, Words{});
+  EXPECT_EQ(Complete("jobs --").candidates, (Words{"--all", "--json"}));
+  EXPECT_EQ(Complete("status --").candidates, Words{});
+  EXPECT_EQ(Complete("r").candidates, Words{"result"});
 }
 
 TEST_F(CompletionTest, FilesFoldersEndWithSlash) {

@@ -258,6 +258,46 @@ TEST(JobResult, CancelledJobKeepsItsProgress) {
   EXPECT_EQ(r.json["error"], "job 4 cancelled: cancelled by the user");
 }
 
+// A job failed by a slice: its record says which node, which items and what kind of error,
+// in the text and in --json; a summary read back from the journal says what it lacks.
+TEST(JobResult, FailedSliceAndJournalDetailsAreShown) {
+  JobSummary s = Running();
+  s.state = velum::core::JobState::kFailed;
+  s.error = "trap: unreachable (node 2, items [77000, 78000))";
+  s.failure = velum::core::JobFailure{
+      static_cast<uint32_t>(velum::ErrorKind::kTrap), "unreachable", 2, 77000, 78000, false};
+  CommandResult r = JobResult(s);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.text.find("\n  failed slice: node 2, items [77000, 78000): trap: unreachable"),
+            std::string::npos)
+      << r.text;
+  EXPECT_EQ(r.json["failure"]["kind"], "trap");
+  EXPECT_EQ(r.json["failure"]["node"], 2);
+  EXPECT_EQ(r.json["failure"]["start"], 77000);
+  EXPECT_EQ(r.json["failure"]["end"], 78000);
+  EXPECT_FALSE(r.json.contains("from_journal"));
+  s.failure->error_kind = velum::core::kTaskErrorWorkerBusy;
+  EXPECT_EQ(JobResult(s).json["failure"]["kind"], "worker busy");
+  s.failure->error_kind = 999;
+  EXPECT_EQ(JobResult(s).json["failure"]["kind"], "error 999");
+
+  JobSummary old = Done();
+  old.from_journal = true;
+  old.details = velum::JobDetails::kNotRecorded;
+  r = JobResult(old);
+  EXPECT_TRUE(r.ok);
+  EXPECT_NE(r.text.find("not recorded: the journal's record of this job is from an older node"),
+            std::string::npos)
+      << r.text;
+  EXPECT_EQ(r.json["from_journal"], true);
+  EXPECT_EQ(r.json["details"], "not recorded");
+  old.details = velum::JobDetails::kDamaged;
+  EXPECT_NE(JobResult(old).text.find("details is damaged"), std::string::npos);
+  EXPECT_EQ(JobResult(old).json["details"], "damaged");
+  old.details = velum::JobDetails::kKept;  // a whole record prints as the scatter did
+  EXPECT_EQ(JobResult(old).text, JobResult(Done()).text);
+}
+
 TEST(JobResult, FirstWithNoHitSaysSo) {
   JobSummary s = Done();
   s.reducer = velum::core::ReducerKind::kFirst;

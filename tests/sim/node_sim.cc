@@ -119,6 +119,8 @@ class NodeSim::SimJournal final : public Journal {
     for (const auto& [id, job] : disk_->jobs) {
       JobRecord r;
       r.job = job;
+      r.job.summary.clear();  // read one job at a time (Find), as SQLite's Load does
+      r.job.output.clear();
       auto resumes = disk_->resumes.find(id);
       r.job.resumes = resumes == disk_->resumes.end() ? 0 : resumes->second;
       if (job.state == core::JobState::kRunning)
@@ -169,6 +171,21 @@ class NodeSim::SimJournal final : public Journal {
       finished--;
     }
     return {};
+  }
+  Result<std::optional<core::JournalJob>> FindStored(core::JobId job) override {
+    auto it = disk_->jobs.find(job);
+    if (it == disk_->jobs.end()) return std::optional<core::JournalJob>();
+    return std::optional(it->second);
+  }
+  Result<std::vector<core::JournalJob>> FinishedStored() override {
+    std::vector<core::JournalJob> out;
+    for (auto it = disk_->jobs.rbegin(); it != disk_->jobs.rend(); ++it) {
+      if (it->second.state == core::JobState::kRunning) continue;
+      if (out.size() == kFinishedJobsKept) break;
+      out.push_back(it->second);
+      out.back().output.clear();
+    }
+    return out;
   }
 
  private:
