@@ -729,7 +729,7 @@ CommandResult JobsCommand(Node& node, const std::vector<std::string>& words) {
   r.json = {{"jobs", list}};
   r.json_line = as_json;
   r.text = JobsTable(jobs);
-  AddMapJobs(node, &r);
+  AddMapJobs(node, &r, all);
   return r;
 }
 
@@ -749,6 +749,10 @@ CommandResult ResultCommand(Node& node, const std::vector<std::string>& words) {
         "result: JOB is a job id of this node (a positive integer, as jobs shows "
         "it), not '" +
         args[0] + "'");
+  if (auto m = MapJobResult(node, static_cast<uint64_t>(id))) {
+    m->json_line = as_json;
+    return *m;
+  }
   auto s = node.Job(static_cast<uint64_t>(id));
   if (!s) {
     CommandResult f = Failure("no job " + std::to_string(id) +

@@ -162,10 +162,11 @@ std::string MapSummaryText(const MapSummary& s) {
   return text;
 }
 
-void AddMapJobs(Node& node, CommandResult* result) {
+void AddMapJobs(Node& node, CommandResult* result, bool all) {
   json list = json::array();
   std::string text;
   for (const MapSummary& s : node.Maps()) {
+    if (!all && s.state != core::JobState::kRunning) continue;
     list.push_back(SummaryJson(s));
     text += "\nmap job " + std::to_string(s.job) + " " + core::JobStateName(s.state) + ": " +
             std::to_string(s.ok) + " of " + std::to_string(s.items) + " ok, " +
@@ -173,6 +174,24 @@ void AddMapJobs(Node& node, CommandResult* result) {
   }
   result->json["maps"] = list;
   if (!text.empty()) result->text += (result->text.empty() ? text.substr(1) : text);
+}
+
+std::optional<CommandResult> MapJobResult(Node& node, uint64_t id) {
+  for (const MapSummary& s : node.Maps()) {
+    if (s.job != id) continue;
+    CommandResult r;
+    r.json = SummaryJson(s);
+    if (s.state == core::JobState::kRunning) {
+      r.text = "map job " + std::to_string(id) + " is running: " + std::to_string(s.ok) + " of " +
+               std::to_string(s.items) + " items ok, " + std::to_string(s.failed.size()) +
+               " failed";
+      return r;
+    }
+    r.text = MapSummaryText(s);
+    r.exit_status = s.state == core::JobState::kDone && s.failed.empty() ? 0 : 1;
+    return r;
+  }
+  return std::nullopt;
 }
 
 CommandResult MapCommand(Node& node, const std::vector<std::string>& words,

@@ -3,6 +3,7 @@
 #ifndef VELUM_SHELL_MAP_COMMAND_H_
 #define VELUM_SHELL_MAP_COMMAND_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,12 @@ namespace velum::shell {
 CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
                          const ShellContext& context);
 
-// `jobs`: the map jobs of this node (running, then finished from its journal) added to its
-// answer, as "maps" and as lines after the table.
-void AddMapJobs(Node& node, CommandResult* result);
+// `jobs`: the map jobs of this node added to its answer, as "maps" and as lines after the
+// table: the running ones, and with `all` the finished ones its journal keeps.
+void AddMapJobs(Node& node, CommandResult* result, bool all);
+
+// `result JOB` of a map job: its summary, as `map` printed it; nullopt if JOB is no map job.
+std::optional<CommandResult> MapJobResult(Node& node, uint64_t id);
 
 // For people: counts, time, items by node, then one line per failed item with its stderr.
 std::string MapSummaryText(const MapSummary& summary);
