@@ -319,19 +319,34 @@ def case_overhead(mesh):
     nodes = three_nodes(mesh)
     one = nodes[0]
     items = int(os.environ.get("REDUCE_OVERHEAD_ITEMS", "400000000"))
-    for chunk in ("", "--chunk 1000000"):
+    # Guided chunks, 1e6-item chunks, and 35000 chunks of 100 items (the coordinator's fold of
+    # 35000 partials, a worker's fold after every slice of every chunk).
+    for tag, n, chunk in (("guided", items, ""), ("fixed", items, "--chunk 1000000"),
+                          ("tiny", 3_500_000, "--chunk 100")):
         times = {"sum": [], "add": []}
         answers = set()
         for run in range(3):
             for reducer in ("sum", "add"):
-                r = scatter(one, f"sumsq 0 {items} --reduce {reducer} {chunk}".strip(), timeout=300)
+                r = scatter(one, f"sumsq 0 {n} --reduce {reducer} {chunk}".strip(), timeout=300)
                 times[reducer].append(r["elapsed_ms"])
                 answers.add(r["result"])
         check(len(answers) == 1, f"sum and add disagree: {answers}")
-        tag = "fixed" if chunk else "guided"
         for reducer, ts in times.items():
             figure(f"reduce_overhead_{tag}_{reducer}_ms", float(sorted(ts)[1]), "ms")
-        log(f"  {items} items {tag}: sum {times['sum']} ms, add {times['add']} ms")
+        log(f"  {n} items {tag}: sum {times['sum']} ms, add {times['add']} ms")
+    # A costlier item (a 2x2 product mod 65521 each): the same export reduced by the built-in
+    # sum (a meaningless number, the same work) and by its combining export.
+    n = int(os.environ.get("REDUCE_OVERHEAD_PRODUCTS", "300000000"))
+    times = {"sum": [], "matmul1": []}
+    for run in range(3):
+        for reducer in ("sum", "matmul1"):
+            r = scatter(one, f"prod1 0 {n} --reduce {reducer}", timeout=300)
+            times[reducer].append(r["elapsed_ms"])
+            if reducer == "matmul1":
+                check(r["result"] == expected("prod1", 0, n), f"prod1 0 {n}: {r['result']}")
+    for reducer, ts in times.items():
+        figure(f"reduce_overhead_products_{reducer}_ms", float(sorted(ts)[1]), "ms")
+    log(f"  {n} products: sum {times['sum']} ms, matmul1 {times['matmul1']} ms")
 
 
 CASES = {"results": case_results, "badinput": case_badinput, "kill_worker": case_kill_worker,
