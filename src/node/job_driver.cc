@@ -903,10 +903,11 @@ Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
     // The reducer is checked here, before anything runs: every worker would fail alike.
     auto combine = module->FindFunction(req.reduce_func);
     if (req.reduce_func.empty() || !combine.ok())
-      return MakeError(ErrorKind::kBadArguments,
-                       "the reducer '" + req.reduce_func +
-                           "' is not a function exported by the module (a reducer is sum, min, max, "
-                           "first or the name of an export that combines two results)");
+      return MakeError(
+          ErrorKind::kBadArguments,
+          "the reducer '" + req.reduce_func +
+              "' is not a function exported by the module (a reducer is sum, min, max, "
+              "first or the name of an export that combines two results)");
     if (std::string why = shell::ReducerExportProblem(**exported, **combine); !why.empty())
       return MakeError(ErrorKind::kBadArguments, "the reducer " + why);
   } else if (!req.reduce_func.empty()) {
