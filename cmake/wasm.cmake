@@ -8,14 +8,21 @@ set(VELUM_WASM_DIR ${CMAKE_BINARY_DIR}/wasm)
 file(MAKE_DIRECTORY ${VELUM_WASM_DIR})
 add_custom_target(velum_wasm ALL)
 
-# velum_add_wasm(NAME SOURCE [DEPENDS headers...]): C -> wasm32, every function exported.
+# velum_add_wasm(NAME SOURCE [MULTIVALUE] [DEPENDS headers...]): C -> wasm32, every function
+# exported. MULTIVALUE: a function returning a struct of scalars returns them as Wasm results
+# (clang's experimental multi-value ABI); compiler-rt is not linked then (its ABI differs), so
+# the source must avoid 128-bit arithmetic (divisions by constants among it).
 function(velum_add_wasm name source)
-  cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "MULTIVALUE" "" "DEPENDS" ${ARGN})
   set(out ${VELUM_WASM_DIR}/${name}.wasm)
+  set(abi ${VELUM_WASM_BUILTINS})
+  if(ARG_MULTIVALUE)
+    set(abi -mmultivalue -Xclang -target-abi -Xclang experimental-mv)
+  endif()
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${VELUM_WASM_CLANG} --target=wasm32 -O3 -nostdlib -Wl,--no-entry -Wl,--export-all
-            -o ${out} ${source} ${VELUM_WASM_BUILTINS}
+            -o ${out} ${source} ${abi}
     DEPENDS ${source} ${ARG_DEPENDS}
     COMMENT "wasm32 ${name}.wasm")
   add_custom_target(wasm_${name} DEPENDS ${out})

@@ -206,7 +206,12 @@ typedef enum velum_reducer {
   VELUM_REDUCE_SUM = 0, /* element-wise; integers wrap modulo 2^64, floats add in f64 */
   VELUM_REDUCE_MIN = 1,
   VELUM_REDUCE_MAX = 2,
-  VELUM_REDUCE_FIRST = 3 /* result of the lowest sub-range that is not all zeros (search) */
+  VELUM_REDUCE_FIRST = 3, /* result of the lowest sub-range that is not all zeros (search) */
+  /* An export of the module, named by reduce_export, combines two results: its type is
+   * (T..., T...) -> (T...) where T... are func's results, lower range first. Associative; need
+   * not be commutative: it is applied in range order, so the answer is the same however the
+   * range is cut. Checked when the job is submitted. */
+  VELUM_REDUCE_EXPORT = 4
 } velum_reducer;
 
 typedef struct velum_scatter_options {
@@ -215,6 +220,9 @@ typedef struct velum_scatter_options {
   bool exclude_self;       /* this node coordinates but does not compute */
   uint32_t timeout_ms;     /* per call of the export (one slice); default 60000 */
   uint32_t max_memory_mib; /* per instance; default 256 */
+  /* VELUM_REDUCE_EXPORT: the name of the combining export (read only with that reducer, so a
+   * program built before this field existed never has it read). Default NULL. */
+  const char* reduce_export;
 } velum_scatter_options;
 
 VELUM_EXPORT void velum_scatter_options_default(velum_scatter_options* options);

@@ -227,9 +227,16 @@ struct Options {
   uint32_t compile_jobs, max_cache_mib;
 };
 
-// velum_scatter_options, filled with the defaults.
+// velum_scatter_options, filled with the defaults. ReduceWith("name") makes an export of
+// the module the reducer (VELUM_REDUCE_EXPORT); the name is kept here, copies included.
 struct ScatterOptions : velum_scatter_options {
   ScatterOptions() : velum_scatter_options() { velum_scatter_options_default(this); }
+  ScatterOptions& ReduceWith(std::string export_name) {
+    reducer = VELUM_REDUCE_EXPORT;
+    reduce_export_name = std::move(export_name);
+    return *this;
+  }
+  std::string reduce_export_name;  // VELUM_REDUCE_EXPORT: passed as reduce_export
 };
 
 // A directory a command may reach (velum_dir): guest empty means host as written.
@@ -345,7 +352,10 @@ class Mesh {
   }
   Job Scatter(const std::string& path, const std::string& func, int64_t start, int64_t end,
               const ScatterOptions& options = ScatterOptions()) const {
-    velum_job* job = velum_scatter_async(path.c_str(), func.c_str(), start, end, &options);
+    velum_scatter_options o = options;
+    if (options.reducer == VELUM_REDUCE_EXPORT && !options.reduce_export_name.empty())
+      o.reduce_export = options.reduce_export_name.c_str();
+    velum_job* job = velum_scatter_async(path.c_str(), func.c_str(), start, end, &o);
     if (!job) throw Error(velum_last_error_code(), velum_last_error());
     return Job(job);
   }

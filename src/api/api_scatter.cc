@@ -35,6 +35,13 @@ int SubmitJob(Node& node, const char* path, const char* func, int64_t start, int
     case VELUM_REDUCE_FIRST:
       req.reducer = core::ReducerKind::kFirst;
       break;
+    case VELUM_REDUCE_EXPORT:
+      if (!o.reduce_export || !*o.reduce_export)
+        return Fail(VELUM_ERR_INVALID_ARGUMENT,
+                    "VELUM_REDUCE_EXPORT needs reduce_export, the name of the combining export");
+      req.reducer = core::ReducerKind::kModule;
+      req.reduce_func = o.reduce_export;
+      break;
     default:
       return Fail(VELUM_ERR_INVALID_ARGUMENT,
                   "reducer " + std::to_string(RawEnum(o.reducer)) + " is not a velum_reducer");

@@ -60,7 +60,8 @@ CoordinatorOutput Coordinator::Restore(const JournalJob& record,
                                        const std::vector<JournalChunk>& chunks, uint64_t now_ms) {
   CoordinatorOutput out;
   if (jobs_.count(record.id) || record.spec.start >= record.spec.end ||
-      record.spec.result_kinds.empty() || record.spec.result_kinds.size() > kMaxResultValues)
+      record.spec.result_kinds.empty() || record.spec.result_kinds.size() > kMaxResultValues ||
+      (record.spec.reducer == ReducerKind::kModule) == record.spec.reduce_func.empty())
     return out;
   next_job_ = std::max(next_job_, record.id + 1);
   auto [it, inserted] = jobs_.try_emplace(record.id, record.id, record.spec, config_.max_chunks);
@@ -101,6 +102,7 @@ CoordinatorOutput Coordinator::Submit(const JobSpec& spec, uint64_t now_ms, JobI
                                       std::string* error) {
   CoordinatorOutput out;
   VELUM_ASSERT(spec.start < spec.end && !spec.result_kinds.empty());
+  VELUM_ASSERT((spec.reducer == ReducerKind::kModule) == !spec.reduce_func.empty());
   if (running_jobs() >= config_.max_running_jobs) {
     *error = "too many running jobs (" + std::to_string(running_jobs()) + "); wait or cancel one";
     return out;
@@ -133,17 +135,59 @@ CoordinatorOutput Coordinator::Cancel(JobId id, uint64_t now_ms, const std::stri
 }
 
 void Coordinator::Finish(Job& job, JobState state, const std::string& error, uint64_t now_ms,
-                         CoordinatorOutput* out) {
+                         CoordinatorOutput* out, const std::vector<Num>* result) {
   VELUM_ASSERT(job.state == JobState::kRunning && state != JobState::kRunning);
+  VELUM_ASSERT(!result || state == JobState::kDone);
   for (const Attempt& a : job.ledger.CloseAll()) Ended(job, a, out);
   job.state = state;
   job.error = error;
   job.finished_ms = now_ms;
+  job.folding = false;
   if (state == JobState::kDone)
-    job.result = FinalValues(job.ledger.Result(), job.spec.result_kinds);
+    job.result = result ? *result : FinalValues(job.ledger.Result(), job.spec.result_kinds);
   JournalJobOf(job, out);
   out->events.push_back({job.id, state});
   VELUM_ASSERT(job.ledger.active_attempts() == 0);
+}
+
+void Coordinator::LedgerDone(Job& job, uint64_t now_ms, CoordinatorOutput* out) {
+  VELUM_ASSERT(job.state == JobState::kRunning && job.ledger.Done());
+  if (job.spec.reducer != ReducerKind::kModule) {
+    Finish(job, JobState::kDone, "", now_ms, out);
+    return;
+  }
+  if (job.folding) return;  // asked already
+  std::vector<Partial> pieces = job.ledger.Pieces();
+  if (pieces.size() <= 1) {  // one chunk (or none with a result): nothing to combine
+    std::vector<Num> result =
+        FinalValues(pieces.empty() ? Partial{} : pieces[0], job.spec.result_kinds);
+    Finish(job, JobState::kDone, "", now_ms, out, &result);
+    return;
+  }
+  job.folding = true;
+  out->folds.push_back({job.id, std::move(pieces)});
+}
+
+CoordinatorOutput Coordinator::OnFolded(JobId id, const std::vector<Num>& values,
+                                        const std::string& error, uint64_t now_ms) {
+  CoordinatorOutput out;
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.state != JobState::kRunning || !it->second.folding)
+    return out;  // cancelled (or failed) while its fold ran
+  Job& job = it->second;
+  job.folding = false;
+  if (!error.empty()) {
+    Finish(job, JobState::kFailed, error, now_ms, &out);
+  } else if (values.empty() || !Conforms(Partial{values}, job.spec.result_kinds)) {
+    Finish(job, JobState::kFailed,
+           "the reducer " + job.spec.reduce_func + " returned values of the wrong shape", now_ms,
+           &out);
+  } else {
+    Finish(job, JobState::kDone, "", now_ms, &out, &values);
+  }
+  Schedule(now_ms, &out);  // the fold held no slot, but other jobs may be waiting on nothing
+  VELUM_ASSERT(job.state != JobState::kRunning);
+  return out;
 }
 
 void Coordinator::Prune() {
@@ -366,7 +410,7 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
       }
       Ended(job, a, &out);
     }
-    if (job.ledger.Done()) Finish(job, JobState::kDone, "", now_ms, &out);
+    if (job.ledger.Done()) LedgerDone(job, now_ms, &out);
   }
   Schedule(now_ms, &out);
   return out;
@@ -511,6 +555,10 @@ void Coordinator::OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup
   msg.start = a.start;
   msg.end = job.ledger.chunk(chunk).end;
   msg.reducer = job.spec.reducer;
+  if (job.spec.reducer == ReducerKind::kModule) {
+    msg.reduce_func = job.spec.reduce_func;
+    msg.base = a.base;  // the worker folds onto the chunk's committed partial
+  }
   msg.wide = job.spec.wide;
   msg.timeout_ms = job.spec.timeout_ms;
   msg.max_memory_pages = job.spec.max_memory_pages;
@@ -618,9 +666,10 @@ void Coordinator::StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out
 void Coordinator::Schedule(uint64_t now_ms, CoordinatorOutput* out) {
   // A job restored from a journal that holds its last chunk's completion but not the job's
   // end (a prefix of the ops of one report) has nothing left to assign: it ends here.
+  // So does a module reducer's restored job whose chunks were all complete: its fold is asked.
   for (auto& [id, job] : jobs_)
-    if (job.state == JobState::kRunning && job.ledger.Done())
-      Finish(job, JobState::kDone, "", now_ms, out);
+    if (job.state == JobState::kRunning && job.ledger.Done() && !job.folding)
+      LedgerDone(job, now_ms, out);
   // One assignment per job per round, so that concurrent jobs share the workers.
   for (bool progress = true; progress;) {
     progress = false;
@@ -629,6 +678,7 @@ void Coordinator::Schedule(uint64_t now_ms, CoordinatorOutput* out) {
   }
   for (auto& [id, job] : jobs_) {
     if (job.state != JobState::kRunning) continue;
+    if (job.folding) continue;  // nothing left to assign
     StartBackups(job, now_ms, out);
     VELUM_ASSERT(!job.ledger.Done());  // assigning work never completes a job
   }
@@ -642,9 +692,10 @@ void Coordinator::CheckInvariants() const {
   for (const auto& [id, job] : jobs_) {
     VELUM_ASSERT(job.id == id && id < next_job_);
     if (job.state != JobState::kRunning) {
-      VELUM_ASSERT(job.ledger.active_attempts() == 0);
+      VELUM_ASSERT(job.ledger.active_attempts() == 0 && !job.folding);
       continue;
     }
+    VELUM_ASSERT(!job.folding || (job.ledger.Done() && job.spec.reducer == ReducerKind::kModule));
     job.ledger.CheckInvariants();
     for (const Chunk& c : job.ledger.chunks()) {
       for (const Attempt& a : c.attempts) {

@@ -105,6 +105,9 @@ struct Job {
   std::map<NodeId, WorkerShare> shares;
   std::map<NodeId, double> rate;  // measured items per second per slot (EWMA)
   std::map<NodeId, uint32_t> worker_failures;
+  // A module reducer's ledger is done and its chunks' partials are being folded by the driver
+  // (CoordinatorOutput::folds): the job ends when OnFolded says how that went.
+  bool folding = false;
 };
 
 // The journal: what must survive a restart. The driver (src/node/journal.cc) stores each op (an
@@ -140,10 +143,18 @@ struct JobEvent {
   JobState state = JobState::kRunning;  // a job ended in this state
 };
 
+// A module reducer's job whose ledger is done: the driver folds `pieces` (each chunk's
+// partial, in range order, at least two) through the export and answers with OnFolded.
+struct FoldRequest {
+  JobId job = 0;
+  std::vector<Partial> pieces;
+};
+
 struct CoordinatorOutput {
   std::vector<std::pair<NodeId, ToWorker>> messages;
   std::vector<JournalOp> journal;
   std::vector<JobEvent> events;
+  std::vector<FoldRequest> folds;
 };
 
 class Coordinator {
@@ -172,6 +183,11 @@ class Coordinator {
   // Anything at all arrived from the worker (a link heartbeat): it was alive then.
   void OnHeard(NodeId id, uint64_t now_ms);
   CoordinatorOutput OnReport(NodeId from, const Report& report, uint64_t now_ms);
+  // The driver folded a job's pieces (FoldRequest): `values` is the answer, unless `error` is
+  // set (the export trapped, the module was missing...), which fails the job. Ignored unless
+  // the job is still running and folding (it may have been cancelled meanwhile).
+  CoordinatorOutput OnFolded(JobId job, const std::vector<Num>& values, const std::string& error,
+                             uint64_t now_ms);
   CoordinatorOutput Tick(uint64_t now_ms);
   uint64_t NextDeadlineMs() const;
 
@@ -214,8 +230,11 @@ class Coordinator {
   void LoseAttempt(Job& job, AttemptId id, FailureRecord* record, CoordinatorOutput* out);
   void HandleError(Job& job, NodeId from, const Report& r, uint64_t now_ms, CoordinatorOutput* out);
   void TellStale(NodeId to, JobId job, AttemptId attempt, uint64_t now_ms, CoordinatorOutput* out);
+  // `result`: kDone's values (nullptr: the ledger's reduction, for a built-in reducer).
   void Finish(Job& job, JobState state, const std::string& error, uint64_t now_ms,
-              CoordinatorOutput* out);
+              CoordinatorOutput* out, const std::vector<Num>* result = nullptr);
+  // The job's ledger is done: it ends, or with a module reducer its fold is asked for.
+  void LedgerDone(Job& job, uint64_t now_ms, CoordinatorOutput* out);
   void JournalChunkOf(const Job& job, size_t index, CoordinatorOutput* out) const;
   void JournalJobOf(const Job& job, CoordinatorOutput* out) const;
   void Prune();

@@ -94,6 +94,11 @@ enum class ReducerKind : uint8_t {
   kMin,    // element-wise minimum (NaN wins, as in Wasm's f64.min)
   kMax,    // element-wise maximum
   kFirst,  // the result of the lowest sub-range whose result is not all zeros (a search)
+  // An export of the module, (T..., T...) -> (T...) where T... are the range export's results:
+  // combine(lower, upper). Associative, perhaps not commutative, and run only as wasm: workers
+  // fold their slices through it in their executors, the coordinator's driver folds the chunks'
+  // partials in range order when the job's ledger is done. The core never combines these.
+  kModule,
 };
 const char* ReducerName(ReducerKind kind);
 bool ParseReducer(const std::string& text, ReducerKind* out);
@@ -131,6 +136,7 @@ struct JobSpec {
   std::string func;
   int64_t start = 0, end = 0;  // [start, end), start < end
   ReducerKind reducer = ReducerKind::kSum;
+  std::string reduce_func;            // kModule: the combining export; else empty
   bool wide = false;                  // the export takes (i64, i64), else (i32, i32)
   std::vector<NumKind> result_kinds;  // of the reduced values, one per export result
   uint64_t chunk_items = 0;           // fixed chunk size; 0: sized from measured throughput
@@ -164,6 +170,12 @@ struct Assign {
   std::string func;
   int64_t start = 0, end = 0;
   ReducerKind reducer = ReducerKind::kSum;
+  // kModule: the combining export, and the chunk's committed partial of [chunk begin, start)
+  // (empty at the chunk's beginning). The worker folds its slices onto `base`, so its reports'
+  // partials are of [chunk begin, upto): one value per chunk, never a list for the core to
+  // combine. Both empty for the built-in reducers.
+  std::string reduce_func;
+  Partial base;
   bool wide = false;
   uint32_t timeout_ms = 60000;
   uint32_t max_memory_pages = 4096;
@@ -183,8 +195,9 @@ struct Cancel {
 };
 
 // Worker -> coordinator: a checkpoint of one attempt. [start, upto) is done and reduces to
-// `partial` (cumulative, so a lost or reordered report is superseded by the next one);
-// [upto, running_to) is the slice in progress. A report with an error ends the attempt.
+// `partial` (with a module reducer: [start, upto) folded onto the assignment's base, so the
+// partial of [chunk begin, upto)) (cumulative, so a lost or reordered report is superseded by the
+// next one); [upto, running_to) is the slice in progress. A report with an error ends the attempt.
 struct Report {
   JobId job = 0;
   AttemptId attempt = 0;

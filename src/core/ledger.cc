@@ -190,7 +190,10 @@ Ledger::Applied Ledger::Apply(NodeId from, const Report& r, uint64_t now_ms) {
   if (a->upto > c->done_upto) {
     out.committed = ItemsIn(c->done_upto, a->upto);
     c->done_upto = a->upto;
-    c->done = Combine(reducer_, a->base, a->partial);
+    // A module reducer's worker folded its slices onto the base it was given: its partial
+    // is already that of [begin, upto).
+    c->done =
+        reducer_ == ReducerKind::kModule ? a->partial : Combine(reducer_, a->base, a->partial);
     // The chunk's output is this attempt's, as its result is: never two copies of a slice.
     c->output = a->base_output;
     c->output.insert(c->output.end(), a->output.begin(), a->output.end());
@@ -301,8 +304,17 @@ std::optional<size_t> Ledger::NextWaiting() const {
   return *waiting_.begin();
 }
 
-Partial Ledger::Result() const {
+std::vector<Partial> Ledger::Pieces() const {
   VELUM_ASSERT(Done());
+  std::vector<Partial> out;
+  for (size_t i = 0; i < chunks_.size() && Relevant(i); i++)
+    if (!chunks_[i].done.empty()) out.push_back(chunks_[i].done);
+  VELUM_ASSERT(out.size() <= chunks_.size());
+  return out;
+}
+
+Partial Ledger::Result() const {
+  VELUM_ASSERT(Done() && reducer_ != ReducerKind::kModule);
   Partial total;
   for (size_t i = 0; i < chunks_.size() && Relevant(i); i++)
     total = Combine(reducer_, total, chunks_[i].done);

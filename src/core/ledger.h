@@ -29,6 +29,7 @@ struct Attempt {
   int64_t start = 0;       // the chunk's committed point when the attempt was opened
   Partial base;            // the chunk's committed partial of [chunk.begin, start) then
   int64_t upto = 0;        // reported: [start, upto) is done and reduces to `partial`
+                           // (a module reducer's: [chunk.begin, upto), base included)
   int64_t running_to = 0;  // reported: [upto, running_to) is being computed
   Partial partial;
   uint64_t busy_us = 0;  // reported executor time
@@ -110,8 +111,12 @@ class Ledger {
   int64_t next_unassigned() const { return next_; }
   bool AllCut() const { return next_ >= limit_; }
   bool Done() const { return AllCut() && open_chunks_ == 0; }
-  // The reduction of the whole range (first: of everything up to the answer). Once Done().
+  // The reduction of the whole range (first: of everything up to the answer). Once Done(),
+  // for a built-in reducer.
   Partial Result() const;
+  // Once Done(): each chunk's partial in range order (the empty ones left out), for a module
+  // reducer's driver to fold through the export. At most max_chunks of them.
+  std::vector<Partial> Pieces() const;
   uint64_t items_total() const { return ItemsIn(start_, limit_); }
   uint64_t items_done() const;
   size_t active_attempts() const { return attempt_chunk_.size(); }

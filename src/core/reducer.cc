@@ -1,5 +1,6 @@
-// The four reducers. Each is associative with the empty partial as identity, which is what
-// lets the ledger combine checkpoints, chunks and restarted attempts in any grouping.
+// The four built-in reducers. Each is associative with the empty partial as identity, which is
+// what lets the ledger combine checkpoints, chunks and restarted attempts in any grouping.
+// A module reducer (kModule) is wasm: it is never combined here, only carried.
 #include "core/reducer.h"
 
 #include <charconv>
@@ -52,6 +53,8 @@ const char* ReducerName(ReducerKind kind) {
       return "max";
     case ReducerKind::kFirst:
       return "first";
+    case ReducerKind::kModule:
+      return "module";
   }
   return "?";
 }
@@ -70,6 +73,9 @@ bool ParseReducer(const std::string& text, ReducerKind* out) {
 Partial Combine(ReducerKind reducer, const Partial& lower, const Partial& upper) {
   if (lower.empty()) return upper;
   if (upper.empty()) return lower;
+  // Module partials are folded in wasm by the drivers, never here (the ledger and the worker
+  // keep them one per chunk and attempt).
+  VELUM_ASSERT(reducer != ReducerKind::kModule);
   if (reducer == ReducerKind::kFirst) return lower;  // the lower range's find wins
   VELUM_ASSERT(lower.values.size() == upper.values.size());
   Partial out;

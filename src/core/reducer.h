@@ -10,7 +10,8 @@
 
 namespace velum::core {
 
-// The partial of [a, c) from those of [a, b) (lower) and [b, c) (upper).
+// The partial of [a, c) from those of [a, b) (lower) and [b, c) (upper). Built-in reducers
+// only, or either side empty: a module reducer's partials are combined by its export.
 Partial Combine(ReducerKind reducer, const Partial& lower, const Partial& upper);
 
 // The partial of one call's results. Sums widen f32 to f64; `first` keeps only a result

@@ -76,7 +76,10 @@ WorkerOutput Worker::OnAssign(NodeId from, const Assign& a, uint64_t now_ms) {
   }
   // Items of a (i32, i32) export are passed as i32: a range beyond them cannot run.
   bool narrow_overflow = !a.wide && (a.start < INT32_MIN || a.end > INT32_MAX);
-  bool malformed = a.start >= a.end || a.func.empty() || narrow_overflow;
+  // A module reducer names its export; the built-in ones carry neither a name nor a base.
+  bool module = a.reducer == ReducerKind::kModule;
+  bool malformed = a.start >= a.end || a.func.empty() || narrow_overflow ||
+                   (module ? a.reduce_func.empty() : !a.reduce_func.empty() || !a.base.empty());
   if (malformed || tasks_.size() >= config_.max_tasks) {
     Report r;
     r.job = a.job;
@@ -132,6 +135,10 @@ void Worker::StartSlice(Task& t, WorkerOutput* out) {
   run.func = t.assign.func;
   run.wide = t.assign.wide;
   run.reducer = t.assign.reducer;
+  if (run.reducer == ReducerKind::kModule) {
+    run.reduce_func = t.assign.reduce_func;
+    run.acc = t.partial.empty() ? t.assign.base : t.partial;  // the partial of [chunk begin, lo)
+  }
   run.lo = t.upto;
   run.hi = t.slice_hi;
   run.timeout_ms = t.assign.timeout_ms;
@@ -196,7 +203,8 @@ WorkerOutput Worker::OnSliceDone(uint64_t slice, const SliceResult& r, uint64_t 
     }
   } else {
     uint64_t items = ItemsIn(t.upto, t.slice_hi);  // may exceed INT64_MAX
-    t.partial = Combine(reducer, t.partial, p);
+    // A module reducer's slice came back folded onto the attempt's partial (SliceRun::acc).
+    t.partial = reducer == ReducerKind::kModule ? p : Combine(reducer, t.partial, p);
     t.upto = t.slice_hi;
     t.last_items = items;
     double sample =

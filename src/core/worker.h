@@ -42,6 +42,11 @@ struct SliceRun {
   std::string func;
   bool wide = false;
   ReducerKind reducer = ReducerKind::kSum;
+  // kModule: after the call, its results are folded onto `acc` through `reduce_func`, in the
+  // executor (acc empty: the results alone), and SliceResult::values is that fold: the
+  // attempt's partial so far, from the chunk's beginning.
+  std::string reduce_func;
+  Partial acc;
   int64_t lo = 0, hi = 0;
   uint32_t timeout_ms = 0;
   uint32_t max_memory_pages = 0;
@@ -50,7 +55,7 @@ struct SliceRun {
 
 struct SliceResult {
   bool ok = false;
-  std::vector<Num> values;  // the export's results
+  std::vector<Num> values;  // the export's results (kModule: folded onto SliceRun::acc)
   TaskError error;
   uint64_t busy_us = 0;  // how long the call took
   // What a WASI export wrote, ok or not; output.lo and .hi are the slice's. Unset: nothing.

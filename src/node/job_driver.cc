@@ -59,6 +59,73 @@ std::optional<core::SliceOutput> SliceOutputOf(const core::SliceRun& run, CallOu
   return o;
 }
 
+// A partial as the arguments of a module reducer whose range export returns `types`;
+// nullopt if it does not have their shape (empty: an empty list).
+std::optional<std::vector<Value>> FoldValues(const core::Partial& p,
+                                             const std::vector<ValType>& types) {
+  std::vector<Value> out;
+  if (p.empty()) return out;
+  if (p.values.size() != types.size()) return std::nullopt;
+  for (size_t i = 0; i < types.size(); i++) {
+    if (p.values[i].kind != KindOf(types[i])) return std::nullopt;
+    out.push_back(ValueOf(p.values[i], types[i]));
+  }
+  return out;
+}
+
+// The reducer export of a module reducer's job, checked against its range export: the
+// results' types, or the error.
+Result<std::vector<ValType>> ReducerTypes(const Module& module, const std::string& func,
+                                          const std::string& reduce_func) {
+  auto range = module.FindFunction(func);
+  if (!range.ok()) return range.error();
+  auto combine = module.FindFunction(reduce_func);
+  if (!combine.ok()) return combine.error();
+  if (std::string why = shell::ReducerExportProblem(**range, **combine); !why.empty())
+    return MakeError(ErrorKind::kBadArguments, why);
+  return (*range)->sig.results;
+}
+
+// A coordinator's fold of a module reducer's pieces (each chunk's partial, in range order)
+// through the export, in as few executor calls as kMaxFoldValues allows, each folding onto the
+// last one's answer. `spec` comes from JobDriver::SpecFor (no function: a fold alone).
+Result<std::vector<core::Num>> FoldPieces(Executors& executors, CallSpec spec,
+                                          const core::JobSpec& job,
+                                          const std::vector<core::Partial>& pieces) {
+  auto types = ReducerTypes(*spec.module, job.func, job.reduce_func);
+  if (!types.ok()) return types.error();
+  const size_t arity = types->size();
+  const size_t per_call = kMaxFoldValues / arity * arity;  // values in one request
+  std::vector<Value> acc;
+  for (size_t i = 0; i < pieces.size();) {
+    CallSpec::Fold fold{job.reduce_func, static_cast<uint32_t>(arity), acc};
+    for (; i < pieces.size() && fold.values.size() + arity <= per_call; i++) {
+      auto values = FoldValues(pieces[i], *types);
+      if (!values || values->empty())
+        return MakeError(ErrorKind::kInternal, "a chunk's partial does not fit " + job.func);
+      fold.values.insert(fold.values.end(), values->begin(), values->end());
+    }
+    if (fold.values.size() == arity) {  // one tuple: nothing to combine
+      acc = std::move(fold.values);
+      continue;
+    }
+    spec.fold = std::move(fold);
+    auto out = executors.Call(spec);
+    // An executor that crashed or was busy is no reason to lose a finished job: once more.
+    if (!out.ok() && Retryable(out.error().kind) && out.error().kind != ErrorKind::kCancelled)
+      out = executors.Call(spec);
+    if (!out.ok()) return out.error();
+    if (out->values.size() != arity)
+      return MakeError(ErrorKind::kBadArguments, job.reduce_func + " returned " +
+                                                     std::to_string(out->values.size()) +
+                                                     " values, not " + std::to_string(arity));
+    acc = std::move(out->values);
+  }
+  std::vector<core::Num> result;
+  for (const Value& v : acc) result.push_back(NumOf(v));
+  return result;
+}
+
 // `spec` comes from JobDriver::SpecFor; the slice adds its bounds as the export's arguments.
 core::SliceResult ExecuteSlice(Executors& executors, CallSpec spec, const core::SliceRun& run,
                                const std::function<uint64_t()>& now_us) {
@@ -73,17 +140,30 @@ core::SliceResult ExecuteSlice(Executors& executors, CallSpec spec, const core::
                        : std::vector<Value>{Value::I32(static_cast<int32_t>(run.lo)),
                                             Value::I32(static_cast<int32_t>(run.hi))};
   if (spec.module->ImportsWasi()) spec.wasi = SliceWasi(run);
+  if (run.reducer == core::ReducerKind::kModule) {
+    // The slice's results are folded onto the attempt's partial in the same instance.
+    auto types = ReducerTypes(*spec.module, run.func, run.reduce_func);
+    if (!types.ok()) return SliceFailure(types.error());
+    auto acc = FoldValues(run.acc, *types);
+    if (!acc)
+      return SliceFailure(
+          MakeError(ErrorKind::kBadArguments, "the partial to fold onto does not fit " + run.func));
+    spec.fold =
+        CallSpec::Fold{run.reduce_func, static_cast<uint32_t>(types->size()), std::move(*acc)};
+  }
   uint64_t t0 = now_us();
   auto out = executors.Call(spec);
   core::SliceResult r;
   r.busy_us = now_us() - t0;
   if (!out.ok()) {
     r.error = TaskErrorOf(out.error());
+    if (spec.fold) r.error.message = ReducerErrorText(out.error(), spec.fold->func);
     return r;
   }
   if (spec.wasi) r.output = SliceOutputOf(run, *out);
   if (out->failure) {  // a WASI export that trapped after writing: the output says why
     r.error = TaskErrorOf(*out->failure);
+    if (spec.fold) r.error.message = ReducerErrorText(*out->failure, spec.fold->func);
     return r;
   }
   if (spec.wasi && out->values.empty()) {
@@ -245,6 +325,7 @@ void JobDriver::Stop(const std::vector<core::NodeId>& peers) {
   for (core::NodeId id : peers)
     if (id != options_.id) worker_->OnCoordinatorDown(id, now);
   for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
+  for (auto& [id, cancel] : fold_cancels_) cancel->store(true);
   calls_->Stop("this node left the mesh");
   commands_->Stop("this node left the mesh");
   FlushJournal();
@@ -477,6 +558,7 @@ void JobDriver::RunCoordinator(core::CoordinatorOutput out) {
     journal_->Add(std::move(out.journal));
     journal_flush_at_ms_ = std::min(journal_flush_at_ms_, hooks_.now_ms() + kJournalFlushMs);
   }
+  for (auto& fold : out.folds) StartFold(std::move(fold));
   if (!out.events.empty()) {
     for (const auto& ev : out.events) {
       const core::Job* job = coordinator_->job(ev.job);
@@ -558,6 +640,55 @@ void JobDriver::StartSlice(const core::SliceRun& run) {
                 });
 }
 
+void JobDriver::StartFold(core::FoldRequest fold) {
+  const core::Job* job = coordinator_->job(fold.job);
+  VELUM_ASSERT(job && job->folding && fold.pieces.size() >= 2);
+  auto work = std::make_shared<FoldWork>();
+  work->job = fold.job;
+  work->spec = job->spec;
+  work->pieces = std::move(fold.pieces);
+  work->cancel = std::make_shared<std::atomic<bool>>(false);
+  // This node's copy of the module may be gone (removed, damaged on disk): the workers that
+  // ran the job hold it, and are asked in turn.
+  for (const auto& [worker, share] : job->shares)
+    if (worker != options_.id && share.items > 0) work->holders.push_back(worker);
+  fold_cancels_[fold.job] = work->cancel;
+  FoldWithModule(std::move(work), 0);
+}
+
+void JobDriver::FoldWithModule(std::shared_ptr<FoldWork> work, size_t holder) {
+  // Told on the loop, once: the answer, or why there is none.
+  auto done = [this, id = work->job](std::vector<core::Num> values, std::string error) {
+    hooks_.loop([this, id, values = std::move(values), error = std::move(error)] {
+      fold_cancels_.erase(id);
+      if (!stopped_) RunCoordinator(coordinator_->OnFolded(id, values, error, hooks_.now_ms()));
+    });
+  };
+  core::NodeId peer = holder < work->holders.size() ? work->holders[holder] : core::kNoNode;
+  fetcher_->Get(work->spec.module, work->spec.module_size, peer,
+                [this, work, holder, peer, done](Result<ModulePtr> module) {
+                  if (stopped_) return;
+                  if (!module.ok()) {
+                    if (peer != core::kNoNode) return FoldWithModule(work, holder + 1);
+                    return done({}, "folding the chunks' results through " +
+                                        work->spec.reduce_func + ": " + module.error().ToString());
+                  }
+                  bool posted = executors_->Post([this, work, m = *module, done] {
+                    const core::JobSpec& spec = work->spec;
+                    auto folded = FoldPieces(*executors_,
+                                             SpecFor(m, "", {}, spec.timeout_ms,
+                                                     spec.max_memory_pages, work->cancel.get()),
+                                             spec, work->pieces);
+                    if (!folded.ok())
+                      return done({}, "folding the chunks' results: " +
+                                          ReducerErrorText(folded.error(), spec.reduce_func));
+                    done(std::move(*folded), "");
+                  });
+                  if (!posted)
+                    done({}, "folding the chunks' results: this node's call queue is full");
+                });
+}
+
 void JobDriver::FinishSlice(uint64_t slice, const core::SliceResult& result) {
   if (stopped_) return;
   auto it = slice_cancels_.find(slice);
@@ -621,6 +752,7 @@ JobSummary JobDriver::Summarize(const core::Job& job, bool with_output) const {
   s.start = job.spec.start;
   s.end = job.spec.end;
   s.reducer = job.spec.reducer;
+  s.reduce_func = job.spec.reduce_func;
   s.result = job.result;
   s.error = job.error;
   s.items_total = job.ledger.items_total();
@@ -675,6 +807,7 @@ void JobDriver::AttachRecords(std::vector<core::JournalOp>* ops) const {
 
 void JobDriver::Shutdown() {
   for (auto& [id, cancel] : slice_cancels_) cancel->store(true);
+  for (auto& [id, cancel] : fold_cancels_) cancel->store(true);
   if (calls_) calls_->CancelServed();
   if (commands_) commands_->CancelServed();
   // Queued work runs and its threads end while executors_ is still whole (that work calls
@@ -789,6 +922,21 @@ Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
     return MakeError(ErrorKind::kBadArguments,
                      req.func + " takes i32 bounds: the range must lie within [" +
                          std::to_string(INT32_MIN) + ", " + std::to_string(INT32_MAX) + "]");
+  if (req.reducer == core::ReducerKind::kModule) {
+    // The reducer is checked here, before anything runs: every worker would fail alike.
+    auto combine = module->FindFunction(req.reduce_func);
+    if (req.reduce_func.empty() || !combine.ok())
+      return MakeError(
+          ErrorKind::kBadArguments,
+          "the reducer '" + req.reduce_func +
+              "' is not a function exported by the module (a reducer is sum, min, max, "
+              "first or the name of an export that combines two results)");
+    if (std::string why = shell::ReducerExportProblem(**exported, **combine); !why.empty())
+      return MakeError(ErrorKind::kBadArguments, "the reducer " + why);
+  } else if (!req.reduce_func.empty()) {
+    return MakeError(ErrorKind::kBadArguments,
+                     "a reducer export (" + req.reduce_func + ") needs the module reducer");
+  }
   std::vector<core::NumKind> kinds;
   for (ValType t : (*exported)->sig.results) kinds.push_back(KindOf(t));
   spec.module = module->hash();
@@ -797,6 +945,7 @@ Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
   spec.start = req.start;
   spec.end = req.end;
   spec.reducer = req.reducer;
+  spec.reduce_func = req.reduce_func;
   spec.result_kinds = core::ReducedKinds(req.reducer, kinds);
   spec.chunk_items = req.chunk_items;
   spec.exclude_self = req.exclude_self;

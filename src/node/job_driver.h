@@ -153,6 +153,18 @@ class JobDriver final : public PeerListener {
   void RunCoordinator(core::CoordinatorOutput out);
   void RunWorker(core::WorkerOutput out);
   void StartSlice(const core::SliceRun& run);
+  // A module reducer's job whose ledger is done: its pieces are folded through the export
+  // off the loop, and the coordinator told (OnFolded).
+  struct FoldWork {
+    core::JobId job = 0;
+    core::JobSpec spec;
+    std::vector<core::Partial> pieces;
+    std::vector<core::NodeId> holders;  // workers of the job: they hold its module
+    std::shared_ptr<std::atomic<bool>> cancel;
+  };
+  void StartFold(core::FoldRequest fold);
+  // With the module from this node's store, else from holders[holder] and the next ones.
+  void FoldWithModule(std::shared_ptr<FoldWork> work, size_t holder);
   void FinishSlice(uint64_t slice, const core::SliceResult& result);
   void ServeModule(core::NodeId peer, const ModuleHash& hash);
   void PublishLoad();
@@ -186,7 +198,8 @@ class JobDriver final : public PeerListener {
   // The one place a peer is declared up (a worker for this node's jobs) or down (what was in
   // flight with it has ended).
   std::unique_ptr<core::PeerGate> peer_gate_;
-  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels_;  // running slices
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> slice_cancels_;    // running slices
+  std::map<core::JobId, std::shared_ptr<std::atomic<bool>>> fold_cancels_;  // running folds
   std::map<core::NodeId, HeldFrames> held_frames_;
   uint64_t held_frames_total_ = 0, held_frames_dropped_ = 0;
   DeadlineWake wake_;                          // the one timer asked of the loop

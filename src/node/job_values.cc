@@ -28,6 +28,19 @@ core::Num NumOf(const Value& v) {
   }
 }
 
+Value ValueOf(const core::Num& n, ValType t) {
+  switch (t) {
+    case ValType::kI32:
+      return Value::I32(static_cast<int32_t>(n.i));
+    case ValType::kI64:
+      return Value::I64(n.i);
+    case ValType::kF32:
+      return Value::F32(static_cast<float>(n.f));
+    default:
+      return Value::F64(n.f);
+  }
+}
+
 bool Retryable(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kExecutorCrashed:

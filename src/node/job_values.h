@@ -17,6 +17,9 @@ namespace velum {
 uint32_t PagesOf(uint32_t mib);  // 64 KiB pages in `mib` MiB (at least 1 MiB)
 core::NumKind KindOf(ValType t);
 core::Num NumOf(const Value& v);
+// A reduced number back as a value of `t` (a module reducer's argument); the kinds agree
+// (KindOf(t) == n.kind, checked by the caller).
+Value ValueOf(const core::Num& n, ValType t);
 // Errors that another attempt elsewhere would hit too fail a job at once; the others (a
 // crashed executor, a busy or lost node) are retried.
 bool Retryable(ErrorKind kind);

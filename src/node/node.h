@@ -65,6 +65,9 @@ struct ScatterRequest {
   std::string func;
   int64_t start = 0, end = 0;
   core::ReducerKind reducer = core::ReducerKind::kSum;
+  // kModule: the export that combines two results, (T..., T...) -> (T...) where T... are
+  // func's results, lower range first; checked before the job is accepted. Else empty.
+  std::string reduce_func;
   uint64_t chunk_items = 0;  // fixed chunk size; 0: sized from measured throughput
   bool exclude_self = false;
   uint32_t timeout_ms = 60000;    // per call (a slice)
@@ -109,6 +112,7 @@ struct JobSummary {
   std::string func;
   int64_t start = 0, end = 0;
   core::ReducerKind reducer = core::ReducerKind::kSum;
+  std::string reduce_func;        // kModule: the reducer export
   std::vector<core::Num> result;  // done: the reduced values
   std::string error;              // failed or cancelled: why
   uint64_t items_done = 0, items_total = 0;

@@ -33,6 +33,10 @@ std::vector<uint8_t> ExecRequest::Encode() const {
   w.Str(func);
   w.U32(static_cast<uint32_t>(args.size()));
   for (const auto& a : args) w.Val(a);
+  w.Str(fold_func);
+  w.U32(fold_arity);
+  w.U32(static_cast<uint32_t>(fold_values.size()));
+  for (const auto& v : fold_values) w.Val(v);
   w.U32(max_memory_pages);
   w.U64(timeout_ms);
   w.U8(wasi);
@@ -65,6 +69,17 @@ bool ExecRequest::Decode(const std::vector<uint8_t>& frame, ExecRequest* out) {
   if (n > 1024) return false;
   out->args.clear();
   for (uint32_t i = 0; i < n && !r.failed(); i++) out->args.push_back(r.Val());
+  out->fold_func = r.Str();
+  out->fold_arity = r.U32();
+  uint32_t folded = r.U32();
+  if (folded > kMaxFoldValues) return false;
+  out->fold_values.clear();
+  for (uint32_t i = 0; i < folded && !r.failed(); i++) out->fold_values.push_back(r.Val());
+  if (out->fold_func.empty()
+          ? out->fold_arity != 0 || folded != 0
+          : out->fold_arity == 0 || out->fold_arity > 1024 || folded % out->fold_arity != 0 ||
+                (out->func.empty() && folded == 0))
+    return false;
   out->max_memory_pages = r.U32();
   out->timeout_ms = r.U64();
   out->wasi = r.U8();
@@ -165,6 +180,15 @@ bool ExecResponse::Decode(const std::vector<uint8_t>& frame, ExecResponse* out) 
   out->stdout_data = r.Str();
   out->stderr_data = r.Str();
   return !r.failed();
+}
+
+std::string ReducerErrorText(const Error& error, const std::string& name) {
+  const std::string prefix = kReducerErrorPrefix + name;
+  if (name.empty() || error.message.rfind(prefix, 0) != 0) return error.ToString();
+  Error plain = error;
+  plain.message = error.message.substr(prefix.size());
+  if (plain.message.rfind(": ", 0) == 0) plain.message = plain.message.substr(2);
+  return prefix + ": " + plain.ToString();
 }
 
 namespace {
@@ -330,6 +354,39 @@ class Executor {
     return module;
   }
 
+  // ExecRequest::fold_func: the tuples, then the call's results, through the combining export.
+  static Result<std::vector<Value>> CallAndFold(Instance& instance, const ExecRequest& req) {
+    std::vector<Value> acc;
+    auto fold = [&](std::vector<Value> next) -> Status {
+      if (acc.empty()) {
+        acc = std::move(next);
+        return {};
+      }
+      acc.insert(acc.end(), next.begin(), next.end());
+      auto r = instance.Call(req.fold_func, acc);
+      if (!r.ok()) {
+        // Said as the reducer's (ReducerError reads it back): Error::ToString drops the message
+        // of a trap of a known kind.
+        Error e = r.error();
+        e.message =
+            kReducerErrorPrefix + req.fold_func + (e.message.empty() ? "" : ": ") + e.message;
+        return e;
+      }
+      acc = std::move(*r);
+      return {};
+    };
+    for (size_t i = 0; i < req.fold_values.size(); i += req.fold_arity) {
+      auto from = req.fold_values.begin() + static_cast<std::ptrdiff_t>(i);
+      if (Status s = fold({from, from + req.fold_arity}); !s.ok()) return s.error();
+    }
+    if (!req.func.empty()) {
+      auto results = instance.Call(req.func, req.args);
+      if (!results.ok()) return results.error();
+      if (Status s = fold(std::move(*results)); !s.ok()) return s.error();
+    }
+    return acc;
+  }
+
   Status LoadNative(const ExecRequest& req, const ModulePtr& module) {
     if (aot_.IsLoaded(*module)) return {};
     // A confined executor cannot open another object: the pool binds one per module.
@@ -360,7 +417,8 @@ class Executor {
       }
       auto instance = engine->Instantiate(*module, limits);
       if (!instance.ok()) return instance.error();
-      return (*instance)->Call(req.func, req.args);
+      if (req.fold_func.empty()) return (*instance)->Call(req.func, req.args);
+      return CallAndFold(**instance, req);
     } catch (const std::bad_alloc&) {
       return MakeError(ErrorKind::kMemoryLimitExceeded, "the executor ran out of memory");
     }

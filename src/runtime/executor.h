@@ -23,6 +23,16 @@ constexpr uint64_t kMaxWasiOutputBytes = 6ull << 20;
 // A WASI command's stdin, when the caller gives it as bytes, travels in the request frame
 // (16 MiB at most) beside arguments and environment, so it is capped well below that.
 constexpr uint64_t kMaxWasiStdinBytes = 4ull << 20;
+// A fold through a combining export (a scatter's module reducer, ExecRequest::fold_func)
+// carries at most this many values in one request: a longer fold (a coordinator's, of many
+// chunks' partials) is several requests, each folding onto the last one's answer.
+constexpr size_t kMaxFoldValues = 1 << 16;
+// The message of an error of the combining export opens with this and its name, for the
+// caller to say so (ReducerErrorText).
+inline constexpr char kReducerErrorPrefix[] = "the reducer ";
+// "the reducer NAME: trap: unreachable" for an error of the fold through NAME (the prefix
+// above), else error.ToString().
+std::string ReducerErrorText(const Error& error, const std::string& name);
 // Directories one WASI call may be given: they travel as descriptors beside the request,
 // after the module's and before a stdin file's, so together they fit in one frame's
 // kMaxPassedFds.
@@ -72,6 +82,13 @@ struct ExecRequest {
   // Or a file of any size, read front to back: its descriptor comes last beside the frame
   // (the caller opened it; the executor never opens a path). Not with wasi_stdin_given.
   bool wasi_stdin_attached = false;
+  // A fold, in the call's instance: the tuples of fold_arity values in fold_values, then the
+  // results of `func` unless it is empty, left to right through fold_func (acc = the first;
+  // acc = fold_func(acc..., next...)); the response's values are the fold. fold_func empty:
+  // a plain call of `func`.
+  std::string fold_func;
+  uint32_t fold_arity = 0;
+  std::vector<Value> fold_values;
 
   // How many descriptors come with this request's frame.
   size_t PassedFds() const {

@@ -573,12 +573,25 @@ bool ReadResponse(int fd, ExecResponse* out) {
 Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   auto start = Clock::now();
   // Reject what can be rejected without running anything.
-  auto exported = spec.module->FindFunction(spec.func);
-  if (!exported.ok()) return exported.error();
-  if (spec.args.size() != (*exported)->sig.params.size())
-    return MakeError(ErrorKind::kBadArguments, "expected " +
-                                                   std::to_string((*exported)->sig.params.size()) +
-                                                   " arguments " + (*exported)->sig.ToString());
+  if (!spec.func.empty() || !spec.fold) {
+    auto exported = spec.module->FindFunction(spec.func);
+    if (!exported.ok()) return exported.error();
+    if (spec.args.size() != (*exported)->sig.params.size())
+      return MakeError(ErrorKind::kBadArguments,
+                       "expected " + std::to_string((*exported)->sig.params.size()) +
+                           " arguments " + (*exported)->sig.ToString());
+  }
+  if (spec.fold) {
+    auto combine = spec.module->FindFunction(spec.fold->func);
+    if (!combine.ok()) return combine.error();
+    const size_t arity = spec.fold->arity, n = spec.fold->values.size();
+    if (arity == 0 || (*combine)->sig.params.size() != 2 * size_t{arity} || n % arity != 0 ||
+        n > kMaxFoldValues || (spec.func.empty() && n == 0))
+      return MakeError(ErrorKind::kBadArguments,
+                       "a fold of " + std::to_string(n) + " values in tuples of " +
+                           std::to_string(arity) + " through " + spec.fold->func + " " +
+                           (*combine)->sig.ToString());
+  }
   if (Status s = Start(); !s.ok()) return s.error();
   auto stored = StoreModule(spec.module);
   if (!stored.ok()) return stored.error();
@@ -590,6 +603,11 @@ Result<CallOutcome> ExecutorPool::Call(const CallSpec& spec) {
   req.module_hash = spec.module->hash_hex();
   req.func = spec.func;
   req.args = spec.args;
+  if (spec.fold) {
+    req.fold_func = spec.fold->func;
+    req.fold_arity = spec.fold->arity;
+    req.fold_values = spec.fold->values;
+  }
   req.max_memory_pages = spec.max_memory_pages;
   req.timeout_ms = static_cast<uint64_t>(spec.timeout.count());
   // The directories are opened before an executor is taken: one that cannot be is said at once.

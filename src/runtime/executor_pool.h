@@ -97,6 +97,16 @@ struct CallSpec {
     std::function<void(int stream, const std::string& data)> on_output;
   };
   std::optional<Wasi> wasi;
+  // A fold through a combining export (a scatter's module reducer), in the call's instance:
+  // the tuples of `arity` values in `values`, then the call's results (none if func is
+  // empty), left to right: acc = the first; acc = func(acc..., next...). The outcome's values
+  // are the fold; a trap in the combining export names it. At most kMaxFoldValues values.
+  struct Fold {
+    std::string func;
+    uint32_t arity = 0;
+    std::vector<Value> values;
+  };
+  std::optional<Fold> fold;
 };
 
 struct CallOutcome {

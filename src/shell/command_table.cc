@@ -100,7 +100,9 @@ std::vector<CommandSpec> BuildTable() {
                "Prints the result and a per-node table; a progress bar while it runs.\n"
                "An export that imports WASI may printf: each slice's output follows the table,\n"
                "tagged [node N, START..END) stdout: (64 KiB per slice, 1 MiB per job).\n"
-               "  --reduce R      sum (default), min, max or first\n"
+               "  --reduce R      sum (default), min, max, first, or an EXPORT of the module\n"
+               "                  that combines two results, (T..., T...) -> (T...), lower\n"
+               "                  range first (associative; need not be commutative)\n"
                "  --chunk N       items per chunk\n"
                "  --exclude-self  leave this node's slots to other work\n"
                "  --timeout S     stop the job after S seconds\n"
@@ -111,7 +113,7 @@ std::vector<CommandSpec> BuildTable() {
                {kFile, kFunc, {"START", ArgKind::kInteger}, {"END", ArgKind::kInteger}},
                4,
                false,
-               {{"--reduce", {"sum|min|max|first", ArgKind::kChoice, "sum|min|max|first"}},
+               {{"--reduce", {"sum|min|max|first|EXPORT", ArgKind::kChoice, "sum|min|max|first"}},
                 {"--chunk", {"ITEMS", ArgKind::kInteger}},
                 {"--exclude-self", {}},
                 kTimeout,

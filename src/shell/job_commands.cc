@@ -48,7 +48,7 @@ std::string PathProblem(const std::filesystem::path& path, std::filesystem::file
 const std::string kIntegerForms =
     "takes an integer in the int64 range (500000, -5, 0x10, 2e9, 1_000_000)";
 const char kScatterUsage[] =
-    "usage: scatter FILE FUNC START END [--reduce sum|min|max|first] [--chunk N] "
+    "usage: scatter FILE FUNC START END [--reduce sum|min|max|first|EXPORT] [--chunk N] "
     "[--exclude-self] [--timeout SECONDS] [--max-memory MIB] [&]";
 
 const char kJobsUsage[] = "usage: jobs [--all] [--json]";
@@ -134,6 +134,11 @@ std::string ResultText(const std::vector<core::Num>& values) {
   std::string out;
   for (const auto& v : values) out += (out.empty() ? "" : " ") + core::FormatNum(v);
   return out;
+}
+
+// The reducer as `--reduce` names it: a built-in word, or the module's export.
+std::string ReducerText(const JobSummary& s) {
+  return s.reducer == core::ReducerKind::kModule ? s.reduce_func : core::ReducerName(s.reducer);
 }
 
 // `first` keeps only results that are not all zeros, so an all-zero answer means no item hit.
@@ -223,7 +228,7 @@ json SummaryJson(const JobSummary& s, bool with_output) {
             {"func", s.func},
             {"start", s.start},
             {"end", s.end},
-            {"reducer", core::ReducerName(s.reducer)},
+            {"reducer", ReducerText(s)},
             {"items_done", s.items_done},
             {"items_total", s.items_total},
             {"elapsed_ms", s.elapsed_ms},
@@ -350,7 +355,7 @@ CommandResult JobResult(const JobSummary& s) {
   r.json = SummaryJson(s, true);
   std::ostringstream out;
   std::string range = s.func + " over [" + std::to_string(s.start) + ", " + std::to_string(s.end) +
-                      ") by " + core::ReducerName(s.reducer);
+                      ") by " + ReducerText(s);
   std::string where = std::to_string(s.chunks) + " chunk" + (s.chunks == 1 ? "" : "s") + " on " +
                       std::to_string(s.workers.size()) + " node" +
                       (s.workers.size() == 1 ? "" : "s");
@@ -678,9 +683,15 @@ CommandResult ScatterCommand(Node& node, const std::vector<std::string>& words_i
     return UsageFailure("START " + kIntegerForms + ", not '" + p.positional[2] + "'");
   if (!ParseInt64(p.positional[3], &req.end))
     return UsageFailure("END " + kIntegerForms + ", not '" + p.positional[3] + "'");
+  // Not a built-in word: the name of the module's export that combines two results (the node
+  // checks it against the module before the job starts).
   if (auto it = p.values.find("--reduce");
-      it != p.values.end() && !core::ParseReducer(it->second, &req.reducer))
-    return UsageFailure("--reduce takes sum, min, max or first, not '" + it->second + "'");
+      it != p.values.end() && !core::ParseReducer(it->second, &req.reducer)) {
+    if (it->second.empty())
+      return UsageFailure("--reduce takes sum, min, max, first or the name of an export");
+    req.reducer = core::ReducerKind::kModule;
+    req.reduce_func = it->second;
+  }
   if (auto it = p.values.find("--chunk"); it != p.values.end()) {
     int64_t n;
     if (!ParseInt64(it->second, &n) || n <= 0)

@@ -61,6 +61,19 @@ std::string RangeExportProblem(const ExportInfo& e, bool* wide) {
   return "";
 }
 
+std::string ReducerExportProblem(const ExportInfo& range, const ExportInfo& combine) {
+  FuncSig want;
+  want.params = range.sig.results;
+  want.params.insert(want.params.end(), range.sig.results.begin(), range.sig.results.end());
+  want.results = range.sig.results;
+  std::string shape = "a reducer of " + range.name + "'s results must have type " +
+                      want.ToString() + " (two results in, lower range first; one out)";
+  if (combine.kind != ExternKind::kFunc) return combine.name + " is not a function; " + shape;
+  if (!(combine.sig == want))
+    return combine.name + " has type " + combine.sig.ToString() + "; " + shape;
+  return "";
+}
+
 bool IsToolchainExport(const std::string& name) {
   // C reserves names that begin with two underscores for the implementation: clang, wasm-ld
   // and rustc put their start-up code and memory layout symbols there. `_initialize` is the

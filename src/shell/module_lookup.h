@@ -23,6 +23,11 @@ std::vector<std::filesystem::path> ModuleSearchDirs();
 // *wide: it takes i64 bounds.
 std::string RangeExportProblem(const ExportInfo& e, bool* wide);
 
+// Why `combine` cannot be the module reducer of the range export `range` ("" if it can):
+// it must be a function (T..., T...) -> (T...), where T... are range's results (a valid
+// range export's, RangeExportProblem).
+std::string ReducerExportProblem(const ExportInfo& range, const ExportInfo& combine);
+
 // Whether an export is put there by the compiler or linker rather than written by the module's
 // author (__wasm_call_ctors, __dso_handle, __data_end, __heap_base, ...): `inspect` hides them.
 bool IsToolchainExport(const std::string& name);

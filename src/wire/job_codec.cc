@@ -40,6 +40,9 @@ bool ReducerFrom(int r, core::ReducerKind* out) {
     case pb::REDUCER_FIRST:
       *out = core::ReducerKind::kFirst;
       return true;
+    case pb::REDUCER_MODULE:
+      *out = core::ReducerKind::kModule;
+      return true;
     default:
       return false;
   }
@@ -54,6 +57,8 @@ pb::Reducer ReducerTo(core::ReducerKind r) {
       return pb::REDUCER_MAX;
     case core::ReducerKind::kFirst:
       return pb::REDUCER_FIRST;
+    case core::ReducerKind::kModule:
+      return pb::REDUCER_MODULE;
   }
   return pb::REDUCER_SUM;
 }
@@ -194,6 +199,10 @@ void OutputTo(const core::SliceOutput& o, pb::SliceOutput* p) {
 }
 
 bool FuncOk(const std::string& f) { return !f.empty() && f.size() <= core::kMaxFuncName; }
+// A module reducer names its export; the built-in ones name none.
+bool ReduceFuncOk(core::ReducerKind r, const std::string& f) {
+  return r == core::ReducerKind::kModule ? FuncOk(f) : f.empty();
+}
 
 template <typename Repeated>
 bool ValuesFrom(const Repeated& ps, std::vector<WireValue>* out) {
@@ -301,6 +310,8 @@ std::string EncodeLink(const LinkMessage& message) {
           a->set_max_memory_pages(m.max_memory_pages);
           a->set_slice_ms(m.slice_ms);
           a->set_label(WireText(m.label, core::kMaxLabel));
+          a->set_reduce_func(m.reduce_func);
+          for (const core::Num& n : m.base.values) NumTo(n, a->mutable_base()->add_values());
         } else if constexpr (std::is_same_v<M, core::Cancel>) {
           p.mutable_cancel()->set_job(m.job);
           p.mutable_cancel()->set_attempt(m.attempt);
@@ -414,6 +425,10 @@ bool DecodeLink(std::string_view bytes, LinkMessage* message) {
         return false;
       if (a.max_memory_pages() > kMaxPages || a.slice_ms() == 0) return false;
       if (a.label().size() > core::kMaxLabel) return false;
+      if (!ReduceFuncOk(m.reducer, a.reduce_func())) return false;
+      if (!NumsFrom(a.base().values(), &m.base.values)) return false;
+      if (m.reducer != core::ReducerKind::kModule && !m.base.empty()) return false;
+      m.reduce_func = a.reduce_func();
       m.job = a.job();
       m.attempt = a.attempt();
       m.module_size = a.module_size();
@@ -610,6 +625,7 @@ std::string EncodeJobSpec(const core::JobSpec& s) {
   p.set_timeout_ms(s.timeout_ms);
   p.set_max_memory_pages(s.max_memory_pages);
   p.set_label(WireText(s.label, 4096));
+  p.set_reduce_func(s.reduce_func);
   return p.SerializeAsString();
 }
 
@@ -622,7 +638,7 @@ bool DecodeJobSpec(std::string_view bytes, core::JobSpec* s) {
   if (p.max_memory_pages() > kMaxPages) return false;
   if (!ReducerFrom(p.reducer(), &s->reducer) || p.result_kinds_size() == 0 ||
       static_cast<size_t>(p.result_kinds_size()) > core::kMaxResultValues ||
-      p.label().size() > 4096)
+      p.label().size() > 4096 || !ReduceFuncOk(s->reducer, p.reduce_func()))
     return false;
   s->result_kinds.clear();
   for (uint32_t k : p.result_kinds()) {
@@ -639,6 +655,7 @@ bool DecodeJobSpec(std::string_view bytes, core::JobSpec* s) {
   s->timeout_ms = p.timeout_ms();
   s->max_memory_pages = p.max_memory_pages();
   s->label = p.label();
+  s->reduce_func = p.reduce_func();
   return true;
 }
 

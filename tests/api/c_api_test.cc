@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <velum/velum.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -372,6 +373,36 @@ TEST_F(CApi, TwoNodeMesh) {
   ASSERT_EQ(r.code, VELUM_OK) << r.error;
   EXPECT_EQ(r.values[0].type, VELUM_F64);
   EXPECT_DOUBLE_EQ(r.values[0].as.f64, 1.5);
+
+  // A reducer from the module (tests/wasm/reduce_matrix.c): 2x2 matrix products modulo
+  // 1e9+7, which do not commute, against the sequential product computed here.
+  {
+    const uint64_t p = 1000000007;
+    uint64_t m[4] = {1, 0, 0, 1};
+    for (int64_t i = -3000; i < 7000; i++) {
+      uint64_t k = static_cast<uint64_t>(((i % 1009) + 1009) % 1009);
+      uint64_t x[4] = {k + 2, 1, k, 1};
+      uint64_t n[4] = {(m[0] * x[0] + m[1] * x[2]) % p, (m[0] * x[1] + m[1] * x[3]) % p,
+                       (m[2] * x[0] + m[3] * x[2]) % p, (m[2] * x[1] + m[3] * x[3]) % p};
+      std::copy(n, n + 4, m);
+    }
+    velum_scatter_options mo;
+    velum_scatter_options_default(&mo);
+    mo.reducer = VELUM_REDUCE_EXPORT;
+    mo.reduce_export = "matmul4";
+    mo.chunk_items = 333;
+    r = velum_scatter(Wasm("reduce_matrix").c_str(), "prod4", -3000, 7000, &mo);
+    ASSERT_EQ(r.code, VELUM_OK) << r.error;
+    ASSERT_EQ(r.nvalues, 4u);
+    for (int i = 0; i < 4; i++) EXPECT_EQ(static_cast<uint64_t>(r.values[i].as.i64), m[i]) << i;
+    mo.reduce_export = nullptr;
+    r = velum_scatter(Wasm("reduce_matrix").c_str(), "prod4", 0, 10, &mo);
+    EXPECT_EQ(r.code, VELUM_ERR_INVALID_ARGUMENT) << r.error;
+    mo.reduce_export = "matmul1";  // (i64, i64) -> i64: not a reducer of four i64
+    r = velum_scatter(Wasm("reduce_matrix").c_str(), "prod4", 0, 10, &mo);
+    EXPECT_NE(r.code, VELUM_OK);
+    EXPECT_NE(std::string(r.error).find("matmul1"), std::string::npos) << r.error;
+  }
 
   // A trap in a chunk fails the job with the reason: div(start, end) divides by the end of
   // the last slice, 0.

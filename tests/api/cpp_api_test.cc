@@ -87,6 +87,18 @@ TEST(CppApi, MeshCallsScattersAndThrows) {
     max.chunk_items = 1;
     EXPECT_EQ(mesh.Scatter(Wasm("range64"), "sum_squares", 1, 11, max).get().integer(), 100);
 
+    // A reducer from the module, named in a copy of the options (the name is kept with them).
+    ScatterOptions add;
+    add.chunk_items = 7;
+    ScatterOptions copied = add.ReduceWith("add");
+    add.ReduceWith("nosuch");
+    // sumsq over [0, 100): the sum of i*i xor i/2, by the export add as by sum.
+    int64_t want = 0;
+    for (int64_t i = 0; i < 100; i++) want += (i * i) ^ (i >> 1);
+    EXPECT_EQ(mesh.Scatter(Wasm("reduce_matrix"), "sumsq", 0, 100, copied).get().integer(), want);
+    EXPECT_EQ(CodeThrownBy([&] { mesh.Scatter(Wasm("reduce_matrix"), "sumsq", 0, 100, add); }),
+              VELUM_ERR_INVALID_ARGUMENT);
+
     // Errors: at submission, and from the job.
     EXPECT_EQ(CodeThrownBy([&] { mesh.Call(Wasm("sum"), "no_such_export"); }),
               VELUM_ERR_EXPORT_NOT_FOUND);

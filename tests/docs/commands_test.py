@@ -59,6 +59,8 @@ RULES = [
     (r"^(cd fuzz\b|mkdir -p fuzz/|\.\./build/tests/fuzz/)", "skip",
      "fuzzing for an hour, and reproducing what it found"),
     (r"^([A-Z_]+=\S* )*(\./)?scripts/bench", "skip", "benchmarks and their A/B runs (make bench)"),
+    (r"^python3 tests/e2e/reduce_test\.py .* overhead$", "skip",
+     "the module reducers' figures (ctest -L e2e runs reduce_test.py's checks)"),
     (r"^python3 tests/conformance/wasi_suite\.py\b", "skip",
      "the WASI suite (ctest -R conformance.wasi runs it, against ../shared beside the repository)"),
     (r"^build/tests/conformance/velum-conformance\b", "skip",

@@ -290,7 +290,11 @@ void CheckLink(const wire::LinkMessage& message) {
           FUZZ_CHECK(m.job != 0 && m.attempt != 0);
           FUZZ_CHECK(!m.func.empty() && m.func.size() <= core::kMaxFuncName);
           FUZZ_CHECK(m.start < m.end);
-          FUZZ_CHECK(m.reducer <= core::ReducerKind::kFirst);
+          FUZZ_CHECK(m.reducer <= core::ReducerKind::kModule);
+          FUZZ_CHECK((m.reducer == core::ReducerKind::kModule)
+                         ? !m.reduce_func.empty() && m.reduce_func.size() <= core::kMaxFuncName
+                         : m.reduce_func.empty() && m.base.empty());
+          FUZZ_CHECK(m.base.values.size() <= core::kMaxResultValues);
           FUZZ_CHECK(m.max_memory_pages <= 65536 && m.slice_ms > 0);
         } else if constexpr (std::is_same_v<M, core::Cancel>) {
           FUZZ_CHECK(m.job != 0);
@@ -342,7 +346,8 @@ bool FuzzJobSpec(std::string_view bytes) {
   core::JobSpec spec;
   if (!wire::DecodeJobSpec(bytes, &spec)) return false;
   FUZZ_CHECK(!spec.func.empty() && spec.func.size() <= core::kMaxFuncName);
-  FUZZ_CHECK(spec.start < spec.end && spec.reducer <= core::ReducerKind::kFirst);
+  FUZZ_CHECK(spec.start < spec.end && spec.reducer <= core::ReducerKind::kModule);
+  FUZZ_CHECK((spec.reducer == core::ReducerKind::kModule) == !spec.reduce_func.empty());
   FUZZ_CHECK(!spec.result_kinds.empty() && spec.result_kinds.size() <= core::kMaxResultValues);
   for (core::NumKind k : spec.result_kinds) FUZZ_CHECK(k <= core::NumKind::kF64);
   FUZZ_CHECK(spec.label.size() <= 4096);
@@ -445,7 +450,9 @@ bool ValuesObey(const Repeated& vs) {
   return true;
 }
 bool FuncObeys(const std::string& f) { return !f.empty() && f.size() <= core::kMaxFuncName; }
-bool ReducerObeys(int r) { return r >= 0 && r <= 3; }
+bool ReducerObeys(int r) { return r >= 0 && r <= 4; }
+// REDUCER_MODULE (4) names its export; the others name none.
+bool ReduceFuncObeys(int r, const std::string& f) { return r == 4 ? FuncObeys(f) : f.empty(); }
 
 // The rules of wire/job_codec.h, stated again: DecodeLink must accept exactly these frames.
 bool LinkObeysRules(const wire::pb::LinkFrame& p) {
@@ -458,7 +465,8 @@ bool LinkObeysRules(const wire::pb::LinkFrame& p) {
       const auto& a = p.assign();
       return a.job() != 0 && a.attempt() != 0 && a.module().size() == 32 && FuncObeys(a.func()) &&
              a.start() < a.end() && ReducerObeys(a.reducer()) && a.max_memory_pages() <= 65536 &&
-             a.slice_ms() != 0;
+             a.slice_ms() != 0 && ReduceFuncObeys(a.reducer(), a.reduce_func()) &&
+             NumsObey(a.base().values()) && (a.reducer() == 4 || a.base().values_size() == 0);
     }
     case wire::pb::LinkFrame::kCancel:
       return p.cancel().job() != 0;
@@ -560,6 +568,7 @@ bool LinkObeysRules(const wire::pb::LinkFrame& p) {
 bool JobSpecObeysRules(const wire::pb::JobSpecRecord& p) {
   if (p.module().size() != 32 || !FuncObeys(p.func()) || p.start() >= p.end()) return false;
   if (!ReducerObeys(p.reducer()) || p.result_kinds_size() == 0) return false;
+  if (!ReduceFuncObeys(p.reducer(), p.reduce_func())) return false;
   if (p.max_memory_pages() > 65536) return false;  // a wasm32 memory holds at most 4 GiB
   if (static_cast<size_t>(p.result_kinds_size()) > core::kMaxResultValues) return false;
   for (uint32_t k : p.result_kinds()) {
@@ -663,6 +672,7 @@ void FuzzStructuredLink(Reader in) {
     p.set_timeout_ms(in.U16());
     p.set_max_memory_pages(Pages(in));
     p.set_label(Text(in, 4096, 'l'));
+    p.set_reduce_func(Text(in, core::kMaxFuncName, 'r'));
     FUZZ_CHECK(FuzzJobSpec(p.SerializeAsString()) == JobSpecObeysRules(p));
     return;
   }
@@ -695,6 +705,9 @@ void FuzzStructuredLink(Reader in) {
       a->set_timeout_ms(in.U16());
       a->set_max_memory_pages(Pages(in));
       a->set_slice_ms(in.U8() % 3);
+      a->set_reduce_func(Text(in, core::kMaxFuncName, 'r'));
+      for (size_t n = Near(in, core::kMaxResultValues); n > 0; n--)
+        BuildNum(in, a->mutable_base()->add_values());
       break;
     }
     case fuzz::kLinkCancel:

@@ -86,7 +86,7 @@ TEST(CommandTable, NamesMissingArgumentsAndBadFlags) {
   EXPECT_EQ(Check("status --all"), "status: unknown option --all (it takes none)");
   EXPECT_EQ(Check("jobs --every"), "jobs: unknown option --every (it takes --all, --json)");
   EXPECT_EQ(Check("scatter p f 0 10 --reduce"),
-            "scatter: --reduce needs a value (sum|min|max|first)");
+            "scatter: --reduce needs a value (sum|min|max|first|EXPORT)");
   EXPECT_EQ(Check("scatter p f 0 10 --exclude-self=yes"), "scatter: --exclude-self takes no value");
 }
 
@@ -95,7 +95,8 @@ TEST(CommandTable, AcceptsWhatTheCommandsTake) {
   EXPECT_EQ(Check("scatter primes count_primes 0 2e9 &"), "");
   EXPECT_EQ(Check("scatter primes count_primes -5 5 --reduce max --chunk 10 --exclude-self"), "");
   EXPECT_EQ(Check("scatter primes count_primes 0 10 --reduce=min --timeout=3"), "");
-  EXPECT_EQ(Check("wasm sum sum 1 2 3 4 5 6 7 --local --node 2"), "");  // ARGS... any number
+  EXPECT_EQ(Check("scatter reduce_matrix prod1 0 10 --reduce matmul1"), "");  // an export
+  EXPECT_EQ(Check("wasm sum sum 1 2 3 4 5 6 7 --local --node 2"), "");        // ARGS... any number
   EXPECT_EQ(Check("wasm sum sum -1 -2"), "");  // negative numbers are arguments, not flags
   EXPECT_EQ(Check("wasm --node 2 --stdin in.txt prog.wasm -v out"), "");  // a WASI command
   EXPECT_EQ(Check("wasm --json --ro-dir data::in --out res --env A=1 prog.wasm"), "");
@@ -129,7 +130,7 @@ TEST(CommandTable, RowsAreWhole) {
   EXPECT_EQ(FindCommand("exit"), FindCommand("quit"));
   EXPECT_EQ(FindCommand("nope"), nullptr);
   EXPECT_EQ(FindCommand("scatter")->Usage(),
-            "scatter FILE FUNC START END [--reduce sum|min|max|first] [--chunk ITEMS] "
+            "scatter FILE FUNC START END [--reduce sum|min|max|first|EXPORT] [--chunk ITEMS] "
             "[--exclude-self] [--timeout SECONDS] [--max-memory MIB] [&]");
   EXPECT_EQ(FindCommand("scatter")->Synopsis(), "scatter FILE FUNC START END [&]");
   EXPECT_EQ(FindCommand("wasm")->Synopsis(), "wasm FILE [FUNC] [ARGS...]");

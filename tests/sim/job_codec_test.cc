@@ -144,6 +144,15 @@ std::vector<LinkMessage> Samples() {
   narrow.func = std::string(core::kMaxFuncName, 'f');  // the longest name allowed
   narrow.max_memory_pages = 0;
   out.push_back(narrow);
+  core::Assign module = SampleAssign();  // a module reducer: its export and the chunk's base
+  module.reducer = core::ReducerKind::kModule;
+  module.reduce_func = std::string(core::kMaxFuncName, 'm');
+  module.base.values = SpecialNums();
+  out.push_back(module);
+  core::Assign module_first = module;  // at the chunk's beginning: no base yet
+  module_first.reduce_func = "matmul";
+  module_first.base.values.clear();
+  out.push_back(module_first);
   out.push_back(core::Cancel{7, 0});  // every attempt of job 7
   out.push_back(core::Cancel{7, 99});
   out.push_back(SampleReport());
@@ -241,7 +250,14 @@ void ExpectWithinLimits(const LinkMessage& message) {
           EXPECT_FALSE(m.func.empty());
           EXPECT_LE(m.func.size(), core::kMaxFuncName);
           EXPECT_LT(m.start, m.end);
-          EXPECT_LE(static_cast<int>(m.reducer), static_cast<int>(core::ReducerKind::kFirst));
+          EXPECT_LE(static_cast<int>(m.reducer), static_cast<int>(core::ReducerKind::kModule));
+          if (m.reducer == core::ReducerKind::kModule) {
+            EXPECT_FALSE(m.reduce_func.empty());
+            EXPECT_LE(m.reduce_func.size(), core::kMaxFuncName);
+          } else {
+            EXPECT_TRUE(m.reduce_func.empty() && m.base.empty());
+          }
+          EXPECT_LE(m.base.values.size(), core::kMaxResultValues);
           EXPECT_LE(m.max_memory_pages, 65536u);
           EXPECT_GT(m.slice_ms, 0u);
           EXPECT_LE(m.label.size(), core::kMaxLabel);
@@ -400,6 +416,10 @@ TEST(JobCodec, JobSpecsAndNumListsRoundTrip) {
   widest.func = std::string(core::kMaxFuncName, 'g');
   widest.reducer = core::ReducerKind::kFirst;
   specs.push_back(widest);
+  core::JobSpec module = SampleSpec();
+  module.reducer = core::ReducerKind::kModule;
+  module.reduce_func = "matmul";
+  specs.push_back(module);
   for (const core::JobSpec& s : specs) {
     core::JobSpec back;
     ASSERT_TRUE(DecodeJobSpec(EncodeJobSpec(s), &back));
@@ -630,6 +650,31 @@ TEST(JobCodec, RefusesMalformedSliceOutputAndLabels) {
             core::kMaxSliceOutputBytes);
 
   pb::LinkFrame a = ValidAssign();
+  a.mutable_assign()->set_reduce_func("matmul");
+  EXPECT_FALSE(Decodes(a)) << "a reducer export with a built-in reducer";
+  a.mutable_assign()->set_reducer(pb::REDUCER_MODULE);
+  EXPECT_TRUE(Decodes(a)) << "a module reducer";
+  for (size_t i = 0; i < core::kMaxResultValues; i++)
+    a.mutable_assign()->mutable_base()->add_values()->set_int_(static_cast<int64_t>(i));
+  EXPECT_TRUE(Decodes(a)) << "a module reducer with the largest base";
+  a.mutable_assign()->mutable_base()->add_values()->set_int_(1);
+  EXPECT_FALSE(Decodes(a)) << "a base of too many values";
+  a.mutable_assign()->mutable_base()->clear_values();
+  a.mutable_assign()->mutable_base()->add_values();
+  EXPECT_FALSE(Decodes(a)) << "a base value of no type";
+  a.mutable_assign()->clear_base();
+  a.mutable_assign()->set_reduce_func("");
+  EXPECT_FALSE(Decodes(a)) << "a module reducer without its export";
+  a.mutable_assign()->set_reduce_func(std::string(core::kMaxFuncName + 1, 'r'));
+  EXPECT_FALSE(Decodes(a)) << "an oversized reducer export";
+  a = ValidAssign();
+  a.mutable_assign()->mutable_base()->add_values()->set_int_(1);
+  EXPECT_FALSE(Decodes(a)) << "a base with a built-in reducer";
+  a.mutable_assign()->set_reducer(static_cast<pb::Reducer>(5));
+  a.mutable_assign()->clear_base();
+  EXPECT_FALSE(Decodes(a)) << "an unknown reducer";
+
+  a = ValidAssign();
   a.mutable_assign()->set_label(std::string(core::kMaxLabel, 'l'));
   EXPECT_TRUE(Decodes(a)) << "longest label";
   a.mutable_assign()->set_label(std::string(core::kMaxLabel + 1, 'l'));
@@ -943,6 +988,15 @@ TEST(JobCodec, RefusesMalformedJournalRecords) {
   p = good;
   p.set_label(std::string(4097, 'l'));
   EXPECT_FALSE(decodes(p)) << "oversized label";
+  p = good;
+  p.set_reduce_func("matmul");
+  EXPECT_FALSE(decodes(p)) << "a reducer export with a built-in reducer";
+  p.set_reducer(pb::REDUCER_MODULE);
+  EXPECT_TRUE(decodes(p)) << "a module reducer";
+  p.clear_reduce_func();
+  EXPECT_FALSE(decodes(p)) << "a module reducer without its export";
+  p.set_reduce_func(std::string(core::kMaxFuncName + 1, 'r'));
+  EXPECT_FALSE(decodes(p)) << "an oversized reducer export";
 
   std::vector<Num> nums;
   pb::NumList list;

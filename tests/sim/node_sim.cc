@@ -28,14 +28,37 @@ constexpr uint64_t kDrainMs = 10000;      // quiet time after the end, before th
 
 // A module exporting `name` as (i64, i64) -> `results` x i64; the simulated executor answers
 // for it (SimFunction), the module only has to be real: parsed, hashed, stored and sent.
+// "mat" also exports its reducer, SimFunction::kMatCombine: (i64 x 8) -> (i64 x 4).
 std::vector<uint8_t> RangeModule(const std::string& name, size_t results) {
-  std::vector<uint8_t> type = {0x01, 0x60, 0x02, 0x7e, 0x7e, static_cast<uint8_t>(results)};
-  type.insert(type.end(), results, 0x7e);
   std::vector<uint8_t> body;
   for (size_t i = 0; i < results; i++) body.insert(body.end(), {0x42, 0x00});  // i64.const 0
   body.push_back(0x0b);
-  return test::WasmModule({test::Section(1, type), test::Section(3, {0x01, 0x00}),
-                           test::ExportFunc(name, 0), test::CodeSection(body)});
+  if (name != "mat") {
+    std::vector<uint8_t> type = {0x01, 0x60, 0x02, 0x7e, 0x7e, static_cast<uint8_t>(results)};
+    type.insert(type.end(), results, 0x7e);
+    return test::WasmModule({test::Section(1, type), test::Section(3, {0x01, 0x00}),
+                             test::ExportFunc(name, 0), test::CodeSection(body)});
+  }
+  VELUM_ASSERT(results == 4);
+  std::vector<uint8_t> types = {0x02, 0x60, 0x02, 0x7e, 0x7e, 0x04,
+                                0x7e, 0x7e, 0x7e, 0x7e, 0x60, 0x08};
+  types.insert(types.end(), 8, 0x7e);
+  types.insert(types.end(), {0x04, 0x7e, 0x7e, 0x7e, 0x7e});
+  std::vector<uint8_t> exports = {0x02};
+  for (auto [export_name, index] : {std::pair<std::string, uint8_t>{name, 0},
+                                    std::pair<std::string, uint8_t>{SimFunction::kMatCombine, 1}}) {
+    exports.push_back(static_cast<uint8_t>(export_name.size()));
+    exports.insert(exports.end(), export_name.begin(), export_name.end());
+    exports.insert(exports.end(), {0x00, index});
+  }
+  std::vector<uint8_t> code = {0x02};
+  for (int i = 0; i < 2; i++) {
+    code.push_back(static_cast<uint8_t>(body.size() + 1));
+    code.push_back(0x00);  // no locals
+    code.insert(code.end(), body.begin(), body.end());
+  }
+  return test::WasmModule({test::Section(1, types), test::Section(3, {0x02, 0x00, 0x01}),
+                           test::Section(7, exports), test::Section(10, code)});
 }
 
 }  // namespace
@@ -73,6 +96,12 @@ const NodeSimConfig kConfigs[] = {
      [](NodeSimOptions* o) {
        o->nodes = 2;
        o->exclude_self = 1.0;
+     }},
+    {"reducers",
+     [](NodeSimOptions* o) {
+       o->module_reducers = 1.0;
+       o->jobs = 4;
+       o->crash_coordinators = true;
      }},
     {"eight",
      [](NodeSimOptions* o) {
@@ -275,6 +304,35 @@ class NodeSim::Executors final : public velum::Executors {
 
 Result<CallOutcome> NodeSim::ExecuteCall(Node& n, const CallSpec& spec) {
   if (spec.cancel && spec.cancel->load()) return MakeError(ErrorKind::kCancelled, "cancelled");
+  if (spec.fold) {
+    // A module reducer's fold ("matmul"): the tuples, then the call's results, in range order.
+    const CallSpec::Fold& fold = *spec.fold;
+    if (fold.func != SimFunction::kMatCombine || fold.arity != 4 || fold.values.size() % 4)
+      return MakeError(ErrorKind::kBadArguments, "not the sim's reducer");
+    std::vector<core::Num> acc;
+    auto combine = [&acc](std::vector<core::Num> next) {
+      acc = acc.empty() ? std::move(next) : SimFunction::Combine(acc, next);
+    };
+    for (size_t i = 0; i < fold.values.size(); i += 4) {
+      std::vector<core::Num> tuple;
+      for (size_t k = i; k < i + 4; k++) tuple.push_back(core::Num::Int(fold.values[k].i64()));
+      combine(std::move(tuple));
+    }
+    thread_us_ += 1 + fold.values.size() / 4;  // a microsecond per combine
+    if (!spec.func.empty()) {
+      CallSpec call = spec;
+      call.fold.reset();
+      auto out = ExecuteCall(n, call);
+      if (!out.ok()) return out;
+      std::vector<core::Num> results;
+      for (const Value& v : out->values) results.push_back(core::Num::Int(v.i64()));
+      combine(std::move(results));
+    }
+    if (acc.empty()) return MakeError(ErrorKind::kBadArguments, "an empty fold");
+    CallOutcome out;
+    for (const core::Num& v : acc) out.values.push_back(Value::I64(v.i));
+    return out;
+  }
   auto f = SimFunction::Parse(spec.func);
   if (!f || spec.args.size() != 2) return MakeError(ErrorKind::kBadArguments, "not a sim export");
   int64_t lo = spec.args[0].i64(), hi = spec.args[1].i64();
@@ -356,6 +414,11 @@ void NodeSim::AddRandomJobs() {
     } else if (kind == 3) {
       r.func = rng_.Chance(0.5) ? "min" : "max";
       r.reducer = r.func == "min" ? core::ReducerKind::kMin : core::ReducerKind::kMax;
+    } else if (options_.module_reducers > 0 && rng_.Chance(options_.module_reducers)) {
+      r.func = "mat";
+      r.reducer = core::ReducerKind::kModule;
+      r.reduce_func = SimFunction::kMatCombine;
+      results = 4;
     } else {
       int64_t m = static_cast<int64_t>(1000 + rng_.Uniform(50'000'000));
       r.func = "first:" + std::to_string(m) + ":" + std::to_string(1 + rng_.Uniform(m - 1));
@@ -423,6 +486,11 @@ size_t NodeSim::AddJob(const std::string& func, int64_t start, int64_t end,
       break;
     case SimFunction::Kind::kFirst:
       r.reducer = core::ReducerKind::kFirst;
+      break;
+    case SimFunction::Kind::kMat:
+      r.reducer = core::ReducerKind::kModule;
+      r.reduce_func = SimFunction::kMatCombine;
+      results = 4;
       break;
   }
   r.start = start;
@@ -1295,7 +1363,9 @@ bool NodeSim::AllEnded() {
                  core::JobStateName(j->state) + ": " + j->error;
       return false;
     }
-    std::vector<core::NumKind> kinds(job.function.kind == SimFunction::Kind::kSum ? 2 : 1,
+    std::vector<core::NumKind> kinds(job.function.kind == SimFunction::Kind::kSum   ? 2
+                                     : job.function.kind == SimFunction::Kind::kMat ? 4
+                                                                                    : 1,
                                      core::NumKind::kInt);
     auto want = core::FinalValues(job.function.Reference(job.request.start, job.request.end),
                                   core::ReducedKinds(job.request.reducer, kinds));

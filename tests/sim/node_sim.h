@@ -54,12 +54,17 @@ struct NodeSimOptions {
   // at INT64_MIN or INT64_MAX, 1 item) rather than 1e3 .. 4e7 items; pair it with speeds that
   // finish 2^64 items in virtual time.
   bool int64_ranges = false;
+  // The chance that a random job that is not a sum or a min/max is a module reducer's ("mat"
+  // reduced by its export "matmul", 2x2 matrix products that do not commute) rather than a
+  // search: workers fold through the simulated export, coordinators fold the chunks'.
+  double module_reducers = 0;
 };
 
 // The named configurations of the sweeps, shared by the tests and `velum-sim --config NAME`:
 // "every-fault" (the defaults above), "calm" (3 nodes, no fault), "coordinators" (crashes
 // aimed at coordinators of running jobs), "int64" (whole-domain ranges), "lonely" (2 nodes,
-// one worker), "eight" (8 nodes, more jobs and calls). False for an unknown name.
+// one worker), "reducers" (module reducers, crashes aimed at coordinators), "eight" (8 nodes,
+// more jobs and calls). False for an unknown name.
 bool ApplyNodeSimConfig(const std::string& name, NodeSimOptions* options);
 std::string NodeSimConfigNames();  // "every-fault, calm, ...", for usage lines
 

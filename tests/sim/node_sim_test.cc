@@ -150,6 +150,18 @@ TEST(NodeSim, OneWorkerOnly) {
   EXPECT_GT(t.restarts, seeds.size() / 2);
 }
 
+// Module reducers (issue 12): jobs of 2x2 matrix products that do not commute, reduced by the
+// module's export. Workers fold their slices onto the chunk's committed partial, coordinators
+// fold the chunks' in range order; every fault, crashes aimed at coordinators (which fold again
+// after their restart). Every answer is the sequential product.
+TEST(NodeSim, ModuleReducersWithFaults) {
+  auto seeds = Seeds(600000, 150);
+  SweepTotals t = Sweep("reducers", seeds);
+  ASSERT_EQ(t.runs, seeds.size());
+  EXPECT_GT(t.reassigned, 0u);
+  EXPECT_GT(t.resumed, 0u);
+}
+
 // Eight nodes, every fault, more jobs and calls.
 TEST(NodeSim, EightNodes) {
   auto seeds = Seeds(500000, 40);

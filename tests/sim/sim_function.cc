@@ -2,6 +2,8 @@
 // draw: closed-form references that every simulated result is checked against.
 #include "tests/sim/sim_function.h"
 
+#include <array>
+
 #include "core/assert.h"
 #include "core/reducer.h"
 
@@ -12,7 +14,59 @@ using core::Partial;
 
 namespace {
 int64_t Wrap(__int128 v) { return static_cast<int64_t>(static_cast<uint64_t>(v)); }
+
+// "mat": 2x2 matrices modulo kP, row-major.
+using Mat = std::array<uint64_t, 4>;
+constexpr uint64_t kP = 1'000'000'007;
+constexpr int64_t kPeriod = 1009;
+constexpr Mat kIdentity = {1, 0, 0, 1};
+Mat Mul(const Mat& x, const Mat& y) {
+  return {(x[0] * y[0] + x[1] * y[2]) % kP, (x[0] * y[1] + x[1] * y[3]) % kP,
+          (x[2] * y[0] + x[3] * y[2]) % kP, (x[2] * y[1] + x[3] * y[3]) % kP};
+}
+int64_t Mod(__int128 i) { return static_cast<int64_t>(((i % kPeriod) + kPeriod) % kPeriod); }
+Mat Item(__int128 i) {
+  uint64_t k = static_cast<uint64_t>(Mod(i));
+  return {k + 2, 1, k, 1};
+}
+Mat Literal(__int128 lo, __int128 hi) {
+  Mat acc = kIdentity;
+  for (__int128 i = lo; i < hi; i++) acc = Mul(acc, Item(i));
+  return acc;
+}
+Mat Power(Mat x, unsigned __int128 n) {
+  Mat acc = kIdentity;
+  for (; n; n >>= 1, x = Mul(x, x))
+    if (n & 1) acc = Mul(acc, x);
+  return acc;
+}
+// M(lo) ... M(hi - 1): M depends on i mod kPeriod only, so every aligned run of kPeriod items
+// multiplies to the same matrix, raised to a power for any range of the int64 domain.
+Mat Product(int64_t lo_in, int64_t hi_in) {
+  __int128 lo = lo_in, hi = hi_in;
+  if (hi - lo <= 3 * kPeriod) return Literal(lo, hi);
+  __int128 head_end = lo + (kPeriod - Mod(lo)) % kPeriod;
+  __int128 tail_start = hi - Mod(hi);
+  unsigned __int128 periods = static_cast<unsigned __int128>((tail_start - head_end) / kPeriod);
+  return Mul(Mul(Literal(lo, head_end), Power(Literal(0, kPeriod), periods)),
+             Literal(tail_start, hi));
+}
+std::vector<Num> NumsOf(const Mat& m) {
+  std::vector<Num> out;
+  for (uint64_t v : m) out.push_back(Num::Int(static_cast<int64_t>(v)));
+  return out;
+}
+Mat MatOf(const std::vector<Num>& v) {
+  VELUM_ASSERT(v.size() == 4);
+  return {static_cast<uint64_t>(v[0].i) % kP, static_cast<uint64_t>(v[1].i) % kP,
+          static_cast<uint64_t>(v[2].i) % kP, static_cast<uint64_t>(v[3].i) % kP};
+}
 }  // namespace
+
+std::vector<Num> SimFunction::Combine(const std::vector<Num>& lower,
+                                      const std::vector<Num>& upper) {
+  return NumsOf(Mul(MatOf(lower), MatOf(upper)));
+}
 
 std::optional<SimFunction> SimFunction::Parse(const std::string& func) {
   SimFunction f;
@@ -22,6 +76,8 @@ std::optional<SimFunction> SimFunction::Parse(const std::string& func) {
     f.kind = Kind::kMin;
   } else if (func == "max") {
     f.kind = Kind::kMax;
+  } else if (func == "mat") {
+    f.kind = Kind::kMat;
   } else if (func.rfind("first:", 0) == 0) {
     f.kind = Kind::kFirst;
     size_t colon = func.find(':', 6);
@@ -47,6 +103,8 @@ std::vector<Num> SimFunction::Call(int64_t lo, int64_t hi) const {
       return {Num::Int(lo)};
     case Kind::kMax:
       return {Num::Int(hi - 1)};
+    case Kind::kMat:
+      return NumsOf(Product(lo, hi));
     case Kind::kFirst: {
       int64_t r0 = ((lo % modulus) + modulus) % modulus;
       int64_t d = ((residue - r0) % modulus + modulus) % modulus;
@@ -59,6 +117,7 @@ std::vector<Num> SimFunction::Call(int64_t lo, int64_t hi) const {
 
 Partial SimFunction::Reference(int64_t lo, int64_t hi) const {
   if (lo >= hi) return {};
+  if (kind == Kind::kMat) return Partial{Call(lo, hi)};  // its own fold, in one product
   core::ReducerKind r = kind == Kind::kSum   ? core::ReducerKind::kSum
                         : kind == Kind::kMin ? core::ReducerKind::kMin
                         : kind == Kind::kMax ? core::ReducerKind::kMax

@@ -17,8 +17,15 @@ namespace velum::sim {
 //   "sum"        -> (sum of i mod 2^64, number of items)      reducer sum
 //   "min"/"max"  -> (the smallest / largest i)                  reducer min / max
 //   "first:M:R"  -> the first i with i % M == R, else 0 (R > 0) reducer first
+//   "mat"        -> the 2x2 product M(lo) ... M(hi - 1) modulo 1e9+7, M(i) = [[k+2, 1], [k, 1]]
+//                   with k = i mod 1009 (4 values; they do not commute)   reducer: the module's
+//                   export "matmul" (kMatCombine), which the simulated executors run as Combine
 struct SimFunction {
-  enum class Kind : uint8_t { kSum, kMin, kMax, kFirst } kind = Kind::kSum;
+  enum class Kind : uint8_t { kSum, kMin, kMax, kFirst, kMat } kind = Kind::kSum;
+  static constexpr const char* kMatCombine = "matmul";
+  // What "matmul" returns for (lower..., upper...): their product, lower on the left.
+  static std::vector<core::Num> Combine(const std::vector<core::Num>& lower,
+                                        const std::vector<core::Num>& upper);
   int64_t modulus = 1, residue = 0;
   static std::optional<SimFunction> Parse(const std::string& func);
   // What the export returns for one call on [lo, hi).

@@ -143,6 +143,38 @@ TEST(ExecRequest, PreopensTravelWithTheRequest) {
   EXPECT_FALSE(ExecRequest::Decode(frame, &back));
 }
 
+// A module reducer's fold travels in the request: tuples of fold_arity values, bounded.
+TEST(ExecRequest, FoldTravelsWholeAndBounded) {
+  ExecRequest req;
+  req.module_hash = "ab";
+  req.func = "prod2";
+  req.args = {Value::I64(-5), Value::I64(5)};
+  req.fold_func = "matmul2";
+  req.fold_arity = 2;
+  req.fold_values = {Value::I64(1), Value::I64(-1)};
+  ExecRequest back;
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  EXPECT_EQ(back.fold_func, "matmul2");
+  EXPECT_EQ(back.fold_arity, 2u);
+  ASSERT_EQ(back.fold_values.size(), 2u);
+  EXPECT_EQ(back.fold_values[1].i64(), -1);
+  EXPECT_EQ(back.args.size(), 2u);
+  req.func.clear();  // a fold alone (a coordinator's): at least one tuple
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  req.fold_values.clear();
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back)) << "nothing to fold";
+  req.fold_values.assign(kMaxFoldValues, Value::I64(7));
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  req.fold_values.resize(kMaxFoldValues + 2, Value::I64(7));
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back)) << "over kMaxFoldValues";
+  req.fold_values = {Value::I64(1), Value::I64(2), Value::I64(3)};
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back)) << "not whole tuples";
+  req.fold_arity = 0;
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back)) << "tuples of no values";
+  req.fold_func.clear();
+  EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back)) << "values without a reducer";
+}
+
 // An executor runs untrusted code: an output frame it sends is checked before the pool hands
 // it on, and no output frame reads as a response or the reverse.
 TEST(ExecOutput, OnlyWellFormedOutputFramesAreTaken) {
