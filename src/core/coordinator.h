@@ -198,6 +198,8 @@ class Coordinator {
   JobId next_job_id() const { return next_job_; }
   // An id for a job coordinated elsewhere on this node (a map job): never given to another.
   JobId ReserveJobId() { return next_job_++; }
+  // Ids up to `id` are taken elsewhere (a map journal's): none is given again.
+  void SkipJobIdsThrough(JobId id) { next_job_ = std::max(next_job_, id + 1); }
 
   void CheckInvariants() const;
 

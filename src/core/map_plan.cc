@@ -59,6 +59,15 @@ void MapPlan::LoseWorker(NodeId worker) {
   }
 }
 
+void MapPlan::PauseWorker(NodeId worker) {
+  live_.erase(worker);
+  auto it = workers_.find(worker);
+  if (it == workers_.end()) return;
+  for (uint64_t item : it->second.queued)
+    if (items_[item].state == ItemState::kWaiting) again_.insert(item);
+  it->second.queued.clear();
+}
+
 uint64_t MapPlan::RunLength(const WorkerRun& w) const {
   const uint64_t remaining = items_.size() - next_uncut_;
   const uint64_t workers = std::max<uint64_t>(1, live_.size());
@@ -84,11 +93,12 @@ void MapPlan::Requeue(uint64_t item) {
   again_.insert(item);
 }
 
-std::optional<uint64_t> MapPlan::Next(NodeId worker) {
+std::optional<uint64_t> MapPlan::Next(NodeId worker, uint64_t below) {
   if (!live_.count(worker)) return std::nullopt;
   WorkerRun& w = workers_[worker];
   std::optional<uint64_t> pick;
   for (uint64_t item : again_) {
+    if (item >= below) break;  // again_ is ordered
     if (MayRetryOn(items_[item], worker)) {
       pick = item;
       break;
@@ -101,7 +111,8 @@ std::optional<uint64_t> MapPlan::Next(NodeId worker) {
       w.queued.pop_front();
     if (w.queued.empty()) {
       // A new run, cut from what no run has had yet; finished items (restored) are skipped.
-      for (uint64_t n = RunLength(w); n > 0 && next_uncut_ < items_.size(); next_uncut_++) {
+      for (uint64_t n = RunLength(w);
+           n > 0 && next_uncut_ < std::min<uint64_t>(items_.size(), below); next_uncut_++) {
         if (items_[next_uncut_].state != ItemState::kWaiting) continue;
         w.queued.push_back(next_uncut_);
         n--;
@@ -115,10 +126,11 @@ std::optional<uint64_t> MapPlan::Next(NodeId worker) {
           longest = &other;
       while (longest && !longest->queued.empty() && !pick) {
         uint64_t item = longest->queued.back();
+        if (item >= below) break;
         longest->queued.pop_back();
         if (items_[item].state == ItemState::kWaiting) pick = item;
       }
-    } else {
+    } else if (w.queued.front() < below) {
       pick = w.queued.front();
       w.queued.pop_front();
     }
@@ -143,6 +155,11 @@ ItemState MapPlan::Finish(uint64_t index, NodeId worker, ItemOutcome outcome, ui
   }
   running_--;
   item.worker = kNoNode;
+  // A node's trouble, again and again for this item: it counts as the item's own failure.
+  if (outcome == ItemOutcome::kLost && ++item.losses > kMaxLosses) {
+    item.losses = 0;
+    outcome = ItemOutcome::kFailed;
+  }
   if (outcome == ItemOutcome::kOk) {
     item.state = ItemState::kOk;
     ok_++;

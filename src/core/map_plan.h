@@ -32,6 +32,10 @@ class MapPlan {
   // of its measured work: so that the last runs are short and every worker finishes together.
   static constexpr uint64_t kMaxRunItems = 256;
   static constexpr uint64_t kRunTargetUs = 200000;
+  // Runs of one item that a node's trouble ended (kLost) before the item counts as failed
+  // there: an item no node can take (one every worker fails to fetch) must not go round
+  // forever.
+  static constexpr uint32_t kMaxLosses = 8;
 
   // items <= kMaxItems; an item that fails is run again up to `retries` times, on a node
   // that has not failed it when one is live.
@@ -44,9 +48,13 @@ class MapPlan {
   void SetWorkers(const std::set<NodeId>& workers);
   // Its items, running or waiting in its run, go back to be run by others.
   void LoseWorker(NodeId worker);
+  // It takes nothing new for now (SetWorkers brings it back): the items of its run go back;
+  // those it is running stay its own, to end as they will.
+  void PauseWorker(NodeId worker);
 
-  // The next item for `worker` to run, now marked running; nullopt when none is for it.
-  std::optional<uint64_t> Next(NodeId worker);
+  // The next item below `below` for `worker` to run, now marked running; nullopt when none is
+  // for it. (`below` above the frontier: the item at the frontier can always be taken.)
+  std::optional<uint64_t> Next(NodeId worker, uint64_t below = UINT64_MAX);
   // The end of a run of `item` by `worker` (it must be running there); elapsed_us feeds the
   // worker's measured speed. The item's state afterwards: kOk, kFailed (for good), or
   // kWaiting (to be run again).
@@ -72,6 +80,7 @@ class MapPlan {
   struct Item {
     ItemState state = ItemState::kWaiting;
     uint32_t failures = 0;
+    uint32_t losses = 0;
     NodeId worker = kNoNode;  // running there
     std::set<NodeId> failed_on;
   };

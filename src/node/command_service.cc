@@ -513,8 +513,11 @@ Result<CallSpec> CommandService::ServedSpec(core::NodeId peer, const wire::Comma
   if (req.stdin_file) {
     auto from = get(*req.stdin_file);
     if (!from.ok()) return from.error();
+    // Linked into the run folder first: the blob cache may drop its copy at any time.
+    fs::create_directories(dir, ec);
+    if (Status st = BlobCache::Place(*from, dir / "stdin"); !st.ok()) return st.error();
     w.stdin_data.reset();
-    w.stdin_file = *from;  // the kept blob, read by the program as it goes
+    w.stdin_file = dir / "stdin";  // read by the program as it goes
   }
   for (size_t k = 0; k < req.dirs.size(); k++)
     w.preopens.push_back({dir / "in" / std::to_string(k), req.dirs[k], true});

@@ -900,6 +900,15 @@ Result<uint64_t> JobDriver::ReserveJobId() {
   });
 }
 
+Status JobDriver::ReserveJobIdsThrough(uint64_t id) {
+  return OnLoop([&]() -> Status {
+    coordinator_->SkipJobIdsThrough(id);
+    journal_->ReserveJob(id);
+    if (Status s = journal_->Flush(); !s.ok()) return NotDurable(s.error());
+    return {};
+  });
+}
+
 Result<uint64_t> JobDriver::Submit(const ScatterRequest& req) {
   ModulePtr module = req.module;
   if (module) {

@@ -219,8 +219,15 @@ Status MapJournal::Exec(const std::string& sql) {
   return {};
 }
 
-Result<std::vector<MapJournal::Job>> MapJournal::Load() {
-  Stmt q(db_, "SELECT id, state, request, module, summary FROM maps ORDER BY id");
+Result<uint64_t> MapJournal::LastId() {
+  Stmt q(db_, "SELECT MAX(id) FROM maps");
+  if (!q || sqlite3_step(q.st) != SQLITE_ROW) return DbError(db_, "last id");
+  return static_cast<uint64_t>(sqlite3_column_int64(q.st, 0));
+}
+
+Result<std::vector<MapJournal::Job>> MapJournal::Load(bool summaries_only) {
+  Stmt q(db_, summaries_only ? "SELECT id, state, NULL, NULL, summary FROM maps ORDER BY id"
+                             : "SELECT id, state, request, module, summary FROM maps ORDER BY id");
   if (!q) return DbError(db_, "load");
   std::vector<Job> jobs;
   int rc;
@@ -269,6 +276,11 @@ Result<std::vector<MapItemRecord>> MapJournal::Items(uint64_t job) {
 
 Status MapJournal::Begin(uint64_t job, const std::vector<uint8_t>& request,
                          const std::vector<uint8_t>& module) {
+  // A row or items left under this id (a node journal lost since) are not this job's.
+  Stmt clear(db_, "DELETE FROM map_items WHERE job = ?1");
+  if (!clear) return DbError(db_, "begin");
+  sqlite3_bind_int64(clear.st, 1, static_cast<int64_t>(job));
+  if (sqlite3_step(clear.st) != SQLITE_DONE) return DbError(db_, "begin");
   Stmt q(db_, "INSERT OR REPLACE INTO maps(id, state, request, module) VALUES(?1, 0, ?2, ?3)");
   if (!q) return DbError(db_, "begin");
   sqlite3_bind_int64(q.st, 1, static_cast<int64_t>(job));
@@ -309,7 +321,8 @@ Status MapJournal::AddItems(uint64_t job, const std::vector<MapItemRecord>& item
 Status MapJournal::Finish(const MapSummary& summary) {
   if (Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   auto blob = EncodeMapSummary(summary);
-  Stmt q(db_, "UPDATE maps SET state = ?2, module = NULL, summary = ?3 WHERE id = ?1");
+  Stmt q(db_,
+         "UPDATE maps SET state = ?2, module = NULL, request = x'', summary = ?3 WHERE id = ?1");
   Stmt items(db_, "DELETE FROM map_items WHERE job = ?1");
   bool ok = q && items;
   if (ok) {

@@ -46,8 +46,11 @@ class MapJournal {
     std::vector<uint8_t> module;   // running jobs only
     MapSummary summary;            // finished jobs: all of it; running: id and state
   };
-  // Every job kept, oldest first; rows that do not decode are skipped.
-  Result<std::vector<Job>> Load();
+  // Every job kept, oldest first; rows that do not decode are skipped. summaries_only: no
+  // request nor module (a listing).
+  Result<std::vector<Job>> Load(bool summaries_only = false);
+  // The highest job id kept (0: none), so the node's id sequence never gives it again.
+  Result<uint64_t> LastId();
   // The items of a running job that have ended.
   Result<std::vector<MapItemRecord>> Items(uint64_t job);
 

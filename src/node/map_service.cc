@@ -37,36 +37,53 @@ std::string Tail(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(s.size() - n);
 }
 
-// Writes `data` to dir/name whole or not at all (a temporary beside it, then a rename). A file
-// already there with exactly these bytes is left as it is: a resumed job never rewrites an
-// output it wrote before its coordinator stopped.
-Status WriteOutput(const fs::path& dir, const std::string& name, const std::string& data,
-                   const std::string& temp_name) {
-  if (Status s = MakeParents(dir, name); !s.ok()) return s;
+// An output's bytes in a temporary file beside dir/name (its parents made, never through a
+// link), for a rename once the item counts: nullopt when dir/name already holds exactly these
+// bytes (a resumed job never rewrites an output it wrote before its coordinator stopped).
+Result<std::optional<fs::path>> PrepareOutput(const fs::path& dir, const std::string& name,
+                                              const std::string& data,
+                                              const std::string& temp_name) {
+  if (Status s = MakeParents(dir, name); !s.ok()) return s.error();
   const fs::path final_path = dir / name;
   struct stat st {};
   if (lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
       static_cast<uint64_t>(st.st_size) == data.size()) {
     auto same = ReadPiece(final_path, 0, data.size() + 1);
-    if (same.ok() && *same == data) return {};
+    if (same.ok() && *same == data) return std::optional<fs::path>();
   }
   const fs::path temp = final_path.parent_path() / temp_name;
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0)
     return MakeError(ErrorKind::kIo, "cannot write " + temp.string() + ": " + std::strerror(errno));
   size_t done = 0;
+  int write_errno = 0;
   while (done < data.size()) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n <= 0) {
+      write_errno = n < 0 ? errno : ENOSPC;
+      break;
+    }
     done += static_cast<size_t>(n);
   }
-  bool ok = done == data.size();
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(temp.c_str(), final_path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
+  if (close(fd) != 0 && write_errno == 0) write_errno = errno;
+  if (done != data.size() || write_errno != 0) {
     unlink(temp.c_str());
-    return MakeError(ErrorKind::kIo, "cannot write " + final_path.string() + ": " + why);
+    return MakeError(ErrorKind::kIo,
+                     "cannot write " + final_path.string() + ": " + std::strerror(write_errno));
+  }
+  return std::optional<fs::path>(temp);
+}
+
+// The whole of `data` at dir/name: prepared, then renamed into place.
+Status WriteOutput(const fs::path& dir, const std::string& name, const std::string& data,
+                   const std::string& temp_name) {
+  auto temp = PrepareOutput(dir, name, data, temp_name);
+  if (!temp.ok()) return temp.error();
+  if (*temp && rename((*temp)->c_str(), (dir / name).c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    unlink((*temp)->c_str());
+    return MakeError(ErrorKind::kIo, "cannot write " + (dir / name).string() + ": " + why);
   }
   return {};
 }
@@ -104,15 +121,21 @@ struct MapService::Run {
   std::map<uint32_t, uint64_t> per_worker;
   struct Held {
     std::string data;
-    fs::path file;  // spooled: the output waits here, not in `data`
+    fs::path file;         // spooled: the output waits here, not in `data`
+    uint64_t spooled = 0;  // its bytes there
   };
   std::map<uint64_t, Held> held;  // outputs waiting for their turn (no out_dir)
   uint64_t held_bytes = 0;
+  uint64_t spooled_bytes = 0;
   uint64_t released = 0;                     // items whose turn has passed
   std::map<uint32_t, uint64_t> paused;       // worker -> not used again before this time
   std::map<uint32_t, uint32_t> dispatchers;  // worker -> its dispatch threads still running
-  std::vector<std::thread> threads;
-  std::string journal_error;  // the journal could not be written: the job fails
+  std::map<uint64_t, std::thread> threads;   // by serial
+  uint64_t next_thread = 0;
+  std::vector<uint64_t> exited;       // serials of threads that have returned, to join
+  std::atomic<uint64_t> attempts{0};  // numbers each run's temporary output name
+  std::string journal_error;          // the journal could not be written: the job fails
+  std::string job_error;              // an output could not be written or kept: the job fails
 };
 
 MapService::MapService(std::unique_ptr<MapJournal> journal, Hooks hooks)
@@ -156,6 +179,23 @@ void MapService::ResumeAll() {
       hooks_.log("map job " + std::to_string(job.id) + ": " + s.error);
       continue;
     }
+    std::string why;
+    std::error_code ec;
+    if (!request.out_dir)
+      why = "its outputs went to the shell that started it, which is gone: run it again";
+    else if (!fs::is_directory(*request.out_dir, ec))
+      why = "its --out folder " + request.out_dir->string() + " is gone";
+    if (!why.empty()) {
+      MapSummary s;
+      s.job = job.id;
+      s.state = core::JobState::kFailed;
+      s.error = "not resumed after this node's restart: " + why;
+      s.items = request.items.size();
+      s.resumed = true;
+      journal_->Finish(s);
+      hooks_.log("map job " + std::to_string(job.id) + ": " + s.error);
+      continue;
+    }
     hooks_.log("map job " + std::to_string(job.id) + " resumed: " + std::to_string(done->size()) +
                " of " + std::to_string(request.items.size()) + " items had ended");
     resumers_.emplace_back(
@@ -177,11 +217,18 @@ Result<MapSummary> MapService::Map(const ModulePtr& module, MapRequest request,
     return MakeError(ErrorKind::kLimitExceeded, std::to_string(request.items.size()) +
                                                     " items: a map job takes at most " +
                                                     std::to_string(core::MapPlan::kMaxItems));
-  for (const MapItem& item : request.items)
+  for (const MapItem& item : request.items) {
+    std::error_code ec;
+    if (item.file && fs::file_size(*item.file, ec) > wire::kMaxCommandInputBytes && !ec)
+      return MakeError(ErrorKind::kLimitExceeded,
+                       "input " + item.name + " is over " +
+                           std::to_string(wire::kMaxCommandInputBytes >> 20) +
+                           " MiB, the most a command's inputs may be");
     if (!item.file && item.bytes.size() > kMaxWasiStdinBytes)
       return MakeError(ErrorKind::kLimitExceeded, "item " + item.name + " is over " +
                                                       std::to_string(kMaxWasiStdinBytes) +
                                                       " bytes: give it as a file");
+  }
   if (request.out_dir) {
     std::set<std::string> names;
     for (const MapItem& item : request.items) {
@@ -191,6 +238,15 @@ Result<MapSummary> MapService::Map(const ModulePtr& module, MapRequest request,
       if (!names.insert(name).second)
         return MakeError(ErrorKind::kBadArguments, "two inputs would write the same output " +
                                                        (*request.out_dir / name).string());
+    }
+    // "a" and "a/b" cannot both be: one would be a file, the other needs it as a folder.
+    for (auto it = names.begin(); it != names.end(); ++it) {
+      auto next = std::next(it);
+      if (next != names.end() && next->size() > it->size() &&
+          next->compare(0, it->size(), *it) == 0 && (*next)[it->size()] == '/')
+        return MakeError(ErrorKind::kBadArguments, "the outputs " + *it + " and " + *next +
+                                                       " cannot both be written: " + *it +
+                                                       " would have to be a folder");
     }
     std::error_code ec;
     fs::create_directories(*request.out_dir, ec);
@@ -251,16 +307,12 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
           next.insert(worker);
       }
       for (uint32_t w : live)
-        if (!next.count(w)) run->plan.LoseWorker(w);
+        if (!next.count(w) && !offered.count(w)) run->plan.LoseWorker(w);  // gone, not paused
       live = next;
       run->plan.SetWorkers(live);
-      for (uint32_t w : live) {
-        if (run->dispatchers[w] > 0) continue;
-        uint32_t slots = std::min(offered[w], kMaxSlotsPerWorker);
-        run->dispatchers[w] = slots;
-        for (uint32_t k = 0; k < slots; k++)
-          run->threads.emplace_back([this, r = run.get(), w] { Dispatch(r, w); });
-      }
+      std::map<uint32_t, uint32_t> staffed;
+      for (uint32_t w : live) staffed[w] = offered[w];
+      StaffWorkers(run.get(), staffed);
       if (!live.empty()) no_workers_since = now;
       next_refresh = now + 200;
       run->cv.notify_all();
@@ -282,10 +334,11 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
       last_flush = now;
     }
     const bool cancelled = (cancel && cancel->load()) || run->cancelled;
+    if (!run->job_error.empty() && job_error.empty()) job_error = run->job_error;
     const bool stop = finished || cancelled || stopping_ || !run->journal_error.empty() ||
-                      now - no_workers_since > 30000;
+                      !job_error.empty() || now - no_workers_since > 30000;
     if (stop) {
-      if (!finished && !cancelled && !stopping_ && run->journal_error.empty())
+      if (!finished && !cancelled && !stopping_ && run->journal_error.empty() && job_error.empty())
         job_error = "no worker for 30 s: neither this node nor a peer offers slots";
       run->cancel = true;
       run->cv.notify_all();
@@ -296,9 +349,16 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
         auto data = ReadPiece(held.file, 0, kMaxWasiOutputBytes + 1);
         std::error_code ec;
         fs::remove(held.file, ec);
-        if (data.ok()) held.data = std::move(*data);
+        std::lock_guard<std::mutex> rl(run->mu);
+        run->spooled_bytes -= std::min(run->spooled_bytes, held.spooled);
+        if (!data.ok()) {
+          run->job_error = "an output held in the spool was lost: " + data.error().message;
+          break;
+        }
+        held.data = std::move(*data);
       }
       if (on_output) on_output(item, held.data);
+      std::string().swap(held.data);  // one output in memory at a time, not the whole batch
     }
     if (!flush.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -314,11 +374,8 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
              (run->plan.Done() && run->released == q.items.size());
     });
   }
-  for (auto& t : run->threads) t.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(id);
-  }
+  for (auto& [serial, t] : run->threads) t.join();
+  run->threads.clear();
   // What the dispatch threads finished while the loop was ending.
   std::vector<MapItemRecord> rest;
   {
@@ -348,6 +405,8 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
     s.state = core::JobState::kDone;
   } else if (stopping_) {
     // Kept as running in the journal: the node's next start resumes it.
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(id);
     return MakeError(ErrorKind::kUnavailable, "this node stopped: map job " + std::to_string(id) +
                                                   " resumes when it starts again");
   } else if (!run->journal_error.empty() || !job_error.empty()) {
@@ -358,12 +417,39 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
     s.state = core::JobState::kCancelled;
     s.error = "cancelled";
   }
+  // Journaled before it leaves the running list: `jobs --all` and `result` always find it.
   std::lock_guard<std::mutex> lock(mu_);
   if (Status st = journal_->Finish(s); !st.ok()) hooks_.log(st.error().message);
+  running_.erase(id);
   return s;
 }
 
-void MapService::Dispatch(Run* run, uint32_t worker) {
+void MapService::StaffWorkers(Run* run, const std::map<uint32_t, uint32_t>& offered) {
+  for (uint64_t serial : run->exited) {
+    auto it = run->threads.find(serial);
+    if (it == run->threads.end()) continue;
+    it->second.join();  // it has returned (said so under run->mu, its last step)
+    run->threads.erase(it);
+  }
+  run->exited.clear();
+  for (const auto& [w, slots] : offered) {
+    const uint32_t want = std::min(slots, kMaxSlotsPerWorker);
+    while (run->dispatchers[w] < want && run->threads.size() < kMaxThreadsPerJob) {
+      const uint64_t serial = run->next_thread++;
+      try {
+        run->threads.emplace(serial,
+                             std::thread([this, run, w, serial] { Dispatch(run, w, serial); }));
+      } catch (const std::system_error& e) {
+        // No thread now (a process or memory limit): the job goes on with those it has.
+        hooks_.log(std::string("map: a dispatch thread could not start: ") + e.what());
+        return;
+      }
+      run->dispatchers[w]++;
+    }
+  }
+}
+
+void MapService::Dispatch(Run* run, uint32_t worker, uint64_t serial) {
   for (;;) {
     uint64_t item = 0;
     {
@@ -371,10 +457,15 @@ void MapService::Dispatch(Run* run, uint32_t worker) {
       for (;;) {
         if (run->cancel || !run->plan.live(worker) || run->plan.Done()) {
           run->dispatchers[worker]--;
+          run->exited.push_back(serial);
           run->cv.notify_all();
           return;
         }
-        if (auto next = run->plan.Next(worker)) {
+        // Outputs waiting for an earlier one fill memory and the spool: only the item whose
+        // turn it is may start, so the turn moves and they drain.
+        const bool full = !run->request.out_dir &&
+                          run->held_bytes + run->spooled_bytes >= kHeldBytes + kSpoolBytes;
+        if (auto next = run->plan.Next(worker, full ? run->plan.frontier() + 1 : UINT64_MAX)) {
           item = *next;
           break;
         }
@@ -430,23 +521,46 @@ void MapService::RunItem(Run* run, uint32_t worker, uint64_t item) {
       outcome = core::ItemOutcome::kFailed;
       rec.error = "its output is over the cap of " + std::to_string(kMaxWasiOutputBytes) +
                   " bytes per stream";
-    } else if (q.out_dir) {
-      Status s = WriteOutput(
-          *q.out_dir, OutputName(input), reply->stdout_data,
-          ".velum-map-" + std::to_string(run->id) + "-" + std::to_string(item) + ".tmp");
-      if (!s.ok()) {
-        outcome = core::ItemOutcome::kFailed;
-        rec.error = s.error().message;
-      }
+    }
+  }
+  // The output is written aside now, and renamed into place only if this run is the one that
+  // counts (a run of a worker given up on may still end after another's).
+  std::optional<fs::path> prepared;
+  std::string write_error;
+  if (outcome == core::ItemOutcome::kOk && q.out_dir) {
+    auto temp = PrepareOutput(*q.out_dir, OutputName(input), reply->stdout_data,
+                              ".velum-map-" + std::to_string(run->id) + "-" + std::to_string(item) +
+                                  "-" + std::to_string(run->attempts++) + ".tmp");
+    if (!temp.ok()) {
+      write_error = temp.error().message;
+      outcome = core::ItemOutcome::kLost;  // not the item's fault: the job ends on it below
+    } else {
+      prepared = *temp;
     }
   }
   rec.ok = outcome == core::ItemOutcome::kOk;
 
   std::lock_guard<std::mutex> l(run->mu);
+  if (!write_error.empty() && run->job_error.empty())
+    run->job_error = "the output of " + input.name + " cannot be written: " + write_error;
   const bool mine =
       run->plan.state(item) == core::ItemState::kRunning && run->plan.worker(item) == worker;
-  if (!mine) return;  // its worker was given up on, and the item handed to another
+  if (!mine) {  // its worker was given up on, and the item handed to another
+    if (prepared) unlink(prepared->c_str());
+    return;
+  }
   core::ItemState state = run->plan.Finish(item, worker, outcome, elapsed_us);
+  if (prepared) {
+    const fs::path final_path = *q.out_dir / OutputName(input);
+    if (state != core::ItemState::kOk) {
+      unlink(prepared->c_str());
+    } else if (rename(prepared->c_str(), final_path.c_str()) != 0) {
+      const int why = errno;
+      unlink(prepared->c_str());
+      if (run->job_error.empty())
+        run->job_error = "cannot write " + final_path.string() + ": " + std::strerror(why);
+    }
+  }
   if (state == core::ItemState::kOk) {
     run->per_worker[rec.node]++;
     run->unjournaled.push_back(rec);
@@ -460,10 +574,14 @@ void MapService::RunItem(Run* run, uint32_t worker, uint64_t item) {
         h.file = hooks_.spool / ("map-" + std::to_string(run->id) + "-" + std::to_string(item));
         std::error_code ec;
         fs::create_directories(hooks_.spool, ec);
-        if (!WriteOutput(hooks_.spool, h.file.filename().string(), reply->stdout_data,
-                         h.file.filename().string() + ".tmp")
-                 .ok())
-          h.file.clear();  // the output is lost; said by an empty turn
+        Status st = WriteOutput(hooks_.spool, h.file.filename().string(), reply->stdout_data,
+                                h.file.filename().string() + ".tmp");
+        if (st.ok()) {
+          h.spooled = reply->stdout_data.size();
+          run->spooled_bytes += h.spooled;
+        } else if (run->job_error.empty()) {
+          run->job_error = "an output could not wait in the spool: " + st.error().message;
+        }
       }
       run->held[item] = std::move(h);
     }
@@ -471,7 +589,8 @@ void MapService::RunItem(Run* run, uint32_t worker, uint64_t item) {
     run->failures[item] = {item, input.name, rec.node, rec.exit_code, rec.error, rec.stderr_tail};
     run->unjournaled.push_back(rec);
   } else if (outcome == core::ItemOutcome::kLost) {
-    run->plan.LoseWorker(worker);
+    // Its other runs end as they will; it takes nothing new for a while.
+    run->plan.PauseWorker(worker);
     run->paused[worker] = NowMs() + kWorkerPauseMs;
   }
   run->cv.notify_all();
@@ -505,7 +624,7 @@ std::vector<MapSummary> MapService::List() {
     list.push_back(std::move(s));
     live.insert(id);
   }
-  if (auto jobs = journal_->Load(); jobs.ok())
+  if (auto jobs = journal_->Load(/*summaries_only=*/true); jobs.ok())
     for (auto& j : *jobs)
       if (!live.count(j.id) && j.state != core::JobState::kRunning)
         list.push_back(std::move(j.summary));

@@ -36,8 +36,12 @@ class MapService {
   };
   // Items one worker runs at once, whatever slots it offers.
   static constexpr uint32_t kMaxSlotsPerWorker = 8;
-  // Outputs held in memory for their turn (stdout order); past this they wait in the spool.
+  // Outputs held in memory for their turn (stdout order); past this they wait in the spool,
+  // and past that too, only the item whose turn it is may run (the others wait for it).
   static constexpr uint64_t kHeldBytes = 64ull << 20;
+  static constexpr uint64_t kSpoolBytes = 1ull << 30;
+  // Dispatch threads of one job at most, whatever its workers offer.
+  static constexpr size_t kMaxThreadsPerJob = 64;
   static constexpr size_t kStderrTail = 512;  // of a failed item, kept in its record
   // Item records written to the journal at once, at most; else every kFlushMs.
   static constexpr size_t kFlushItems = 256;
@@ -68,7 +72,9 @@ class MapService {
   Result<MapSummary> RunJob(uint64_t id, const ModulePtr& module, MapRequest request,
                             const std::vector<MapItemRecord>& done, bool resumed,
                             const std::atomic<bool>* cancel);
-  void Dispatch(Run* run, uint32_t worker);
+  void Dispatch(Run* run, uint32_t worker, uint64_t serial);
+  // Starts the dispatch threads a worker's slots ask for, and joins those that ended.
+  void StaffWorkers(Run* run, const std::map<uint32_t, uint32_t>& offered);
   void RunItem(Run* run, uint32_t worker, uint64_t item);
 
   std::mutex mu_;  // journal_, running_, resumers_

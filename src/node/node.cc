@@ -282,6 +282,12 @@ velum::Status Node::Impl::StartMaps() {
       options.home / "journal" / ("maps-node-" + std::to_string(options.id) + ".db"), &note);
   if (!journal.ok()) return journal.error();
   if (!note.empty()) spdlog::warn("{}", note);
+  // Its jobs' ids came from the node's sequence: should the node's journal have been lost,
+  // the sequence must still not give them again.
+  auto last = (*journal)->LastId();
+  if (!last.ok()) return last.error();
+  if (*last > 0)
+    if (velum::Status s = jobs->ReserveJobIdsThrough(*last); !s.ok()) return s.error();
   MapService::Hooks h;
   h.run = [this](const ModulePtr& module, const CommandOptions& o,
                  const std::atomic<bool>* cancel) { return jobs->RunCommand(module, o, cancel); };

@@ -26,11 +26,13 @@ const char kMapUsage[] =
     "INPUT...";
 const std::set<std::string> kMapValued = {"--out", "--retries", "--env", "--timeout",
                                           "--max-memory"};
-const std::set<std::string> kMapSwitches = {"--lines", "--recursive", "--exclude-self",
-                                            "--json"};
+const std::set<std::string> kMapSwitches = {"--lines", "--recursive", "--exclude-self", "--json"};
 
 // Lines are read into the coordinator's memory; larger inputs should be files.
 constexpr uint64_t kMaxLinesBytes = 64ull << 20;
+// Outputs gathered into one JSON answer (the node's --json without --out); past it they are
+// dropped and the answer says so.
+constexpr uint64_t kMaxJsonOutputs = 16ull << 20;
 
 // The regular files an INPUT names, with their names: the file itself by its own name, or a
 // folder's files by their paths under it, sorted (byte order), subfolders only if recursive.
@@ -172,7 +174,7 @@ void AddMapJobs(Node& node, CommandResult* result, bool all) {
             std::to_string(s.ok) + " of " + std::to_string(s.items) + " ok, " +
             std::to_string(s.failed.size()) + " failed" + (s.out.empty() ? "" : ", out " + s.out);
   }
-  result->json["maps"] = list;
+    if (!list.empty()) result->json["maps"] = list;  // the answer's shape is unchanged without
   if (!text.empty()) result->text += (result->text.empty() ? text.substr(1) : text);
 }
 
@@ -276,9 +278,18 @@ CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
       std::fflush(stdout);
     };
   }
+  // The node's --json: outputs in the one object, up to kMaxJsonOutputs bytes (more: --out).
   json outputs = json::array();
-  if (!q.out_dir && context.json && !as_json)  // the node's --json: outputs in the one object
-    q.on_output = [&outputs](uint64_t, const std::string& data) { outputs.push_back(data); };
+  uint64_t output_bytes = 0;
+  bool outputs_truncated = false;
+  if (!q.out_dir && context.json && !as_json)
+    q.on_output = [&](uint64_t, const std::string& data) {
+      output_bytes += data.size();
+      if (output_bytes > kMaxJsonOutputs)
+        outputs_truncated = true;
+      else
+        outputs.push_back(data);
+    };
   auto summary = node.Map(*module, std::move(q), context.interrupt);
   if (!summary.ok()) {
     CommandResult f = ErrorFailure(summary.error());
@@ -288,6 +299,7 @@ CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
   CommandResult r;
   r.json = SummaryJson(*summary);
   if (!outputs.empty()) r.json["outputs"] = outputs;
+  if (outputs_truncated) r.json["outputs_truncated"] = true;
   r.json_line = as_json;
   r.ok = summary->state == core::JobState::kDone;
   if (!r.ok) r.json["error"] = summary->error;

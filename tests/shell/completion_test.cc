@@ -38,7 +38,7 @@ TEST_F(CompletionTest, CommandNames) {
   EXPECT_EQ(Complete("s").candidates, (Words{"scatter", "status"}));
   EXPECT_EQ(Complete("w").candidates, (Words{"wait", "wasm"}));
   EXPECT_EQ(Complete("zz").candidates, Words{});
-  EXPECT_EQ(Complete("").candidates.size(), 10u);  // every command
+  EXPECT_EQ(Complete("").candidates.size(), 11u);  // every command
   EXPECT_EQ(Complete("help sc").candidates, Words{"scatter"});
   EXPECT_EQ(Complete("nosuch x").candidates, Words{});
 }

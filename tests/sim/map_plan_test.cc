@@ -89,6 +89,31 @@ TEST(MapPlan, LostWorkersItemsGoToOthersUncounted) {
   EXPECT_GE(plan.reruns(), 1u);
 }
 
+TEST(MapPlan, AnItemLostAgainAndAgainFailsInTheEnd) {
+  MapPlan plan(1, 0);
+  plan.SetWorkers({1});
+  for (uint32_t k = 0; k < MapPlan::kMaxLosses; k++) {
+    ASSERT_TRUE(plan.Next(1));
+    EXPECT_EQ(plan.Finish(0, 1, ItemOutcome::kLost, 10), ItemState::kWaiting);
+  }
+  ASSERT_TRUE(plan.Next(1));
+  EXPECT_EQ(plan.Finish(0, 1, ItemOutcome::kLost, 10), ItemState::kFailed);
+}
+
+TEST(MapPlan, BelowHoldsBackAllButTheFrontier) {
+  MapPlan plan(10, 0);
+  plan.SetWorkers({1, 2});
+  auto a = plan.Next(1, 1);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, 0u);
+  EXPECT_FALSE(plan.Next(2, 1));  // item 0 runs: nothing else may start
+  plan.Finish(0, 1, ItemOutcome::kOk, 10);
+  auto b = plan.Next(2, plan.frontier() + 1);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(*b, 1u);
+  plan.CheckInvariants();
+}
+
 TEST(MapPlan, RestoredItemsAreNotRunAgain) {
   MapPlan plan(5, 1);
   EXPECT_TRUE(plan.Restore(0, true));
@@ -149,8 +174,12 @@ TEST(MapPlan, RandomSchedules) {
         case 0:  // a worker is lost or comes (back)
           if (live.count(w) && live.size() > 1) {
             live.erase(w);
-            plan.LoseWorker(w);
-            running.erase(w);
+            if (rng() % 2) {
+              plan.LoseWorker(w);
+              running.erase(w);
+            } else {
+              plan.PauseWorker(w);  // its running items still end, reported by it
+            }
           } else {
             live.insert(w);
           }
@@ -160,7 +189,8 @@ TEST(MapPlan, RandomSchedules) {
         case 2:
         case 3:
         case 4:
-          if (auto item = plan.Next(w)) {
+          // Now and then only the item at the frontier may start (outputs are backing up).
+          if (auto item = plan.Next(w, rng() % 4 ? UINT64_MAX : plan.frontier() + 1)) {
             running[w].push_back(*item);
             runs[*item]++;
           }
@@ -183,6 +213,9 @@ TEST(MapPlan, RandomSchedules) {
     }
     ASSERT_TRUE(plan.Done());
     EXPECT_EQ(plan.ok() + plan.failed(), items);
+    for (uint64_t i = 0; i < items; i++)
+      EXPECT_LE(runs[i], static_cast<int>((retries + 1) * (MapPlan::kMaxLosses + 1)))
+          << "item " << i;
     EXPECT_EQ(plan.frontier(), items);
     for (uint64_t i = 0; i < items; i++) {
       EXPECT_EQ(ended[i], 1) << "item " << i;

@@ -135,9 +135,9 @@ TEST(ExecRequest, PreopensTravelWithTheRequest) {
   EXPECT_FALSE(ExecRequest::Decode(req.Encode(), &back));
   req.wasi_preopens = {{"/x", true}};
   std::vector<uint8_t> frame = req.Encode();
-  // The last preopen's flag comes before the stdin fields (a flag byte and an empty string)
-  // and the streaming flag.
-  uint8_t& flag = frame[frame.size() - 1 - 1 - 4 - 1];
+  // The last preopen's flag comes before the stdin fields (a flag byte and an empty string),
+  // the streaming flag and the stdin-file flag.
+  uint8_t& flag = frame[frame.size() - 1 - 1 - 1 - 4 - 1];
   ASSERT_EQ(flag, 1);
   flag = 2;
   EXPECT_FALSE(ExecRequest::Decode(frame, &back));
@@ -208,10 +208,11 @@ TEST(ExecRequest, StdinBytesTravelBoundedAndFlagged) {
   EXPECT_FALSE(back.wasi_stdin_given);  // the executor's own stdin, as velum run wants
   EXPECT_FALSE(back.wasi_stream);
   std::vector<uint8_t> streaming = req.Encode();
-  streaming.back() = 1;
+  uint8_t& stream = streaming[streaming.size() - 2];  // before the stdin-file flag
+  stream = 1;
   ASSERT_TRUE(ExecRequest::Decode(streaming, &back));
   EXPECT_TRUE(back.wasi_stream);
-  streaming.back() = 2;  // a flag that is not one
+  stream = 2;  // a flag that is not one
   EXPECT_FALSE(ExecRequest::Decode(streaming, &back));
   req.wasi_stdin_given = true;  // given and empty: end of file at once
   ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
@@ -238,6 +239,30 @@ TEST(ExecRequest, StdinBytesTravelBoundedAndFlagged) {
   // A truncated frame is malformed, never a crash.
   frame = req.Encode();
   frame.resize(frame.size() - 2);
+  EXPECT_FALSE(ExecRequest::Decode(frame, &back));
+}
+
+TEST(ExecRequest, StdinFileTravelsAsTheLastDescriptor) {
+  ExecRequest req;
+  req.wasi = true;
+  req.module_attached = true;
+  req.wasi_preopens = {{"/data", true}};
+  req.wasi_stdin_attached = true;
+  EXPECT_EQ(req.PassedFds(), 3u);  // module, the directory, then stdin
+  ExecRequest back;
+  ASSERT_TRUE(ExecRequest::Decode(req.Encode(), &back));
+  EXPECT_TRUE(back.wasi_stdin_attached);
+  EXPECT_EQ(back.PassedFds(), 3u);
+  // Not beside stdin bytes, not for a call that is not WASI, and a flag is 0 or 1.
+  ExecRequest both = req;
+  both.wasi_stdin_given = true;
+  EXPECT_FALSE(ExecRequest::Decode(both.Encode(), &back));
+  ExecRequest plain = req;
+  plain.wasi = false;
+  plain.wasi_preopens.clear();
+  EXPECT_FALSE(ExecRequest::Decode(plain.Encode(), &back));
+  std::vector<uint8_t> frame = req.Encode();
+  frame.back() = 2;
   EXPECT_FALSE(ExecRequest::Decode(frame, &back));
 }
 
