@@ -153,8 +153,12 @@ def case_exact(mesh):
             check(f.read() == native(tmp, data, rel), f"--recursive: rec/{rel}")
     check(r["items"] == 4, f"--recursive made {r['items']} items, wanted 4")
     check(os.path.exists(os.path.join(tmp, "rec", "plain.txt")), "--recursive: plain.txt")
-    r = run(nodes[0], f"map {ck} ::: {tmp}/tree")
+        r = run(nodes[0], f"map {ck} ::: {tmp}/tree")
     check(r["items"] == 1, f"without --recursive: {r['items']} items, wanted 1 (the file a)")
+    # An empty folder is no item: the job is done at once.
+    os.makedirs(os.path.join(tmp, "nothing"))
+    r = run(nodes[0], f"map --out {tmp}/none {ck} ::: {tmp}/nothing")
+    check(r["items"] == 0 and r["ok"] == 0 and r["state"] == "done", f"no items: {r}")
     # --lines: one item per line, newline included, outputs NNNNNNNN.out.
     lines = [b"first\n", b"\n", b"caf\xc3\xa9\n", b"last without newline"]
     with open(os.path.join(tmp, "lines.txt"), "wb") as f:
