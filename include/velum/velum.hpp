@@ -323,9 +323,10 @@ inline std::vector<MapItem> MapInputs(const std::vector<std::string>& paths, boo
   out.reserve(n);
   for (size_t i = 0; i < n; i++) {
     const velum_map_item& it = items[i];
+    std::string data;
+    if (!it.path && it.size) data.assign(static_cast<const char*>(it.data), it.size);
     out.push_back(
-        {it.name, it.out_name ? it.out_name : "", it.path ? it.path : "",
-         it.path ? std::string() : std::string(static_cast<const char*>(it.data), it.size)});
+        {it.name, it.out_name ? it.out_name : "", it.path ? it.path : "", std::move(data)});
   }
   velum_map_inputs_release(in);
   return out;

@@ -170,6 +170,7 @@ TEST_F(MapApi, OutputsComeInItemOrderAsTheShellPrintsThem) {
     std::vector<uint64_t> order;
     for (uint64_t i = 0; i < n; i++) order.push_back(i);
     EXPECT_EQ(got.items, order);
+    EXPECT_EQ(got.items.size(), n);
     EXPECT_EQ(got.data, ShellMap(lines ? "--lines" : "--recursive", dir));
     if (!lines) {
       EXPECT_EQ(got.data, Expected("alpha\nbeta\n", "a.txt") + Expected("epsilon\n", "sub/c.txt") +
@@ -366,6 +367,25 @@ TEST_F(MapApi, ACancelledMapStopsAndSaysSo) {
   velum_cancel_release(token);
   velum_cancel_trigger(nullptr);  // NULL: nothing
   velum_cancel_release(nullptr);
+}
+
+TEST_F(MapApi, ShutdownCancelsARunningMap) {
+  const char* args[] = {"sleep=200"};
+  std::vector<velum_map_item> items(40, velum_map_item{"slow", nullptr, nullptr, "z", 1});
+  velum_map_options o;
+  velum_map_options_default(&o);
+  o.args = args;
+  o.nargs = 1;
+  int code = VELUM_OK;
+  std::thread mapper([&] {
+    code = velum_map(Wasm("wasi_checksum").c_str(), items.data(), items.size(), &o, nullptr);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto start = Clock::now();
+  velum_shutdown();  // waits for the map to return
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  mapper.join();
+  EXPECT_EQ(code, VELUM_ERR_CANCELLED);
 }
 
 // The peer runs every item when this node only coordinates.
