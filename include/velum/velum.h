@@ -1,12 +1,12 @@
 /* The embedding API of VelumOS (libvelum): a program joins the mesh as a node and runs Wasm
- * exports on it, one call or scattered over a range, or WASI commands on this node, from C
- * or C++ (velum.hpp wraps it).
+ * exports on it, one call or scattered over a range, or WASI commands, once or once per item
+ * of a list (velum_map), from C or C++ (velum.hpp wraps it).
  *
  * The node is a process-wide singleton: velum_init starts it, velum_shutdown stops it, and
  * every other function works on it. All functions are thread-safe (a mutex guards the node);
  * calls from several threads run concurrently on the mesh. Blocking functions say so. A
- * handle (velum_call, velum_job, velum_command) may be used from several threads, never after
- * its release.
+ * handle (velum_call, velum_job, velum_command, velum_map_summary, ...) may be used from several
+ * threads, never after its release.
  *
  *   velum_init(1, 0);                                   // node 1 on port 8001
  *   velum_wait_peers(1, 5000);
@@ -363,6 +363,126 @@ VELUM_EXPORT bool velum_command_truncated(const velum_command* command);
 VELUM_EXPORT uint32_t velum_command_node(const velum_command* command);
 /* Frees the handle and its output. NULL: nothing. */
 VELUM_EXPORT void velum_command_release(velum_command* command);
+
+/* ---- Map: a WASI command once per item, over every live node ---- */
+
+/* A cancel token: velum_cancel_trigger on any thread stops every map given it (now, or at its
+ * start if triggered before). One token may serve several maps at once; it stays triggered. */
+typedef struct velum_cancel velum_cancel;
+/* A new token, not triggered; NULL only when out of memory. Does not need velum_init. */
+VELUM_EXPORT velum_cancel* velum_cancel_create(void);
+/* Triggers the token: the maps using it stop their items and return VELUM_ERR_CANCELLED.
+ * Returns at once. NULL: nothing. */
+VELUM_EXPORT void velum_cancel_trigger(velum_cancel* cancel);
+/* Frees the token; not while a map that was given it is running. NULL: nothing. */
+VELUM_EXPORT void velum_cancel_release(velum_cancel* cancel);
+
+/* One item of a map: its bytes are the program's stdin, its name is VELUM_INPUT (and
+ * VELUM_ITEM its index) in the program's environment. */
+typedef struct velum_map_item {
+  const char* name;     /* required, not empty; under out_dir, its output's name ... */
+  const char* out_name; /* ... unless this is set (a relative path, no "." or "..") */
+  const char* path;     /* its bytes: this regular file's, sent to workers by content ... */
+  const void* data;     /* ... or, when path is NULL, these `size` bytes (NULL: empty). At */
+  size_t size;          /* most VELUM_MAX_STDIN_BYTES each, 64 MiB for all items together */
+} velum_map_item;
+
+/* Receives item `item`'s output (its stdout): `size` bytes at `data`, valid during the call. */
+typedef void (*velum_map_output_fn)(void* context, uint64_t item, const char* data, size_t size);
+
+/* Options of velum_map. Fill with velum_map_options_default first, then change fields.
+ * Strings and arrays are copied before velum_map starts the job; NULL means none. */
+typedef struct velum_map_options {
+  const char* argv0;       /* the program's argv[0]; NULL: the file's name */
+  const char* const* args; /* argv[1], argv[2], ... the same for every item ... */
+  size_t nargs;            /* ... and how many */
+  const char* const* env;  /* "NAME=VALUE" each; VELUM_ITEM and VELUM_INPUT are added ... */
+  size_t nenv;             /* ... and how many */
+  uint32_t retries;        /* runs of a failed item after its first, on other nodes if any;
+                              default 1, at most 100 */
+  uint32_t timeout_ms;     /* per item; default 60000 */
+  uint32_t max_memory_mib; /* linear memory per item; default 256 */
+  bool exclude_self;       /* this node coordinates only: items run on peers */
+  /* Set: each item's output is written to this folder of this machine (created if missing)
+   * under its out_name (or name), whole or not at all; on_output must then be NULL. */
+  const char* out_dir;
+  /* Set (and no out_dir): each item's output, in item order, exactly once, as soon as every
+   * earlier item has ended (a failed item passes with none), on the thread that called
+   * velum_map. Must return (no longjmp, no C++ exception). Neither set: outputs are dropped. */
+  velum_map_output_fn on_output;
+  void* output_context; /* passed to on_output */
+  velum_cancel* cancel; /* NULL: only velum_shutdown stops the map */
+} velum_map_options;
+
+/* Fills `options` with the defaults. Does not block. */
+VELUM_EXPORT void velum_map_options_default(velum_map_options* options);
+
+/* What a map did: counts, every failed item, items by node. */
+typedef struct velum_map_summary velum_map_summary;
+
+/* Runs the WASI command (a module exporting _start) at `path` once per item, spread over
+ * every live node with slots (this one included unless exclude_self), each item retried on
+ * another node if it fails; blocks until every item has ended. `options` NULL: the
+ * defaults. Returns VELUM_OK when every item has ended, ok or failed (the failures are in the
+ * summary); VELUM_ERR_CANCELLED (by the token or velum_shutdown) or VELUM_ERR_JOB_FAILED (no
+ * worker for 30 s, ...) with the summary of what had ended; or an error before the job
+ * started (bad arguments, no items, not a command, two items with one output name, ...:
+ * *summary is then NULL). Message in velum_last_error. *summary (if `summary` is not NULL)
+ * gets a handle to release with velum_map_summary_release. */
+VELUM_EXPORT int velum_map(const char* path, const velum_map_item* items, size_t nitems,
+                           const velum_map_options* options, velum_map_summary** summary);
+
+/* The job's id on this node (the shell's `jobs --all`, `result JOB`); 0 for NULL. */
+VELUM_EXPORT uint64_t velum_map_summary_job(const velum_map_summary* summary);
+/* Items in the job, and those that ended ok. */
+VELUM_EXPORT uint64_t velum_map_summary_items(const velum_map_summary* summary);
+VELUM_EXPORT uint64_t velum_map_summary_ok(const velum_map_summary* summary);
+/* Milliseconds from the job's start to its end. */
+VELUM_EXPORT double velum_map_summary_elapsed_ms(const velum_map_summary* summary);
+/* Runs handed back after a lost worker or a failure. */
+VELUM_EXPORT uint64_t velum_map_summary_reruns(const velum_map_summary* summary);
+/* The absolute out_dir, "" without one. Valid until the handle is released. */
+VELUM_EXPORT const char* velum_map_summary_out_dir(const velum_map_summary* summary);
+
+/* A failed item: its last run's node, exit code, error and the tail of its stderr. */
+typedef struct velum_map_failure {
+  uint64_t item;
+  const char* name; /* the item's name (VELUM_INPUT) */
+  uint32_t node;
+  uint32_t exit_code;
+  const char* error;       /* "exit code 3", a trap, a limit, ... */
+  const char* stderr_tail; /* its last (at most 512) bytes of stderr, `stderr_size` of */
+  size_t stderr_size;      /* them, then a NUL. Strings valid until the handle is released */
+} velum_map_failure;
+/* Failed items, in item order. */
+VELUM_EXPORT size_t velum_map_summary_failure_count(const velum_map_summary* summary);
+/* Failure `index` into *out: VELUM_OK, or VELUM_ERR_INVALID_ARGUMENT (NULL, index past the
+ * count). */
+VELUM_EXPORT int velum_map_summary_failure(const velum_map_summary* summary, size_t index,
+                                           velum_map_failure* out);
+/* Nodes that ran items ok, by id, and how many each. */
+VELUM_EXPORT size_t velum_map_summary_node_count(const velum_map_summary* summary);
+/* Node `index` (by id) into *node and *items: VELUM_OK or VELUM_ERR_INVALID_ARGUMENT. */
+VELUM_EXPORT int velum_map_summary_node(const velum_map_summary* summary, size_t index,
+                                        uint32_t* node, uint64_t* items);
+/* Frees the summary. NULL: nothing. */
+VELUM_EXPORT void velum_map_summary_release(velum_map_summary* summary);
+
+/* Items made from paths, as the shell's `map ... ::: INPUT...` makes them: a file is one item
+ * named by its file name; a folder gives one per regular file in it, named by its path under
+ * the folder, sorted (subfolders too if `recursive`); with `lines`, each line of each of
+ * those files is an item instead (its bytes with the newline, named "FILE:N", its output
+ * "NNNNNNNN.out"). Does not need velum_init. NULL on error (a missing path, more than
+ * 1000000 items, over 64 MiB of lines; see velum_last_error). */
+typedef struct velum_map_inputs velum_map_inputs;
+VELUM_EXPORT velum_map_inputs* velum_map_inputs_collect(const char* const* paths, size_t npaths,
+                                                        bool recursive, bool lines);
+/* The items, *count of them (if `count` is not NULL), to pass to velum_map; valid until the
+ * handle is released. */
+VELUM_EXPORT const velum_map_item* velum_map_inputs_items(const velum_map_inputs* inputs,
+                                                          size_t* count);
+/* Frees the items. NULL: nothing. */
+VELUM_EXPORT void velum_map_inputs_release(velum_map_inputs* inputs);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,9 @@
 //   velum::CommandOptions wc;                                   // a WASI command, run here
 //   wc.stdin_data = "one two\n";
 //   std::printf("%s", mesh.RunCommand("wc.wasm", wc).stdout_data.c_str());
+//   velum::MapOptions m;                                        // once per file, on the mesh
+//   m.on_output = [](uint64_t item, std::string_view out) { std::cout << out; };
+//   mesh.Map("checksum.wasm", velum::MapInputs({"photos/"}), m);  // outputs in file order
 //
 // Needs C++17. Thread safety is that of velum.h: Mesh methods may be called from any thread;
 // one Job or Task object is used by one thread at a time.
@@ -21,8 +24,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <future>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -280,6 +285,92 @@ struct CommandResult {
   std::string stdout_data, stderr_data;
 };
 
+// A cancel token (velum_cancel) for Mesh::Map: Cancel() from any thread stops every map given
+// it, now or at its start. Neither copied nor moved: maps hold its address.
+class CancelToken {
+ public:
+  CancelToken() : c_(velum_cancel_create()) {
+    if (!c_) throw Error(VELUM_ERR_INTERNAL, "out of memory");
+  }
+  CancelToken(const CancelToken&) = delete;
+  CancelToken& operator=(const CancelToken&) = delete;
+  ~CancelToken() { velum_cancel_release(c_); }
+  void Cancel() { velum_cancel_trigger(c_); }
+  velum_cancel* c() const { return c_; }
+
+ private:
+  velum_cancel* c_;
+};
+
+// One item of a map (velum_map_item): its bytes are the file at `path`, or `data` when path is
+// empty. out_name empty: its output under out_dir is named `name`.
+struct MapItem {
+  std::string name, out_name, path, data;
+};
+
+// The items the shell's `map ... ::: PATH...` makes of paths (velum_map_inputs_collect): files,
+// the files of folders (sorted; subfolders if `recursive`), or with `lines` each line of them.
+// Throws Error.
+inline std::vector<MapItem> MapInputs(const std::vector<std::string>& paths, bool recursive = false,
+                                      bool lines = false) {
+  std::vector<const char*> p;
+  for (const auto& s : paths) p.push_back(s.c_str());
+  velum_map_inputs* in = velum_map_inputs_collect(p.data(), p.size(), recursive, lines);
+  if (!in) throw Error(velum_last_error_code(), velum_last_error());
+  size_t n = 0;
+  const velum_map_item* items = velum_map_inputs_items(in, &n);
+  std::vector<MapItem> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    const velum_map_item& it = items[i];
+    std::string data;
+    if (!it.path && it.size) data.assign(static_cast<const char*>(it.data), it.size);
+    out.push_back(
+        {it.name, it.out_name ? it.out_name : "", it.path ? it.path : "", std::move(data)});
+  }
+  velum_map_inputs_release(in);
+  return out;
+}
+
+// velum_map_options with strings and lists; the defaults are velum_map_options_default's.
+struct MapOptions {
+  MapOptions() {
+    velum_map_options d;
+    velum_map_options_default(&d);
+    retries = d.retries;
+    timeout = std::chrono::milliseconds(d.timeout_ms);
+    max_memory_mib = d.max_memory_mib;
+  }
+  std::string argv0;  // empty: the file's name
+  std::vector<std::string> args, env;
+  uint32_t retries;
+  std::chrono::milliseconds timeout;  // per item
+  uint32_t max_memory_mib;
+  bool exclude_self = false;
+  std::string out_dir;  // set: outputs are written here (on_output must be empty)
+  // Set: each output in item order, on the calling thread. If it throws, later outputs are
+  // not delivered and Map rethrows the exception once the job has ended.
+  std::function<void(uint64_t item, std::string_view output)> on_output;
+  const CancelToken* cancel = nullptr;
+};
+
+// A failed item of a map.
+struct MapFailure {
+  uint64_t item = 0;
+  std::string name;
+  uint32_t node = 0, exit_code = 0;
+  std::string error, stderr_tail;
+};
+
+// What a map did (velum_map_summary), copied out.
+struct MapResult {
+  uint64_t job = 0, items = 0, ok = 0, reruns = 0;
+  double elapsed_ms = 0;
+  std::string out_dir;                   // absolute; empty without one
+  std::vector<MapFailure> failed;        // by item
+  std::map<uint32_t, uint64_t> workers;  // items each node ran ok
+};
+
 // This process's node in the mesh: the constructor starts it (throws Error), the destructor
 // leaves the mesh. One Mesh at a time per process.
 class Mesh {
@@ -406,6 +497,80 @@ class Mesh {
     r.node = velum_command_node(command);
     r.output_truncated = velum_command_truncated(command);
     velum_command_release(command);
+    return r;
+  }
+
+  // Runs the WASI command at `path` once per item over the mesh (velum_map); blocks until
+  // every item has ended. Failed items are in the result; throws Error when the map cannot
+  // start, or is cancelled (VELUM_ERR_CANCELLED) or fails as a whole (VELUM_ERR_JOB_FAILED).
+  MapResult Map(const std::string& path, const std::vector<MapItem>& items,
+                const MapOptions& options = MapOptions()) const {
+    std::vector<const char*> args = Argv(options.args), env = Argv(options.env);
+    std::vector<velum_map_item> c_items(items.size());
+    for (size_t i = 0; i < items.size(); i++) {
+      const MapItem& it = items[i];
+      c_items[i].name = it.name.c_str();
+      c_items[i].out_name = it.out_name.empty() ? nullptr : it.out_name.c_str();
+      c_items[i].path = it.path.empty() ? nullptr : it.path.c_str();
+      c_items[i].data = it.path.empty() ? it.data.data() : nullptr;
+      c_items[i].size = it.path.empty() ? it.data.size() : 0;
+    }
+    velum_map_options c;
+    velum_map_options_default(&c);
+    c.argv0 = options.argv0.empty() ? nullptr : options.argv0.c_str();
+    c.args = args.data();
+    c.nargs = args.size();
+    c.env = env.data();
+    c.nenv = env.size();
+    c.retries = options.retries;
+    auto ms = options.timeout.count();
+    c.timeout_ms = ms < 0 ? 0 : ms > 0xffffffff ? 0xffffffffu : static_cast<uint32_t>(ms);
+    c.max_memory_mib = options.max_memory_mib;
+    c.exclude_self = options.exclude_self;
+    c.out_dir = options.out_dir.empty() ? nullptr : options.out_dir.c_str();
+    struct Delivery {
+      const MapOptions* options;
+      std::exception_ptr thrown;
+    } delivery{&options, nullptr};
+    if (options.on_output) {
+      c.on_output = [](void* context, uint64_t item, const char* data, size_t size) {
+        auto* d = static_cast<Delivery*>(context);
+        if (d->thrown) return;
+        try {
+          d->options->on_output(item, std::string_view(data, size));
+        } catch (...) {
+          d->thrown = std::current_exception();
+        }
+      };
+      c.output_context = &delivery;
+    }
+    c.cancel = options.cancel ? options.cancel->c() : nullptr;
+    velum_map_summary* s = nullptr;
+    int code = velum_map(path.c_str(), c_items.data(), c_items.size(), &c, &s);
+    std::string message = code == VELUM_OK ? std::string() : velum_last_error();
+    MapResult r;
+    if (s) {
+      r.job = velum_map_summary_job(s);
+      r.items = velum_map_summary_items(s);
+      r.ok = velum_map_summary_ok(s);
+      r.reruns = velum_map_summary_reruns(s);
+      r.elapsed_ms = velum_map_summary_elapsed_ms(s);
+      r.out_dir = velum_map_summary_out_dir(s);
+      for (size_t i = 0, n = velum_map_summary_failure_count(s); i < n; i++) {
+        velum_map_failure f;
+        if (velum_map_summary_failure(s, i, &f) == VELUM_OK)
+          r.failed.push_back({f.item, f.name, f.node, f.exit_code, f.error,
+                              std::string(f.stderr_tail, f.stderr_size)});
+      }
+      for (size_t i = 0, n = velum_map_summary_node_count(s); i < n; i++) {
+        uint32_t node = 0;
+        uint64_t count = 0;
+        if (velum_map_summary_node(s, i, &node, &count) == VELUM_OK) r.workers[node] = count;
+      }
+      velum_map_summary_release(s);
+    }
+    if (delivery.thrown) std::rethrow_exception(delivery.thrown);
+    if (code != VELUM_OK) throw Error(code, message);
     return r;
   }
 

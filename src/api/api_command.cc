@@ -24,13 +24,6 @@ struct velum_command {
 
 namespace velum::api {
 
-namespace {
-
-static_assert(VELUM_MAX_STDIN_BYTES == kMaxWasiStdinBytes, "velum.h's cap is the executor's");
-static_assert(kMaxPreopens == 63, "velum.h says at most 63 directories");
-
-constexpr char kStart[] = "_start";
-
 // A list the caller gave as pointer and count: NULL entries, or a NULL array with a count,
 // are refused by name.
 int CopyStrings(const char* what, const char* const* items, size_t n,
@@ -53,6 +46,13 @@ int CheckEnv(const std::vector<std::string>& env) {
   }
   return VELUM_OK;
 }
+
+namespace {
+
+static_assert(VELUM_MAX_STDIN_BYTES == kMaxWasiStdinBytes, "velum.h's cap is the executor's");
+static_assert(kMaxPreopens == 63, "velum.h says at most 63 directories");
+
+constexpr char kStart[] = "_start";
 
 int CopyDirs(const velum_command_options& o, std::vector<CallSpec::Wasi::Preopen>* out) {
   if (o.ndirs > 0 && !o.dirs) return Fail(VELUM_ERR_INVALID_ARGUMENT, "dirs is NULL");

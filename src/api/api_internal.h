@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "node/node.h"
 #include "velum/velum.h"
@@ -64,6 +65,13 @@ Handle* FailNull(int code, std::string message) {
   Fail(code, std::move(message));
   return nullptr;
 }
+
+// A list the caller gave as pointer and count, copied: a NULL entry, or a NULL array with a
+// count, is refused by name (`what`: "args", "env").
+int CopyStrings(const char* what, const char* const* items, size_t n,
+                std::vector<std::string>* out);
+// Each NAME=VALUE, NAME not empty.
+int CheckEnv(const std::vector<std::string>& env);
 
 velum_result EmptyResult();
 // A result holding the failure, recorded by Fail too.

@@ -1,14 +1,14 @@
-// The shell's `map`: its options, the items its inputs make (files, folders, lines), and the
-// outputs and summary it prints. The job itself is the node's (Node::Map).
+// The shell's `map`: its options, its inputs made items (node/map_inputs.h), and the outputs
+// and summary it prints. The job itself is the node's (Node::Map).
 #include "shell/map_command.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "core/map_plan.h"
+#include "node/map_inputs.h"
 #include "shell/module_lookup.h"
 #include "shell/option_limits.h"
 #include "shell/shell_util.h"
@@ -28,90 +28,9 @@ const std::set<std::string> kMapValued = {"--out", "--retries", "--env", "--time
                                           "--max-memory"};
 const std::set<std::string> kMapSwitches = {"--lines", "--recursive", "--exclude-self", "--json"};
 
-// Lines are read into the coordinator's memory; larger inputs should be files.
-constexpr uint64_t kMaxLinesBytes = 64ull << 20;
 // Outputs gathered into one JSON answer (the node's --json without --out); past it they are
 // dropped and the answer says so.
 constexpr uint64_t kMaxJsonOutputs = 16ull << 20;
-
-// The regular files an INPUT names, with their names: the file itself by its own name, or a
-// folder's files by their paths under it, sorted (byte order), subfolders only if recursive.
-std::string FilesOf(const fs::path& input, bool recursive,
-                    std::vector<std::pair<std::string, fs::path>>* out) {
-  std::error_code ec;
-  fs::file_status st = fs::status(input, ec);
-  if (st.type() == fs::file_type::not_found) return input.string() + " does not exist";
-  if (ec) return input.string() + ": " + ec.message();
-  if (st.type() == fs::file_type::regular) {
-    out->emplace_back(input.filename().string(), fs::absolute(input, ec));
-    return "";
-  }
-  if (st.type() != fs::file_type::directory)
-    return input.string() + " is not a regular file or a folder";
-  std::vector<std::pair<std::string, fs::path>> found;
-  auto take = [&](const fs::directory_entry& e) {
-    std::error_code e2;
-    if (!e.is_regular_file(e2)) return;  // links to files count; sockets, FIFOs do not
-    found.emplace_back(e.path().lexically_relative(input).generic_string(),
-                       fs::absolute(e.path(), e2));
-  };
-  if (recursive) {
-    fs::recursive_directory_iterator it(input, fs::directory_options::none, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      take(*it);
-      if (found.size() > core::MapPlan::kMaxItems) break;
-    }
-  } else {
-    fs::directory_iterator it(input, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      take(*it);
-      if (found.size() > core::MapPlan::kMaxItems) break;
-    }
-  }
-  if (ec) return input.string() + ": " + ec.message();
-  std::sort(found.begin(), found.end());
-  out->insert(out->end(), found.begin(), found.end());
-  return "";
-}
-
-// The items of `inputs`: files, or with `lines` each line of each file (with its newline).
-std::string CollectItems(const std::vector<std::string>& inputs, bool lines, bool recursive,
-                         std::vector<MapItem>* items) {
-  std::vector<std::pair<std::string, fs::path>> files;
-  for (const std::string& input : inputs) {
-    if (std::string e = FilesOf(input, recursive, &files); !e.empty()) return e;
-    if (files.size() > core::MapPlan::kMaxItems) break;
-  }
-  if (!lines) {
-    if (files.size() > core::MapPlan::kMaxItems)
-      return "more than " + std::to_string(core::MapPlan::kMaxItems) + " inputs";
-    for (auto& [name, path] : files) items->push_back({name, "", path, ""});
-    return "";
-  }
-  uint64_t total = 0;
-  for (auto& [name, path] : files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return "cannot read " + path.string();
-    std::string line;
-    uint64_t number = 0;
-    while (std::getline(in, line)) {
-      number++;
-      if (!in.eof()) line.push_back('\n');  // the line as it was, newline included
-      total += line.size();
-      if (total > kMaxLinesBytes)
-        return "--lines reads at most " + std::to_string(kMaxLinesBytes >> 20) +
-               " MiB of lines; give larger inputs as files";
-      if (items->size() >= core::MapPlan::kMaxItems)
-        return "more than " + std::to_string(core::MapPlan::kMaxItems) + " lines";
-      char out_name[32];
-      std::snprintf(out_name, sizeof out_name, "%08llu.out",
-                    static_cast<unsigned long long>(items->size()));
-      items->push_back({name + ":" + std::to_string(number), out_name, std::nullopt, line});
-    }
-    if (in.bad()) return "cannot read " + path.string();
-  }
-  return "";
-}
 
 json SummaryJson(const MapSummary& s) {
   json failed = json::array();
@@ -270,8 +189,8 @@ CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
     return Failure("map runs a WASI command, and " + file + " exports no _start");
   q.args.push_back(fs::path(file).filename().string());
   q.args.insert(q.args.end(), words.begin() + static_cast<std::ptrdiff_t>(i) + 1, sep);
-  if (std::string e = CollectItems(inputs, lines, recursive, &q.items); !e.empty())
-    return Failure("map: " + e);
+  if (Status s = CollectMapItems(inputs, lines, recursive, &q.items); !s.ok())
+    return Failure("map: " + s.error().message);
   if (!q.out_dir && !(context.json && !as_json)) {
     q.on_output = [](uint64_t, const std::string& data) {
       std::fwrite(data.data(), 1, data.size(), stdout);
