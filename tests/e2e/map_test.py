@@ -153,7 +153,7 @@ def case_exact(mesh):
             check(f.read() == native(tmp, data, rel), f"--recursive: rec/{rel}")
     check(r["items"] == 4, f"--recursive made {r['items']} items, wanted 4")
     check(os.path.exists(os.path.join(tmp, "rec", "plain.txt")), "--recursive: plain.txt")
-        r = run(nodes[0], f"map {ck} ::: {tmp}/tree")
+    r = run(nodes[0], f"map {ck} ::: {tmp}/tree")
     check(r["items"] == 1, f"without --recursive: {r['items']} items, wanted 1 (the file a)")
     # An empty folder is no item: the job is done at once.
     os.makedirs(os.path.join(tmp, "nothing"))
@@ -298,7 +298,7 @@ def case_big(mesh):
     with open(big, "wb") as f:
         for i in range(200):
             f.write(block[i:] + block[:i])
-        ck = wasm("wasi_checksum.wasm")
+    ck = wasm("wasi_checksum.wasm")
     # Node 2 has the program compiled first: a WASI command runs on the interpreter until it
     # is (a 200 MB input would take a minute there).
     wait_for("node 2 to run checksum natively",
