@@ -4,8 +4,8 @@
 #define VELUM_NODE_COMMAND_FILES_H_
 
 #include <cstdint>
-#include <memory>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>

@@ -112,7 +112,7 @@ class JobDriver final : public PeerListener {
   Status CancelJob(uint64_t id);
   // A job id for a map job (MapService): from the same sequence as this node's scatter jobs,
   // journaled before it is returned.
-    Result<uint64_t> ReserveJobId();
+  Result<uint64_t> ReserveJobId();
   // Ids up to `id` are a map journal's: never given again (journaled).
   Status ReserveJobIdsThrough(uint64_t id);
 

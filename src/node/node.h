@@ -204,8 +204,8 @@ struct MapRequest {
   // Set: each item's output is written here under its name, whole or not at all; unset: each
   // goes to on_output.
   std::optional<std::filesystem::path> out_dir;
-  uint32_t retries = 1;  // runs of a failed item after its first, on other nodes if any
-  bool exclude_self = false;  // this node coordinates only: its slots are left to other work
+  uint32_t retries = 1;         // runs of a failed item after its first, on other nodes if any
+  bool exclude_self = false;    // this node coordinates only: its slots are left to other work
   uint32_t timeout_ms = 60000;  // per item
   uint32_t max_memory_mib = 256;
   // Each output in item order, exactly once, as soon as every earlier item has ended (a

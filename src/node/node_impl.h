@@ -45,7 +45,7 @@ struct Node::Impl : net::Transport::Handler {
   std::set<std::pair<int, std::string>> said;
   std::set<asio::ip::address> wrong_key_sources;  // bounded by kMaxSaid
 
-  std::unique_ptr<JobDriver> jobs;  // coordinator, worker, journal, modules, calls
+  std::unique_ptr<JobDriver> jobs;   // coordinator, worker, journal, modules, calls
   std::unique_ptr<MapService> maps;  // map jobs this node coordinates (threads of their own)
 
   // Runs `fn` on the loop thread and returns its result.

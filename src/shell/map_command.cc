@@ -93,7 +93,7 @@ void AddMapJobs(Node& node, CommandResult* result, bool all) {
             std::to_string(s.ok) + " of " + std::to_string(s.items) + " ok, " +
             std::to_string(s.failed.size()) + " failed" + (s.out.empty() ? "" : ", out " + s.out);
   }
-    if (!list.empty()) result->json["maps"] = list;  // the answer's shape is unchanged without
+  if (!list.empty()) result->json["maps"] = list;  // the answer's shape is unchanged without
   if (!text.empty()) result->text += (result->text.empty() ? text.substr(1) : text);
 }
 
