@@ -376,52 +376,73 @@ Status CommandService::Pull(core::NodeId peer, uint64_t id, bool out, const wire
   if (fd < 0)
     return MakeError(ErrorKind::kIo, "cannot create " + to.string() + ": " + std::strerror(errno));
   const std::string name = (out ? "/out/" : "") + f.path;
-  uint64_t offset = 0;
+  // Up to kPiecesInFlight pieces are asked at once (one round trip per piece would cap a
+  // transfer at a piece per link round trip); they are written in order as they come.
+  struct Asked {
+    uint64_t offset;
+    PieceKey key;
+    std::future<wire::BlobData> data;
+  };
+  std::deque<Asked> asked;
+  uint64_t next = 0, offset = 0;  // the next piece to ask for; all before `offset` written
   Status status;
   while (offset < f.size && status.ok()) {
     if (cancel && cancel->load()) {  // also the node stopping: its loop may be gone
       status = MakeError(ErrorKind::kCancelled, "the command was cancelled");
       break;
     }
-    auto piece = std::make_shared<std::promise<wire::BlobData>>();
-    auto future = piece->get_future();
-    const PieceKey key{peer, id, out, f.hash, offset};
-    bool sent = false;
-    hooks_.on_loop([&] {
-      if (stopped_) return;
-      pieces_[key] = piece;
-      sent = hooks_.send(peer, wire::BlobRequest{id, f.hash, offset, out});
-      if (!sent) pieces_.erase(key);
-    });
-    if (!sent) {
-      status = MakeError(ErrorKind::kUnavailable,
-                         "node " + std::to_string(peer) + " could not be asked for " + name);
-      break;
+    while (asked.size() < kPiecesInFlight && next < f.size) {
+      auto piece = std::make_shared<std::promise<wire::BlobData>>();
+      const PieceKey key{peer, id, out, f.hash, next};
+      bool sent = false;
+      hooks_.on_loop([&] {
+        if (stopped_) return;
+        pieces_[key] = piece;
+        sent = hooks_.send(peer, wire::BlobRequest{id, f.hash, next, out});
+        if (!sent) pieces_.erase(key);
+      });
+      if (!sent) {
+        status = MakeError(ErrorKind::kUnavailable,
+                           "node " + std::to_string(peer) + " could not be asked for " + name);
+        break;
+      }
+      asked.push_back({next, key, piece->get_future()});
+      next += std::min<uint64_t>(wire::kModulePiece, f.size - next);
     }
+    if (!status.ok()) break;
+    Asked& first = asked.front();
+    VELUM_ASSERT(first.offset == offset);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kPieceWaitMs);
     bool arrived = false;
-    while (
-        !(arrived = future.wait_for(std::chrono::milliseconds(20)) == std::future_status::ready)) {
+    while (!(arrived =
+                 first.data.wait_for(std::chrono::milliseconds(20)) == std::future_status::ready)) {
       if ((cancel && cancel->load()) || std::chrono::steady_clock::now() >= give_up) break;
     }
     if (!arrived) {
-      hooks_.on_loop([&] { pieces_.erase(key); });
       status = cancel && cancel->load()
                    ? Status(MakeError(ErrorKind::kCancelled, "the command was cancelled"))
                    : Status(MakeError(ErrorKind::kUnavailable,
                                       "node " + std::to_string(peer) + " stopped sending " + name));
       break;
     }
-    wire::BlobData d = future.get();
+    wire::BlobData d = first.data.get();
+    asked.pop_front();
+    const uint64_t want = std::min<uint64_t>(wire::kModulePiece, f.size - offset);
     if (!d.error.empty())
       status = MakeError(ErrorKind::kIo, "node " + std::to_string(peer) + " could not send " +
                                              name + ": " + d.error);
-    else if (d.total != f.size || d.data.empty())
+    else if (d.total != f.size || d.data.size() != want)
       status = MakeError(ErrorKind::kIo, name + " changed while it was sent");
     else if (!WriteAt(fd, d.data, offset))
       status = MakeError(ErrorKind::kIo, "cannot write " + to.string());
-    offset += d.data.size();
+    offset += want;
   }
+  // What was asked and will not be waited for. Not when cancelled (the node may be stopping,
+  // its loop gone): a piece that still comes erases its own entry (OnBlobData).
+  if (!asked.empty() && !(cancel && cancel->load()))
+    hooks_.on_loop([&] {
+      for (const Asked& a : asked) pieces_.erase(a.key);
+    });
   ::close(fd);
   VELUM_ASSERT(!status.ok() || offset == f.size);
   return status;

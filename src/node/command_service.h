@@ -49,6 +49,9 @@ class CommandService {
   static constexpr size_t kMaxServing = 64;
   // A piece of a file asked for and not come within this long: the transfer fails.
   static constexpr uint64_t kPieceWaitMs = 30000;
+  // Pieces of one file asked for at once (each wire::kModulePiece, 1 MiB): what a transfer
+  // may hold in flight.
+  static constexpr size_t kPiecesInFlight = 4;
   // Received inputs kept by content for later commands, least recently used dropped first.
   static constexpr uint64_t kBlobCacheBytes = 1024ull << 20;
 

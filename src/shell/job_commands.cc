@@ -791,6 +791,7 @@ CommandResult WaitCommand(Node& node, const std::vector<std::string>& words,
   int64_t id;
   if (words.size() != 2 || !ParseInt64(words[1], &id) || id <= 0)
     return UsageFailure("usage: wait JOB");
+  if (auto m = WaitMapJob(node, static_cast<uint64_t>(id), context)) return *m;
   return Follow(node, static_cast<uint64_t>(id), context, OnInterrupt::kDetach);
 }
 

@@ -3,9 +3,11 @@
 #include "shell/map_command.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "core/map_plan.h"
 #include "node/map_inputs.h"
@@ -113,6 +115,18 @@ std::optional<CommandResult> MapJobResult(Node& node, uint64_t id) {
     return r;
   }
   return std::nullopt;
+}
+
+std::optional<CommandResult> WaitMapJob(Node& node, uint64_t id, const ShellContext& context) {
+  for (;;) {
+    auto r = MapJobResult(node, id);
+    if (!r || r->exit_status >= 0) return r;  // not a map job, or it has ended
+    if (context.interrupt && context.interrupt->load()) {
+      r->text = "stopped waiting; map job " + std::to_string(id) + " goes on (" + r->text + ")";
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a poll, with its end above
+  }
 }
 
 CommandResult MapCommand(Node& node, const std::vector<std::string>& words,

@@ -22,6 +22,10 @@ void AddMapJobs(Node& node, CommandResult* result, bool all);
 // `result JOB` of a map job: its summary, as `map` printed it; nullopt if JOB is no map job.
 std::optional<CommandResult> MapJobResult(Node& node, uint64_t id);
 
+// `wait JOB` of a map job: polls it until it ends (Ctrl-C stops waiting, the job goes on),
+// then its summary; nullopt if JOB is no map job.
+std::optional<CommandResult> WaitMapJob(Node& node, uint64_t id, const ShellContext& context);
+
 // For people: counts, time, items by node, then one line per failed item with its stderr.
 std::string MapSummaryText(const MapSummary& summary);
 

@@ -252,12 +252,9 @@ def case_coordinator(mesh):
     n1.start()
     mesh.form(nodes, "map")
 
-    def finished():
-        maps = n1.cmd("jobs --all").get("maps", [])
-        done = [m for m in maps if m["state"] != "running"]
-        return bool(done), maps
-    wait_for("the resumed map job to finish", finished, 120)
-    m = n1.cmd("jobs --all")["maps"][0]
+    maps = n1.cmd("jobs --all").get("maps", [])
+    check(len(maps) == 1, f"jobs --all after the restart: {maps}")
+    m = n1.cmd(f"wait {maps[0]['job']}", timeout=120)  # follows the resumed job to its end
     check(m["state"] == "done" and m["ok"] == 150 and m.get("resumed"), f"resumed job: {m}")
     check_out_dir(out, {n: native(tmp, d, n, ["sleep=40"]) for n, d in data.items()})
     for name, (ino, mtime) in before.items():
