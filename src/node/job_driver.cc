@@ -747,12 +747,7 @@ JobSummary JobDriver::Summarize(const core::Job& job, bool with_output) const {
   JobSummary s;
   s.id = job.id;
   s.state = job.state;
-  s.label = job.spec.label;
-  s.func = job.spec.func;
-  s.start = job.spec.start;
-  s.end = job.spec.end;
-  s.reducer = job.spec.reducer;
-  s.reduce_func = job.spec.reduce_func;
+  SummarizeSpec(job.spec, &s);
   s.result = job.result;
   s.error = job.error;
   s.items_total = job.ledger.items_total();

@@ -113,15 +113,20 @@ void RecordOutcome(const JobSummary& s, core::JournalJob* job) {
   job->output = out.SerializeAsString();
 }
 
+void SummarizeSpec(const core::JobSpec& spec, JobSummary* s) {
+  s->label = spec.label;
+  s->func = spec.func;
+  s->start = spec.start;
+  s->end = spec.end;
+  s->reducer = spec.reducer;
+  s->reduce_func = spec.reduce_func;
+}
+
 JobSummary SummaryOfRecord(const core::JournalJob& job, bool with_output) {
   JobSummary s;
   s.id = job.id;
   s.state = job.state;
-  s.label = job.spec.label;
-  s.func = job.spec.func;
-  s.start = job.spec.start;
-  s.end = job.spec.end;
-  s.reducer = job.spec.reducer;
+  SummarizeSpec(job.spec, &s);
   s.result = job.result;
   s.error = job.error;
   s.items_total = core::ItemsIn(job.spec.start, job.spec.end);

@@ -26,6 +26,10 @@ void RecordOutcome(const JobSummary& s, core::JournalJob* job);
 // with_output). A record missing or not decoding is said in JobSummary::details.
 JobSummary SummaryOfRecord(const core::JournalJob& job, bool with_output);
 
+// What a summary says of the job's spec (module, export, range, reducer): the one mapping,
+// for a job in memory (JobDriver::Summarize) and one read back from the journal alike.
+void SummarizeSpec(const core::JobSpec& spec, JobSummary* s);
+
 }  // namespace velum
 
 #endif  // VELUM_NODE_JOB_RECORD_H_

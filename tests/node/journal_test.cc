@@ -878,6 +878,30 @@ TEST_F(JournalTest, AFinishedJobsRecordRoundTrips) {
 
 // The bound is kept on disk job by job: the 257th finished job drops the oldest, and a running
 // job, however old, stays.
+// A job reduced by an export of its module, read back after a restart, still names it (the
+// summary of a record and of a job in memory come from one mapping, SummarizeSpec).
+TEST_F(JournalTest, AModuleReducersNameSurvivesInTheRecord) {
+  JournalJob job = Job(5, JobState::kDone);
+  job.spec.reducer = core::ReducerKind::kModule;
+  job.spec.reduce_func = "matmul4";
+  {
+    auto j = Open();
+    ASSERT_TRUE(j);
+    std::vector<core::JournalOp> ops;
+    ops.emplace_back(std::in_place_type<JournalJob>, job);
+    j->Add(std::move(ops));
+    ASSERT_TRUE(j->Flush().ok());
+  }
+  auto j = Open();
+  ASSERT_TRUE(j);
+  auto found = j->Find(5);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  JobSummary s = SummaryOfRecord(**found, false);
+  EXPECT_EQ(s.reducer, core::ReducerKind::kModule);
+  EXPECT_EQ(s.reduce_func, "matmul4");
+  EXPECT_EQ(s.func, "count_primes");
+}
+
 TEST_F(JournalTest, TheHistoryDropsTheOldestFinishedJobFirst) {
   auto j = Open();
   ASSERT_TRUE(j);
