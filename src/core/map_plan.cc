@@ -8,20 +8,6 @@
 
 namespace velum::core {
 
-const char* ItemStateName(ItemState state) {
-  switch (state) {
-    case ItemState::kWaiting:
-      return "waiting";
-    case ItemState::kRunning:
-      return "running";
-    case ItemState::kOk:
-      return "ok";
-    case ItemState::kFailed:
-      return "failed";
-  }
-  return "?";
-}
-
 MapPlan::MapPlan(uint64_t items, uint32_t retries) : items_(items), retries_(retries) {
   VELUM_ASSERT(items <= kMaxItems);
 }

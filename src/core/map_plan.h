@@ -15,7 +15,6 @@
 namespace velum::core {
 
 enum class ItemState : uint8_t { kWaiting, kRunning, kOk, kFailed };
-const char* ItemStateName(ItemState state);
 
 // How one run of an item ended, as its runner saw it.
 enum class ItemOutcome : uint8_t {
@@ -63,12 +62,10 @@ class MapPlan {
   ItemState state(uint64_t item) const { return items_[item].state; }
   NodeId worker(uint64_t item) const { return items_[item].worker; }  // running there
   bool live(NodeId worker) const { return live_.count(worker) > 0; }
-  const std::set<NodeId>& workers() const { return live_; }
   uint32_t failures(uint64_t item) const { return items_[item].failures; }
   uint64_t items() const { return items_.size(); }
   uint64_t ok() const { return ok_; }
   uint64_t failed() const { return failed_; }
-  uint64_t running() const { return running_; }
   bool Done() const { return ok_ + failed_ == items_.size(); }
   // Items below this are all finished (their outputs can be released in order).
   uint64_t frontier() const { return frontier_; }
