@@ -24,7 +24,8 @@ const char* EventTypeName(EventType type) {
   return "unknown";
 }
 
-EventFeed::EventFeed(Node& node) : node_(node), thread_([this] { Loop(); }) {}
+EventFeed::EventFeed(Node& node, CallStates calls)
+    : node_(node), calls_(std::move(calls)), thread_([this] { Loop(); }) {}
 
 EventFeed::~EventFeed() {
   Stop();
@@ -158,6 +159,9 @@ void EventFeed::Look(bool emit) {
     LookAtJob(emit, m.job, "map", core::JobStateName(m.state), m.ok + m.failed.size(), m.items,
               m.error, failures);
   }
+  if (calls_)
+    for (const auto& [id, state] : calls_())
+      LookAtJob(emit, id, "wasm", state, state == "running" ? 0 : 1, 1, "", {});
   // Jobs no longer listed (dropped from the history) are forgotten.
   for (auto it = jobs_.begin(); it != jobs_.end();)
     it = it->second.seen_this_look ? std::next(it) : jobs_.erase(it);

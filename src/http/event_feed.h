@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -36,7 +37,9 @@ class EventFeed {
   static constexpr size_t kMaxEvents = 1024;
   static constexpr size_t kMaxFailuresPerLook = 64;  // a job with more says how many it left out
 
-  explicit EventFeed(Node& node);
+  // `calls`: the wasm runs submitted over HTTP, (id, state), which are no jobs of the node's.
+  using CallStates = std::function<std::vector<std::pair<uint64_t, std::string>>()>;
+  EventFeed(Node& node, CallStates calls);
   ~EventFeed();  // stops the thread; waiting listeners return at once
 
   // A listener comes and goes (the feed looks at the node only while there are some). The
@@ -65,6 +68,7 @@ class EventFeed {
                  const std::vector<nlohmann::json>& failures);
 
   Node& node_;
+  CallStates calls_;
   std::mutex look_mu_;  // one look at a time (the feed's thread, or a first Subscribe)
   std::mutex mu_;
   std::condition_variable wake_;  // a new event, a new listener, or stop

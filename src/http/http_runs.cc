@@ -53,20 +53,25 @@ void HttpRuns::ReapLocked() {
 Result<uint64_t> HttpRuns::Start(RunKind kind, std::vector<std::string> words,
                                  std::function<void()> cleanup) {
   VELUM_ASSERT(!words.empty());
-  uint64_t id = 0;
-  if (kind == RunKind::kWasm) {
-    auto reserved = node_.ReserveJobId();
-    if (!reserved.ok()) return reserved.error();
-    id = *reserved;
-  }
+  auto refuse = [&cleanup](Error e) -> Result<uint64_t> {
+    if (cleanup) cleanup();
+    return e;
+  };
   std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return MakeError(ErrorKind::kUnavailable, "the node is stopping");
+  if (stopping_) return refuse(MakeError(ErrorKind::kUnavailable, "the node is stopping"));
   ReapLocked();
   size_t running = 0;
   for (auto& r : runs_) running += r->finished ? 0 : 1;
   if (running >= kMaxRunning)
-    return MakeError(ErrorKind::kLimitExceeded,
-                     std::to_string(kMaxRunning) + " submissions through HTTP are running already");
+    return refuse(
+        MakeError(ErrorKind::kLimitExceeded,
+                  std::to_string(kMaxRunning) + " submissions through HTTP are running already"));
+  uint64_t id = 0;
+  if (kind == RunKind::kWasm) {
+    auto reserved = node_.ReserveJobId();
+    if (!reserved.ok()) return refuse(reserved.error());
+    id = *reserved;
+  }
   auto owned = std::make_unique<Run>();
   Run* run = owned.get();
   run->id = id;
@@ -113,7 +118,7 @@ void HttpRuns::Body(Run* run, std::vector<std::string> words, std::function<void
 std::optional<json> HttpRuns::Find(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& r : runs_) {
-    if (r->id != id) continue;
+    if (id == 0 || r->id != id) continue;  // 0: a map that has no id (yet, or ever)
     json j = r->finished ? r->result : json{{"state", "running"}};
     j["job"] = id;
     j["kind"] = RunKindName(r->kind);
@@ -122,14 +127,24 @@ std::optional<json> HttpRuns::Find(uint64_t id) {
   return std::nullopt;
 }
 
-bool HttpRuns::Cancel(uint64_t id) {
+HttpRuns::CancelResult HttpRuns::Cancel(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (auto& r : runs_) {
+    if (id == 0 || r->id != id) continue;
+    if (r->finished) return CancelResult::kEnded;
+    r->cancel = true;
+    return CancelResult::kAsked;
+  }
+  return CancelResult::kUnknown;
+}
+
+std::vector<std::pair<uint64_t, std::string>> HttpRuns::CallStates() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<uint64_t, std::string>> states;
   for (auto& r : runs_)
-    if (r->id == id && !r->finished) {
-      r->cancel = true;
-      return true;
-    }
-  return false;
+    if (r->kind == RunKind::kWasm)
+      states.push_back({r->id, r->finished ? r->result.value("state", "done") : "running"});
+  return states;
 }
 
 json HttpRuns::ListCalls() {

@@ -36,16 +36,20 @@ class HttpRuns {
   // Runs `words` (a `wasm` or `map` command line, already checked) on a thread of its own and
   // returns the job's id as soon as it has one: a wasm run's id is reserved from the node's
   // job sequence; a map job's is its own (an error if the command ended before it had one).
-  // `cleanup` runs on that thread once the command has returned (temporary inputs).
+  // `cleanup` runs on that thread once the command has returned (temporary inputs), or here
+  // when the run is refused.
   Result<uint64_t> Start(RunKind kind, std::vector<std::string> words,
                          std::function<void()> cleanup);
   // {"job", "kind", "state", ...}: the command's own JSON once it has ended; nullopt: not a
   // run of this server's (still running: only the first three).
   std::optional<nlohmann::json> Find(uint64_t id);
-  // Asks a run to stop; false: no such run running.
-  bool Cancel(uint64_t id);
+  // Asks a run to stop.
+  enum class CancelResult : uint8_t { kAsked, kEnded, kUnknown };
+  CancelResult Cancel(uint64_t id);
   // Every wasm run kept, newest first (map jobs are listed by the node's `jobs`).
   nlohmann::json ListCalls();
+  // The wasm runs' states, for the event stream: (id, state), oldest first.
+  std::vector<std::pair<uint64_t, std::string>> CallStates();
 
  private:
   struct Run {

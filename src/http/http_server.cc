@@ -6,9 +6,11 @@
 #include <httplib.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "http/metrics.h"
 #include "shell/command_table.h"
 #include "shell/module_lookup.h"
+#include "shell/option_limits.h"
 
 namespace velum::http {
 
@@ -36,7 +39,15 @@ namespace {
 enum class Access : uint8_t { kPage, kRead, kChange };
 
 // What went wrong with a request, as HTTP says it.
-enum class Refusal : uint8_t { kBadRequest, kUnauthorized, kNotFound, kTooMany, kFailed };
+enum class Refusal : uint8_t {
+  kBadRequest,
+  kUnauthorized,
+  kNotFound,
+  kConflict,
+  kUnsupportedType,
+  kTooMany,
+  kFailed
+};
 
 int StatusOf(Refusal r) {
   switch (r) {
@@ -46,6 +57,10 @@ int StatusOf(Refusal r) {
       return 401;
     case Refusal::kNotFound:
       return 404;
+    case Refusal::kConflict:
+      return 409;
+    case Refusal::kUnsupportedType:
+      return 415;
     case Refusal::kTooMany:
       return 503;
     case Refusal::kFailed:
@@ -68,6 +83,20 @@ bool IsLoopback(const std::string& bind) {
   in6_addr v6{};
   if (inet_pton(AF_INET6, bind.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
   return false;
+}
+
+// A Host header naming loopback: 127.x.x.x, localhost or [::1], with or without a port.
+bool LoopbackHost(const std::string& host) {
+  std::string name = host;
+  if (!name.empty() && name[0] == '[') {
+    size_t close = name.find(']');
+    if (close == std::string::npos) return false;
+    name = name.substr(1, close - 1);
+  } else if (size_t colon = name.rfind(':'); colon != std::string::npos) {
+    name = name.substr(0, colon);
+  }
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "localhost" || IsLoopback(name);
 }
 
 bool IsAddress(const std::string& bind) {
@@ -96,20 +125,33 @@ std::string Text(const json& body, const char* name, bool required = false) {
   return s;
 }
 
-// A number given as a JSON number (or a string of one, for 64-bit values past 2^53).
-std::optional<std::string> Number(const json& body, const char* name) {
+// A number given as a JSON number (or a string of one, for 64-bit values past 2^53). With a
+// range, it is checked here as the shell would check it, so a bad value is a 400 at once and
+// not a job that fails later.
+std::optional<std::string> Number(const json& body, const char* name,
+                                  const shell::NumberRange* range = nullptr) {
   const json* f = Field(body, name);
   if (!f) return std::nullopt;
-  if (f->is_number_integer()) return f->dump();
-  if (f->is_number_float()) {
-    double v = f->get<double>();
-    if (v <= 0 || v > 1e9)
-      throw HttpError{Refusal::kBadRequest, std::string("\"") + name + "\" is out of range"};
-    return f->dump();
+  std::string text;
+  if (f->is_number())
+    text = f->dump();
+  else if (f->is_string())
+    text = Text(body, name);
+  else
+    throw HttpError{Refusal::kBadRequest, std::string("\"") + name + "\" must be a number"};
+  if (range) {
+    shell::NumberRange named = *range;
+    std::string quoted = std::string("\"") + name + "\"";
+    named.name = quoted.c_str();
+    double v;
+    if (std::string problem = shell::CheckNumber(named, text, &v); !problem.empty())
+      throw HttpError{Refusal::kBadRequest, problem};
   }
-  if (f->is_string()) return Text(body, name);
-  throw HttpError{Refusal::kBadRequest, std::string("\"") + name + "\" must be a number"};
+  return text;
 }
+
+constexpr shell::NumberRange kChunkItems{"chunk", "items", 1,
+                                         9.2e18,  false,   shell::NumberKind::kWhole};
 
 bool Flag(const json& body, const char* name) {
   const json* f = Field(body, name);
@@ -152,6 +194,26 @@ void NotAFlag(const std::string& word, const char* what) {
 }
 
 constexpr size_t kMaxWords = 4096;  // args or env entries of one submission
+
+// A submission's temporary files (stdin, inline items): removed if it is refused, handed to
+// its run otherwise, which removes them when the command has returned.
+struct TempFiles {
+  std::vector<fs::path> paths;
+  ~TempFiles() { Cleanup(paths)(); }
+  static std::function<void()> Cleanup(std::vector<fs::path> paths) {
+    return [paths = std::move(paths)] {
+      for (const fs::path& p : paths) {
+        std::error_code ec;
+        fs::remove_all(p, ec);
+      }
+    };
+  }
+  std::function<void()> Release() {
+    std::vector<fs::path> taken;
+    taken.swap(paths);
+    return Cleanup(std::move(taken));
+  }
+};
 
 }  // namespace
 
@@ -223,9 +285,9 @@ const std::vector<HttpServer::Impl::Route>& HttpServer::Impl::Routes() {
       {"GET", "/api/peers", Access::kRead, &Impl::Peers},
       {"GET", "/api/status", Access::kRead, &Impl::Status},
       {"GET", "/api/jobs", Access::kRead, &Impl::Jobs},
-      {"GET", "/api/jobs/([0-9]{1,19})", Access::kRead, &Impl::JobOne},
+      {"GET", "/api/jobs/([1-9][0-9]{0,18})", Access::kRead, &Impl::JobOne},
       {"POST", "/api/jobs", Access::kChange, &Impl::Submit},
-      {"POST", "/api/jobs/([0-9]{1,19})/cancel", Access::kChange, &Impl::Cancel},
+      {"POST", "/api/jobs/([1-9][0-9]{0,18})/cancel", Access::kChange, &Impl::Cancel},
       {"GET", "/api/events", Access::kRead, &Impl::Events},
       {"GET", "/metrics", Access::kRead, &Impl::Metrics},
   };
@@ -266,10 +328,26 @@ void HttpServer::Impl::Install() {
   server.set_write_timeout(HttpLimits::kWriteTimeoutS, 0);
   server.set_keep_alive_max_count(100);
   server.new_task_queue = [] { return new httplib::ThreadPool(HttpLimits::kThreads); };
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second node
+  // could bind the same port and take half of this one's requests.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 }
 
 void HttpServer::Impl::Serve(const Route& route, const httplib::Request& req,
                              httplib::Response& res) {
+  // On loopback, reads are open only to this machine's own pages: a Host that is not a
+  // loopback name is a page elsewhere reaching us through a rebound DNS name.
+  if (loopback && !LoopbackHost(req.get_header_value("Host"))) {
+    requests++;
+    node.CountHttpRequest(false);
+    Reply(res, 403,
+          {{"error", "Host '" + req.get_header_value("Host").substr(0, 100) +
+                         "' is not a loopback name of this node (127.0.0.1, localhost, [::1])"}});
+    return;
+  }
   const bool needs_token =
       route.access == Access::kChange || (route.access == Access::kRead && !loopback);
   const bool refused = needs_token && !BearerMatches(token, req.get_header_value("Authorization"));
@@ -343,12 +421,25 @@ void HttpServer::Impl::JobOne(const httplib::Request& req, httplib::Response& re
 
 void HttpServer::Impl::Cancel(const httplib::Request& req, httplib::Response& res) {
   uint64_t id = JobId(req);
-  if (runs->Cancel(id)) return Reply(res, 200, {{"job", id}, {"state", "cancelling"}});
+  switch (runs->Cancel(id)) {
+    case HttpRuns::CancelResult::kAsked:
+      return Reply(res, 200, {{"job", id}, {"state", "cancelling"}});
+    case HttpRuns::CancelResult::kEnded:
+      return Reply(res, 409, {{"job", id}, {"error", "job " + std::to_string(id) + " has ended"}});
+    case HttpRuns::CancelResult::kUnknown:
+      break;  // a job of the node's
+  }
   velum::Status s = node.CancelJob(id);
   if (!s.ok()) {
-    // Known but over: a conflict with its state; unknown: not found.
-    bool known = s.error().message.find("already") != std::string::npos;
-    return Reply(res, known ? 409 : 404, {{"job", id}, {"error", s.error().message}});
+    // A job that has ended is a conflict with its state; one never heard of is not found.
+    std::optional<std::string> ended;
+    if (auto j = node.Job(id)) ended = core::JobStateName(j->state);
+    for (const MapSummary& m : node.Maps())
+      if (m.job == id) ended = core::JobStateName(m.state);
+    if (ended)
+      throw HttpError{Refusal::kConflict,
+                      "job " + std::to_string(id) + " has ended (" + *ended + ")"};
+    throw HttpError{Refusal::kNotFound, s.error().message};
   }
   Reply(res, 200, {{"job", id}, {"state", "cancelling"}});
 }
@@ -444,6 +535,13 @@ fs::path HttpServer::Impl::ModuleOf(const json& body, std::string* hash) {
 }
 
 void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& res) {
+  // JSON only: a form's content types (which a page of another site may send without asking)
+  // are refused before their body is looked at.
+  std::string type = req.get_header_value("Content-Type");
+  if (type.substr(0, type.find(';')) != "application/json")
+    throw HttpError{
+        Refusal::kUnsupportedType,
+        "send the submission as Content-Type: application/json, not '" + type.substr(0, 80) + "'"};
   json body = json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     throw HttpError{Refusal::kBadRequest, "the body must be one JSON object"};
@@ -453,23 +551,23 @@ void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& re
   std::string hash;
   const fs::path module = ModuleOf(body, &hash);
   std::vector<std::string> words = {kind};
-  auto option = [&](const char* name, const char* flag) {
-    if (auto v = Number(body, name)) {
+  auto option = [&](const char* name, const char* flag, const shell::NumberRange& range) {
+    if (auto v = Number(body, name, &range)) {
       NotAFlag(*v, name);
       words.push_back(flag);
       words.push_back(*v);
     }
   };
-  option("timeout", "--timeout");
-  option("max_memory", "--max-memory");
+  option("timeout", "--timeout", shell::kCallTimeout);
+  option("max_memory", "--max-memory", shell::kCallMemory);
   for (const std::string& e : Strings(body, "env", kMaxWords)) {
     if (kind == "scatter") throw HttpError{Refusal::kBadRequest, "scatter takes no \"env\""};
     words.push_back("--env");
     words.push_back(e);
   }
-  std::function<void()> cleanup;
+  TempFiles temps;
   if (kind == "scatter") {
-    option("chunk", "--chunk");
+    option("chunk", "--chunk", kChunkItems);
     if (Flag(body, "exclude_self")) words.push_back("--exclude-self");
     if (std::string reduce = Text(body, "reduce"); !reduce.empty()) {
       NotAFlag(reduce, "reduce");
@@ -494,24 +592,30 @@ void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& re
   }
   if (kind == "wasm") {
     if (Flag(body, "local")) words.push_back("--local");
-    option("node", "--node");
+    option("node", "--node", shell::kNodeId);
     if (const json* in = Field(body, "stdin")) {
       if (!in->is_string()) throw HttpError{Refusal::kBadRequest, "\"stdin\" must be a string"};
       fs::path file = TempPath("stdin");
-      std::ofstream(file, std::ios::binary) << in->get<std::string>();
+      temps.paths.push_back(file);
+      std::ofstream out(file, std::ios::binary);
+      out << in->get<std::string>();
+      if (!out.flush()) throw HttpError{Refusal::kFailed, "cannot write stdin to " + file.string()};
       words.push_back("--stdin");
       words.push_back(file.string());
-      cleanup = [file] {
-        std::error_code ec;
-        fs::remove(file, ec);
-      };
     }
     words.push_back(module.string());
-    if (std::string func = Text(body, "func"); !func.empty()) {
+    std::string func = Text(body, "func");
+    if (!func.empty()) {
       NotAFlag(func, "func");
       words.push_back(func);
     }
-    for (std::string& a : Strings(body, "args", kMaxWords)) words.push_back(std::move(a));
+    for (std::string& a : Strings(body, "args", kMaxWords)) {
+      // A call's arguments are numbers ("-5" is one); the shell would take "--local" after
+      // the module for its own option. A command's words are all its own.
+      if (!func.empty() && (a.rfind("--", 0) == 0 || a == "&"))
+        throw HttpError{Refusal::kBadRequest, "a call's \"args\" are numbers, not '" + a + "'"};
+      words.push_back(std::move(a));
+    }
   } else {  // map
     if (std::string out = Text(body, "out"); !out.empty()) {
       if (out[0] != '/') throw HttpError{Refusal::kBadRequest, "\"out\" is an absolute path"};
@@ -521,7 +625,7 @@ void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& re
     if (Flag(body, "lines")) words.push_back("--lines");
     if (Flag(body, "recursive")) words.push_back("--recursive");
     if (Flag(body, "exclude_self")) words.push_back("--exclude-self");
-    option("retries", "--retries");
+    option("retries", "--retries", shell::kMapRetries);
     words.push_back(module.string());
     for (std::string& a : Strings(body, "args", kMaxWords)) {
       if (a == ":::") throw HttpError{Refusal::kBadRequest, "an argument may not be :::"};
@@ -535,21 +639,16 @@ void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& re
     std::vector<std::string> items = Strings(body, "items", HttpLimits::kMaxInlineItems);
     if (!items.empty()) {  // inline items: files of a folder of their own, item-NNNNNNNN
       fs::path dir = TempPath("items");
+      temps.paths.push_back(dir);
       std::error_code ec;
       fs::create_directories(dir, ec);
-      cleanup = [dir] {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-      };
       for (size_t i = 0; i < items.size(); i++) {
         char name[32];
         std::snprintf(name, sizeof name, "item-%08zu", i);
         std::ofstream out(dir / name, std::ios::binary);
         out << items[i];
-        if (!out.flush()) {
-          cleanup();
+        if (!out.flush())
           throw HttpError{Refusal::kFailed, "cannot write the items under " + dir.string()};
-        }
       }
       inputs.push_back(dir.string());
     }
@@ -560,12 +659,10 @@ void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& re
   if (words.size() > 3 * kMaxWords + HttpLimits::kMaxInlineItems)
     throw HttpError{Refusal::kBadRequest, "too many words"};
   if (std::string problem = shell::CheckArguments(*shell::FindCommand(kind), words);
-      !problem.empty()) {
-    if (cleanup) cleanup();
+      !problem.empty())
     throw HttpError{Refusal::kBadRequest, problem};
-  }
   auto id = runs->Start(kind == "wasm" ? RunKind::kWasm : RunKind::kMap, std::move(words),
-                        std::move(cleanup));
+                        temps.Release());
   if (!id.ok()) {
     Refusal r = id.error().kind == ErrorKind::kLimitExceeded ? Refusal::kTooMany
                 : id.error().kind == ErrorKind::kUnavailable ? Refusal::kTooMany
@@ -645,8 +742,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Node& node, HttpOptions op
   auto token = LoadOrCreateToken(options.home);
   if (!token.ok()) return token.error();
   impl->token = std::move(*token);
-  impl->feed = std::make_unique<EventFeed>(node);
+  // What an earlier run left there (a kill during a submission) is nobody's any more.
+  std::error_code ec;
+  fs::remove_all(options.home / "http" / "tmp", ec);
   impl->runs = std::make_unique<HttpRuns>(node);
+  impl->feed =
+      std::make_unique<EventFeed>(node, [raw = impl.get()] { return raw->runs->CallStates(); });
   impl->Install();
   if (options.port == 0) {
     impl->port = impl->server.bind_to_any_port(options.bind);

@@ -46,8 +46,14 @@ Result<std::string> CreateToken(const std::filesystem::path& file) {
 
 Result<std::string> LoadOrCreateToken(const std::filesystem::path& home) {
   const std::filesystem::path file = home / "http.token";
-  int fd = open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in its place must not hold the start up (it is refused just below).
+  int fd = open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return CreateToken(file);
+  if (fd < 0 && errno == ELOOP)
+    return MakeError(ErrorKind::kBadArguments,
+                     file.string() +
+                         " is a symbolic link: make it a regular file (mode 600), "
+                         "or delete it for a new one");
   if (fd < 0)
     return MakeError(ErrorKind::kIo, "cannot open " + file.string() + ": " + std::strerror(errno));
   struct stat st {};
@@ -84,7 +90,10 @@ Result<std::string> LoadOrCreateToken(const std::filesystem::path& home) {
 bool BearerMatches(const std::string& token, std::string_view header) {
   constexpr std::string_view kScheme = "Bearer ";
   if (header.size() != kScheme.size() + token.size()) return false;
-  if (header.substr(0, kScheme.size()) != kScheme) return false;
+  for (size_t i = 0; i < kScheme.size(); i++)  // the scheme's name is case-insensitive
+    if (std::tolower(static_cast<unsigned char>(header[i])) !=
+        std::tolower(static_cast<unsigned char>(kScheme[i])))
+      return false;
   return sodium_memcmp(header.data() + kScheme.size(), token.data(), token.size()) == 0;
 }
 

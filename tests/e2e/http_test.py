@@ -62,6 +62,8 @@ def http(port, method, path, body=None, token=None, headers=None, host="127.0.0.
     """(status, headers, parsed JSON or text) of one request."""
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     h = dict(headers or {})
+    if data is not None and "Content-Type" not in h:
+        h["Content-Type"] = "application/json"
     if token:
         h["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(f"http://{host}:{port}{path}", data=data, method=method, headers=h)
@@ -134,6 +136,13 @@ def case_api(mesh):
                                "Access-Control-Request-Method": "POST"})
     check(not any(k.lower().startswith("access-control-") for k in hdrs),
           f"preflight answered with CORS headers ({s}): {hdrs}")
+    # DNS rebinding: a page of another name that resolves to 127.0.0.1 reads nothing.
+    for host in ("attacker.example", "attacker.example:%d" % port, "127.0.0.1.evil.example"):
+        s, _, err = http(port, "GET", "/api/status", headers={"Host": host})
+        check(s == 403 and "loopback" in err.get("error", ""), f"Host {host}: {s} {err}")
+    for host in ("localhost:%d" % port, "127.0.0.1", "LOCALHOST"):
+        s, _, _ = http(port, "GET", "/api/status", headers={"Host": host})
+        check(s == 200, f"Host {host}: {s}")
     s, _, st = http(port, "GET", "/api/status")
     shell_status = n1.cmd("status")
     check(s == 200 and set(st) == set(shell_status), f"/api/status keys differ: {set(st) ^ set(shell_status)}")
@@ -231,6 +240,18 @@ def case_client(mesh):
     c.cancel(job)
     end = c.wait(job, timeout=60)
     check(end["state"] == "cancelled", f"cancelled job: {end}")
+    try:
+        c.cancel(job)
+        check(False, "cancelling an ended job was accepted")
+    except VelumError as e:
+        check(e.status == 409, f"cancel of an ended job: {e}")
+    call_job = c.wasm(wasm("pi"), "pi_hits", [0, 10])
+    c.wait(call_job, timeout=60)
+    try:
+        c.cancel(call_job)
+        check(False, "cancelling an ended call was accepted")
+    except VelumError as e:
+        check(e.status == 409, f"cancel of an ended call: {e}")
     listed = c.jobs()
     check(any(j["job"] == job for j in listed["jobs"]) and listed.get("calls"),
           f"jobs(): {listed}")
@@ -270,6 +291,9 @@ def case_events(mesh):
         return lambda: (any(not isinstance(e, Exception) and pred(e) for e in got), got[-5:])
     wait_for("member event of node 3 alive",
              seen(lambda e: e.type == "member" and e.data["id"] == 3 and e.data["state"] == "alive"), 20)
+    call = c.wasm(wasm("pi"), "pi_hits", [0, 1000])
+    wait_for("job_end event of a call", seen(lambda e: e.type == "job_end" and
+                                             e.data["job"] == call and e.data["kind"] == "wasm"), 30)
     job = c.scatter(wasm("pi"), "pi_hits", 0, 1_000_000_000)  # seconds: looked at running
     wait_for("job_end event", seen(lambda e: e.type == "job_end" and e.data["job"] == job), 120)
     check(any(e.type == "job" and e.data["job"] == job for e in got),
@@ -353,17 +377,42 @@ def case_hostile(mesh):
         ({"kind": "map", "module_name": "wasi_checksum", "inputs": ["/nonexistent/x"]}, 400),
         ({"kind": "map", "module_name": "wasi_checksum", "items": ["a"], "out": "rel"}, 400),
         ({"kind": "map", "module_name": "pi", "items": ["a"]}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": [0, 1], "timeout": "abc"}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": [0, 1],
+          "timeout": 18446744073709551615}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": [0, 1],
+          "max_memory": 99999999999}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": [0, 1], "node": "abc"}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": ["--node", "2"]}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": [5, "--local"]}, 400),
+        ({"kind": "wasm", "module": pi, "func": "-x", "args": [0, 1], "stdin": "x" * 100000}, 400),
+        ({"kind": "wasm", "module": pi, "func": "pi_hits", "args": [{}], "stdin": "x"}, 400),
+        ({"kind": "map", "module_name": "wasi_checksum", "items": ["a"], "args": [":::"]}, 400),
+        ({"kind": "map", "module_name": "wasi_checksum", "items": ["a"], "retries": -1}, 400),
+        ({"kind": "scatter", "module": pi, "func": "pi_hits", "start": 0, "end": 1,
+          "chunk": 0}, 400),
     ]
     for body, want in bad:
         s, _, err = http(port, "POST", "/api/jobs", body, token=token)
         check(s == want and isinstance(err, dict) and err.get("error"),
               f"{str(body)[:120]}: {s} {err} (wanted {want} with an error)")
+    # Refused submissions leave no temporary files behind.
+    tmp = os.path.join(mesh.homes[1], "http", "tmp")
+    left = os.listdir(tmp) if os.path.isdir(tmp) else []
+    check(left == [], f"refused submissions left {left} in {tmp}")
     for path in ("/api/jobs/abc", "/api/jobs/99999999999999999999", "/api/jobs/-1", "/nope",
+                 "/api/jobs/0", "/api/jobs/00",
                  "/api/jobs/1/2", "/../../etc/passwd", "/assets/../../x"):
         s, _, err = http(port, "GET", path)
         check(s == 404, f"GET {path}: {s} {err}")
-    s, _, err = http(port, "POST", "/api/jobs/abc/cancel", {}, token=token)
-    check(s == 404, f"cancel abc: {s}")
+    # A form's content type (what another site's page may post unasked) is refused.
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data"):
+        s, _, err = http(port, "POST", "/api/jobs", {"kind": "scatter"}, token=token,
+                         headers={"Content-Type": ctype})
+        check(s == 415 and "application/json" in err.get("error", ""), f"{ctype}: {s} {err}")
+    for path in ("/api/jobs/abc/cancel", "/api/jobs/0/cancel"):
+        s, _, err = http(port, "POST", path, {}, token=token)
+        check(s == 404, f"POST {path}: {s}")
     s, _, err = http(port, "POST", "/api/jobs/424242/cancel", {}, token=token)
     check(s == 404 and "error" in err, f"cancel of no job: {s} {err}")
     # A body past the bound: refused before it is read whole.
@@ -429,6 +478,11 @@ def case_access(mesh):
         refused(["--http", str(taken.getsockname()[1])], ["cannot serve HTTP"], 1, home_id=8)
     finally:
         taken.close()
+    # Another node's HTTP port is taken too (no SO_REUSEPORT sharing of requests).
+    n9 = http_node(mesh, 9)
+    n9.start()
+    wait_for("node 9 serves", answers(n9.http_port), 10)
+    refused(["--http", str(n9.http_port)], ["cannot serve HTTP"], 1, home_id=10)
 
 
 def case_logs(mesh):

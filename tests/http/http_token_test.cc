@@ -86,7 +86,16 @@ TEST_F(TokenTest, UnusableFilesAreRefused) {
   fs::permissions(home_ / "real", mode);
   fs::create_symlink(home_ / "real", home_ / "http.token");
   auto linked = LoadOrCreateToken(home_);
-  EXPECT_FALSE(linked.ok());
+  ASSERT_FALSE(linked.ok());
+  EXPECT_NE(linked.error().message.find("symbolic link"), std::string::npos)
+      << linked.error().message;
+  // A FIFO: refused at once, not waited on for a writer.
+  fs::remove(home_ / "http.token");
+  ASSERT_EQ(mkfifo((home_ / "http.token").c_str(), 0600), 0);
+  auto fifo = LoadOrCreateToken(home_);
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_NE(fifo.error().message.find("not a regular file"), std::string::npos)
+      << fifo.error().message;
 }
 
 TEST_F(TokenTest, AHomeThatCannotBeWrittenIsAnError) {
@@ -102,7 +111,9 @@ TEST(Bearer, OnlyTheExactHeaderMatches) {
   EXPECT_FALSE(BearerMatches(token, "Bearer"));
   EXPECT_FALSE(BearerMatches(token, "Bearer "));
   EXPECT_FALSE(BearerMatches(token, token));
-  EXPECT_FALSE(BearerMatches(token, "bearer " + token));
+  EXPECT_TRUE(BearerMatches(token, "bearer " + token));  // the scheme's case does not matter
+  EXPECT_TRUE(BearerMatches(token, "BEARER " + token));
+  EXPECT_FALSE(BearerMatches(token, "Bearer " + std::string(64, 'F')));  // the token's does
   EXPECT_FALSE(BearerMatches(token, "Basic " + token));
   EXPECT_FALSE(BearerMatches(token, "Bearer  " + token));
   EXPECT_FALSE(BearerMatches(token, "Bearer " + token + " "));
