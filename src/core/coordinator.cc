@@ -147,6 +147,7 @@ void Coordinator::Finish(Job& job, JobState state, const std::string& error, uin
     job.result = result ? *result : FinalValues(job.ledger.Result(), job.spec.result_kinds);
   JournalJobOf(job, out);
   out->events.push_back({job.id, state});
+  totals_.ended[static_cast<size_t>(state)]++;
   VELUM_ASSERT(job.ledger.active_attempts() == 0);
 }
 
@@ -312,12 +313,15 @@ void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record,
   uint64_t recomputed =
       closed->running_to > c.done_upto ? ItemsIn(c.done_upto, closed->running_to) : 0;
   job.stats.recomputed += recomputed;
+  totals_.recomputed += recomputed;
   record->attempts++;
   record->recomputed_items += recomputed;
   if (c.attempts.empty() && !c.complete) {
     uint64_t items = ItemsIn(c.done_upto, c.end);
     job.stats.reassigned++;
     job.stats.reassigned_items += items;
+    totals_.reassigned++;
+    totals_.reassigned_items += items;
     record->reassigned_items += items;
   }
 }
@@ -393,10 +397,12 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
   WorkerShare& share = job.shares[from];
   share.items += applied.committed;
   share.busy_us += busy;
+  totals_.items_done += applied.committed;
   JournalChunkOf(job, applied.chunk, &out);
   if (applied.verdict == Verdict::kCompleted) {
     VELUM_ASSERT(job.ledger.chunk(applied.chunk).complete);
     share.chunks++;
+    totals_.chunks_done++;
     int64_t winner_start = 0;
     for (const Attempt& a : applied.ended)
       if (a.id == r.attempt) winner_start = a.start;
@@ -406,7 +412,10 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
                         a.start < job.ledger.chunk(applied.chunk).end;
       if (a.id != r.attempt && same_chunk) {
         int64_t from_item = std::max(a.start, winner_start);
-        if (a.running_to > from_item) job.stats.recomputed += ItemsIn(from_item, a.running_to);
+        if (a.running_to > from_item) {
+          job.stats.recomputed += ItemsIn(from_item, a.running_to);
+          totals_.recomputed += ItemsIn(from_item, a.running_to);
+        }
       }
       Ended(job, a, &out);
     }

@@ -4,6 +4,7 @@
 #ifndef VELUM_CORE_COORDINATOR_H_
 #define VELUM_CORE_COORDINATOR_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -150,6 +151,14 @@ struct FoldRequest {
   std::vector<Partial> pieces;
 };
 
+// What the coordinator did since it was made, over all of its jobs (a node's metrics).
+struct CoordinatorTotals {
+  std::array<uint64_t, 4> ended{};  // jobs, by the JobState they ended in (kRunning: 0)
+  uint64_t items_done = 0;          // items committed by workers' reports
+  uint64_t chunks_done = 0;         // chunks completed
+  uint64_t reassigned = 0, reassigned_items = 0, recomputed = 0;  // as JobStats, summed
+};
+
 struct CoordinatorOutput {
   std::vector<std::pair<NodeId, ToWorker>> messages;
   std::vector<JournalOp> journal;
@@ -194,6 +203,7 @@ class Coordinator {
   const Job* job(JobId id) const;
   const std::map<JobId, Job>& jobs() const { return jobs_; }
   size_t running_jobs() const;
+  const CoordinatorTotals& totals() const { return totals_; }
   bool HasWorkers(const JobSpec& spec) const;  // some live worker may take this job
   JobId next_job_id() const { return next_job_; }
   // An id for a job coordinated elsewhere on this node (a map job): never given to another.
@@ -249,6 +259,7 @@ class Coordinator {
   std::map<NodeId, WorkerInfo> workers_;
   std::map<AttemptId, Active> active_;            // ordered: iteration must be deterministic
   std::unordered_map<AttemptId, uint64_t> told_;  // stale attempts: when last told to stop
+  CoordinatorTotals totals_;
 };
 
 }  // namespace velum::core

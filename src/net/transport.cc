@@ -179,6 +179,7 @@ void Transport::Seal(const udp::endpoint& to, DatagramKind kind, std::string_vie
       auth_.Seal(config_.self_id, kind, destination, payload, NowMs()));
   if (sealed->empty()) return;  // too large: the membership core keeps messages far smaller
   stats_.bytes_sent += sealed->size();
+  stats_.datagrams_sent++;
   gossip_.async_send_to(asio::buffer(*sealed), to, [sealed](asio::error_code, size_t) {});
 }
 
@@ -403,6 +404,7 @@ void Transport::ReadLink(std::shared_ptr<Link> link) {
         }
         for (auto& m : messages) {
           if (link->dead) return;
+          stats_.frames_received++;
           handler_->OnLinkMessage(link->session.peer_id(), std::move(m));
         }
         if (!link->dead) ReadLink(link);
@@ -414,10 +416,12 @@ bool Transport::Send(uint32_t peer, std::string_view message) {
   if (it == links_.end() || !it->second->session.established()) return false;
   auto& link = it->second;
   if (link->queue.size() >= kMaxQueuedFrames) {
+    stats_.send_queue_full++;
     DropLink(link, "peer too slow: send queue full");
     return false;
   }
   link->queue.push_back(link->session.Seal(message));
+  stats_.frames_sent++;
   WriteLink(link);
   return true;
 }

@@ -36,7 +36,10 @@ struct TransportStats {
   uint64_t handshakes_evicted = 0;    // the oldest pending one, to make room for a newcomer
   uint64_t handshakes_failed = 0;     // wrong key, not a peer, unexpected id
   uint64_t links_up = 0, links_down = 0;
+  uint64_t send_queue_full = 0;  // links dropped because their peer read too slowly
   uint64_t bytes_sent = 0, bytes_received = 0;
+  uint64_t datagrams_sent = 0;                    // sealed and handed to the socket
+  uint64_t frames_sent = 0, frames_received = 0;  // messages on established links
 };
 
 class Transport {

@@ -8,6 +8,7 @@
 
 #include "node/call_runner.h"
 #include "node/node.h"
+#include "node/node_metrics.h"
 #include "runtime/executor_pool.h"
 
 namespace velum {
@@ -23,6 +24,13 @@ class Executors {
   // Runs the queued work and ends the threads, this object still whole (queued work may
   // call Call and Post; Post then refuses). Before destruction; idempotent.
   virtual void Stop() {}
+  // The pool's figures for the node's metrics (none here); reads the disk: off the loop.
+  virtual PoolFigures Figures() const { return {}; }
+  // Calls of Call so far, by engine and result, with their wall time (any thread).
+  const CallFigures& calls() const { return calls_; }
+
+ protected:
+  CallFigures calls_;  // counted by Call
 };
 
 // The executor pool of options (slots, home, compile jobs, cache) and a call runner with a
@@ -33,8 +41,9 @@ class PoolExecutors final : public Executors {
   static Result<std::unique_ptr<PoolExecutors>> Start(const NodeOptions& options);
   ~PoolExecutors() override;
   bool Post(std::function<void()> work) override { return runner_->Post(std::move(work)); }
-  Result<CallOutcome> Call(const CallSpec& spec) override { return pool_->Call(spec); }
+  Result<CallOutcome> Call(const CallSpec& spec) override;
   void Stop() override { runner_->Stop(); }
+  PoolFigures Figures() const override;
 
  private:
   PoolExecutors() = default;

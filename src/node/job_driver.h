@@ -133,6 +133,8 @@ class JobDriver final : public PeerListener {
   const core::Coordinator& coordinator() const { return *coordinator_; }
   const core::Worker& worker() const { return *worker_; }
   const core::PeerGate& peer_gate() const { return *peer_gate_; }
+  // Any thread: the executors (their call figures and pool), alive as long as the driver.
+  const Executors& executors() const { return *executors_; }
   size_t frames_held_now() const;  // held in held_frames_ this moment, every peer
 
  private:

@@ -419,6 +419,7 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
     s.state = core::JobState::kCancelled;
     s.error = "cancelled";
   }
+  ended_[static_cast<size_t>(s.state)].fetch_add(1, std::memory_order_relaxed);
   // Journaled before it leaves the running list: `jobs --all` and `result` always find it.
   std::lock_guard<std::mutex> lock(mu_);
   if (Status st = journal_->Finish(s); !st.ok()) hooks_.log(st.error().message);
@@ -552,6 +553,13 @@ void MapService::RunItem(Run* run, uint32_t worker, uint64_t item) {
     return;
   }
   core::ItemState state = run->plan.Finish(item, worker, outcome, elapsed_us);
+  if (state == core::ItemState::kOk) {
+    items_ok_.fetch_add(1, std::memory_order_relaxed);
+  } else if (state == core::ItemState::kFailed) {
+    items_failed_.fetch_add(1, std::memory_order_relaxed);
+  } else if (state == core::ItemState::kWaiting) {
+    reruns_.fetch_add(1, std::memory_order_relaxed);  // handed back: it runs again
+  }
   if (prepared) {
     const fs::path final_path = *q.out_dir / OutputName(input);
     if (state != core::ItemState::kOk) {
@@ -596,6 +604,20 @@ void MapService::RunItem(Run* run, uint32_t worker, uint64_t item) {
     run->paused[worker] = NowMs() + kWorkerPauseMs;
   }
   run->cv.notify_all();
+}
+
+MapFigures MapService::Figures() {
+  MapFigures f;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    f.running = running_.size();
+  }
+  for (size_t i = 0; i < f.ended.size(); i++)
+    f.ended[i] = ended_[i].load(std::memory_order_relaxed);
+  f.items_ok = items_ok_.load(std::memory_order_relaxed);
+  f.items_failed = items_failed_.load(std::memory_order_relaxed);
+  f.reruns = reruns_.load(std::memory_order_relaxed);
+  return f;
 }
 
 bool MapService::Cancel(uint64_t id) {

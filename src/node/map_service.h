@@ -3,6 +3,7 @@
 #ifndef VELUM_NODE_MAP_SERVICE_H_
 #define VELUM_NODE_MAP_SERVICE_H_
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -17,6 +18,7 @@
 
 #include "node/map_journal.h"
 #include "node/node.h"
+#include "node/node_metrics.h"
 
 namespace velum {
 
@@ -66,6 +68,8 @@ class MapService {
   std::vector<MapSummary> List();
   // The node stops: running jobs end where they are (kept as running in the journal).
   void Stop();
+  // Jobs running now, and what ended since the node started (any thread).
+  MapFigures Figures();
 
  private:
   struct Run;
@@ -83,6 +87,9 @@ class MapService {
   std::atomic<bool> stopping_{false};
   std::map<uint64_t, Run*> running_;
   std::vector<std::thread> resumers_;
+  // Counted where items and jobs end (RunItem, RunJob), on the jobs' threads.
+  std::array<std::atomic<uint64_t>, 4> ended_{};  // by core::JobState
+  std::atomic<uint64_t> items_ok_{0}, items_failed_{0}, reruns_{0};
 };
 
 // A problem with an output name under --out ("" if none): relative, no '.' or '..'.

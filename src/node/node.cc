@@ -678,6 +678,69 @@ NodeStatus Node::Status() {
   });
 }
 
+NodeMetrics Node::Metrics() {
+  NodeMetrics metrics = impl_->OnLoop([this] {
+    NodeMetrics m;
+    const auto& ms = impl_->mesh->membership();
+    m.id = impl_->options.id;
+    m.uptime_seconds = static_cast<double>(SteadyMs() - impl_->started_ms) / 1000.0;
+    for (const auto& [id, member] : ms.members()) {
+      const size_t state = static_cast<size_t>(member.state);
+      if (state < m.members.size()) m.members[state]++;
+      if (id == impl_->options.id || !impl_->transport->LinkUp(id)) continue;
+      if (int64_t rtt = impl_->mesh->rtt_us(id); rtt >= 0)
+        m.rtt.push_back({id, static_cast<double>(rtt) / 1e6});
+    }
+    m.probes = ms.stats().probes;
+    m.suspicions = ms.stats().suspicions;
+    m.declared_dead = ms.stats().declared_dead;
+    m.refutations = ms.stats().refutations;
+    const auto& ts = impl_->transport->stats();
+    m.links_up = ts.links_up - ts.links_down;
+    m.datagrams_in = ts.datagrams.accepted + ts.datagrams.dropped();
+    m.datagrams_out = ts.datagrams_sent;
+    m.frames_in = ts.frames_received;
+    m.frames_out = ts.frames_sent;
+    m.bytes_in = ts.bytes_received;
+    m.bytes_out = ts.bytes_sent;
+    auto drop = [&m](DropReason r, uint64_t n) { m.dropped[static_cast<size_t>(r)] = n; };
+    drop(DropReason::kDatagramMalformed, ts.datagrams.malformed);
+    drop(DropReason::kDatagramMisdirected, ts.datagrams.misdirected);
+    drop(DropReason::kDatagramBadMac, ts.datagrams.bad_mac);
+    drop(DropReason::kDatagramStale, ts.datagrams.stale);
+    drop(DropReason::kDatagramReplayed, ts.datagrams.replayed);
+    drop(DropReason::kUndecodable, impl_->mesh->undecodable());
+    drop(DropReason::kHandshakeTimedOut, ts.handshakes_timed_out);
+    drop(DropReason::kHandshakeEvicted, ts.handshakes_evicted);
+    drop(DropReason::kHandshakeFailed, ts.handshakes_failed);
+    // links_refused counts the handshakes' refusals and bad frames on established links.
+    const uint64_t handshakes =
+        ts.handshakes_timed_out + ts.handshakes_evicted + ts.handshakes_failed;
+    drop(DropReason::kLinkBadFrame,
+         ts.links_refused > handshakes ? ts.links_refused - handshakes : 0);
+    drop(DropReason::kSendQueueFull, ts.send_queue_full);
+    drop(DropReason::kHeldFrameDropped, impl_->jobs->frames_held_dropped());
+    drop(DropReason::kPeerTableFull, impl_->jobs->peer_gate().refused());
+    const JobCounters c = impl_->jobs->counters();
+    m.jobs_running = c.jobs_running;
+    m.scatter = impl_->jobs->coordinator().totals();
+    m.slices_run = c.slices_run;
+    m.calls_served = c.calls_served;
+    m.commands_served = c.commands_served;
+    m.slots_busy = impl_->jobs->load();
+    m.slots = impl_->options.slots;
+    m.modules_in = c.modules_fetched;
+    m.module_bytes_in = c.module_bytes_fetched;
+    m.modules_out = c.modules_served;
+    return m;
+  });
+  // Off the loop: counted by their own threads (atomics), or read from the disk.
+  metrics.calls = impl_->jobs->executors().calls().Read();
+  metrics.pool = impl_->jobs->executors().Figures();
+  if (impl_->maps) metrics.maps = impl_->maps->Figures();
+  return metrics;
+}
+
 // --- Jobs and calls: the job driver's --------------------------------------------------------
 
 const NodeOptions& Node::options() const { return impl_->options; }

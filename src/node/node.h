@@ -17,6 +17,7 @@
 
 #include "core/coordinator.h"
 #include "core/types.h"
+#include "node/node_metrics.h"
 #include "runtime/engine.h"
 #include "runtime/error.h"
 #include "runtime/module.h"
@@ -301,6 +302,9 @@ class Node {
 
   std::vector<PeerInfo> Peers();  // every other known member, by id
   NodeStatus Status();
+  // Every figure for monitoring (node_metrics.h); reads the cache directory on the caller's
+  // thread, the rest from the loop and the counters of the parts that own them.
+  NodeMetrics Metrics();
   size_t AlivePeers();
   // Leaves gracefully: peers mark this node "left" without waiting for a timeout.
   void Leave();

@@ -164,6 +164,8 @@ class ExecutorPool {
 
   size_t slots() const { return options_.slots; }
   PoolStats stats() const;
+  // Bytes of <home>/modules and <home>/aot now (reads the directories: off the event loop).
+  uint64_t CacheBytes() const { return disk_->Usage(); }
   const std::string& executor_path() const { return options_.executor_path; }
   // Process ids of the executors, for tests and status output.
   std::vector<int> pids() const;
