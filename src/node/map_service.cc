@@ -265,8 +265,6 @@ Result<MapSummary> MapService::Map(const ModulePtr& module, MapRequest request,
     if (Status s = journal_->Begin(*id, EncodeMapRequest(request), module->bytes()); !s.ok())
       return s.error();
   }
-  if (request.on_started) request.on_started(*id);
-  request.on_started = nullptr;
   return RunJob(*id, module, std::move(request), {}, false, cancel);
 }
 
@@ -275,6 +273,8 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
                                       const std::atomic<bool>* cancel) {
   auto on_output = std::move(request.on_output);
   request.on_output = nullptr;
+  auto on_started = std::move(request.on_started);
+  request.on_started = nullptr;
   auto run = std::make_unique<Run>(id, module, std::move(request), resumed);
   const MapRequest& q = run->request;
   for (const MapItemRecord& r : done) {
@@ -290,6 +290,8 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
     std::lock_guard<std::mutex> lock(mu_);
     running_[id] = run.get();
   }
+  // Only now: whoever is told the id finds the job in List() from here on.
+  if (on_started) on_started(id);
 
   std::set<uint32_t> live;
   uint64_t next_refresh = 0, last_flush = NowMs(), no_workers_since = NowMs();
