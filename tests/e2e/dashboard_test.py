@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser (issue 13): Debian's chromium, headless, loads GET / from
+node 1 of a 3-node mesh on loopback while a job runs, and the page it renders is read back with
+--dump-dom (polled with a deadline until it shows what is checked).
+
+Usage: dashboard_test.py NODE_BINARY WASM_DIR [render|all] [--screenshot PNG]
+
+Cases:
+  render  nodes 1, 2, 3 (node 1 with --http PORT); `scatter primes count_primes 0 1000000 &` on
+          node 1, the page loaded while it runs; then the page shows 3 members alive (node 1
+          itself, marked data-self, and its 2 peers), the job done with its result 78498 in
+          its row and as the selected job's result, and a chunk timeline (its canvas says how
+          many spans it drew, from GET /api/jobs/ID/timeline, whose JSON is checked too). The
+          browser's log has no Content-Security-Policy refusal. With --screenshot, the page
+          is also captured at 1280x900 (docs/dashboard.png).
+
+Skips (exit 77) with a clear message only if chromium is missing or cannot start. Every node
+is ended by PID whatever happens (mesh_lib)."""
+
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mesh_lib import SKIP, KnownBugs, check, free_port, log, run_homes_cases, submit  # noqa: E402
+
+bugs = KnownBugs({}, os.path.abspath(__file__))
+WASM = None
+SCREENSHOT = None
+PRIMES_BELOW_1M = 78498
+# Root in a container has no user namespace for the sandbox; no GPU in CI.
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                  "--no-first-run", "--disable-extensions", "--disable-background-networking",
+                  "--enable-logging=stderr", "--v=0"]
+
+
+def chromium_binary():
+    for name in (os.environ.get("VELUM_CHROMIUM"), "chromium", "chromium-browser"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def run_chromium(binary, args, profile, timeout=60):
+    """One headless run; (stdout, stderr). A fresh profile each time (no state between runs)."""
+    argv = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def chromium_starts(binary, tmp):
+    try:
+        code, out, err = run_chromium(binary, ["--dump-dom", "data:text/html,<p id=x>ok</p>"],
+                                      os.path.join(tmp, "probe"))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, str(e)
+    tail = "\n".join(line for line in err.splitlines() if "dbus" not in line)[-800:]
+    return 'id="x"' in out, f"exit {code}: {tail}"
+
+
+class Page(html.parser.HTMLParser):
+    """What the test reads of the dumped DOM: the rows of #members and #jobs with their data
+    attributes and cells, the body's data-ready, #job-result and #timeline's data-spans."""
+
+    def __init__(self):
+        super().__init__()
+        self.ready = None
+        self.table = None
+        self.rows = {"members": [], "jobs": []}
+        self.row = None
+        self.cell = None
+        self.text_of = {}  # element id -> its text
+        self.capture = None
+        self.timeline_spans = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.ready = a.get("data-ready")
+        if tag == "table" and a.get("id") in self.rows:
+            self.table = a["id"]
+        if tag == "tr" and self.table and ("data-member" in a or "data-job" in a):
+            self.row = {"attrs": a, "cells": [], "classes": []}
+            self.rows[self.table].append(self.row)
+        if tag == "td" and self.row is not None:
+            self.cell = []
+            self.row["classes"].append(a.get("class") or "")
+        if tag == "span" and a.get("id") in ("job-result", "job-title"):
+            self.capture = a["id"]
+            self.text_of[self.capture] = ""
+        if tag == "canvas" and a.get("id") == "timeline":
+            self.timeline_spans = a.get("data-spans")
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.table = None
+        if tag == "tr":
+            self.row = None
+        if tag == "td" and self.row is not None and self.cell is not None:
+            self.row["cells"].append("".join(self.cell).strip())
+            self.cell = None
+        if tag == "span":
+            self.capture = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+        if self.capture:
+            self.text_of[self.capture] += data
+
+    def result_of(self, row):
+        for cls, text in zip(row["classes"], row["cells"]):
+            if "result" in cls.split():
+                return text
+        return None
+
+
+def http_json(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, json.loads(r.read().decode())
+
+
+def wait_http(url, deadline):
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            status, _ = http_json(url)
+            if status == 200:
+                return
+        except (OSError, ValueError) as e:
+            last = e
+        time.sleep(0.1)
+    check(False, f"{url} never answered 200: {last}")
+
+
+def check_timeline(base, job):
+    status, t = http_json(f"{base}/api/jobs/{job}/timeline")
+    check(status == 200 and t.get("job") == job and t.get("state") == "done", f"timeline: {t}")
+    cols = t.get("columns")
+    check(cols == ["worker", "begin", "end", "done", "started_ms", "ended_ms", "outcome", "backup"],
+          f"timeline columns: {cols}")
+    spans = [dict(zip(cols, s)) for s in t["spans"]]
+    check(spans, "the timeline of a finished job has no spans")
+    check({s["worker"] for s in spans} <= {1, 2, 3}, f"timeline workers: {t['workers']}")
+    check({s["outcome"] for s in spans} <= {"done", "stopped"},
+          f"outcomes of a job without faults: {sorted({s['outcome'] for s in spans})}")
+    done = [s for s in spans if s["outcome"] == "done"]
+    check(done and min(s["begin"] for s in spans) == 0 and max(s["end"] for s in done) == 1000000,
+          f"done spans do not cover [0, 1000000): {done[:5]}")
+    for s in spans:
+        check(0 <= s["started_ms"] <= s["ended_ms"] <= t["elapsed_ms"] and
+              s["begin"] <= s["done"] <= s["end"], f"span out of bounds: {s} (job {t['elapsed_ms']} ms)")
+    log(f"  timeline: {len(spans)} spans over {t['elapsed_ms']} ms on workers {t['workers']}")
+
+
+def case_render(mesh):
+    browser = chromium_binary()
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    one = mesh.add(1, extra=["--http", str(http_port)])
+    two, three = mesh.add(2), mesh.add(3)
+    mesh.form([one, two, three], "3 nodes")
+    wait_http(f"{base}/api/status", time.monotonic() + 20)
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=mesh.tmp)
+    job = submit(one, f"scatter {os.path.join(WASM, 'primes.wasm')} count_primes 0 1000000")
+    log(f"  job {job} submitted; loading the page while it runs")
+    refusals = []
+
+    def dump():
+        code, out, err = run_chromium(browser, ["--virtual-time-budget=4000", "--dump-dom",
+                                                f"{base}/?job={job}"], profile)
+        refusals.extend(line for line in err.splitlines() if "Refused to" in line)
+        page = Page()
+        page.feed(out)
+        return page
+
+    first = dump()
+    log(f"  first load: ready={first.ready}, jobs shown "
+        f"{[(r['attrs'].get('data-job'), r['attrs'].get('data-state')) for r in first.rows['jobs']]}")
+    r = one.cmd(f"wait {job}", timeout=120)
+    check(r.get("state") == "done" and r.get("result") == PRIMES_BELOW_1M, f"wait {job}: {r}")
+    check_timeline(base, job)
+
+    deadline = time.monotonic() + 60
+    detail = None
+    while time.monotonic() < deadline:
+        page = dump()
+        members = page.rows["members"]
+        alive = [m for m in members if m["attrs"].get("data-state") == "alive"]
+        selves = [m["attrs"].get("data-member") for m in members if m["attrs"].get("data-self")]
+        rows = [j for j in page.rows["jobs"] if j["attrs"].get("data-job") == str(job)]
+        ok = (page.ready == "1" and len(members) == 3 and len(alive) == 3 and selves == ["1"] and
+              len(rows) == 1 and rows[0]["attrs"].get("data-state") == "done" and
+              page.result_of(rows[0]) == str(PRIMES_BELOW_1M) and
+              page.text_of.get("job-result", "").strip() == str(PRIMES_BELOW_1M) and
+              (page.timeline_spans or "0") != "0")
+        detail = (f"ready={page.ready}, members {[(m['attrs'].get('data-member'), m['attrs'].get('data-state')) for m in members]} "
+                  f"(self {selves}), job rows {[(j['attrs'], j['cells']) for j in rows]}, "
+                  f"#job-result {page.text_of.get('job-result')!r}, timeline spans {page.timeline_spans}")
+        if ok:
+            break
+        time.sleep(0.5)
+    else:
+        check(False, f"the page never showed 3 members and job {job} done with {PRIMES_BELOW_1M}: {detail}")
+    log(f"  the page shows: {detail}")
+    check(not refusals, f"the browser refused something (CSP): {refusals[:3]}")
+    members = sorted(int(m["attrs"]["data-member"]) for m in page.rows["members"])
+    check(members == [1, 2, 3], f"members shown: {members}")
+    if SCREENSHOT:
+        run_chromium(browser, ["--virtual-time-budget=4000", "--window-size=1280,900",
+                               f"--screenshot={SCREENSHOT}", f"{base}/?job={job}"], profile)
+        check(os.path.getsize(SCREENSHOT) > 10000, f"{SCREENSHOT}: no screenshot written")
+        log(f"  screenshot: {SCREENSHOT}")
+
+
+CASES = {"render": case_render}
+
+
+def main():
+    global WASM, SCREENSHOT
+    argv = sys.argv
+    if "--screenshot" in argv:
+        i = argv.index("--screenshot")
+        check(i + 1 < len(argv), "--screenshot needs a file")
+        SCREENSHOT = os.path.abspath(argv[i + 1])
+        del argv[i:i + 2]
+    if len(argv) >= 3:
+        WASM = argv[2]
+    browser = chromium_binary()
+    if not browser:
+        print("SKIP: no chromium on PATH (Debian's `chromium`, scripts/install-deps; or set "
+              "VELUM_CHROMIUM): the dashboard's browser test cannot run", flush=True)
+        return SKIP
+    probe = tempfile.mkdtemp(prefix="velum-chromium-probe-")
+    try:
+        started, why = chromium_starts(browser, probe)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    if not started:
+        print(f"SKIP: {browser} cannot start headless ({why}): the dashboard's browser test "
+              "cannot run", flush=True)
+        return SKIP
+    return run_homes_cases(__doc__, CASES, "dashboard", bugs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
