@@ -24,7 +24,7 @@ ChunkSpan SpanOf(const Job& job, const Attempt& a, SpanOutcome outcome, uint64_t
   ChunkSpan span;
   span.worker = a.worker;
   span.begin = a.start;
-  span.end = it == chunks.begin() ? std::max(a.start, a.running_to) : std::prev(it)->end;
+  span.end = std::max(a.start, it == chunks.begin() ? a.running_to : std::prev(it)->end);
   span.done = std::clamp(a.upto, span.begin, span.end);
   span.started_ms = a.opened_ms > job.submitted_ms ? a.opened_ms - job.submitted_ms : 0;
   span.ended_ms = now_ms > job.submitted_ms ? now_ms - job.submitted_ms : 0;

@@ -772,7 +772,9 @@ TEST(CoordinatorTimeline, KeepsTheNewestSpansWithinItsBound) {
     EXPECT_EQ(t->spans[i].outcome, core::SpanOutcome::kDone) << i;
     EXPECT_EQ(t->spans[i].worker, 2u);
     EXPECT_LE(t->spans[i].started_ms, t->spans[i].ended_ms);
-    if (i > 0) EXPECT_LE(t->spans[i - 1].ended_ms, t->spans[i].ended_ms);
+    if (i > 0) {
+      EXPECT_LE(t->spans[i - 1].ended_ms, t->spans[i].ended_ms);
+    }
   }
   EXPECT_EQ(f.job(id).timeline.spans().size(), 4u);
 }

@@ -7,7 +7,8 @@
   // Limits in one place: what the page asks of the node, and what it keeps.
   const LIMITS = {
     pollMs: 5000,              // members and status
-    jobsPollMs: 5000,          // the job list (with events, progress comes between polls)
+    jobsPollMs: 5000,          // the job list ...
+    jobsPollsWhenLive: 4,      // ... but one poll in this many while the event stream is live
     timelinePollMs: 2000,      // the selected job's timeline, while it runs
     jobsPerPage: 15,           // rows of the job list in the DOM at once (a page)
     failuresShown: 50,         // rows of recent failures
@@ -222,7 +223,7 @@
   // A progress event between polls: the row is updated in place, if it is on the page.
   function onJobEvent(e) {
     const job = state.jobs.get(e.job);
-    if (!job) return;
+    if (!job) return schedule('jobs', 500);  // a new job: the list is read again
     job.state = e.state || job.state;
     if (job.kind === 'map') job.ok = e.done;
     else {
@@ -618,7 +619,10 @@
     window.addEventListener('resize', drawTimeline);
     setupChart();
     every(LIMITS.pollMs, loadMembers);
-    every(LIMITS.jobsPollMs, loadJobs);
+    // The job list is the heaviest read (the node's journal): with the event stream live,
+    // progress comes from it and the list is read only every few polls.
+    let jobPolls = 0;
+    every(LIMITS.jobsPollMs, () => (!eventsLive || ++jobPolls % LIMITS.jobsPollsWhenLive === 0 ? loadJobs() : Promise.resolve()));
     every(LIMITS.timelinePollMs, async () => {
       const j = state.selected !== null ? state.jobs.get(state.selected) : null;
       if (j && j.state === 'running') await loadSelected();
