@@ -265,6 +265,8 @@ Result<MapSummary> MapService::Map(const ModulePtr& module, MapRequest request,
     if (Status s = journal_->Begin(*id, EncodeMapRequest(request), module->bytes()); !s.ok())
       return s.error();
   }
+  if (request.on_started) request.on_started(*id);
+  request.on_started = nullptr;
   return RunJob(*id, module, std::move(request), {}, false, cancel);
 }
 

@@ -630,8 +630,14 @@ size_t Node::AlivePeers() {
 }
 
 NodeStatus Node::Status() {
-  return impl_->OnLoop([this] {
+  HttpCounters http;
+  {
+    std::lock_guard<std::mutex> lock(impl_->http_mu);
+    http = impl_->http;
+  }
+  return impl_->OnLoop([this, &http] {
     NodeStatus s;
+    s.http = http;
     const auto& ms = impl_->mesh->membership();
     s.id = impl_->options.id;
     s.addr = impl_->mesh->meta().addr;
@@ -705,6 +711,19 @@ Result<std::vector<JobSummary>> Node::JobHistory() { return impl_->jobs->JobHist
 
 std::optional<JobSummary> Node::WaitJob(uint64_t id, std::chrono::milliseconds wait) {
   return impl_->jobs->WaitJob(id, wait);
+}
+
+Result<uint64_t> Node::ReserveJobId() { return impl_->jobs->ReserveJobId(); }
+
+void Node::SetHttpAddress(const std::string& address) {
+  std::lock_guard<std::mutex> lock(impl_->http_mu);
+  impl_->http.address = address;
+}
+
+void Node::CountHttpRequest(bool unauthorized) {
+  std::lock_guard<std::mutex> lock(impl_->http_mu);
+  impl_->http.requests++;
+  if (unauthorized) impl_->http.unauthorized++;
 }
 
 velum::Status Node::CancelJob(uint64_t id) {

@@ -211,6 +211,9 @@ struct MapRequest {
   // Each output in item order, exactly once, as soon as every earlier item has ended (a
   // failed item passes with none); on the caller's thread.
   std::function<void(uint64_t item, const std::string& output)> on_output;
+  // Once the job has its id and is in the journal, before any item runs; on the caller's
+  // thread. (The HTTP API answers a submission with the id while the job runs.)
+  std::function<void(uint64_t job)> on_started;
 };
 struct MapFailure {
   uint64_t item = 0;
@@ -238,6 +241,13 @@ struct JobCounters {
   uint64_t calls_served = 0, slices_run = 0, commands_served = 0;
   uint64_t command_files_fetched = 0, command_bytes_fetched = 0;  // inputs received by content
   uint64_t jobs_running = 0, jobs_resumed = 0;
+};
+
+// The node's HTTP server (src/http), when it serves one: counted there, shown by `status`.
+struct HttpCounters {
+  std::string address;  // "127.0.0.1:8080"; empty: no HTTP server
+  uint64_t requests = 0;
+  uint64_t unauthorized = 0;  // answered 401: no token or a wrong one
 };
 
 struct PeerInfo {
@@ -281,6 +291,7 @@ struct NodeStatus {
   std::string home;
   uint32_t slots = 0, busy_slots = 0;
   JobCounters jobs;
+  HttpCounters http;
 };
 
 class Node {
@@ -341,6 +352,13 @@ class Node {
                          const std::atomic<bool>* cancel = nullptr);
   // Map jobs of this node, running and finished (from its journal), newest first.
   std::vector<MapSummary> Maps();
+
+  // An id from the node's one job sequence (journaled, so never given twice), for work that
+  // is tracked outside the job driver: a call submitted through the HTTP API.
+  Result<uint64_t> ReserveJobId();
+  // The HTTP server's figures, for `status`: it calls these as it serves.
+  void SetHttpAddress(const std::string& address);
+  void CountHttpRequest(bool unauthorized);
 
   struct Impl;
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -47,6 +48,9 @@ struct Node::Impl : net::Transport::Handler {
 
   std::unique_ptr<JobDriver> jobs;   // coordinator, worker, journal, modules, calls
   std::unique_ptr<MapService> maps;  // map jobs this node coordinates (threads of their own)
+  // The HTTP server's figures (it runs on threads of its own): address set once at its start.
+  std::mutex http_mu;
+  HttpCounters http;
 
   // Runs `fn` on the loop thread and returns its result.
   template <typename F>

@@ -18,10 +18,19 @@ enum class ConsoleLog { kQuiet, kWarnings, kVerbose };  // what reaches stderr: 
 // node starts it anyway, since stderr still says what matters.
 enum class LogFile { kRequired, kIfPossible };
 
+// How each line looks, on stderr and in the file alike: spdlog's text, or one JSON object
+// per line for log collectors: {"time", "level", "node", "event", "fields": {...}}.
+enum class LogFormat { kText, kJson };
+
 // Makes spdlog's default logger a node's, named `name` in its lines. With LogFile::kRequired,
 // an unusable log file is an error and the default logger is left as it was.
 Status InstallNodeLogger(const std::string& name, ConsoleLog console, uint32_t id,
-                         const std::filesystem::path& home, LogFile file);
+                         const std::filesystem::path& home, LogFile file,
+                         LogFormat format = LogFormat::kText);
+
+// One line of the JSON format (without its newline): exposed for tests.
+std::string JsonLogLine(int64_t unix_ms, const char* level, uint32_t node,
+                        const std::string& logger, uint64_t thread, const std::string& message);
 
 }  // namespace velum
 

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <thread>
 
+#include "http/http_server.h"
 #include "node/node.h"
 #include "node/node_log.h"
 #include "node/node_waits.h"
@@ -41,6 +42,9 @@ struct Args {
   uint32_t max_cache_mib = 1024;
   double max_call_s = 300;
   uint32_t slice_ms = 150;
+  int http_port = -1;  // -1: no HTTP server
+  std::string http_bind = "127.0.0.1";
+  std::string log_format = "text";
 };
 
 // Ctrl-C while a command runs interrupts that command. Otherwise SIGINT leaves the mesh,
@@ -258,6 +262,18 @@ static int Main(int argc, char** argv) {
   app.add_option("--wait-timeout", args.wait_timeout_s, "with --wait-peers: seconds")
       ->capture_default_str()
       ->transform(InRange(limits::kWaitTimeout));
+  auto* http = app.add_option("--http", args.http_port,
+                              "serve the HTTP API, /metrics and the dashboard on this port "
+                              "(127.0.0.1 unless --http-bind; 0: a free port, `status` says which)")
+                   ->transform(InRange(limits::kHttpPort));
+  app.add_option("--http-bind", args.http_bind,
+                 "address of the HTTP server; beyond loopback every request needs the token in "
+                 "HOME/http.token")
+      ->capture_default_str()
+      ->needs(http);
+  app.add_option("--log-format", args.log_format, "text, or json: one object per line")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--json", args.json, "one JSON object per result");
   app.add_flag("-v,--verbose", args.verbose, "log to stderr at info level");
   app.footer(velum::shell::kExitCodesHelp);
@@ -283,7 +299,8 @@ static int Main(int argc, char** argv) {
   // An unusable log file is a start-up error here: a node's log is never silently missing.
   if (velum::Status s = velum::InstallNodeLogger(
           "node", args.verbose ? velum::ConsoleLog::kVerbose : velum::ConsoleLog::kWarnings,
-          args.id, args.node.home, velum::LogFile::kRequired);
+          args.id, args.node.home, velum::LogFile::kRequired,
+          args.log_format == "json" ? velum::LogFormat::kJson : velum::LogFormat::kText);
       !s.ok())
     return StartupFailure(s.error().ToString(), args.json);
 
@@ -307,6 +324,22 @@ static int Main(int argc, char** argv) {
     return StartupFailure(node.error().ToString(), args.json,
                           node.error().kind == velum::ErrorKind::kBadArguments ? 2 : 1);
   velum::Node* raw = node->get();
+  // The HTTP server reads the node; it stops before the node does (reset below).
+  std::unique_ptr<velum::http::HttpServer> http_server;
+  if (args.http_port >= 0) {
+    velum::http::HttpOptions h;
+    h.bind = args.http_bind;
+    h.port = static_cast<uint16_t>(args.http_port);
+    h.home = args.node.home;
+    auto started = velum::http::HttpServer::Start(*raw, h);
+    if (!started.ok())
+      return StartupFailure(started.error().ToString(), args.json,
+                            started.error().kind == velum::ErrorKind::kBadArguments ? 2 : 1);
+    http_server = std::move(*started);
+    if (args.verbose || (args.no_shell && isatty(STDERR_FILENO)))
+      std::fprintf(stderr, "node %u: http://%s/ (token in %s)\n", raw->id(),
+                   http_server->address().c_str(), (args.node.home / "http.token").c_str());
+  }
   std::thread([raw, signals] {
     for (;;) {
       int sig = 0;
@@ -337,6 +370,7 @@ static int Main(int argc, char** argv) {
     for (;;) pause();  // the signal thread ends the process
   }
   int rc = args.command.empty() ? RunShell(**node, args) : RunOneCommand(**node, args);
+  http_server.reset();
   node->reset();
   return rc;
 }

@@ -367,6 +367,11 @@ CommandResult Dispatch(Node& node, const std::string& line, const ShellContext& 
   std::string quote_error;
   auto words = Words(line, &quote_error);
   if (!quote_error.empty()) return UsageFailure(quote_error);
+  return DispatchWords(node, words, context);
+}
+
+CommandResult DispatchWords(Node& node, const std::vector<std::string>& words,
+                            const ShellContext& context) {
   if (words.empty()) return CommandResult{true, false, "", json::object()};
   const CommandSpec* spec = FindCommand(words[0]);
   if (!spec) {

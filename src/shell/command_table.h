@@ -80,6 +80,9 @@ std::string CheckArguments(const CommandSpec& spec, const std::vector<std::strin
 // Runs one line through the table: an unknown command gets a suggestion, arguments that do
 // not fit get one error and the usage, the rest go to the row's handler.
 CommandResult Dispatch(Node& node, const std::string& line, const ShellContext& context);
+// The same for a line already split into words (no quoting to undo): the HTTP API's way in.
+CommandResult DispatchWords(Node& node, const std::vector<std::string>& words,
+                            const ShellContext& context);
 
 // `help` and `help CMD`.
 CommandResult HelpCommand(Node& node, const std::vector<std::string>& words,

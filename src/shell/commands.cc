@@ -123,6 +123,10 @@ CommandResult Status(Node& node) {
             {"modules_fetched", s.jobs.modules_fetched},
             {"module_bytes_fetched", s.jobs.module_bytes_fetched},
             {"modules_served", s.jobs.modules_served}};
+  if (!s.http.address.empty())
+    r.json["http"] = {{"address", s.http.address},
+                      {"requests", s.http.requests},
+                      {"unauthorized", s.http.unauthorized}};
   std::ostringstream out;
   out << "node " << s.id << " at " << s.addr << ", incarnation " << s.incarnation << ", up "
       << s.uptime_ms / 1000.0 << " s\n"
@@ -152,6 +156,9 @@ CommandResult Status(Node& node) {
       << " served; command files: " << s.jobs.command_files_fetched << " fetched ("
       << s.jobs.command_bytes_fetched << " bytes)\n"
       << "home: " << s.home;
+  if (!s.http.address.empty())
+    out << "\nhttp: " << s.http.address << ", " << s.http.requests << " requests, "
+        << s.http.unauthorized << " refused without a valid token";
   r.text = out.str();
   return r;
 }

@@ -5,6 +5,7 @@
 #define VELUM_SHELL_COMMANDS_H_
 
 #include <atomic>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -35,6 +36,8 @@ struct ShellContext {
   // Set by another thread (Ctrl-C) to cancel the running command.
   const std::atomic<bool>* interrupt = nullptr;
   bool json = false;  // results are printed as JSON: a command's output is gathered, not streamed
+  // A job that runs until the command returns (map) calls this with its id once it has one.
+  std::function<void(uint64_t job)> on_job;
 };
 
 // Runs one command line against `node`, through the command table (shell/command_table.h).

@@ -223,6 +223,7 @@ CommandResult MapCommand(Node& node, const std::vector<std::string>& words,
       else
         outputs.push_back(data);
     };
+  q.on_started = context.on_job;
   auto summary = node.Map(*module, std::move(q), context.interrupt);
   if (!summary.ok()) {
     CommandResult f = ErrorFailure(summary.error());

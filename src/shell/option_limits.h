@@ -40,6 +40,7 @@ inline constexpr NumberRange kRunMemory{"--max-memory", "MiB", 1, 4096, false, N
 // ./node's own limits and settings.
 inline constexpr NumberRange kNodeId{"id", "", 1, 4294967295.0, false, NumberKind::kWhole};
 inline constexpr NumberRange kPort{"--port", "", 0, 65535, false, NumberKind::kWhole};
+inline constexpr NumberRange kHttpPort{"--http", "", 0, 65535, false, NumberKind::kWhole};
 inline constexpr NumberRange kDiscoveryPort{"--discovery-port", "", 0, 65535, false,
                                             NumberKind::kWhole};
 inline constexpr NumberRange kSlots{"--slots", "slots", 1, 256, false, NumberKind::kWhole};

@@ -101,7 +101,6 @@
     selected: null,
     detail: null,
     timeline: null,
-    failures: [],      // from the event stream, newest first
     rendered: { members: false, jobs: false },
     throughput: { last: null, points: [] },
   };
@@ -154,11 +153,13 @@
   // ---- jobs ------------------------------------------------------------------------------
 
   function progressOf(job) {
+    if (job.kind === 'wasm') return { done: job.state === 'running' ? 0 : 1, total: 1 };
     if (job.kind === 'map') return { done: (job.ok || 0) + (job.failed ? job.failed.length : 0), total: job.items || 0 };
     return { done: job.items_done || 0, total: job.items_total || 0 };
   }
 
   function workOf(job) {
+    if (job.kind === 'wasm') return 'one call' + (job.node !== undefined ? ', on node ' + job.node : '');
     if (job.kind === 'map') return job.items + ' items' + (job.out ? ' -> ' + job.out : '');
     return (job.module || '') + ' ' + (job.func || '') + ' [' + job.start + ', ' + job.end + ')';
   }
@@ -208,6 +209,8 @@
     const jobs = new Map();
     for (const j of (answer && answer.jobs) || []) jobs.set(j.job, Object.assign({ kind: 'scatter' }, j));
     for (const m of (answer && answer.maps) || []) jobs.set(m.job, Object.assign({}, m, { kind: 'map' }));
+    // Calls submitted over HTTP (POST /api/jobs kind wasm): not jobs of the node, listed too.
+    for (const c of (answer && answer.calls) || []) jobs.set(c.job, Object.assign({}, c, { kind: 'wasm' }));
     state.jobs = jobs;
     state.order = Array.from(jobs.keys()).sort((a, b) => b - a);
     renderJobs();
@@ -312,8 +315,23 @@
   // ---- the timeline: one lane per worker, drawn on a canvas -----------------------------
 
   const COLORS = { done: '#4e79a7', done2: '#76a0cf', running: '#f2b447', lost: '#e15759', failed: '#9c1c1c', stopped: '#9aa0a6' };
-  const LANE_PX = 22, AXIS_PX = 18, LABEL_PX = 70;
-  let lanes = null;  // for the pointer: per lane, its spans sorted by start
+  // A lane per worker, a row per attempt it ran at once (its slots, and lookahead): each
+  // attempt goes to the first row free when it started, as in Dask's task stream.
+  const ROW_PX = 14, LANE_GAP_PX = 6, AXIS_PX = 18, LABEL_PX = 70, MAX_ROWS = 16;
+  let rows = null;  // for the pointer: [{y, spans sorted by start}]
+
+  function packRows(spans) {
+    spans.sort((a, b) => a.started - b.started);
+    const ends = [];
+    for (const s of spans) {
+      let r = ends.findIndex((end) => end <= s.started);
+      if (r < 0 && ends.length < MAX_ROWS) r = ends.push(0) - 1;
+      if (r < 0) r = ends.indexOf(Math.min(...ends));  // beyond MAX_ROWS rows: overlaps
+      ends[r] = Math.max(ends[r], s.ended);
+      s.row = r;
+    }
+    return Math.max(1, ends.length);
+  }
 
   function drawTimeline() {
     const canvas = $('timeline');
@@ -323,15 +341,29 @@
     if (!t || !Array.isArray(t.spans)) {
       canvas.height = 40;
       c.clearRect(0, 0, canvas.width, canvas.height);
-      note.textContent = state.selected === null ? '' : 'No timeline for this job (a map job, or one no longer held in memory).';
-      lanes = null;
+      note.textContent = state.selected === null ? '' : 'No timeline for this job (not a scatter job, or no longer held in memory).';
+      canvas.dataset.spans = '0';
+      rows = null;
       return;
     }
     const workers = (t.workers || []).slice().sort((a, b) => a - b);
-    const laneOf = new Map(workers.map((w, i) => [w, i]));
+    const byWorker = new Map(workers.map((w) => [w, []]));
+    const counts = {};
+    for (const s of t.spans) {
+      const [worker, begin, end, done, started, ended, outcome, backup] = s;
+      counts[outcome] = (counts[outcome] || 0) + 1;
+      const list = byWorker.get(worker);
+      if (list) list.push({ worker, begin, end, done, started, ended, outcome, backup });
+    }
+    const lanes = workers.map((w) => ({ worker: w, spans: byWorker.get(w), rows: packRows(byWorker.get(w)) }));
+    let y = AXIS_PX;
+    for (const lane of lanes) {
+      lane.y = y;
+      y += lane.rows * ROW_PX + LANE_GAP_PX;
+    }
     const width = Math.max(300, canvas.parentElement.clientWidth || 1200);
     canvas.width = width;
-    canvas.height = AXIS_PX + Math.max(1, workers.length) * LANE_PX + 4;
+    canvas.height = Math.max(y, AXIS_PX + ROW_PX) + 2;
     c.clearRect(0, 0, canvas.width, canvas.height);
     const span = Math.max(1, t.elapsed_ms);
     const plot = width - LABEL_PX - 8;
@@ -343,28 +375,34 @@
       const ms = (span * i) / 4;
       c.fillText(duration(ms) || '0', Math.min(x(ms), width - 50), 12);
     }
-    workers.forEach((w, i) => c.fillText('node ' + w, 4, AXIS_PX + i * LANE_PX + 15));
     // Spans grouped by colour and drawn as one path each: thousands of chunks are one fill per
     // colour, and spans narrower than a pixel still show as one.
     const paths = {};
     const marks = [];
     const backups = new Path2D();
-    lanes = workers.map(() => []);
-    for (const s of t.spans) {
-      const [worker, begin, end, done, started, ended, outcome, backup] = s;
-      const lane = laneOf.get(worker);
-      if (lane === undefined) continue;
-      const x0 = x(started), x1 = Math.max(x(ended), x0 + 1);
-      const y = AXIS_PX + lane * LANE_PX + 2;
-      // Done chunks alternate two shades, so that neighbours stay apart (as Dask's do).
-      const key = outcome === 'done' && lanes[lane].length % 2 ? 'done2' : outcome;
-      (paths[key] || (paths[key] = new Path2D())).rect(x0, y, x1 - x0, LANE_PX - 5);
-      if (backup) backups.rect(x0 + 0.5, y + 0.5, x1 - x0 - 1, LANE_PX - 6);
-      if (outcome === 'lost' || outcome === 'failed') marks.push([x1, y, outcome]);
-      lanes[lane].push({ worker, begin, end, done, started, ended, outcome, backup });
+    rows = [];
+    for (const lane of lanes) {
+      c.fillStyle = '#555';
+      c.fillText('node ' + lane.worker, 4, lane.y + Math.min(lane.rows * ROW_PX, 2 * ROW_PX) - 2);
+      const laneRows = [];
+      for (let r = 0; r < lane.rows; r++) {
+        laneRows.push({ y: lane.y + r * ROW_PX, spans: [] });
+      }
+      let n = 0;
+      for (const s of lane.spans) {
+        const x0 = x(s.started), x1 = Math.max(x(s.ended), x0 + 1);
+        const top = lane.y + s.row * ROW_PX + 1;
+        // Done chunks alternate two shades, so that neighbours stay apart (as Dask's do).
+        const key = s.outcome === 'done' && n++ % 2 ? 'done2' : s.outcome;
+        (paths[key] || (paths[key] = new Path2D())).rect(x0, top, x1 - x0, ROW_PX - 2);
+        if (s.backup) backups.rect(x0 + 0.5, top + 0.5, x1 - x0 - 1, ROW_PX - 3);
+        if (s.outcome === 'lost' || s.outcome === 'failed') marks.push([x1, top, s.outcome]);
+        laneRows[s.row].spans.push(s);
+      }
+      rows.push(...laneRows);
     }
-    for (const [outcome, path] of Object.entries(paths)) {
-      c.fillStyle = COLORS[outcome] || '#333';
+    for (const [key, path] of Object.entries(paths)) {
+      c.fillStyle = COLORS[key] || '#333';
       c.fill(path);
     }
     c.strokeStyle = '#222';
@@ -373,15 +411,12 @@
     for (const [mx, my, outcome] of marks) {
       c.fillStyle = outcome === 'failed' ? COLORS.failed : COLORS.lost;
       c.beginPath();
-      c.moveTo(mx, my - 2);
-      c.lineTo(mx + 5, my - 2);
-      c.lineTo(mx + 2.5, my + 4);
+      c.moveTo(mx - 3, my - 1);
+      c.lineTo(mx + 3, my - 1);
+      c.lineTo(mx, my + 5);
       c.closePath();
       c.fill();
     }
-    for (const l of lanes) l.sort((a, b) => a.started - b.started);
-    const counts = {};
-    for (const s of t.spans) counts[s[6]] = (counts[s[6]] || 0) + 1;
     let text = t.spans.length + ' attempts over ' + duration(t.elapsed_ms) + ': ' +
       Object.entries(counts).map(([k, v]) => v + ' ' + k).join(', ');
     if (t.dropped) text += '; the oldest ' + t.dropped + ' are no longer kept';
@@ -391,25 +426,24 @@
   }
 
   function onTimelinePointer(event) {
-    if (!lanes || !state.timeline) return;
+    if (!rows || !state.timeline) return;
     const canvas = $('timeline');
     const rect = canvas.getBoundingClientRect();
     const px = ((event.clientX - rect.left) * canvas.width) / rect.width;
     const py = ((event.clientY - rect.top) * canvas.height) / rect.height;
-    const lane = Math.floor((py - AXIS_PX) / LANE_PX);
+    const row = rows.find((r) => py >= r.y && py < r.y + ROW_PX);
     const plot = canvas.width - LABEL_PX - 8;
     const ms = ((px - LABEL_PX) / plot) * Math.max(1, state.timeline.elapsed_ms);
     let found = null;
-    if (lane >= 0 && lane < lanes.length) {
-      const spans = lanes[lane];
-      // The last span started at or before the pointer's time that is still running then.
+    if (row) {
+      // In a row attempts do not overlap: the last one started at or before the pointer's time.
+      const spans = row.spans;
       let lo = 0, hi = spans.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
         if (spans[mid].started <= ms) lo = mid + 1; else hi = mid;
       }
-      for (let i = lo - 1; i >= 0 && i >= lo - 64; i--)
-        if (spans[i].ended >= ms) { found = spans[i]; break; }
+      if (lo > 0 && spans[lo - 1].ended >= ms) found = spans[lo - 1];
     }
     $('timeline-tip').textContent = found
       ? 'node ' + found.worker + ': items [' + found.begin + ', ' + found.end + '), reached ' + found.done +
@@ -420,7 +454,7 @@
   // ---- failures --------------------------------------------------------------------------
 
   // Recent failures: those the job list holds (a slice's error, a worker lost, a map item that
-  // failed) and those the event stream told since the page opened; newest job first.
+  // failed), newest job first.
   function collectFailures() {
     const rows = [];
     for (const id of state.order) {
@@ -438,7 +472,7 @@
                       error: 'worker lost (detected after ' + duration(f.detection_ms) + ')', stderr: '' });
       }
     }
-    const all = state.failures.concat(rows).slice(0, LIMITS.failuresShown);
+    const all = rows.slice(0, LIMITS.failuresShown);
     fillBody($('failures').tBodies[0], all.map((f) => {
       const tr = document.createElement('tr');
       tr.dataset.job = String(f.job);
@@ -447,19 +481,15 @@
       cell(tr, f.where);
       cell(tr, f.error, 'error');
       const tail = String(f.stderr || '');
-      cell(tr, tail.length > 400 ? '...' + tail.slice(-400) : tail, 'stderr');
+      cell(tr, tail.length > 240 ? '...' + tail.slice(-240) : tail, 'stderr');
       return tr;
     }));
     $('failures-count').textContent = all.length ? String(all.length) : 'none';
   }
 
-  function onFailureEvent(e) {
-    const where = e.input !== undefined ? 'item ' + (e.item !== undefined ? e.item : '') + ' (' + e.input + ')'
-                : e.start !== undefined ? 'items [' + e.start + ', ' + e.end + ')' : '';
-    state.failures.unshift({ job: e.job, node: e.worker !== undefined ? e.worker : e.node, where,
-                             error: e.detail || e.error || '', stderr: e.stderr || '' });
-    state.failures.length = Math.min(state.failures.length, LIMITS.failuresShown);
-    collectFailures();
+  // The job list holds every failure the node keeps: an event only has it read again soon.
+  function onFailureEvent() {
+    schedule('jobs', 300);
   }
 
   // ---- throughput ------------------------------------------------------------------------
@@ -482,23 +512,33 @@
     });
   }
 
+  function pushThroughput(at, rate) {
+    const points = state.throughput.points;
+    points.push({ at, rate });
+    while (points.length > LIMITS.throughputPoints) points.shift();
+    $('throughput-now').textContent = 'now: ' + quantity(rate) + ' items/s';
+    if (chart) {
+      chart.data.labels = points.map((p) => new Date(p.at).toLocaleTimeString());
+      chart.data.datasets[0].data = points.map((p) => p.rate);
+      chart.update('none');
+    }
+  }
+
   // Items done over all jobs held, as a rate between two samples.
   function sampleThroughput() {
     let items = 0;
     for (const j of state.jobs.values()) items += progressOf(j).done;
     const now = Date.now();
     const last = state.throughput.last;
+    if (!last) {
+      // The first look: the running jobs' mean rate so far, so the chart starts with a point.
+      let rate = 0;
+      for (const j of state.jobs.values())
+        if (j.state === 'running' && j.kind !== 'map' && j.elapsed_ms > 0) rate += (progressOf(j).done * 1000) / j.elapsed_ms;
+      pushThroughput(now, rate);
+    }
     if (last && now - last.at >= LIMITS.throughputSampleMs / 2) {
-      const rate = Math.max(0, ((items - last.items) * 1000) / (now - last.at));
-      const points = state.throughput.points;
-      points.push({ at: now, rate });
-      while (points.length > LIMITS.throughputPoints) points.shift();
-      $('throughput-now').textContent = 'now: ' + quantity(rate) + ' items/s';
-      if (chart) {
-        chart.data.labels = points.map((p) => new Date(p.at).toLocaleTimeString());
-        chart.data.datasets[0].data = points.map((p) => p.rate);
-        chart.update('none');
-      }
+      pushThroughput(now, Math.max(0, ((items - last.items) * 1000) / (now - last.at)));
     }
     if (!last || now - last.at >= LIMITS.throughputSampleMs / 2) state.throughput.last = { at: now, items };
   }
@@ -516,7 +556,7 @@
     else if (type === 'job_end') {
       schedule('jobs', 100);
       if (state.selected === e.job) schedule('selected', 100);
-    } else if (type === 'failure') onFailureEvent(e);
+    } else if (type === 'failure') onFailureEvent();
   }
 
   async function readEvents() {
