@@ -191,6 +191,7 @@
   }
 
   function renderJobs() {
+    const t0 = performance.now();
     const pages = Math.max(1, Math.ceil(state.order.length / LIMITS.jobsPerPage));
     state.page = Math.min(state.page, pages - 1);
     const first = state.page * LIMITS.jobsPerPage;
@@ -201,6 +202,7 @@
     $('jobs-page').textContent = 'page ' + (state.page + 1) + ' of ' + pages;
     $('jobs-prev').disabled = state.page === 0;
     $('jobs-next').disabled = state.page >= pages - 1;
+    $('jobs').dataset.renderMs = (performance.now() - t0).toFixed(1);
     state.rendered.jobs = true;
   }
 
@@ -334,6 +336,7 @@
   }
 
   function drawTimeline() {
+    const t0 = performance.now();
     const canvas = $('timeline');
     const t = state.timeline;
     const note = $('timeline-note');
@@ -423,6 +426,7 @@
     if (t.restored) text += '; restored after a restart: earlier attempts not known';
     note.textContent = text;
     canvas.dataset.spans = String(t.spans.length);
+    canvas.dataset.drawMs = (performance.now() - t0).toFixed(1);  // read by tests and benchmarks
   }
 
   function onTimelinePointer(event) {
