@@ -3,7 +3,7 @@
 node 1 of a 3-node mesh on loopback while a job runs, and the page it renders is read back with
 --dump-dom (polled with a deadline until it shows what is checked).
 
-Usage: dashboard_test.py NODE_BINARY WASM_DIR [render|all] [--screenshot PNG]
+Usage: dashboard_test.py NODE_BINARY WASM_DIR [render|lost|all] [--screenshot PNG]
 
 Cases:
   render  nodes 1, 2, 3 (node 1 with --http PORT); `scatter primes count_primes 0 5000000` on
@@ -11,7 +11,10 @@ Cases:
           while the page is loaded: the page shows 3 members alive (node 1 itself, marked
           data-self, and its 2 peers), the first job done with its result 348513 in its row
           and as the selected job's result with a chunk timeline (its canvas says how many
-          spans it drew), and the second job running. It is cancelled at the end. The
+          spans it drew), and the second job running. It is cancelled at the end.
+  lost    the same mesh, a job over [0, 2e9); node 3 is killed (SIGKILL) while it holds items:
+          GET /api/jobs/ID/timeline gets a `lost` span of node 3, and the page counts it under
+          the timeline and lists node 3 lost under recent failures. The
           browser's console shows no Content-Security-Policy violation and no uncaught error. With --screenshot, the page
           is also captured at 1280x900 (docs/dashboard.png).
 
@@ -29,7 +32,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mesh_lib import SKIP, KnownBugs, check, free_port, log, run_homes_cases, submit  # noqa: E402
+from mesh_lib import (SKIP, KnownBugs, check, free_port, log, run_homes_cases, submit,  # noqa: E402
+                      wait_for)
 
 bugs = KnownBugs({}, os.path.abspath(__file__))
 WASM = None
@@ -73,7 +77,7 @@ class Page(html.parser.HTMLParser):
         super().__init__()
         self.ready = None
         self.table = None
-        self.rows = {"members": [], "jobs": []}
+        self.rows = {"members": [], "jobs": [], "failures": []}
         self.row = None
         self.cell = None
         self.text_of = {}  # element id -> its text
@@ -97,6 +101,9 @@ class Page(html.parser.HTMLParser):
             self.text_of[self.capture] = ""
         if tag == "canvas" and a.get("id") == "timeline":
             self.timeline_spans = a.get("data-spans")
+        if tag == "p" and a.get("id") == "timeline-note":
+            self.capture = a["id"]
+            self.text_of[self.capture] = ""
 
     def handle_endtag(self, tag):
         if tag == "table":
@@ -106,7 +113,7 @@ class Page(html.parser.HTMLParser):
         if tag == "td" and self.row is not None and self.cell is not None:
             self.row["cells"].append("".join(self.cell).strip())
             self.cell = None
-        if tag == "span":
+        if tag in ("span", "p"):
             self.capture = None
 
     def handle_data(self, data):
@@ -229,7 +236,56 @@ def case_render(mesh):
     check("error" not in r, f"cancel {running}: {r}")
 
 
-CASES = {"render": case_render}
+def case_lost(mesh):
+    """A worker killed during a job: its lane ends in a `lost` span, and the page's recent
+    failures name it."""
+    browser = chromium_binary()
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    one = mesh.add(1, extra=["--http", str(http_port)])
+    two, three = mesh.add(2), mesh.add(3)
+    mesh.form([one, two, three], "3 nodes")
+    wait_http(f"{base}/api/status", time.monotonic() + 20)
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=mesh.tmp)
+    job = submit(one, f"scatter {os.path.join(WASM, 'primes.wasm')} count_primes 0 2000000000")
+
+    def holding():
+        rows = [j for j in one.cmd("jobs")["jobs"] if j["job"] == job]
+        held = {w["id"]: w.get("held", 0) for w in rows[0]["workers"]} if rows else {}
+        return held.get(3, 0) > 0, f"held per worker {held}"
+    wait_for("node 3 holding items of the job", holding, 60)
+    three.kill()
+    log(f"  node 3 killed while it held items of job {job}")
+
+    def lost_span():
+        status, t = http_json(f"{base}/api/jobs/{job}/timeline")
+        lost = [s for s in t["spans"] if s[0] == 3 and s[6] == "lost"]
+        return bool(lost), f"node 3's spans {[s for s in t['spans'] if s[0] == 3][:4]}"
+    wait_for("a lost span of node 3 in the timeline", lost_span, 60, interval=0.2)
+
+    deadline = time.monotonic() + 60
+    detail = None
+    while time.monotonic() < deadline:
+        code, out, err = run_chromium(browser, ["--virtual-time-budget=4000", "--dump-dom",
+                                                f"{base}/?job={job}"], profile)
+        page = Page()
+        page.feed(out)
+        failures = [f for f in page.rows["failures"] if f["attrs"].get("data-job") == str(job)]
+        note = page.text_of.get("timeline-note", "")
+        ok = (any(len(f["cells"]) > 3 and f["cells"][1] == "3" and "lost" in f["cells"][3]
+                  for f in failures) and " lost" in note)
+        detail = f"failures {[f['cells'] for f in failures]}, timeline note {note!r}"
+        if ok:
+            break
+        time.sleep(0.5)
+    else:
+        check(False, f"the page never showed node 3 lost in job {job}: {detail}")
+    log(f"  the page shows: {detail}")
+    r = one.cmd(f"cancel {job}")
+    check("error" not in r, f"cancel {job}: {r}")
+
+
+CASES = {"render": case_render, "lost": case_lost}
 
 
 def main():
