@@ -9,7 +9,9 @@
     pollMs: 5000,              // members and status
     jobsPollMs: 5000,          // the job list ...
     jobsPollsWhenLive: 4,      // ... but one poll in this many while the event stream is live
-    timelinePollMs: 2000,      // the selected job's timeline, while it runs
+    timelinePollMs: 2000,      // the selected job's timeline, while it runs ...
+    largeTimelineSpans: 5000,  // ... but past this many attempts
+    largeTimelineEvery: 5,     // ... one poll in this many
     jobsPerPage: 15,           // rows of the job list in the DOM at once (a page)
     failuresShown: 50,         // rows of recent failures
     throughputPoints: 150,     // 5 minutes at one point every 2 s
@@ -208,6 +210,7 @@
 
   async function loadJobs() {
     const answer = await api('/api/jobs?all=1');
+    const before = state.selected !== null ? state.jobs.get(state.selected) : null;
     const jobs = new Map();
     for (const j of (answer && answer.jobs) || []) jobs.set(j.job, Object.assign({ kind: 'scatter' }, j));
     for (const m of (answer && answer.maps) || []) jobs.set(m.job, Object.assign({}, m, { kind: 'map' }));
@@ -215,6 +218,8 @@
     for (const c of (answer && answer.calls) || []) jobs.set(c.job, Object.assign({}, c, { kind: 'wasm' }));
     state.jobs = jobs;
     state.order = Array.from(jobs.keys()).sort((a, b) => b - a);
+    const after = state.selected !== null ? jobs.get(state.selected) : null;
+    if (before && after && before.state !== after.state) schedule('selected', 100);  // it ended
     renderJobs();
     collectFailures();
     sampleThroughput();
@@ -237,6 +242,10 @@
     }
     const old = $('jobs').querySelector('tr[data-job="' + Number(e.job) + '"]');
     if (old) old.replaceWith(jobRow(job));
+    if (state.selected === e.job && state.detail && job.kind === 'scatter') {
+      state.detail.items_done = e.done;
+      renderDetail();
+    }
     sampleThroughput();
   }
 
@@ -295,6 +304,7 @@
     $('job-output').textContent = text.slice(0, LIMITS.outputShownBytes);
   }
 
+  // The selected job's summary (with its output: up to a MiB) and its timeline.
   async function loadSelected() {
     const id = state.selected;
     if (id === null) return;
@@ -304,6 +314,21 @@
     state.detail = detail ? Object.assign({ kind: listed ? listed.kind : undefined }, detail) : listed || null;
     state.timeline = timeline;
     renderDetail();
+    drawTimeline();
+  }
+
+  // While the selected job runs: its timeline only (the summary comes when it ends), less often
+  // once it is large (a timeline of 20 000 attempts is a megabyte of JSON).
+  let timelinePolls = 0;
+  async function followSelected() {
+    const id = state.selected;
+    const j = id !== null ? state.jobs.get(id) : null;
+    if (!j || j.state !== 'running') return;
+    const large = state.timeline && state.timeline.spans && state.timeline.spans.length > LIMITS.largeTimelineSpans;
+    if (large && ++timelinePolls % LIMITS.largeTimelineEvery !== 0) return;
+    const timeline = await api('/api/jobs/' + id + '/timeline');
+    if (state.selected !== id) return;
+    state.timeline = timeline;
     drawTimeline();
   }
 
@@ -667,10 +692,7 @@
     // progress comes from it and the list is read only every few polls.
     let jobPolls = 0;
     every(LIMITS.jobsPollMs, () => (!eventsLive || ++jobPolls % LIMITS.jobsPollsWhenLive === 0 ? loadJobs() : Promise.resolve()));
-    every(LIMITS.timelinePollMs, async () => {
-      const j = state.selected !== null ? state.jobs.get(state.selected) : null;
-      if (j && j.state === 'running') await loadSelected();
-    });
+    every(LIMITS.timelinePollMs, followSelected);
     start();
   }
 
