@@ -12,6 +12,8 @@ namespace velum::core {
 
 namespace {
 constexpr AttemptId kAttemptMask = (AttemptId{1} << 40) - 1;
+constexpr double kRateSmoothing = 0.3;  // EWMA weight of a new throughput sample
+constexpr size_t kMaxTold = 4096;       // stale attempts remembered as told to stop
 
 // An attempt as its job's timeline shows it: its chunk's items from where it started, on the
 // job's clock (from its submission).
@@ -34,8 +36,6 @@ ChunkSpan SpanOf(const Job& job, const Attempt& a, SpanOutcome outcome, uint64_t
   VELUM_ASSERT(span.begin <= span.done && span.done <= span.end);
   return span;
 }
-constexpr double kRateSmoothing = 0.3;  // EWMA weight of a new throughput sample
-constexpr size_t kMaxTold = 4096;       // stale attempts remembered as told to stop
 }  // namespace
 
 const char* JobStateName(JobState state) {
@@ -224,6 +224,12 @@ void Coordinator::Prune() {
     }
   }
   VELUM_ASSERT(finished <= config_.max_finished_jobs && finished == jobs_.size() - running_jobs());
+  // Timelines of finished jobs but the newest few are let go: the dashboard shows recent ones.
+  size_t kept = 0;
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+    if (it->second.state == JobState::kRunning) continue;
+    if (++kept > config_.finished_timelines) it->second.timeline.Release();
+  }
 }
 
 size_t Coordinator::running_jobs() const {

@@ -39,8 +39,9 @@ struct CoordinatorConfig {
   size_t max_running_jobs = 64;
   size_t max_finished_jobs = 64;  // kept in memory for `jobs`
   // Ended attempts kept per job for its timeline (the oldest dropped past this): ~56 bytes
-  // each, so at most ~1 MiB per job held in memory.
+  // each, at most ~1 MiB per job, kept for the running jobs and this many finished ones.
   size_t max_timeline_spans = SpanLog::kDefaultMaxSpans;
+  size_t finished_timelines = 16;
 };
 
 enum class JobState : uint8_t { kRunning, kDone, kFailed, kCancelled };

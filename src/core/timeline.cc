@@ -32,4 +32,10 @@ void SpanLog::Add(const ChunkSpan& span, size_t max_spans) {
   VELUM_ASSERT(spans_.size() <= max_spans);
 }
 
+void SpanLog::Release() {
+  dropped_ += spans_.size();
+  std::deque<ChunkSpan>().swap(spans_);
+  VELUM_ASSERT(spans_.empty());
+}
+
 }  // namespace velum::core

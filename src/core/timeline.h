@@ -39,6 +39,8 @@ class SpanLog {
  public:
   static constexpr size_t kDefaultMaxSpans = 20000;
   void Add(const ChunkSpan& span, size_t max_spans);
+  // Lets every span go (counted as dropped), with the memory they held.
+  void Release();
   const std::deque<ChunkSpan>& spans() const { return spans_; }
   uint64_t dropped() const { return dropped_; }
 

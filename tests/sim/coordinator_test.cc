@@ -779,6 +779,27 @@ TEST(CoordinatorTimeline, KeepsTheNewestSpansWithinItsBound) {
   EXPECT_EQ(f.job(id).timeline.spans().size(), 4u);
 }
 
+// Finished jobs beyond the newest `finished_timelines` let their spans go (counted as dropped).
+TEST(CoordinatorTimeline, OnlyTheNewestFinishedJobsKeepTheirs) {
+  CoordinatorConfig config = NoBackups();
+  config.finished_timelines = 1;
+  Fixture f(config);
+  f.Up(2, 1);
+  JobId first = f.Submit(SpecOf("sum", 0, 300, 100));
+  ASSERT_TRUE(f.w.RunJob(first, 100, &f.now));
+  JobId second = f.Submit(SpecOf("sum", 0, 200, 100));
+  ASSERT_TRUE(f.w.RunJob(second, 100, &f.now));
+  EXPECT_EQ(f.c.Timeline(first, f.now)->spans.size(), 3u);  // kept until the next Prune
+  JobId third = f.Submit(SpecOf("sum", 0, 100));            // a submission prunes
+  std::optional<core::JobTimeline> t = f.c.Timeline(first, f.now);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_TRUE(t->spans.empty());
+  EXPECT_EQ(t->dropped, 3u);
+  EXPECT_EQ(f.c.Timeline(second, f.now)->spans.size(), 2u);
+  EXPECT_EQ(f.c.Timeline(second, f.now)->dropped, 0u);
+  EXPECT_EQ(f.job(third).state, JobState::kRunning);
+}
+
 // The span log alone: its bound, and the words of outcomes.
 TEST(CoordinatorTimeline, SpanLogBound) {
   core::SpanLog log;
