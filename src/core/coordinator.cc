@@ -14,6 +14,28 @@ namespace {
 constexpr AttemptId kAttemptMask = (AttemptId{1} << 40) - 1;
 constexpr double kRateSmoothing = 0.3;  // EWMA weight of a new throughput sample
 constexpr size_t kMaxTold = 4096;       // stale attempts remembered as told to stop
+
+// An attempt as its job's timeline shows it: its chunk's items from where it started, on the
+// job's clock (from its submission).
+ChunkSpan SpanOf(const Job& job, const Attempt& a, SpanOutcome outcome, uint64_t now_ms) {
+  const std::vector<Chunk>& chunks = job.ledger.chunks();
+  // Chunks are contiguous and in range order: the attempt's is the last that begins at or
+  // before its start (it may have left the ledger's attempts already).
+  auto it = std::upper_bound(chunks.begin(), chunks.end(), a.start,
+                             [](int64_t v, const Chunk& c) { return v < c.begin; });
+  ChunkSpan span;
+  span.worker = a.worker;
+  span.begin = a.start;
+  span.end = std::max(a.start, it == chunks.begin() ? a.running_to : std::prev(it)->end);
+  span.done = std::clamp(a.upto, span.begin, span.end);
+  span.started_ms = a.opened_ms > job.submitted_ms ? a.opened_ms - job.submitted_ms : 0;
+  span.ended_ms = now_ms > job.submitted_ms ? now_ms - job.submitted_ms : 0;
+  span.ended_ms = std::max(span.ended_ms, span.started_ms);
+  span.outcome = outcome;
+  span.backup = a.backup;
+  VELUM_ASSERT(span.begin <= span.done && span.done <= span.end);
+  return span;
+}
 }  // namespace
 
 const char* JobStateName(JobState state) {
@@ -138,7 +160,7 @@ void Coordinator::Finish(Job& job, JobState state, const std::string& error, uin
                          CoordinatorOutput* out, const std::vector<Num>* result) {
   VELUM_ASSERT(job.state == JobState::kRunning && state != JobState::kRunning);
   VELUM_ASSERT(!result || state == JobState::kDone);
-  for (const Attempt& a : job.ledger.CloseAll()) Ended(job, a, out);
+  for (const Attempt& a : job.ledger.CloseAll()) Ended(job, a, SpanOutcome::kStopped, now_ms, out);
   job.state = state;
   job.error = error;
   job.finished_ms = now_ms;
@@ -203,6 +225,12 @@ void Coordinator::Prune() {
     }
   }
   VELUM_ASSERT(finished <= config_.max_finished_jobs && finished == jobs_.size() - running_jobs());
+  // Timelines of finished jobs but the newest few are let go: the dashboard shows recent ones.
+  size_t kept = 0;
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+    if (it->second.state == JobState::kRunning) continue;
+    if (++kept > config_.finished_timelines) it->second.timeline.Release();
+  }
 }
 
 size_t Coordinator::running_jobs() const {
@@ -216,8 +244,32 @@ const Job* Coordinator::job(JobId id) const {
   return it == jobs_.end() ? nullptr : &it->second;
 }
 
+std::optional<JobTimeline> Coordinator::Timeline(JobId id, uint64_t now_ms) const {
+  const Job* j = job(id);
+  if (!j) return std::nullopt;
+  JobTimeline t;
+  t.job = id;
+  t.state = j->state;
+  uint64_t until = j->state == JobState::kRunning ? now_ms : j->finished_ms;
+  t.elapsed_ms = until > j->submitted_ms ? until - j->submitted_ms : 0;
+  t.dropped = j->timeline.dropped();
+  t.restored = j->resumed || j->restored_finished;
+  t.spans.assign(j->timeline.spans().begin(), j->timeline.spans().end());
+  // The running attempts: active_ holds them all (a few per slot), so this is no scan of
+  // the ledger's chunks.
+  for (const auto& [attempt, a] : active_) {
+    if (a.job != id) continue;
+    const Attempt* at = j->ledger.FindAttempt(attempt);
+    VELUM_ASSERT(at != nullptr);
+    t.spans.push_back(SpanOf(*j, *at, SpanOutcome::kRunning, now_ms));
+  }
+  VELUM_ASSERT(t.spans.size() >= j->timeline.spans().size());
+  return t;
+}
+
 void Coordinator::JournalJobOf(const Job& job, CoordinatorOutput* out) const {
-  JournalJob j;
+  // Built in place: a JournalJob moved into the vector trips GCC 12's maybe-uninitialized.
+  JournalJob& j = std::get<JournalJob>(out->journal.emplace_back(std::in_place_type<JournalJob>));
   j.id = job.id;
   j.spec = job.spec;
   j.state = job.state;
@@ -227,7 +279,6 @@ void Coordinator::JournalJobOf(const Job& job, CoordinatorOutput* out) const {
   j.recomputed = job.stats.recomputed;
   j.stale_reports = job.stats.stale_reports;
   if (job.state != JobState::kRunning) j.elapsed_ms = job.finished_ms - job.submitted_ms;
-  out->journal.push_back(std::move(j));
 }
 
 void Coordinator::JournalChunkOf(const Job& job, size_t index, CoordinatorOutput* out) const {
@@ -288,7 +339,7 @@ CoordinatorOutput Coordinator::OnWorkerDown(NodeId id, uint64_t now_ms) {
     record.at_ms = now_ms;
     record.detection_ms = detection;
     std::sort(attempts.begin(), attempts.end());
-    for (AttemptId a : attempts) LoseAttempt(job, a, &record, &out);
+    for (AttemptId a : attempts) LoseAttempt(job, a, &record, now_ms, &out);
     if (job.stats.failures.size() < JobStats::kMaxFailureRecords)
       job.stats.failures.push_back(record);
   }
@@ -302,12 +353,12 @@ CoordinatorOutput Coordinator::OnWorkerDown(NodeId id, uint64_t now_ms) {
 // An attempt that will never report again: its chunk's remainder waits for another worker
 // (unless a backup is still running it). Items it had started beyond the committed point
 // will be computed again.
-void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record,
+void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record, uint64_t now_ms,
                               CoordinatorOutput* out) {
   size_t index = 0;
   auto closed = job.ledger.Close(id, /*failed=*/false, &index);
   VELUM_ASSERT(closed.has_value());
-  Ended(job, *closed, out);
+  Ended(job, *closed, SpanOutcome::kLost, now_ms, out);
   VELUM_ASSERT(!active_.count(id) && !job.ledger.FindAttempt(id));
   const Chunk& c = job.ledger.chunk(index);
   uint64_t recomputed =
@@ -327,10 +378,12 @@ void Coordinator::LoseAttempt(Job& job, AttemptId id, FailureRecord* record,
 }
 
 // Bookkeeping of an attempt that left the ledger; the worker is told to stop or forget it.
-void Coordinator::Ended(Job& job, const Attempt& a, CoordinatorOutput* out) {
+void Coordinator::Ended(Job& job, const Attempt& a, SpanOutcome outcome, uint64_t now_ms,
+                        CoordinatorOutput* out) {
   auto it = active_.find(a.id);
   VELUM_ASSERT(it != active_.end() && it->second.job == job.id && it->second.worker == a.worker);
   active_.erase(it);
+  job.timeline.Add(SpanOf(job, a, outcome, now_ms), config_.max_timeline_spans);
   auto w = workers_.find(a.worker);
   if (w != workers_.end()) {
     VELUM_ASSERT(w->second.inflight > 0);
@@ -417,7 +470,7 @@ CoordinatorOutput Coordinator::OnReport(NodeId from, const Report& r, uint64_t n
           totals_.recomputed += ItemsIn(from_item, a.running_to);
         }
       }
-      Ended(job, a, &out);
+      Ended(job, a, a.id == r.attempt ? SpanOutcome::kDone : SpanOutcome::kStopped, now_ms, &out);
     }
     if (job.ledger.Done()) LedgerDone(job, now_ms, &out);
   }
@@ -440,7 +493,7 @@ void Coordinator::HandleError(Job& job, NodeId from, const Report& r, uint64_t n
   size_t index = 0;
   auto closed = job.ledger.Close(r.attempt, /*failed=*/r.error.retryable, &index);
   VELUM_ASSERT(closed.has_value());
-  Ended(job, *closed, out);
+  Ended(job, *closed, SpanOutcome::kFailed, now_ms, out);
   VELUM_ASSERT(!active_.count(r.attempt));
   std::string where = "node " + std::to_string(from) + ", items [" + std::to_string(lo) + ", " +
                       std::to_string(hi) + ")";
@@ -483,7 +536,7 @@ CoordinatorOutput Coordinator::Tick(uint64_t now_ms) {
     record.worker = active_.at(id).worker;
     record.at_ms = now_ms;
     record.detection_ms = config_.silence_ms;
-    LoseAttempt(job, id, &record, &out);
+    LoseAttempt(job, id, &record, now_ms, &out);
     if (job.stats.failures.size() < JobStats::kMaxFailureRecords)
       job.stats.failures.push_back(record);
   }

@@ -17,6 +17,7 @@
 
 #include "core/job_types.h"
 #include "core/ledger.h"
+#include "core/timeline.h"
 
 namespace velum::core {
 
@@ -38,6 +39,10 @@ struct CoordinatorConfig {
   size_t max_chunks = 1u << 20;  // per job
   size_t max_running_jobs = 64;
   size_t max_finished_jobs = 64;  // kept in memory for `jobs`
+  // Ended attempts kept per job for its timeline (the oldest dropped past this): ~56 bytes
+  // each, at most ~1 MiB per job, kept for the running jobs and this many finished ones.
+  size_t max_timeline_spans = SpanLog::kDefaultMaxSpans;
+  size_t finished_timelines = 16;
 };
 
 enum class JobState : uint8_t { kRunning, kDone, kFailed, kCancelled };
@@ -109,6 +114,18 @@ struct Job {
   // A module reducer's ledger is done and its chunks' partials are being folded by the driver
   // (CoordinatorOutput::folds): the job ends when OnFolded says how that went.
   bool folding = false;
+  SpanLog timeline;  // its attempts that ended, for the dashboard (Coordinator::Timeline)
+};
+
+// A snapshot of one job's attempts for the dashboard: those that ended, oldest first, then
+// the running ones (SpanOutcome::kRunning, ended_ms = elapsed_ms).
+struct JobTimeline {
+  JobId job = 0;
+  JobState state = JobState::kRunning;
+  uint64_t elapsed_ms = 0;  // since submission: until now, or until it ended
+  uint64_t dropped = 0;     // oldest spans no longer kept (CoordinatorConfig::max_timeline_spans)
+  bool restored = false;    // resumed or restored after a restart: earlier attempts not known
+  std::vector<ChunkSpan> spans;
 };
 
 // The journal: what must survive a restart. The driver (src/node/journal.cc) stores each op (an
@@ -201,6 +218,8 @@ class Coordinator {
   uint64_t NextDeadlineMs() const;
 
   const Job* job(JobId id) const;
+  // The job's attempts over time (nullopt: not held in memory).
+  std::optional<JobTimeline> Timeline(JobId id, uint64_t now_ms) const;
   const std::map<JobId, Job>& jobs() const { return jobs_; }
   size_t running_jobs() const;
   const CoordinatorTotals& totals() const { return totals_; }
@@ -238,8 +257,11 @@ class Coordinator {
   void StartBackups(Job& job, uint64_t now_ms, CoordinatorOutput* out);
   void OpenAttempt(Job& job, size_t chunk, NodeId worker, bool backup, uint64_t now_ms,
                    CoordinatorOutput* out);
-  void Ended(Job& job, const Attempt& a, CoordinatorOutput* out);
-  void LoseAttempt(Job& job, AttemptId id, FailureRecord* record, CoordinatorOutput* out);
+  // `outcome`: how it ended, for the job's timeline.
+  void Ended(Job& job, const Attempt& a, SpanOutcome outcome, uint64_t now_ms,
+             CoordinatorOutput* out);
+  void LoseAttempt(Job& job, AttemptId id, FailureRecord* record, uint64_t now_ms,
+                   CoordinatorOutput* out);
   void HandleError(Job& job, NodeId from, const Report& r, uint64_t now_ms, CoordinatorOutput* out);
   void TellStale(NodeId to, JobId job, AttemptId attempt, uint64_t now_ms, CoordinatorOutput* out);
   // `result`: kDone's values (nullptr: the ledger's reduction, for a built-in reducer).

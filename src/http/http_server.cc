@@ -22,6 +22,7 @@
 #include "http/http_runs.h"
 #include "http/http_token.h"
 #include "http/metrics.h"
+#include "http/timeline_json.h"
 #include "shell/command_table.h"
 #include "shell/module_lookup.h"
 #include "shell/option_limits.h"
@@ -268,6 +269,7 @@ struct HttpServer::Impl {
   void Status(const httplib::Request& req, httplib::Response& res);
   void Jobs(const httplib::Request& req, httplib::Response& res);
   void JobOne(const httplib::Request& req, httplib::Response& res);
+  void Timeline(const httplib::Request& req, httplib::Response& res);
   void Submit(const httplib::Request& req, httplib::Response& res);
   void Cancel(const httplib::Request& req, httplib::Response& res);
   void Events(const httplib::Request& req, httplib::Response& res);
@@ -286,6 +288,7 @@ const std::vector<HttpServer::Impl::Route>& HttpServer::Impl::Routes() {
       {"GET", "/api/status", Access::kRead, &Impl::Status},
       {"GET", "/api/jobs", Access::kRead, &Impl::Jobs},
       {"GET", "/api/jobs/([1-9][0-9]{0,18})", Access::kRead, &Impl::JobOne},
+      {"GET", "/api/jobs/([1-9][0-9]{0,18})/timeline", Access::kRead, &Impl::Timeline},
       {"POST", "/api/jobs", Access::kChange, &Impl::Submit},
       {"POST", "/api/jobs/([1-9][0-9]{0,18})/cancel", Access::kChange, &Impl::Cancel},
       {"GET", "/api/events", Access::kRead, &Impl::Events},
@@ -417,6 +420,16 @@ void HttpServer::Impl::JobOne(const httplib::Request& req, httplib::Response& re
   if (auto run = runs->Find(id); run && (*run)["kind"] == "wasm") return Reply(res, 200, *run);
   if (auto run = runs->Find(id); run && (*run)["state"] != "running") return Reply(res, 200, *run);
   Shell(res, {"result", std::to_string(id)});
+}
+
+// The dashboard's lanes: a job's attempts per worker over time, while this run holds the job.
+void HttpServer::Impl::Timeline(const httplib::Request& req, httplib::Response& res) {
+  uint64_t id = JobId(req);
+  std::optional<core::JobTimeline> timeline = node.JobTimeline(id);
+  if (!timeline)
+    throw HttpError{Refusal::kNotFound, "no timeline of job " + std::to_string(id) +
+                                            " (unknown, a map job, or no longer held in memory)"};
+  Reply(res, 200, JobTimelineJson(*timeline));
 }
 
 void HttpServer::Impl::Cancel(const httplib::Request& req, httplib::Response& res) {

@@ -1013,6 +1013,10 @@ Result<std::vector<JobSummary>> JobDriver::JobHistory() {
   });
 }
 
+std::optional<core::JobTimeline> JobDriver::Timeline(uint64_t id) {
+  return OnLoop([&] { return coordinator_->Timeline(id, hooks_.now_ms()); });
+}
+
 std::vector<JobSummary> JobDriver::Jobs() {
   return OnLoop([&] {
     std::vector<JobSummary> out;

@@ -107,6 +107,7 @@ class JobDriver final : public PeerListener {
   Result<uint64_t> Submit(const ScatterRequest& request);
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();
+  std::optional<core::JobTimeline> Timeline(uint64_t id);
   Result<std::vector<JobSummary>> JobHistory();
   std::optional<JobSummary> WaitJob(uint64_t id, std::chrono::milliseconds wait);
   Status CancelJob(uint64_t id);

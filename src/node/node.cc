@@ -766,6 +766,10 @@ std::optional<JobSummary> Node::Job(uint64_t id) { return impl_->jobs->Job(id); 
 
 std::vector<JobSummary> Node::Jobs() { return impl_->jobs->Jobs(); }
 
+std::optional<core::JobTimeline> Node::JobTimeline(uint64_t id) {
+  return impl_->jobs->Timeline(id);
+}
+
 Result<std::vector<JobSummary>> Node::JobHistory() { return impl_->jobs->JobHistory(); }
 
 std::optional<JobSummary> Node::WaitJob(uint64_t id, std::chrono::milliseconds wait) {

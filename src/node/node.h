@@ -341,6 +341,9 @@ class Node {
   // job is unknown (never submitted here, or dropped from the journal's history).
   std::optional<JobSummary> Job(uint64_t id);
   std::vector<JobSummary> Jobs();  // running and recent ones, oldest first
+  // A job's attempts over time, per worker, for the dashboard; nullopt: not held in memory
+  // (a map job, or one finished before this run or beyond the jobs kept).
+  std::optional<core::JobTimeline> JobTimeline(uint64_t id);
   // Running jobs and the finished ones the journal keeps (Journal::kFinishedJobsKept), newest
   // first, without output; an error when the journal cannot be read.
   Result<std::vector<JobSummary>> JobHistory();

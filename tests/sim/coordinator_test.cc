@@ -696,5 +696,127 @@ TEST(Coordinator, EveryJournalPrefixRestoresAndFinishesExactly) {
   EXPECT_GT(restored_running, 0u);
 }
 
+// The timeline (the dashboard's lanes): each attempt as it ended, on the job's clock, then the
+// running ones; a worker lost, an error and a cancel each mark theirs.
+TEST(CoordinatorTimeline, RecordsEachAttemptWithHowItEnded) {
+  LossFixture f;
+  f.now = 100;
+  f.w.Take(f.c.OnReport(2, ReportOf(f.id, f.a2, 40'000, 60'000, Ref("sum", 0, 40'000), 400), 100));
+  std::optional<core::JobTimeline> t = f.c.Timeline(f.id, 200);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->state, JobState::kRunning);
+  EXPECT_EQ(t->elapsed_ms, 200u);
+  ASSERT_EQ(t->spans.size(), 2u);  // both running, by attempt
+  EXPECT_EQ(t->spans[0].worker, 2u);
+  EXPECT_EQ(t->spans[0].begin, 0);
+  EXPECT_EQ(t->spans[0].end, 100'000);
+  EXPECT_EQ(t->spans[0].done, 40'000);
+  EXPECT_EQ(t->spans[0].started_ms, 0u);
+  EXPECT_EQ(t->spans[0].ended_ms, 200u);
+  EXPECT_EQ(t->spans[0].outcome, core::SpanOutcome::kRunning);
+  EXPECT_EQ(t->spans[1].worker, 3u);
+  EXPECT_EQ(t->spans[1].begin, 100'000);
+  EXPECT_EQ(t->spans[1].end, 600'000);
+
+  f.now = 1500;
+  f.w.Take(f.c.OnWorkerDown(2, f.now));  // its remainder goes to worker 4
+  AttemptId a4 = f.w.TaskOf(4, f.id).value();
+  f.now = 1600;
+  f.w.Take(f.c.OnReport(4, ErrorReport(f.id, a4, 40'000, true, "executor died"), f.now));
+  f.now = 2000;
+  f.w.Take(f.c.Cancel(f.id, f.now, "by the test"));
+  t = f.c.Timeline(f.id, 5000);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->state, JobState::kCancelled);
+  EXPECT_EQ(t->elapsed_ms, 2000u);  // until it ended, not until now
+  EXPECT_EQ(t->dropped, 0u);
+  ASSERT_GE(t->spans.size(), 3u);
+  const core::ChunkSpan& lost = t->spans[0];
+  EXPECT_EQ(lost.worker, 2u);
+  EXPECT_EQ(lost.outcome, core::SpanOutcome::kLost);
+  EXPECT_EQ(lost.done, 40'000);
+  EXPECT_EQ(lost.started_ms, 0u);
+  EXPECT_EQ(lost.ended_ms, 1500u);
+  const core::ChunkSpan& failed = t->spans[1];
+  EXPECT_EQ(failed.worker, 4u);
+  EXPECT_EQ(failed.outcome, core::SpanOutcome::kFailed);
+  EXPECT_EQ(failed.begin, 40'000);
+  EXPECT_EQ(failed.end, 100'000);
+  EXPECT_EQ(failed.started_ms, 1500u);
+  EXPECT_EQ(failed.ended_ms, 1600u);
+  // The rest were running when the job was cancelled: stopped at 2000, none still running.
+  for (size_t i = 2; i < t->spans.size(); i++) {
+    EXPECT_EQ(t->spans[i].outcome, core::SpanOutcome::kStopped) << i;
+    EXPECT_EQ(t->spans[i].ended_ms, 2000u) << i;
+  }
+  EXPECT_FALSE(f.c.Timeline(f.id + 1, 0).has_value());
+}
+
+// Past max_timeline_spans the oldest spans go, counted; the newest are kept in order.
+TEST(CoordinatorTimeline, KeepsTheNewestSpansWithinItsBound) {
+  CoordinatorConfig config = NoBackups();
+  config.max_timeline_spans = 4;
+  Fixture f(config);
+  f.Up(2, 1);
+  JobId id = f.Submit(SpecOf("sum", 0, 1000, 100));
+  ASSERT_TRUE(f.w.RunJob(id, 100, &f.now));
+  ASSERT_EQ(f.job(id).state, JobState::kDone);
+  std::optional<core::JobTimeline> t = f.c.Timeline(id, f.now);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->dropped, 6u);
+  ASSERT_EQ(t->spans.size(), 4u);
+  for (size_t i = 0; i < 4; i++) {
+    EXPECT_EQ(t->spans[i].begin, static_cast<int64_t>(600 + 100 * i)) << i;
+    EXPECT_EQ(t->spans[i].end, t->spans[i].begin + 100) << i;
+    EXPECT_EQ(t->spans[i].done, t->spans[i].end) << i;
+    EXPECT_EQ(t->spans[i].outcome, core::SpanOutcome::kDone) << i;
+    EXPECT_EQ(t->spans[i].worker, 2u);
+    EXPECT_LE(t->spans[i].started_ms, t->spans[i].ended_ms);
+    if (i > 0) {
+      EXPECT_LE(t->spans[i - 1].ended_ms, t->spans[i].ended_ms);
+    }
+  }
+  EXPECT_EQ(f.job(id).timeline.spans().size(), 4u);
+}
+
+// Finished jobs beyond the newest `finished_timelines` let their spans go (counted as dropped).
+TEST(CoordinatorTimeline, OnlyTheNewestFinishedJobsKeepTheirs) {
+  CoordinatorConfig config = NoBackups();
+  config.finished_timelines = 1;
+  Fixture f(config);
+  f.Up(2, 1);
+  JobId first = f.Submit(SpecOf("sum", 0, 300, 100));
+  ASSERT_TRUE(f.w.RunJob(first, 100, &f.now));
+  JobId second = f.Submit(SpecOf("sum", 0, 200, 100));
+  ASSERT_TRUE(f.w.RunJob(second, 100, &f.now));
+  EXPECT_EQ(f.c.Timeline(first, f.now)->spans.size(), 3u);  // kept until the next Prune
+  JobId third = f.Submit(SpecOf("sum", 0, 100));            // a submission prunes
+  std::optional<core::JobTimeline> t = f.c.Timeline(first, f.now);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_TRUE(t->spans.empty());
+  EXPECT_EQ(t->dropped, 3u);
+  EXPECT_EQ(f.c.Timeline(second, f.now)->spans.size(), 2u);
+  EXPECT_EQ(f.c.Timeline(second, f.now)->dropped, 0u);
+  EXPECT_EQ(f.job(third).state, JobState::kRunning);
+}
+
+// The span log alone: its bound, and the words of outcomes.
+TEST(CoordinatorTimeline, SpanLogBound) {
+  core::SpanLog log;
+  for (int64_t i = 0; i < 10; i++) {
+    core::ChunkSpan s;
+    s.begin = i;
+    s.end = i + 1;
+    s.outcome = core::SpanOutcome::kDone;
+    log.Add(s, 3);
+  }
+  EXPECT_EQ(log.spans().size(), 3u);
+  EXPECT_EQ(log.dropped(), 7u);
+  EXPECT_EQ(log.spans().front().begin, 7);
+  EXPECT_EQ(log.spans().back().begin, 9);
+  EXPECT_STREQ(core::SpanOutcomeName(core::SpanOutcome::kLost), "lost");
+  EXPECT_STREQ(core::SpanOutcomeName(core::SpanOutcome::kStopped), "stopped");
+}
+
 }  // namespace
 }  // namespace velum::sim
