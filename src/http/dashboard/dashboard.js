@@ -532,7 +532,7 @@
     }
     chart = new Chart($('throughput'), {
       type: 'line',
-      data: { labels: [], datasets: [{ label: 'items/s', data: [], borderColor: '#4e79a7', backgroundColor: 'rgba(78,121,167,0.2)', fill: true, pointRadius: 0, tension: 0.2 }] },
+      data: { labels: [], datasets: [{ label: 'items/s', data: [], borderColor: '#4e79a7', backgroundColor: 'rgba(78,121,167,0.2)', fill: true, pointRadius: 2, tension: 0.2 }] },
       options: {
         animation: false, responsive: true, maintainAspectRatio: false, normalized: true,
         plugins: { legend: { display: false } },
