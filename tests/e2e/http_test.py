@@ -449,8 +449,12 @@ def case_access(mesh):
     n1 = http_node(mesh, 1, extra=["--http-bind", "0.0.0.0"])
     n1.start()
     port = n1.http_port
-    wait_for("http up", lambda: (os.path.exists(os.path.join(mesh.homes[1], "http.token")) and
-                                 http(port, "GET", "/api/status")[0] == 401, None), 10)
+    def refuses_without_token():
+        try:
+            return http(port, "GET", "/api/status")[0] == 401, None
+        except OSError as e:  # not listening yet
+            return False, str(e)
+    wait_for("http up", refuses_without_token, 20)
     token = token_of(mesh, 1)
     for path in ("/api/status", "/api/peers", "/api/jobs", "/metrics", "/api/events"):
         s, _, _ = http(port, "GET", path)
