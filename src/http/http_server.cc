@@ -2,13 +2,13 @@
 // wrapper for access, headers, counting and errors, and the bodies of POST /api/jobs.
 #include "http/http_server.h"
 
-#include <arpa/inet.h>
 #include <httplib.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <asio/ip/address.hpp>
 #include <atomic>
 #include <cctype>
 #include <fstream>
@@ -78,12 +78,11 @@ struct HttpError {
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// Literal addresses parsed by Asio, as the transport parses --bind.
 bool IsLoopback(const std::string& bind) {
-  in_addr v4{};
-  if (inet_pton(AF_INET, bind.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, bind.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
+  asio::error_code ec;
+  asio::ip::address addr = asio::ip::make_address(bind, ec);
+  return !ec && addr.is_loopback();
 }
 
 // A Host header naming loopback: 127.x.x.x, localhost or [::1], with or without a port.
@@ -101,9 +100,9 @@ bool LoopbackHost(const std::string& host) {
 }
 
 bool IsAddress(const std::string& bind) {
-  in_addr v4{};
-  in6_addr v6{};
-  return inet_pton(AF_INET, bind.c_str(), &v4) == 1 || inet_pton(AF_INET6, bind.c_str(), &v6) == 1;
+  asio::error_code ec;
+  asio::ip::make_address(bind, ec);
+  return !ec;
 }
 
 // A field of a submission, of the type asked, or an HttpError naming it.
@@ -229,7 +228,6 @@ struct HttpServer::Impl {
   std::unique_ptr<EventFeed> feed;
   std::unique_ptr<HttpRuns> runs;
   std::atomic<size_t> event_clients{0};
-  std::atomic<uint64_t> requests{0}, unauthorized{0};
   std::atomic<bool> stopping{false};
   std::mutex modules_mu;  // the store of uploaded modules
   std::atomic<uint64_t> temp_seq{0};
@@ -251,15 +249,22 @@ struct HttpServer::Impl {
     res.status = status;
     res.set_content(Dump(body), "application/json");
   }
-  // The shell's command's JSON, as `node --json` prints it.
-  void Shell(httplib::Response& res, std::vector<std::string> words) {
+  // The shell's command, run as `node --json` runs it.
+  shell::CommandResult RunShell(const std::vector<std::string>& words) {
     shell::ShellContext context;
     context.json = true;
-    shell::CommandResult r = shell::DispatchWords(node, words, context);
+    return shell::DispatchWords(node, words, context);
+  }
+  // Its JSON as the answer.
+  void Shell(httplib::Response& res, const std::vector<std::string>& words) {
+    ReplyShell(res, RunShell(words));
+  }
+  // `failed`: the status of a command that did not work (a `result` of no job: 404).
+  void ReplyShell(httplib::Response& res, shell::CommandResult r, int failed = 404) {
     // A job that failed or was cancelled is still an answer (it has a state); an unknown
     // one is not found.
     bool answer = r.ok || (r.json.is_object() && r.json.contains("state"));
-    int status = answer ? 200 : r.usage ? 400 : 404;
+    int status = answer ? 200 : r.usage ? 400 : failed;
     if (!r.ok && r.json.is_object() && !r.json.contains("error")) r.json["error"] = r.text;
     Reply(res, status, r.json);
   }
@@ -323,7 +328,7 @@ void HttpServer::Impl::Install() {
     json body = {{"error", res.status == 404   ? "no such path: " + req.path
                            : res.status == 413 ? std::string("the request body is too large")
                                                : "HTTP " + std::to_string(res.status)}};
-    if (res.status == 404) requests++;
+    node.CountHttpRequest(false);  // answered by the library (no route, too large, unparsable)
     res.set_content(Dump(body), "application/json");
   });
   server.set_payload_max_length(node.options().max_module_bytes * 4 / 3 + (64ull << 20));
@@ -344,7 +349,6 @@ void HttpServer::Impl::Serve(const Route& route, const httplib::Request& req,
   // On loopback, reads are open only to this machine's own pages: a Host that is not a
   // loopback name is a page elsewhere reaching us through a rebound DNS name.
   if (loopback && !LoopbackHost(req.get_header_value("Host"))) {
-    requests++;
     node.CountHttpRequest(false);
     Reply(res, 403,
           {{"error", "Host '" + req.get_header_value("Host").substr(0, 100) +
@@ -354,8 +358,6 @@ void HttpServer::Impl::Serve(const Route& route, const httplib::Request& req,
   const bool needs_token =
       route.access == Access::kChange || (route.access == Access::kRead && !loopback);
   const bool refused = needs_token && !BearerMatches(token, req.get_header_value("Authorization"));
-  requests++;
-  if (refused) unauthorized++;
   node.CountHttpRequest(refused);
   if (refused) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"velum\"");
@@ -395,14 +397,12 @@ void HttpServer::Impl::Status(const httplib::Request&, httplib::Response& res) {
 void HttpServer::Impl::Jobs(const httplib::Request& req, httplib::Response& res) {
   std::vector<std::string> words = {"jobs"};
   if (req.has_param("all") && req.get_param_value("all") != "0") words.push_back("--all");
-  shell::ShellContext context;
-  context.json = true;
-  shell::CommandResult r = shell::DispatchWords(node, words, context);
+  shell::CommandResult r = RunShell(words);
   if (r.ok) {
     json calls = runs->ListCalls();
     if (!calls.empty()) r.json["calls"] = calls;  // calls submitted here (not jobs of the node)
   }
-  Reply(res, r.ok ? 200 : 500, r.json);
+  ReplyShell(res, std::move(r), 500);  // the journal could not be read
 }
 
 uint64_t HttpServer::Impl::JobId(const httplib::Request& req) {
@@ -417,8 +417,9 @@ uint64_t HttpServer::Impl::JobId(const httplib::Request& req) {
 
 void HttpServer::Impl::JobOne(const httplib::Request& req, httplib::Response& res) {
   uint64_t id = JobId(req);
-  if (auto run = runs->Find(id); run && (*run)["kind"] == "wasm") return Reply(res, 200, *run);
-  if (auto run = runs->Find(id); run && (*run)["state"] != "running") return Reply(res, 200, *run);
+  // A run of this server's: its own JSON, but a running map's is the node's `result`.
+  if (auto run = runs->Find(id); run && ((*run)["kind"] == "wasm" || (*run)["state"] != "running"))
+    return Reply(res, 200, *run);
   Shell(res, {"result", std::to_string(id)});
 }
 
@@ -593,9 +594,7 @@ void HttpServer::Impl::Submit(const httplib::Request& req, httplib::Response& re
     if (!start || !end)
       throw HttpError{Refusal::kBadRequest, "scatter needs \"start\" and \"end\""};
     words.insert(words.end(), {module.string(), func, *start, *end, "&"});
-    shell::ShellContext context;
-    context.json = true;
-    shell::CommandResult r = shell::DispatchWords(node, words, context);
+    shell::CommandResult r = RunShell(words);
     if (!r.ok || r.background_job == 0) {
       json err = r.json.is_object() ? r.json : json::object();
       if (!err.contains("error")) err["error"] = r.text;
@@ -736,8 +735,9 @@ void HttpServer::Impl::Events(const httplib::Request& req, httplib::Response& re
 
 void HttpServer::Impl::Metrics(const httplib::Request&, httplib::Response& res) {
   HttpFigures figures;
-  figures.requests = requests;
-  figures.unauthorized = unauthorized;
+  const HttpCounters counted = node.Http();  // the node keeps the count, for `status` too
+  figures.requests = counted.requests;
+  figures.unauthorized = counted.unauthorized;
   figures.event_clients = event_clients;
   res.set_content(RenderMetrics(node, figures), "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -176,6 +176,7 @@ void MapService::ResumeAll() {
       s.error = "its journal entry is damaged: not resumed";
       s.resumed = true;
       journal_->Finish(s);
+      finished_.reset();
       hooks_.log("map job " + std::to_string(job.id) + ": " + s.error);
       continue;
     }
@@ -193,6 +194,7 @@ void MapService::ResumeAll() {
       s.items = request.items.size();
       s.resumed = true;
       journal_->Finish(s);
+      finished_.reset();
       hooks_.log("map job " + std::to_string(job.id) + ": " + s.error);
       continue;
     }
@@ -425,6 +427,7 @@ Result<MapSummary> MapService::RunJob(uint64_t id, const ModulePtr& module, MapR
   // Journaled before it leaves the running list: `jobs --all` and `result` always find it.
   std::lock_guard<std::mutex> lock(mu_);
   if (Status st = journal_->Finish(s); !st.ok()) hooks_.log(st.error().message);
+  finished_.reset();
   running_.erase(id);
   return s;
 }
@@ -650,10 +653,17 @@ std::vector<MapSummary> MapService::List() {
     list.push_back(std::move(s));
     live.insert(id);
   }
-  if (auto jobs = journal_->Load(/*summaries_only=*/true); jobs.ok())
-    for (auto& j : *jobs)
-      if (!live.count(j.id) && j.state != core::JobState::kRunning)
-        list.push_back(std::move(j.summary));
+  if (!finished_) {
+    std::vector<MapSummary> finished;
+    if (auto jobs = journal_->Load(/*summaries_only=*/true); jobs.ok()) {
+      for (auto& j : *jobs)
+        if (j.state != core::JobState::kRunning) finished.push_back(std::move(j.summary));
+      finished_ = std::move(finished);  // a failed read is tried again next time
+    }
+  }
+  if (finished_)
+    for (const MapSummary& f : *finished_)
+      if (!live.count(f.job)) list.push_back(f);
   std::sort(list.begin(), list.end(),
             [](const MapSummary& a, const MapSummary& b) { return a.job > b.job; });
   return list;

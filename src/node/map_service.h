@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +87,9 @@ class MapService {
   Hooks hooks_;
   std::atomic<bool> stopping_{false};
   std::map<uint64_t, Run*> running_;
+  // The journal's finished summaries as List() last read them; dropped when a job finishes, so
+  // listing (the shell's `jobs`, the HTTP event feed twice a second) reads SQLite only then.
+  std::optional<std::vector<MapSummary>> finished_;
   std::vector<std::thread> resumers_;
   // Counted where items and jobs end (RunItem, RunJob), on the jobs' threads.
   std::array<std::atomic<uint64_t>, 4> ended_{};  // by core::JobState

@@ -630,11 +630,7 @@ size_t Node::AlivePeers() {
 }
 
 NodeStatus Node::Status() {
-  HttpCounters http;
-  {
-    std::lock_guard<std::mutex> lock(impl_->http_mu);
-    http = impl_->http;
-  }
+  HttpCounters http = Http();
   return impl_->OnLoop([this, &http] {
     NodeStatus s;
     s.http = http;
@@ -787,6 +783,11 @@ void Node::CountHttpRequest(bool unauthorized) {
   std::lock_guard<std::mutex> lock(impl_->http_mu);
   impl_->http.requests++;
   if (unauthorized) impl_->http.unauthorized++;
+}
+
+HttpCounters Node::Http() {
+  std::lock_guard<std::mutex> lock(impl_->http_mu);
+  return impl_->http;
 }
 
 velum::Status Node::CancelJob(uint64_t id) {

@@ -363,6 +363,7 @@ class Node {
   // The HTTP server's figures, for `status`: it calls these as it serves.
   void SetHttpAddress(const std::string& address);
   void CountHttpRequest(bool unauthorized);
+  HttpCounters Http();
 
   struct Impl;
 
