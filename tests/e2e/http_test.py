@@ -401,7 +401,9 @@ def case_hostile(mesh):
     left = os.listdir(tmp) if os.path.isdir(tmp) else []
     check(left == [], f"refused submissions left {left} in {tmp}")
     for path in ("/api/jobs/abc", "/api/jobs/99999999999999999999", "/api/jobs/-1", "/nope",
-                 "/api/jobs/0", "/api/jobs/00",
+                 "/api/jobs/0", "/api/jobs/00", "/api/jobs/0/timeline", "/api/jobs/abc/timeline",
+                 "/api/jobs/99999999999999999999/timeline", "/api/jobs/424242/timeline",
+                 "/assets/%2e%2e/%2e%2e/etc/passwd", "/assets/index.html%00.js",
                  "/api/jobs/1/2", "/../../etc/passwd", "/assets/../../x"):
         s, _, err = http(port, "GET", path)
         check(s == 404, f"GET {path}: {s} {err}")
